@@ -1,0 +1,51 @@
+/**
+ * The CI gate: a model passes when no case is open and, with demonstrations, every mitigation that names a test
+ * passes it. The test runner is injected, so this module stays pure; `runNodeTest` in `./run.ts` is the real one.
+ *
+ * @example
+ * ```ts
+ * import { checkAnalysis } from './check.js'
+ * // const r = await checkAnalysis(analysis, { run: async (demo) => ({ ok: true, output: '' }) })
+ * // r.ok, r.open.map((c) => c.id), r.failed
+ * ```
+ */
+import type { ThreatAnalysis, Cell, Mitigation } from './types.js'
+
+export interface Demonstration { test: string; name?: string }
+export interface DemonstrationResult { ok: boolean; output: string }
+export type DemonstrationRunner = (demo: Demonstration, opts?: { signal?: AbortSignal }) => Promise<DemonstrationResult>
+
+export interface CheckResult {
+  ok: boolean
+  open: Cell[]
+  /** Mitigated cases whose mitigation's demonstration failed. */
+  failed: { case: string; mitigation: string; test: string; output: string }[]
+  /** Every demonstration that ran, once each. */
+  ran: { mitigation: string; test: string; ok: boolean }[]
+}
+
+export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: DemonstrationRunner; signal?: AbortSignal } = {}): Promise<CheckResult> {
+  const open = a.cases.filter((c) => c.status === 'open')
+  const failed: CheckResult['failed'] = []
+  const ran: CheckResult['ran'] = []
+  if (opts.run) {
+    const byId = new Map<string, Mitigation>(a.model.mitigations.map((m) => [m.id, m]))
+    const results = new Map<string, DemonstrationResult>()
+    const used = new Set(a.cases.filter((c) => c.status === 'mitigated').flatMap((c) => c.mitigations ?? []))
+    for (const id of used) {
+      const m = byId.get(id)
+      if (!m?.demonstration) continue
+      const r = await opts.run(m.demonstration, { signal: opts.signal })
+      results.set(id, r)
+      ran.push({ mitigation: id, test: m.demonstration.test, ok: r.ok })
+    }
+    for (const c of a.cases) {
+      if (c.status !== 'mitigated') continue
+      for (const id of c.mitigations ?? []) {
+        const r = results.get(id)
+        if (r && !r.ok) failed.push({ case: c.id, mitigation: id, test: byId.get(id)!.demonstration!.test, output: r.output })
+      }
+    }
+  }
+  return { ok: open.length === 0 && failed.length === 0, open, failed, ran }
+}

@@ -1,0 +1,186 @@
+/**
+ * Renders an analysis as Markdown and as one self-contained HTML page (no scripts, no external files): counts,
+ * one collusion matrix per threat category, then every case, every pruning (grouped by rule, with its reason) and
+ * every merge.
+ *
+ * @example
+ * ```ts
+ * import { renderMarkdown, renderHtml } from './report.js'
+ * // const { analysis } = loadThreatModel('models/cdn.yaml')
+ * // writeFileSync('reports/cdn.md', renderMarkdown(analysis)); writeFileSync('reports/cdn.html', renderHtml(analysis))
+ * ```
+ */
+import type { ThreatAnalysis, Cell, CategoryMatrix, Counts } from './types.js'
+
+const label = (coalition: string[]) => coalition.join(' + ')
+
+function cellText(c: Cell, matrix: CategoryMatrix): string {
+  if (c.fate === 'pruned') return '–'
+  if (c.fate === 'merged') {
+    const into = matrix.cells.find((x) => x.id === c.mergedInto)
+    return `→ ${into ? label(into.coalition) : c.mergedInto}`
+  }
+  switch (c.status) {
+    case 'open': return 'OPEN'
+    case 'mitigated': return `✓ ${(c.mitigations ?? []).join(', ')}`
+    case 'not-applicable': return 'n/a'
+    case 'accepted': return `accepted (${c.risk})`
+    default: return '?'
+  }
+}
+
+function caseLine(c: Cell): string {
+  switch (c.status) {
+    case 'mitigated': return `mitigated by ${(c.mitigations ?? []).join(', ')}${c.note ? ` — ${c.note}` : ''}`
+    case 'not-applicable': return `not applicable: ${c.reason}`
+    case 'accepted': return `accepted, ${c.risk} risk: ${c.reason}`
+    default: return `OPEN${c.note ? ` — ${c.note}` : ''}`
+  }
+}
+
+function countsLine(c: Counts): string {
+  return `enumerated ${c.enumerated} · pruned ${c.pruned} · merged ${c.merged} · cases ${c.cases} (open ${c.open}, mitigated ${c.mitigated}, not applicable ${c.notApplicable}, accepted ${c.accepted})`
+}
+
+function prunedGroups(m: CategoryMatrix): { rule: string; reason: string; cells: Cell[] }[] {
+  const g = new Map<string, { rule: string; reason: string; cells: Cell[] }>()
+  for (const c of m.cells) {
+    if (c.fate !== 'pruned') continue
+    const k = `${c.pruned!.rule}\u0000${c.pruned!.reason}`
+    if (!g.has(k)) g.set(k, { rule: c.pruned!.rule, reason: c.pruned!.reason, cells: [] })
+    g.get(k)!.cells.push(c)
+  }
+  return [...g.values()]
+}
+
+const mdEscape = (s: string) => s.replace(/\|/g, '\\|')
+
+export function renderMarkdown(a: ThreatAnalysis): string {
+  const m = a.model
+  const out: string[] = [`# Threat model: ${m.name}`, '']
+  if (m.description) out.push(m.description.trim(), '')
+  out.push(`**Totals:** ${countsLine(a.counts)}`, '', `Coalitions of up to ${m.settings.maxCoalitionSize} attacker roles.`, '')
+  out.push('## Roles', '', '| role | many instances | attacker | notes |', '|---|---|---|---|')
+  for (const r of m.roles) out.push(`| ${r.id} | ${r.many ? 'yes' : 'no'} | ${r.attacker ? 'yes' : 'no (trusted)'} | ${mdEscape(r.trust ?? r.description ?? r.name ?? '')} |`)
+  out.push('', '## Assets', '', '| asset | kind | owner | categories |', '|---|---|---|---|')
+  for (const x of m.assets) out.push(`| ${x.id} | ${x.kind} | ${x.owner ?? '—'} | ${x.categories.map((c) => c.id).join(', ')} |`)
+  out.push('', '## Mitigations', '', '| id | class | mechanism | demonstration |', '|---|---|---|---|')
+  for (const x of m.mitigations) out.push(`| ${x.id} | ${x.class} | ${mdEscape(x.mechanism ?? x.name)} | ${x.demonstration ? `\`${x.demonstration.test}\`` : '—'} |`)
+  for (const mx of a.matrices) {
+    out.push('', `## ${mx.name} (\`${mx.category}\`, asset \`${mx.asset}\`)`, '', countsLine(mx.counts), '')
+    out.push(`| coalition \\ target | ${mx.targets.join(' | ')} |`, `|---|${mx.targets.map(() => '---').join('|')}|`)
+    for (const co of mx.coalitions) {
+      const row = mx.targets.map((t) => mdEscape(cellText(mx.cells.find((c) => c.target === t && c.coalition.join('+') === co.join('+'))!, mx)))
+      out.push(`| ${label(co)} | ${row.join(' | ')} |`)
+    }
+    const cases = mx.cells.filter((c) => c.fate === 'case')
+    if (cases.length) {
+      out.push('', '**Cases**', '')
+      for (const c of cases) out.push(`- \`${c.id}\` — ${caseLine(c)}${c.effect !== mx.name ? ` *(effect: ${c.effect})*` : ''}`)
+    }
+    const groups = prunedGroups(mx)
+    if (groups.length) {
+      out.push('', '**Pruned**', '')
+      for (const g of groups) out.push(`- ${g.rule} (${g.cells.length}): ${g.reason} — ${g.cells.map((c) => `${label(c.coalition)}→${c.target}`).join('; ')}`)
+    }
+    const merged = mx.cells.filter((c) => c.fate === 'merged')
+    if (merged.length) {
+      out.push('', '**Merged** (the larger coalition adds nothing with the same effect)', '')
+      for (const c of merged) out.push(`- \`${c.id}\` into \`${c.mergedInto}\``)
+    }
+  }
+  return out.join('\n') + '\n'
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!)
+
+function cellClass(c: Cell): string {
+  return c.fate === 'case' ? `s-${c.status}` : `f-${c.fate}`
+}
+
+function cellTitle(c: Cell): string {
+  if (c.fate === 'pruned') return `${c.id}\npruned by ${c.pruned!.rule}: ${c.pruned!.reason}`
+  if (c.fate === 'merged') return `${c.id}\nmerged into ${c.mergedInto}`
+  return `${c.id}\n${caseLine(c)}\neffect: ${c.effect}`
+}
+
+const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.matrix td{font-size:12px;min-width:6rem}.counts{display:flex;gap:.75rem;flex-wrap:wrap;margin:1rem 0}
+.counts div{border:1px solid #ddd;border-radius:6px;padding:.5rem .75rem}.counts b{display:block;font-size:1.4rem}
+.s-open{background:#fdd;color:#900;font-weight:600}.s-mitigated{background:#dfd}.s-not-applicable{background:#eee;color:#555}
+.s-accepted{background:#ffe9b3}.f-pruned{color:#aaa;background:#fafafa}.f-merged{color:#557;background:#f0f0fa}
+code{background:#f4f4f4;padding:0 .2rem}li{margin:.15rem 0}.legend span{padding:.1rem .4rem;margin-right:.4rem;border:1px solid #ccc}`
+
+export function renderHtml(a: ThreatAnalysis): string {
+  const m = a.model
+  const h: string[] = []
+  h.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Threat model: ${esc(m.name)}</title><style>${CSS}</style></head><body>`)
+  h.push(`<h1>Threat model: ${esc(m.name)}</h1>`)
+  if (m.description) h.push(`<p>${esc(m.description.trim())}</p>`)
+  const c = a.counts
+  h.push('<div class="counts" id="counts">')
+  for (const [k, v] of [['enumerated', c.enumerated], ['pruned', c.pruned], ['merged', c.merged], ['cases', c.cases], ['open', c.open], ['mitigated', c.mitigated], ['not applicable', c.notApplicable], ['accepted', c.accepted]] as const) h.push(`<div><b>${v}</b>${k}</div>`)
+  h.push('</div>')
+  h.push('<p class="legend"><span class="s-open">OPEN</span><span class="s-mitigated">✓ mitigated</span><span class="s-not-applicable">n/a</span><span class="s-accepted">accepted</span><span class="f-pruned">– pruned</span><span class="f-merged">→ merged</span> Hover a cell for its id and reason.</p>')
+  h.push(`<p>Coalitions of up to ${m.settings.maxCoalitionSize} attacker roles.</p>`)
+  h.push('<h2>Roles</h2><table><tr><th>role</th><th>many instances</th><th>attacker</th><th>notes</th></tr>')
+  for (const r of m.roles) h.push(`<tr><td>${esc(r.id)}</td><td>${r.many ? 'yes' : 'no'}</td><td>${r.attacker ? 'yes' : 'no (trusted)'}</td><td>${esc(r.trust ?? r.description ?? r.name ?? '')}</td></tr>`)
+  h.push('</table><h2>Assets</h2><table><tr><th>asset</th><th>kind</th><th>owner</th><th>categories</th></tr>')
+  for (const x of m.assets) h.push(`<tr><td>${esc(x.id)}</td><td>${x.kind}</td><td>${esc(x.owner ?? '—')}</td><td>${x.categories.map((k) => esc(k.name)).join(', ')}</td></tr>`)
+  h.push('</table><h2>Mitigations</h2><table><tr><th>id</th><th>class</th><th>name</th><th>mechanism</th><th>demonstration</th></tr>')
+  for (const x of m.mitigations) h.push(`<tr><td><code>${esc(x.id)}</code></td><td>${x.class}</td><td>${esc(x.name)}</td><td>${esc(x.mechanism ?? '')}</td><td>${x.demonstration ? `<code>${esc(x.demonstration.test)}</code>` : '—'}</td></tr>`)
+  h.push('</table>')
+  for (const mx of a.matrices) {
+    h.push(`<section class="category" id="cat-${esc(mx.category)}"><h2>${esc(mx.name)} <small>(<code>${esc(mx.category)}</code>, asset <code>${esc(mx.asset)}</code>, ${mx.kind})</small></h2>`)
+    h.push(`<p>${esc(countsLine(mx.counts))}</p><table class="matrix"><tr><th>coalition \\ target</th>${mx.targets.map((t) => `<th>${esc(t)}</th>`).join('')}</tr>`)
+    for (const co of mx.coalitions) {
+      h.push(`<tr><th>${esc(label(co))}</th>`)
+      for (const t of mx.targets) {
+        const cell = mx.cells.find((x) => x.target === t && x.coalition.join('+') === co.join('+'))!
+        h.push(`<td class="${cellClass(cell)}" title="${esc(cellTitle(cell))}">${esc(cellText(cell, mx))}</td>`)
+      }
+      h.push('</tr>')
+    }
+    h.push('</table>')
+    const cases = mx.cells.filter((x) => x.fate === 'case')
+    if (cases.length) {
+      h.push('<h3>Cases</h3><ul>')
+      for (const x of cases) h.push(`<li class="${cellClass(x)}"><code>${esc(x.id)}</code> — ${esc(caseLine(x))}${x.effect !== mx.name ? ` <em>(effect: ${esc(x.effect)})</em>` : ''}</li>`)
+      h.push('</ul>')
+    }
+    const groups = prunedGroups(mx)
+    if (groups.length) {
+      h.push('<h3>Pruned</h3><ul>')
+      for (const g of groups) h.push(`<li><code>${esc(g.rule)}</code> (${g.cells.length}): ${esc(g.reason)} <small>${esc(g.cells.map((x) => `${label(x.coalition)}→${x.target}`).join('; '))}</small></li>`)
+      h.push('</ul>')
+    }
+    const merged = mx.cells.filter((x) => x.fate === 'merged')
+    if (merged.length) {
+      h.push('<h3>Merged</h3><ul>')
+      for (const x of merged) h.push(`<li><code>${esc(x.id)}</code> into <code>${esc(x.mergedInto!)}</code></li>`)
+      h.push('</ul>')
+    }
+    h.push('</section>')
+  }
+  h.push('</body></html>')
+  return h.join('\n')
+}
+
+/** A compact terminal table: one row per category with its counts. */
+export function renderCountsTable(a: ThreatAnalysis): string {
+  const rows = [['category', 'asset', 'enum', 'pruned', 'merged', 'cases', 'open', 'mitig', 'n/a', 'accept']]
+  for (const m of a.matrices) rows.push([m.category, m.asset, ...[m.counts.enumerated, m.counts.pruned, m.counts.merged, m.counts.cases, m.counts.open, m.counts.mitigated, m.counts.notApplicable, m.counts.accepted].map(String)])
+  const c = a.counts
+  rows.push(['TOTAL', '', ...[c.enumerated, c.pruned, c.merged, c.cases, c.open, c.mitigated, c.notApplicable, c.accepted].map(String)])
+  return formatTable(rows)
+}
+
+/** Left-aligns the first two columns and right-aligns the rest. */
+export function formatTable(rows: string[][], leftCols = 2): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r, ri) => {
+    const line = r.map((x, i) => (i < leftCols ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  ')
+    return ri === 0 ? `${line}\n${w.map((n) => '-'.repeat(n)).join('  ')}` : line
+  }).join('\n') + '\n'
+}
