@@ -1,0 +1,105 @@
+/**
+ * Puzzle difficulty parameters, their defaults and their validation (zod at the trust boundary).
+ *
+ * Difficulty: a solver tries on average `(chunkSize / pieceSize) / 2` start offsets, each costing `rounds * cachesPerRequest`
+ * hashes; the publisher pays `rounds * cachesPerRequest` hashes once. See docs/capnet.md for measured figures.
+ *
+ * @example
+ * ```ts
+ * import { parsePuzzleParams } from './params.js'
+ * const p = parsePuzzleParams({ rounds: 2, cachesPerRequest: 4 }) // defaults fill pieceSize and chunkSize
+ * ```
+ */
+import { z } from 'zod'
+import { CapnetParamsError } from './errors.js'
+
+/** Smallest and largest piece a hash step reads, in bytes. */
+export const CAPNET_PIECE_SIZE_MIN = 8
+export const CAPNET_PIECE_SIZE_MAX = 64
+/** Caches per request (chunks per bundle). */
+export const CAPNET_CACHES_MAX = 64
+/** Rounds cap: keeps generation cost bounded for a publisher that validates client-supplied params. */
+export const CAPNET_ROUNDS_MAX = 1024
+/** Chunk size cap (64 MiB): piece indices stay far below 2^32 and a chunk fits comfortably in memory. */
+export const CAPNET_CHUNK_SIZE_MAX = 64 * 1024 * 1024
+
+/**
+ * Default difficulty, chosen by measurement on the reference machine (2 cores, Node 20, node:crypto sha256):
+ * 16 384 start offsets per chunk, 8 hashes per try, so ~65 500 hashes (~60-70 ms) to solve a 1 MiB bundle
+ * and 8 hashes (~10 us with the lazy CTR piece reader) to generate it. See docs/capnet.md.
+ */
+export const CAPNET_DEFAULT_PARAMS = Object.freeze({
+  rounds: 2,
+  pieceSize: 16,
+  chunkSize: 256 * 1024,
+  cachesPerRequest: 4,
+}) satisfies PuzzleParams
+
+const int = (name: string) => z.number({ error: `${name} must be a number` }).int({ error: `${name} must be an integer` })
+
+/** zod schema of {@link PuzzleParams}; missing fields take {@link CAPNET_DEFAULT_PARAMS}. */
+export const PuzzleParamsSchema = z
+  .object({
+    rounds: int('rounds').min(1, { error: 'rounds (R) must be >= 1' }).max(CAPNET_ROUNDS_MAX, { error: `rounds (R) must be <= ${CAPNET_ROUNDS_MAX}` }).default(CAPNET_DEFAULT_PARAMS.rounds),
+    pieceSize: int('pieceSize')
+      .min(CAPNET_PIECE_SIZE_MIN, { error: `pieceSize must be in [${CAPNET_PIECE_SIZE_MIN}, ${CAPNET_PIECE_SIZE_MAX}]` })
+      .max(CAPNET_PIECE_SIZE_MAX, { error: `pieceSize must be in [${CAPNET_PIECE_SIZE_MIN}, ${CAPNET_PIECE_SIZE_MAX}]` })
+      .default(CAPNET_DEFAULT_PARAMS.pieceSize),
+    chunkSize: int('chunkSize').min(1, { error: 'chunkSize must be positive' }).max(CAPNET_CHUNK_SIZE_MAX, { error: `chunkSize must be <= ${CAPNET_CHUNK_SIZE_MAX}` }).default(CAPNET_DEFAULT_PARAMS.chunkSize),
+    cachesPerRequest: int('cachesPerRequest').min(1, { error: 'cachesPerRequest (n) must be in [1, 64]' }).max(CAPNET_CACHES_MAX, { error: 'cachesPerRequest (n) must be in [1, 64]' }).default(CAPNET_DEFAULT_PARAMS.cachesPerRequest),
+  })
+  .strict()
+  .check((ctx) => {
+    const p = ctx.value
+    if (p.chunkSize % p.pieceSize !== 0) {
+      ctx.issues.push({ code: 'custom', input: p.chunkSize, path: ['chunkSize'], message: `chunkSize (${p.chunkSize}) must be a multiple of pieceSize (${p.pieceSize})` })
+    }
+    if (p.rounds * p.cachesPerRequest < 2) {
+      ctx.issues.push({ code: 'custom', input: p.rounds, path: ['rounds'], message: 'rounds * cachesPerRequest must be >= 2 (the secret is the second-to-last hash of the chain)' })
+    }
+  })
+
+/** Puzzle difficulty: R, piece size, chunk size and n (caches per request = chunks per bundle). */
+export interface PuzzleParams {
+  /** R: each chunk is read `rounds` times along the hash chain (chain length R*n). */
+  rounds: number
+  /** Bytes read per hash step; pieces are aligned to multiples of `pieceSize`. */
+  pieceSize: number
+  /** Bytes per chunk (a multiple of `pieceSize`); the last chunk of an object is zero-padded to it. */
+  chunkSize: number
+  /** n: chunks per bundle, each served by a different cache. */
+  cachesPerRequest: number
+}
+
+/**
+ * Validates and completes puzzle parameters. Throws {@link CapnetParamsError} naming every bad field.
+ *
+ * @example
+ * ```ts
+ * parsePuzzleParams({ pieceSize: 16, chunkSize: 1000 }) // throws: chunkSize (1000) must be a multiple of pieceSize (16)
+ * ```
+ */
+export function parsePuzzleParams(input: unknown = {}): PuzzleParams {
+  const r = PuzzleParamsSchema.safeParse(input ?? {})
+  if (r.success) return r.data
+  const issues = r.error.issues.map((i) => `${i.message}${i.path.length ? ` at \`${i.path.join('.')}\`` : ''}`)
+  throw new CapnetParamsError(`Invalid puzzle parameters - ${issues.join('; ')}`, {
+    details: { issues },
+    hints: ['Defaults: ' + JSON.stringify(CAPNET_DEFAULT_PARAMS)],
+  })
+}
+
+/** Number of aligned pieces in a chunk (= number of possible start offsets). */
+export function piecesPerChunk(p: Pick<PuzzleParams, 'chunkSize' | 'pieceSize'>): number {
+  return p.chunkSize / p.pieceSize
+}
+
+/** Hash-chain length R*n: hashes the publisher computes to generate a puzzle. */
+export function chainLength(p: Pick<PuzzleParams, 'rounds' | 'cachesPerRequest'>): number {
+  return p.rounds * p.cachesPerRequest
+}
+
+/** Expected hashes a solver computes: ((P+1)/2) * R*n, P = pieces per chunk (uniform secret start). */
+export function expectedSolveHashes(p: PuzzleParams): number {
+  return ((piecesPerChunk(p) + 1) / 2) * chainLength(p)
+}

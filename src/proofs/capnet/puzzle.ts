@@ -1,0 +1,246 @@
+/**
+ * The CAPnet delivery puzzle (protocols.md §4; CAPnet, IEEE CNS 2019): a hash chain over the inner-encrypted chunks
+ * c_0..c_{n-1} of a bundle, all `chunkSize` bytes, read in aligned `pieceSize`-byte pieces (P = chunkSize/pieceSize
+ * pieces per chunk).
+ *
+ * ```
+ * s        = pieceSize * uniform[0, P)                       (secret start offset, bytes, in c_0)
+ * h_0      = SHA-256( u32be(s) || c_0[s .. s+pieceSize) )
+ * h_j      = SHA-256( h_{j-1} || piece_{idx_j}(c_{j mod n}) )   for j = 1 .. R*n-1
+ * idx_j    = u48be(h_{j-1}[0..6]) mod P                      (piece index; bias <= P/2^48)
+ * goal     = h_{R*n-1}
+ * secret   = h_{R*n-2}
+ * ```
+ *
+ * The client receives goal, the params and commitment = H(label || secret); it tries s = 0, pieceSize, 2*pieceSize, ...
+ * until the chain reproduces goal. Publisher cost: R*n hashes. Solver cost: (P+1)/2 * R*n hashes on average.
+ *
+ * @example
+ * ```ts
+ * import { generatePuzzle, solvePuzzle, verifySolution, toChallenge } from './puzzle.js'
+ * const puzzle = generatePuzzle({ innerChunks, params })
+ * const { secret } = solvePuzzle({ innerChunks, challenge: toChallenge(puzzle) })
+ * verifySolution(puzzle, secret) // true
+ * ```
+ */
+import { sha256, bytesEqual, systemRng, randomBelow, type Rng } from './hash.js'
+import { secretCommitment, verifySecretCommitment, type PieceSource } from './keys.js'
+import { parsePuzzleParams, piecesPerChunk, chainLength, type PuzzleParams } from './params.js'
+import { PuzzleUnsolvableError } from './errors.js'
+
+/** The publisher's private record of one puzzle. Never send `secret` or `startOffset`; never log them. */
+export interface Puzzle {
+  params: PuzzleParams
+  /** h_{R*n-1}. */
+  goal: Uint8Array
+  /** h_{R*n-2}: seals the inner keys and is the caches' proof of service. */
+  secret: Uint8Array
+  /** s, in bytes (a multiple of pieceSize) into the chunk of slot 0. */
+  startOffset: number
+  /** secretCommitment(secret). */
+  commitment: Uint8Array
+}
+
+/** What the client is given (public). */
+export interface PuzzleChallenge {
+  params: PuzzleParams
+  goal: Uint8Array
+  commitment: Uint8Array
+}
+
+/** Solver result. */
+export interface PuzzleSolution {
+  secret: Uint8Array
+  startOffset: number
+  /** Hashes the solver computed, all starts included (the work done). */
+  hashesComputed: number
+}
+
+/** The public part of a puzzle. */
+export function toChallenge(p: Puzzle | PuzzleChallenge): PuzzleChallenge {
+  return { params: p.params, goal: p.goal, commitment: p.commitment }
+}
+
+/** A source reading pieces straight from whole inner-encrypted chunks (pieces past a short chunk's end are null). */
+function chunkSource(chunks: readonly Uint8Array[], pieceSize: number): (slot: number, pieceIndex: number) => Uint8Array | null {
+  return (slot, pieceIndex) => {
+    const c = chunks[slot]
+    const start = pieceIndex * pieceSize
+    return start + pieceSize <= c.length ? c.subarray(start, start + pieceSize) : null
+  }
+}
+
+function pieceIndexOf(h: Uint8Array, pieces: number): number {
+  // u48be(h[0..6]) mod P, exact in doubles (< 2^53).
+  const hi = (h[0] << 8) | h[1]
+  const lo = ((h[2] << 24) | (h[3] << 16) | (h[4] << 8) | h[5]) >>> 0
+  return (hi * 4294967296 + lo) % pieces
+}
+
+/**
+ * Runs the chain from start offset `s`. Returns [h_{L-2}, h_{L-1}] or null when a needed piece is missing.
+ * `buf` is a scratch buffer of 32 + pieceSize bytes.
+ */
+function runChain(
+  read: (slot: number, pieceIndex: number) => Uint8Array | null,
+  p: PuzzleParams,
+  s: number,
+  buf: Uint8Array,
+  buf0: Uint8Array,
+): { prev: Uint8Array; last: Uint8Array; hashes: number } | null {
+  const n = p.cachesPerRequest
+  const P = piecesPerChunk(p)
+  const L = chainLength(p)
+  const first = read(0, s / p.pieceSize)
+  if (!first) return null
+  buf0[0] = s >>> 24; buf0[1] = (s >>> 16) & 0xff; buf0[2] = (s >>> 8) & 0xff; buf0[3] = s & 0xff
+  buf0.set(first, 4)
+  let prev = sha256(buf0)
+  let h = prev
+  for (let j = 1; j < L; j++) {
+    const piece = read(j % n, pieceIndexOf(h, P))
+    if (!piece) return null
+    buf.set(h, 0)
+    buf.set(piece, 32)
+    prev = h
+    h = sha256(buf)
+  }
+  return { prev, last: h, hashes: L }
+}
+
+function checkChunks(chunks: readonly Uint8Array[], p: PuzzleParams, exact: boolean): void {
+  if (!Array.isArray(chunks)) throw new TypeError('innerChunks must be an array of Uint8Array')
+  if (chunks.length !== p.cachesPerRequest) throw new RangeError(`innerChunks must hold cachesPerRequest = ${p.cachesPerRequest} chunks, got ${chunks.length}`)
+  chunks.forEach((c, i) => {
+    if (!(c instanceof Uint8Array)) throw new TypeError(`innerChunks[${i}] must be a Uint8Array`)
+    if (exact ? c.length !== p.chunkSize : c.length > p.chunkSize) {
+      throw new RangeError(`innerChunks[${i}] is ${c.length} bytes; chunks must be ${exact ? '' : 'at most '}chunkSize = ${p.chunkSize} bytes (pad the last chunk of an object)`)
+    }
+  })
+}
+
+/** Arguments of {@link generatePuzzle}: the inner-encrypted chunks, or a piece source computing them lazily. */
+export type GeneratePuzzleParameters = {
+  /** Difficulty; validated, defaults fill missing fields. */
+  params?: Partial<PuzzleParams>
+  /** Random bytes for the secret start offset (default: node:crypto CSPRNG). */
+  rng?: Rng
+} & ({ innerChunks: readonly Uint8Array[]; source?: never } | { source: PieceSource; innerChunks?: never })
+
+/**
+ * Generates a puzzle: picks the secret start offset and walks the chain (R*n hashes).
+ *
+ * @example
+ * ```ts
+ * const puzzle = generatePuzzle({ innerChunks, params: { rounds: 2, cachesPerRequest: innerChunks.length } })
+ * ```
+ */
+export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
+  const params = parsePuzzleParams(args.params ?? {})
+  let read: (slot: number, pieceIndex: number) => Uint8Array | null
+  if (args.innerChunks) {
+    checkChunks(args.innerChunks, params, true)
+    read = chunkSource(args.innerChunks, params.pieceSize)
+  } else if (typeof args.source === 'function') {
+    read = args.source
+  } else {
+    throw new TypeError('generatePuzzle needs innerChunks or a piece source')
+  }
+  const startOffset = randomBelow(args.rng ?? systemRng, piecesPerChunk(params)) * params.pieceSize
+  const r = runChain(read, params, startOffset, new Uint8Array(32 + params.pieceSize), new Uint8Array(4 + params.pieceSize))
+  if (!r) throw new RangeError('piece source returned no piece')
+  return { params, goal: r.last, secret: r.prev, startOffset, commitment: secretCommitment(r.prev) }
+}
+
+/** Arguments of {@link solvePuzzle}. */
+export interface SolvePuzzleParameters {
+  /** The inner-encrypted chunks in bundle order (outer layers removed). A short chunk makes starts that need its missing pieces fail. */
+  innerChunks: readonly Uint8Array[]
+  challenge: Pick<PuzzleChallenge, 'params' | 'goal'>
+  /** Checked every 64 start offsets. */
+  signal?: AbortSignal
+}
+
+/**
+ * Solves a puzzle by trying start offsets 0, pieceSize, 2*pieceSize, ... until the chain reproduces the goal.
+ * Throws {@link PuzzleUnsolvableError} when every start fails (a chunk is missing or wrong), or the signal's reason
+ * when aborted.
+ *
+ * @example
+ * ```ts
+ * const { secret, hashesComputed } = solvePuzzle({ innerChunks, challenge: bundle.puzzle })
+ * ```
+ */
+export function solvePuzzle(args: SolvePuzzleParameters): PuzzleSolution {
+  const params = parsePuzzleParams(args.challenge.params)
+  const goal = args.challenge.goal
+  if (!(goal instanceof Uint8Array) || goal.length !== 32) throw new RangeError('challenge.goal must be 32 bytes')
+  checkChunks(args.innerChunks, params, false)
+  const read = chunkSource(args.innerChunks, params.pieceSize)
+  const P = piecesPerChunk(params)
+  const buf = new Uint8Array(32 + params.pieceSize)
+  const buf0 = new Uint8Array(4 + params.pieceSize)
+  let hashes = 0
+  for (let k = 0; k < P; k++) {
+    if ((k & 63) === 0) args.signal?.throwIfAborted()
+    const s = k * params.pieceSize
+    const r = runChain(read, params, s, buf, buf0)
+    if (!r) continue
+    hashes += r.hashes
+    if (r.last[0] === goal[0] && r.last[1] === goal[1] && bytesEqual(r.last, goal)) {
+      return { secret: new Uint8Array(r.prev), startOffset: s, hashesComputed: hashes }
+    }
+  }
+  throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: hashes })
+}
+
+/**
+ * Checks a claimed secret against a puzzle: against its commitment (what a cache holds), and against the secret
+ * itself when the publisher's record is given. Returns false on any bad data; never throws.
+ *
+ * @example
+ * ```ts
+ * verifySolution(bundle.puzzle, claimedSecret)   // cache: commitment check
+ * verifySolution(publisherRecord, claimedSecret) // publisher: also exact match
+ * ```
+ */
+export function verifySolution(puzzle: Pick<PuzzleChallenge, 'commitment'> & { secret?: Uint8Array }, secret: Uint8Array): boolean {
+  try {
+    if (!puzzle || !verifySecretCommitment(puzzle.commitment, secret)) return false
+    if (puzzle.secret !== undefined) return puzzle.secret instanceof Uint8Array && bytesEqual(puzzle.secret, secret)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Checks that `secret` is the second-to-last hash of the chain ending at `goal`, given the inner-encrypted chunk read by
+ * the last step (slot (R*n-1) mod n). A cache serving that slot knows that chunk (it holds the inner key), so it can
+ * bind the secret to the goal without trusting the commitment. Never throws.
+ *
+ * @example
+ * ```ts
+ * verifySecretAgainstGoal(bundle.puzzle, secret, myInnerEncryptedChunk)
+ * ```
+ */
+export function verifySecretAgainstGoal(challenge: Pick<PuzzleChallenge, 'params' | 'goal'>, secret: Uint8Array, lastStepChunk: Uint8Array): boolean {
+  try {
+    const p = parsePuzzleParams(challenge.params)
+    if (!(secret instanceof Uint8Array) || secret.length !== 32 || !(lastStepChunk instanceof Uint8Array) || lastStepChunk.length !== p.chunkSize) return false
+    const idx = pieceIndexOf(secret, piecesPerChunk(p))
+    const piece = lastStepChunk.subarray(idx * p.pieceSize, (idx + 1) * p.pieceSize)
+    const buf = new Uint8Array(32 + p.pieceSize)
+    buf.set(secret, 0)
+    buf.set(piece, 32)
+    return bytesEqual(sha256(buf), challenge.goal)
+  } catch {
+    return false
+  }
+}
+
+/** The bundle slot whose chunk the last chain step reads: (R*n - 1) mod n = n - 1. */
+export function lastStepSlot(p: Pick<PuzzleParams, 'rounds' | 'cachesPerRequest'>): number {
+  return (chainLength(p) - 1) % p.cachesPerRequest
+}
+
