@@ -19,21 +19,26 @@ const oneShot = (nodeCrypto as unknown as { hash?: OneShot }).hash
 
 /** SHA-256 of one buffer (the fast one-shot path). */
 export const sha256: (data: Uint8Array) => Uint8Array = oneShot
-  ? (data) => oneShot('sha256', data, 'buffer')
-  : (data) => nodeCrypto.createHash('sha256').update(data).digest()
+  ? (data) => plain(oneShot('sha256', data, 'buffer'))
+  : (data) => plain(nodeCrypto.createHash('sha256').update(data).digest())
+
+/** A plain Uint8Array view of a Buffer (public results are never Buffers). */
+export function plain(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length)
+}
 
 /** SHA-256 of the concatenation of several buffers (no copy). */
 export function sha256Parts(...parts: Uint8Array[]): Uint8Array {
   const h = nodeCrypto.createHash('sha256')
   for (const p of parts) h.update(p)
-  return h.digest()
+  return plain(h.digest())
 }
 
 /** HMAC-SHA-256, used as the PRF of every key derivation. */
 export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
   const h = nodeCrypto.createHmac('sha256', key)
   for (const p of parts) h.update(p)
-  return h.digest()
+  return plain(h.digest())
 }
 
 /** Big-endian u32. */
