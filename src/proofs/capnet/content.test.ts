@@ -9,7 +9,7 @@ const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); retu
 
 /** Reference model: recursive tree, odd last node carried up. */
 function refRoot(chunks: Uint8Array[]): Uint8Array {
-  let level = chunks.map((c, i) => sha(new Uint8Array([0]), u32(i), c))
+  let level: Uint8Array[] = chunks.map((c, i) => sha(new Uint8Array([0]), u32(i), c))
   while (level.length > 1) {
     const next: Uint8Array[] = []
     for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? sha(new Uint8Array([1]), level[i], level[i + 1]) : level[i])
