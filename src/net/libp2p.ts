@@ -41,6 +41,8 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
 
 /** Bytes of the frame length prefix on libp2p streams. */
 export const LIBP2P_FRAME_PREFIX_BYTES = 4
+/** Bytes a stream may queue ahead of the muxer before `write` waits: keeps the pipe full without unbounded memory. */
+export const LIBP2P_WRITE_BUFFER_BYTES = 2 * 1024 * 1024
 /** Most outbound streams per protocol per connection (libp2p's default of 64 is too few for chunk pipelines). */
 export const LIBP2P_MAX_OUTBOUND_STREAMS = 1024
 
@@ -138,8 +140,9 @@ function frameBackend(stream: Stream, maxMessageBytes: number, peer: PeerId, pro
       new DataView(head.buffer).setUint32(0, frame.length)
       out.push(head)
       out.push(frame)
-      // Backpressure: wait until the muxer has taken the frame (it waits on yamux's send window).
-      await Promise.race([out.onEmpty(), sinkDone])
+      // Backpressure: once more than LIBP2P_WRITE_BUFFER_BYTES wait to be taken by the muxer (which itself waits
+      // on yamux's send window), wait until it has taken them all.
+      if (out.readableLength > LIBP2P_WRITE_BUFFER_BYTES) await Promise.race([out.onEmpty(), sinkDone])
       if (sinkFinished && out.readableLength > 0) throw closedError()
       if (sinkError) throw closedError()
     },
