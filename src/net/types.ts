@@ -30,7 +30,11 @@ export interface MessageStream extends AsyncIterable<Uint8Array> {
   /** The largest frame this stream will send or accept. */
   readonly maxMessageBytes: number
   read(opts?: AbortOptions): Promise<Uint8Array>
-  /** Sends one frame; resolves when the transport accepted it (backpressure), rejects with `StreamClosedError` etc. */
+  /**
+   * Sends one frame; resolves when the transport accepted it (backpressure), rejects with `StreamClosedError` etc.
+   * The transport may still hold `frame` after this resolves (libp2p does not copy): do not mutate it afterwards.
+   * A write cut short by `signal`/`timeoutMs` resets the stream (half a frame may be on the wire).
+   */
   write(frame: Uint8Array, opts?: AbortOptions): Promise<void>
   /** Closes our writing side gracefully; idempotent. */
   close(opts?: AbortOptions): Promise<void>
