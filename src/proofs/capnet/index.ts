@@ -15,7 +15,7 @@
  */
 export { CapnetError, CapnetParamsError, PuzzleUnsolvableError, CapnetOpenError, ChunkIntegrityError } from './errors.js'
 export {
-  CAPNET_DEFAULT_PARAMS, CAPNET_PIECE_SIZE_MIN, CAPNET_PIECE_SIZE_MAX, CAPNET_CACHES_MAX, CAPNET_ROUNDS_MAX, CAPNET_CHUNK_SIZE_MAX,
+  CAPNET_DEFAULT_PARAMS, CAPNET_ROUNDS_MIN, CAPNET_PIECE_SIZE_MIN, CAPNET_PIECE_SIZE_MAX, CAPNET_CACHES_MAX, CAPNET_ROUNDS_MAX, CAPNET_CHUNK_SIZE_MAX,
   PuzzleParamsSchema, parsePuzzleParams, piecesPerChunk, chainLength, expectedSolveHashes, type PuzzleParams,
 } from './params.js'
 export { sha256, seededRng, systemRng, randomBelow, type Rng } from './hash.js'

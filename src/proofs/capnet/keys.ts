@@ -25,7 +25,7 @@
  * ```
  */
 import { createCipheriv, createDecipheriv, type Cipher } from 'node:crypto'
-import { hmacSha256, sha256Parts, u32be, label, abytes, aint, bytesEqual } from './hash.js'
+import { hmacSha256, sha256, sha256Parts, u32be, label, abytes, aint, bytesEqual } from './hash.js'
 import { CapnetOpenError } from './errors.js'
 
 /** Bytes of every key and secret. */
@@ -107,7 +107,14 @@ export function deriveInnerKey(publisherSecret: Uint8Array, requestId: Uint8Arra
  * ```
  */
 export function layerIv(requestId: Uint8Array, chunkIndex: number, layer: Layer): Uint8Array {
-  return sha256Parts(L_IV, new Uint8Array([layer === 'inner' ? 1 : 2]), ...requestContext(requestId, chunkIndex)).subarray(0, 16)
+  const ctx = requestContext(requestId, chunkIndex)
+  // One contiguous buffer and the one-shot hash: this runs n times per generated puzzle.
+  const buf = new Uint8Array(L_IV.length + 1 + 8 + requestId.length)
+  buf.set(L_IV, 0)
+  buf[L_IV.length] = layer === 'inner' ? 1 : 2
+  let o = L_IV.length + 1
+  for (const part of ctx) { buf.set(part, o); o += part.length }
+  return sha256(buf).subarray(0, 16)
 }
 
 /**

@@ -16,6 +16,12 @@ import { CapnetParamsError } from './errors.js'
 /** Smallest and largest piece a hash step reads, in bytes. */
 export const CAPNET_PIECE_SIZE_MIN = 8
 export const CAPNET_PIECE_SIZE_MAX = 64
+/**
+ * Fewest rounds. The secret h_{R*n-2} must depend on every chunk, because anything sealed under it (the inner keys)
+ * or committed to it lets a client test a candidate secret without computing the goal: so steps 0..R*n-2 must read
+ * all n slots, i.e. R*n - 1 >= n, i.e. R >= 2. (protocols.md allows R = 1; we deliberately do not.)
+ */
+export const CAPNET_ROUNDS_MIN = 2
 /** Caches per request (chunks per bundle). */
 export const CAPNET_CACHES_MAX = 64
 /** Rounds cap: keeps generation cost bounded for a publisher that validates client-supplied params. */
@@ -24,14 +30,14 @@ export const CAPNET_ROUNDS_MAX = 1024
 export const CAPNET_CHUNK_SIZE_MAX = 64 * 1024 * 1024
 
 /**
- * Default difficulty, chosen by measurement on the reference machine (2 cores, Node 20, node:crypto sha256):
- * 16 384 start offsets per chunk, 8 hashes per try, so ~65 500 hashes (~60-70 ms) to solve a 1 MiB bundle
- * and 8 hashes (~10 us with the lazy CTR piece reader) to generate it. See docs/capnet.md.
+ * Default difficulty, chosen by measurement on the reference machine (2 cores, Node 20, node:crypto sha256; see
+ * docs/capnet.md and bench/capnet.ts): 8 192 start offsets per 128 KiB chunk, R*n = 8 hashes per try, so a client
+ * computes ~32 800 hashes (~50 ms) per 512 KiB bundle (~0.84 s of 5 Mbit/s video) and the publisher 8 hashes.
  */
 export const CAPNET_DEFAULT_PARAMS = Object.freeze({
   rounds: 2,
   pieceSize: 16,
-  chunkSize: 256 * 1024,
+  chunkSize: 128 * 1024,
   cachesPerRequest: 4,
 }) satisfies PuzzleParams
 
@@ -40,7 +46,7 @@ const int = (name: string) => z.number({ error: `${name} must be a number` }).in
 /** zod schema of {@link PuzzleParams}; missing fields take {@link CAPNET_DEFAULT_PARAMS}. */
 export const PuzzleParamsSchema = z
   .object({
-    rounds: int('rounds').min(1, { error: 'rounds (R) must be >= 1' }).max(CAPNET_ROUNDS_MAX, { error: `rounds (R) must be <= ${CAPNET_ROUNDS_MAX}` }).default(CAPNET_DEFAULT_PARAMS.rounds),
+    rounds: int('rounds').min(CAPNET_ROUNDS_MIN, { error: 'rounds (R) must be >= 2: with R = 1 the secret (second-to-last hash) never reads the last chunk, so a client could skip it and test candidate secrets against the sealed inner keys' }).max(CAPNET_ROUNDS_MAX, { error: `rounds (R) must be <= ${CAPNET_ROUNDS_MAX}` }).default(CAPNET_DEFAULT_PARAMS.rounds),
     pieceSize: int('pieceSize')
       .min(CAPNET_PIECE_SIZE_MIN, { error: `pieceSize must be in [${CAPNET_PIECE_SIZE_MIN}, ${CAPNET_PIECE_SIZE_MAX}]` })
       .max(CAPNET_PIECE_SIZE_MAX, { error: `pieceSize must be in [${CAPNET_PIECE_SIZE_MIN}, ${CAPNET_PIECE_SIZE_MAX}]` })
@@ -53,9 +59,6 @@ export const PuzzleParamsSchema = z
     const p = ctx.value
     if (p.chunkSize % p.pieceSize !== 0) {
       ctx.issues.push({ code: 'custom', input: p.chunkSize, path: ['chunkSize'], message: `chunkSize (${p.chunkSize}) must be a multiple of pieceSize (${p.pieceSize})` })
-    }
-    if (p.rounds * p.cachesPerRequest < 2) {
-      ctx.issues.push({ code: 'custom', input: p.rounds, path: ['rounds'], message: 'rounds * cachesPerRequest must be >= 2 (the secret is the second-to-last hash of the chain)' })
     }
   })
 
@@ -71,6 +74,9 @@ export interface PuzzleParams {
   cachesPerRequest: number
 }
 
+/** Frozen results of parsePuzzleParams: parsing them again is free (puzzle generation is a hot path). */
+const VALIDATED = new WeakSet<object>()
+
 /**
  * Validates and completes puzzle parameters. Throws {@link CapnetParamsError} naming every bad field.
  *
@@ -80,8 +86,13 @@ export interface PuzzleParams {
  * ```
  */
 export function parsePuzzleParams(input: unknown = {}): PuzzleParams {
+  if (typeof input === 'object' && input !== null && VALIDATED.has(input)) return input as PuzzleParams
   const r = PuzzleParamsSchema.safeParse(input ?? {})
-  if (r.success) return r.data
+  if (r.success) {
+    const p = Object.freeze(r.data)
+    VALIDATED.add(p)
+    return p
+  }
   const issues = r.error.issues.map((i) => `${i.message}${i.path.length ? ` at \`${i.path.join('.')}\`` : ''}`)
   throw new CapnetParamsError(`Invalid puzzle parameters - ${issues.join('; ')}`, {
     details: { issues },

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { generatePuzzle, solvePuzzle, verifySolution, verifySecretAgainstGoal, toChallenge, lastStepSlot } from './puzzle.js'
 import { parsePuzzleParams, expectedSolveHashes, piecesPerChunk, CAPNET_DEFAULT_PARAMS, type PuzzleParams } from './params.js'
-import { createInnerPieceSource, encryptLayer } from './keys.js'
+import { createInnerPieceSource, encryptLayer, sealInnerKeys, openInnerKeys } from './keys.js'
+import { createHash } from 'node:crypto'
 import { seededRng } from './hash.js'
 import { PuzzleUnsolvableError, CapnetParamsError } from './errors.js'
 
@@ -16,14 +17,14 @@ test('params: defaults, and a clear error for every bad field', () => {
   assert.deepEqual(parsePuzzleParams({}), { ...CAPNET_DEFAULT_PARAMS })
   assert.deepEqual(parsePuzzleParams({ rounds: 3 }).rounds, 3)
   const bad: [unknown, RegExp][] = [
-    [{ rounds: 0 }, /rounds \(R\) must be >= 1 at `rounds`/],
+    [{ rounds: 0 }, /rounds \(R\) must be >= 2.* at `rounds`/],
+    [{ rounds: 1 }, /never reads the last chunk/],
     [{ rounds: 1.5 }, /rounds must be an integer/],
     [{ pieceSize: 4 }, /pieceSize must be in \[8, 64\]/],
     [{ pieceSize: 128, chunkSize: 1024 }, /pieceSize must be in \[8, 64\]/],
     [{ chunkSize: 1000, pieceSize: 16 }, /chunkSize \(1000\) must be a multiple of pieceSize \(16\)/],
     [{ cachesPerRequest: 0 }, /cachesPerRequest \(n\) must be in \[1, 64\]/],
     [{ cachesPerRequest: 65 }, /cachesPerRequest \(n\) must be in \[1, 64\]/],
-    [{ rounds: 1, cachesPerRequest: 1 }, /rounds \* cachesPerRequest must be >= 2/],
     [{ rounds: '2' }, /rounds must be a number/],
     [{ difficulty: 3 }, /Unrecognized key/i],
   ]
@@ -135,13 +136,13 @@ test('solving honours an abort signal', () => {
 
 test('solving cost ~ (P+1)/2 x R*n hashes on average, for several difficulties', () => {
   const cases: PuzzleParams[] = [
-    { rounds: 1, pieceSize: 16, chunkSize: 2048, cachesPerRequest: 2 },
+    { rounds: 2, pieceSize: 16, chunkSize: 2048, cachesPerRequest: 1 },
     { rounds: 2, pieceSize: 32, chunkSize: 4096, cachesPerRequest: 3 },
     { rounds: 3, pieceSize: 8, chunkSize: 1024, cachesPerRequest: 4 },
   ]
   for (const p of cases) {
-    const innerChunks = chunksFor(p, `cost${p.rounds}`)
-    const rng = seededRng(`cost-rng${p.rounds}`)
+    const innerChunks = chunksFor(p, `cost${p.rounds}${p.cachesPerRequest}`)
+    const rng = seededRng(`cost-rng${p.rounds}${p.cachesPerRequest}`)
     const trials = 60
     let total = 0
     for (let t = 0; t < trials; t++) {
@@ -152,4 +153,48 @@ test('solving cost ~ (P+1)/2 x R*n hashes on average, for several difficulties',
     // Mean of a uniform start: relative std error ~ 0.58/sqrt(60) ~ 7.5%; allow 4 sigma.
     assert.ok(ratio > 0.7 && ratio < 1.3, `params ${JSON.stringify(p)}: mean/expected = ${ratio.toFixed(3)}`)
   }
+})
+
+/** Reference model of the chain, written from the spec in puzzle.ts (no validation: it also runs R = 1). */
+function refChain(chunks: Uint8Array[], p: PuzzleParams, s: number): Uint8Array[] {
+  const P = p.chunkSize / p.pieceSize
+  const H = (...parts: Uint8Array[]) => { const h = createHash('sha256'); for (const x of parts) h.update(x); return new Uint8Array(h.digest()) }
+  const piece = (slot: number, idx: number) => chunks[slot].subarray(idx * p.pieceSize, (idx + 1) * p.pieceSize)
+  const u32 = Buffer.alloc(4)
+  u32.writeUInt32BE(s)
+  const hs = [H(u32, piece(0, s / p.pieceSize))]
+  for (let j = 1; j < p.rounds * p.cachesPerRequest; j++) {
+    const prev = hs[j - 1]
+    const idx = Number(Buffer.from(prev.subarray(0, 6)).readUIntBE(0, 6) % P)
+    hs.push(H(prev, piece(j % p.cachesPerRequest, idx)))
+  }
+  return hs
+}
+
+test('the implementation matches the reference chain (goal = last hash, secret = second-to-last)', () => {
+  for (const p of [small, { ...small, rounds: 3, cachesPerRequest: 5, pieceSize: 24, chunkSize: 2400 }]) {
+    const innerChunks = chunksFor(p, 'ref')
+    const puzzle = generatePuzzle({ innerChunks, params: p, rng: seededRng('ref') })
+    const hs = refChain(innerChunks, p, puzzle.startOffset)
+    assert.deepEqual(puzzle.goal, hs[hs.length - 1])
+    assert.deepEqual(puzzle.secret, hs[hs.length - 2])
+  }
+})
+
+test('why R >= 2: with R = 1 the sealed inner keys let a client skip the last chunk; with R = 2 they do not', () => {
+  const attack = (p: PuzzleParams) => {
+    const innerChunks = chunksFor(p, `oracle${p.rounds}`)
+    const s = 17 * p.pieceSize
+    const secret = refChain(innerChunks, p, s).at(-2)!
+    const sealed = sealInnerKeys([new Uint8Array(32)], secret)
+    const withoutLast = innerChunks.slice()
+    withoutLast[p.cachesPerRequest - 1] = new Uint8Array(p.chunkSize) // never downloaded
+    for (let k = 0; k < p.chunkSize / p.pieceSize; k++) {
+      const candidate = refChain(withoutLast, p, k * p.pieceSize).at(-2)!
+      try { openInnerKeys(sealed, candidate); return true } catch { /* wrong candidate */ }
+    }
+    return false
+  }
+  assert.equal(attack({ ...small, rounds: 1 }), true, 'R = 1 is broken, hence rejected by the params schema')
+  assert.equal(attack({ ...small, rounds: 2 }), false)
 })

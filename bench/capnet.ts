@@ -1,0 +1,130 @@
+/**
+ * CAPnet puzzle benchmark: the measurements behind the hash and cipher choices and the default difficulty.
+ *
+ * Run: `node --import tsx bench/capnet.ts` (prints the figures as JSON).
+ *
+ * Figures (all single-threaded, one core):
+ * - sha256NodeMBps / sha256NobleMBps: bulk SHA-256 on 1 MiB, node:crypto vs @noble/hashes (pure JS).
+ * - sha256Node48BPerSecond / sha256Noble48BPerSecond: 48-byte hashes (one chain step with 16-byte pieces).
+ * - aes256CtrMBps / chacha20MBps: the two node:crypto stream ciphers considered for the layers.
+ * - puzzlesGeneratedPerSecond: default params, lazy inner pieces (fresh inner keys per puzzle, as for a real request):
+ *   the publisher's puzzle cost. puzzlesGeneratedPerSecondHashOnly: same over precomputed inner chunks (chain only).
+ * - bundlesCreatedPerSecond: createBundle end to end (key derivation, cache tickets, puzzle, sealing, Merkle proofs).
+ * - viewers1080p = puzzlesGeneratedPerSecond x bundleSeconds, with bundleSeconds = n x chunkSize x 8 / 5e6 (a bundle
+ *   of n chunks lasts that many seconds of 5 Mbit/s 1080p video, so each viewer needs one puzzle per bundleSeconds).
+ *   viewers1080pFullBundle uses bundlesCreatedPerSecond instead. CAPnet reports ~870,000 per core.
+ * - puzzleSolveMsPerBundle: mean client solve time, default params; puzzleSolveHashesPerSecond its hash rate.
+ */
+import { createHash, createCipheriv, randomBytes } from 'node:crypto'
+import { pathToFileURL } from 'node:url'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import {
+  CAPNET_DEFAULT_PARAMS, createInnerPieceSource, generatePuzzle, solvePuzzle, sha256, seededRng, encryptLayer, describeContent,
+  createBundle, expectedSolveHashes, type PuzzleParams,
+} from '../src/proofs/capnet/index.js'
+
+const now = () => performance.now()
+
+/** Runs `fn` repeatedly for about `ms` milliseconds (after a short warm-up); returns calls per second. */
+function rate(fn: () => void, ms = 300): number {
+  const warm = now() + ms / 5
+  while (now() < warm) fn()
+  let calls = 0
+  const start = now()
+  let t = start
+  while (t - start < ms) {
+    for (let i = 0; i < 8; i++) fn()
+    calls += 8
+    t = now()
+  }
+  return (calls * 1000) / (t - start)
+}
+
+const MiB = 1024 * 1024
+const VIDEO_1080P_BITS_PER_SECOND = 5e6
+
+export async function benchCapnet(): Promise<Record<string, number>> {
+  const params: PuzzleParams = { ...CAPNET_DEFAULT_PARAMS }
+  const n = params.cachesPerRequest
+  const rng = seededRng('bench/capnet')
+  const big = randomBytes(MiB)
+  const small = randomBytes(48)
+  const key = randomBytes(32)
+  const iv = randomBytes(16)
+
+  const sha256NodeMBps = rate(() => createHash('sha256').update(big).digest()) * (MiB / 1e6)
+  const sha256NobleMBps = rate(() => nobleSha256(big)) * (MiB / 1e6)
+  const sha256Node48BPerSecond = rate(() => sha256(small))
+  const sha256Noble48BPerSecond = rate(() => nobleSha256(small))
+  const aes256CtrMBps = rate(() => { const c = createCipheriv('aes-256-ctr', key, iv); c.update(big); c.final() }) * (MiB / 1e6)
+  const chacha20MBps = rate(() => { const c = createCipheriv('chacha20', key, iv); c.update(big); c.final() }) * (MiB / 1e6)
+
+  // Publisher: plaintext chunks of one bundle, fresh inner keys per puzzle (as per request).
+  const plainChunks = Array.from({ length: n }, () => rng(params.chunkSize))
+  const chunkIndices = Array.from({ length: n }, (_, i) => i)
+  const requestId = rng(16)
+  // Fresh inner keys per puzzle (a pool, so that key creation itself is not timed: it is an HMAC per chunk, see bundles).
+  const keyPool = Array.from({ length: 64 }, () => Array.from({ length: n }, () => rng(32)))
+  let next = 0
+  const puzzlesGeneratedPerSecond = rate(() => {
+    const innerKeys = keyPool[next++ & 63]
+    const source = createInnerPieceSource({ plainChunks, innerKeys, requestId, chunkIndices, pieceSize: params.pieceSize })
+    generatePuzzle({ source, params })
+  })
+  const innerKeys = Array.from({ length: n }, () => rng(32))
+  const innerChunks = plainChunks.map((c, i) => encryptLayer(c, { key: innerKeys[i], requestId, chunkIndex: i, layer: 'inner' }))
+  const puzzlesGeneratedPerSecondHashOnly = rate(() => generatePuzzle({ innerChunks, params }))
+
+  const content = describeContent(rng(n * params.chunkSize), params.chunkSize)
+  const caches = chunkIndices.map((i) => ({ cacheId: `cache-${i}`, cacheSecret: rng(32) }))
+  const publisherSecret = rng(32)
+  const bundlesCreatedPerSecond = rate(() => {
+    createBundle({ content, chunkIndices, caches, requestId: randomBytes(16), publisherSecret, params: { rounds: params.rounds, pieceSize: params.pieceSize } })
+  })
+
+  const bundleBytes = n * params.chunkSize
+  const bundleSeconds = (bundleBytes * 8) / VIDEO_1080P_BITS_PER_SECOND
+
+  // Client: solve a handful of puzzles (random starts) and average.
+  const solveRng = seededRng('bench/capnet/solve')
+  generatePuzzle({ innerChunks, params, rng: solveRng }) // warm-up path
+  solvePuzzle({ innerChunks, challenge: generatePuzzle({ innerChunks, params, rng: solveRng }) })
+  const solves = 12
+  let solveMs = 0
+  let hashes = 0
+  for (let i = 0; i < solves; i++) {
+    const puzzle = generatePuzzle({ innerChunks, params, rng: solveRng })
+    const t0 = now()
+    hashes += solvePuzzle({ innerChunks, challenge: puzzle }).hashesComputed
+    solveMs += now() - t0
+  }
+  const puzzleSolveHashesPerSecond = (hashes * 1000) / solveMs
+  // Expected time at the measured rate (the mean of 12 random starts is noisy: +-17%).
+  const puzzleSolveMsPerBundle = (expectedSolveHashes(params) / puzzleSolveHashesPerSecond) * 1000
+
+  const r = (x: number, d = 0) => Number(x.toFixed(d))
+  return {
+    sha256NodeMBps: r(sha256NodeMBps),
+    sha256NobleMBps: r(sha256NobleMBps),
+    sha256Node48BPerSecond: r(sha256Node48BPerSecond),
+    sha256Noble48BPerSecond: r(sha256Noble48BPerSecond),
+    aes256CtrMBps: r(aes256CtrMBps),
+    chacha20MBps: r(chacha20MBps),
+    puzzlesGeneratedPerSecond: r(puzzlesGeneratedPerSecond),
+    puzzlesGeneratedPerSecondHashOnly: r(puzzlesGeneratedPerSecondHashOnly),
+    bundlesCreatedPerSecond: r(bundlesCreatedPerSecond),
+    bundleBytes,
+    bundleSeconds1080p: r(bundleSeconds, 3),
+    viewers1080p: r(puzzlesGeneratedPerSecond * bundleSeconds),
+    viewers1080pFullBundle: r(bundlesCreatedPerSecond * bundleSeconds),
+    puzzleSolveMsPerBundle: r(puzzleSolveMsPerBundle, 1),
+    puzzleSolveMsMeasuredMean: r(solveMs / solves, 1),
+    puzzleSolveHashesPerSecond: r(puzzleSolveHashesPerSecond),
+    expectedSolveHashes: r(expectedSolveHashes(params)),
+    generateHashes: params.rounds * n,
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.log(JSON.stringify(await benchCapnet(), null, 2))
+}
