@@ -1,0 +1,15 @@
+/**
+ * Viability assessment: closed-form offload and cost model, sensitivity, Monte Carlo check, presets, reports.
+ *
+ * @example
+ * ```ts
+ * import { assessViability, PRESETS } from './index.js'
+ * assessViability(PRESETS['bbc-iplayer'].inputs).offload // ≈ 0.80
+ * ```
+ */
+export * from './schema.js'
+export * from './model.js'
+export * from './prng.js'
+export * from './montecarlo.js'
+export * from './presets.js'
+export * from './report.js'
