@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+/// @title TicketBroker — probabilistic micropayments ("lottery tickets") in one ERC-20 token.
+/// @notice A sender (payer) funds a deposit, and optionally per-recipient reserves that guarantee chosen
+/// recipients. It signs EIP-712 tickets; a ticket wins iff keccak256(r ‖ s ‖ v ‖ recipientRand) < winProb, where
+/// the recipient committed to keccak256(recipientRand) before the sender signed. A winning ticket pays its full
+/// face value to its recipient, or — when the sender's funds fall short — becomes a recorded claim that is paid
+/// first from the sender's next funding. No ticket is ever paid below face or burned.
+///
+/// Replay protection: a sender numbers its tickets to each recipient with strictly increasing nonces; the broker
+/// keeps the highest redeemed nonce per (sender, recipient) and rejects any ticket at or below it. A recipient
+/// therefore redeems its winners in nonce order (the batch function requires it). One storage word per pair
+/// instead of one fresh word per ticket is what makes batch redemption cheap.
+///
+/// Invariants (tested by property tests against a TypeScript reference model):
+///  I1 token.balanceOf(this) == Σ deposit + Σ reserve   (money is neither created nor lost)
+///  I2 a (sender, recipient, nonce) is paid or queued at most once
+///  I3 a recipient receives, per winning ticket, exactly its face value (now or as a claim later), never more
+///  I4 only the sender's own calls change its unlock state
+///  I5 nothing returns to the sender while it owes claims
+contract TicketBroker is EIP712, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    // ---------------------------------------------------------------- types
+    /// @notice What the sender signs (EIP-712 struct `Ticket`).
+    struct Ticket {
+        address recipient;
+        address sender;
+        uint256 faceValue;
+        uint256 winProb; // numerator over 2^256; the ticket wins iff draw < winProb
+        uint256 senderNonce; // strictly increasing per (sender, recipient)
+        bytes32 recipientRandHash; // keccak256(recipientRand), committed by the recipient
+        uint256 expirationBlock; // last block at which the ticket may be redeemed
+    }
+
+    /// @notice A signed ticket with the recipient's revealed rand.
+    struct SignedTicket {
+        Ticket ticket;
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        uint256 recipientRand;
+    }
+
+    struct Sender {
+        uint256 deposit;
+        uint256 withdrawBlock; // 0 = locked; else the block from which withdrawal is allowed
+        uint256 debt; // Σ unpaid claims
+    }
+
+    struct Claim {
+        address recipient;
+        uint256 amount;
+    }
+
+    bytes32 public constant TICKET_TYPEHASH = keccak256(
+        "Ticket(address recipient,address sender,uint256 faceValue,uint256 winProb,uint256 senderNonce,bytes32 recipientRandHash,uint256 expirationBlock)"
+    );
+
+    // ---------------------------------------------------------------- state
+    IERC20 public immutable token;
+    /// @notice Blocks between {unlock} and the first block at which funds may be withdrawn.
+    uint256 public immutable unlockPeriod;
+
+    mapping(address sender => Sender) private _senders;
+    mapping(address sender => mapping(address recipient => uint256)) private _reserves;
+    mapping(address sender => mapping(address recipient => uint256)) private _lastNonce; // highest redeemed nonce + 1
+    mapping(address sender => Claim[]) private _claims;
+    mapping(address sender => uint256) private _claimHead;
+
+    // ---------------------------------------------------------------- errors
+    error TicketBrokerZeroAmount();
+    error TicketBrokerZeroAddress();
+    error TicketBrokerInvalidRecipientRand(bytes32 expectedHash, uint256 rand);
+    error TicketBrokerTicketExpired(uint256 expirationBlock, uint256 currentBlock);
+    error TicketBrokerNonceUsed(address sender, address recipient, uint256 nonce, uint256 nextAllowed);
+    error TicketBrokerInvalidSignature(address expectedSender);
+    error TicketBrokerNotWinning(uint256 draw, uint256 winProb);
+    error TicketBrokerNotUnlocked(address sender);
+    error TicketBrokerAlreadyUnlocking(address sender, uint256 withdrawBlock);
+    error TicketBrokerUnlockPending(address sender, uint256 withdrawBlock, uint256 currentBlock);
+    error TicketBrokerClaimsOutstanding(address sender, uint256 debt);
+    error TicketBrokerMixedRecipients(address expected, address got);
+    error TicketBrokerNothingToWithdraw(address sender);
+
+    // ---------------------------------------------------------------- events
+    event DepositFunded(address indexed sender, uint256 amount, uint256 deposit);
+    event ReserveFunded(address indexed sender, address indexed recipient, uint256 amount, uint256 reserve);
+    event UnlockStarted(address indexed sender, uint256 withdrawBlock);
+    event UnlockCancelled(address indexed sender);
+    event Withdrawn(address indexed sender, uint256 deposit, uint256 reserves);
+    event WinningTicketRedeemed(
+        address indexed sender, address indexed recipient, uint256 faceValue, uint256 senderNonce, uint256 fromDeposit, uint256 fromReserve
+    );
+    event ClaimQueued(address indexed sender, address indexed recipient, uint256 faceValue, uint256 senderNonce);
+    event ClaimPaid(address indexed sender, address indexed recipient, uint256 amount, uint256 remaining);
+
+    constructor(IERC20 token_, uint256 unlockPeriod_) EIP712("Souk TicketBroker", "1") {
+        if (address(token_) == address(0)) revert TicketBrokerZeroAddress();
+        token = token_;
+        unlockPeriod = unlockPeriod_;
+    }
+
+    // ---------------------------------------------------------------- views
+    /// @notice The sender's deposit, unlock block (0 = locked) and outstanding claims.
+    function getSender(address sender) external view returns (uint256 deposit, uint256 withdrawBlock, uint256 debt) {
+        Sender storage s = _senders[sender];
+        return (s.deposit, s.withdrawBlock, s.debt);
+    }
+
+    /// @notice The reserve `sender` holds for `recipient` only.
+    function reserveOf(address sender, address recipient) external view returns (uint256) {
+        return _reserves[sender][recipient];
+    }
+
+    /// @notice The lowest nonce a new ticket from `sender` to `recipient` may carry to still be redeemable.
+    function nextNonce(address sender, address recipient) external view returns (uint256) {
+        return _lastNonce[sender][recipient];
+    }
+
+    /// @notice Number of claims not yet paid in full for `sender`.
+    function pendingClaims(address sender) external view returns (uint256) {
+        return _claims[sender].length - _claimHead[sender];
+    }
+
+    /// @notice The EIP-712 digest the sender signs for `t`.
+    function ticketDigest(Ticket calldata t) public view returns (bytes32) {
+        return _hashTypedDataV4(_structHash(t));
+    }
+
+    /// @notice Whether a ticket signature with this rand wins (pure draw, no other checks).
+    function isWinning(bytes32 r, bytes32 s, uint8 v, uint256 recipientRand, uint256 winProb) public pure returns (bool) {
+        return uint256(keccak256(abi.encodePacked(r, s, v, recipientRand))) < winProb;
+    }
+
+    // ---------------------------------------------------------------- funding
+    /// @notice Adds `amount` to the caller's deposit; outstanding claims are paid first.
+    /// Emits {DepositFunded} and a {ClaimPaid} per claim it pays.
+    function fundDeposit(uint256 amount) external nonReentrant {
+        if (amount == 0) revert TicketBrokerZeroAmount();
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        Sender storage s = _senders[msg.sender];
+        s.deposit += amount;
+        emit DepositFunded(msg.sender, amount, s.deposit);
+        _payClaims(msg.sender, s);
+    }
+
+    /// @notice Adds `amount` to the reserve the caller holds for `recipient` only; while claims are queued, the
+    /// part of `amount` they need pays them first.
+    /// NOTE: a reserve guarantees that recipient's winning tickets once the deposit is spent; it returns to the
+    /// sender only through {unlock} and {withdraw}. Emits {ReserveFunded}.
+    function fundReserve(address recipient, uint256 amount) external nonReentrant {
+        if (amount == 0) revert TicketBrokerZeroAmount();
+        if (recipient == address(0)) revert TicketBrokerZeroAddress();
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        Sender storage s = _senders[msg.sender];
+        // Claims are paid first from any new funding: the part owed moves to the deposit and pays them.
+        uint256 toClaims = s.debt <= amount ? s.debt : amount;
+        uint256 toReserve = amount - toClaims;
+        s.deposit += toClaims;
+        uint256 reserve = _reserves[msg.sender][recipient] + toReserve;
+        _reserves[msg.sender][recipient] = reserve;
+        emit ReserveFunded(msg.sender, recipient, toReserve, reserve);
+        _payClaims(msg.sender, s);
+    }
+
+    /// @notice Starts the unlock period for the caller's funds. Emits {UnlockStarted}.
+    function unlock() external {
+        Sender storage s = _senders[msg.sender];
+        if (s.withdrawBlock != 0) revert TicketBrokerAlreadyUnlocking(msg.sender, s.withdrawBlock);
+        uint256 withdrawAt = block.number + unlockPeriod;
+        s.withdrawBlock = withdrawAt;
+        emit UnlockStarted(msg.sender, withdrawAt);
+    }
+
+    /// @notice Cancels the caller's unlock. Only the sender itself can do this. Emits {UnlockCancelled}.
+    function cancelUnlock() external {
+        Sender storage s = _senders[msg.sender];
+        if (s.withdrawBlock == 0) revert TicketBrokerNotUnlocked(msg.sender);
+        s.withdrawBlock = 0;
+        emit UnlockCancelled(msg.sender);
+    }
+
+    /// @notice After the unlock period, pays outstanding claims from the deposit, then returns the rest of the
+    /// deposit and the reserves held for `recipients` to the caller. Reverts while claims remain unpaid.
+    /// Emits {Withdrawn}.
+    function withdraw(address[] calldata recipients) external nonReentrant {
+        Sender storage s = _senders[msg.sender];
+        if (s.withdrawBlock == 0) revert TicketBrokerNotUnlocked(msg.sender);
+        if (block.number < s.withdrawBlock) revert TicketBrokerUnlockPending(msg.sender, s.withdrawBlock, block.number);
+        _payClaims(msg.sender, s);
+        if (s.debt != 0) revert TicketBrokerClaimsOutstanding(msg.sender, s.debt);
+        uint256 dep = s.deposit;
+        uint256 res;
+        for (uint256 i = 0; i < recipients.length; ++i) {
+            res += _reserves[msg.sender][recipients[i]];
+            _reserves[msg.sender][recipients[i]] = 0;
+        }
+        if (dep + res == 0) revert TicketBrokerNothingToWithdraw(msg.sender);
+        s.deposit = 0;
+        s.withdrawBlock = 0;
+        emit Withdrawn(msg.sender, dep, res);
+        token.safeTransfer(msg.sender, dep + res);
+    }
+
+    // ---------------------------------------------------------------- redemption
+    /// @notice Redeems one winning ticket. Pays its face value to the recipient from the deposit, then the
+    /// recipient's reserve; if both together fall short, nothing is taken and the full face value is queued as
+    /// a claim. Emits {WinningTicketRedeemed} or {ClaimQueued}.
+    function redeemWinningTicket(SignedTicket calldata st) external nonReentrant {
+        uint256 pay = _redeem(st);
+        if (pay != 0) token.safeTransfer(st.ticket.recipient, pay);
+    }
+
+    /// @notice Redeems winning tickets that all pay one recipient, in one token transfer. Tickets from one
+    /// sender must come in increasing nonce order. The whole batch reverts if any ticket is invalid, so a
+    /// recipient should pre-check with {isWinning}/{nextNonce}.
+    function batchRedeemWinningTickets(SignedTicket[] calldata tickets) external nonReentrant {
+        uint256 n = tickets.length;
+        if (n == 0) return;
+        address recipient = tickets[0].ticket.recipient;
+        uint256 total;
+        for (uint256 i = 0; i < n; ++i) {
+            if (tickets[i].ticket.recipient != recipient) revert TicketBrokerMixedRecipients(recipient, tickets[i].ticket.recipient);
+            total += _redeem(tickets[i]);
+        }
+        if (total != 0) token.safeTransfer(recipient, total);
+    }
+
+    /// @notice Pays up to 32 of `sender`'s queued claims from its deposit. Anyone may call it.
+    function settleClaims(address sender) external nonReentrant {
+        _payClaims(sender, _senders[sender]);
+    }
+
+    // ---------------------------------------------------------------- internals
+    function _structHash(Ticket calldata t) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                TICKET_TYPEHASH, t.recipient, t.sender, t.faceValue, t.winProb, t.senderNonce, t.recipientRandHash, t.expirationBlock
+            )
+        );
+    }
+
+    /// @dev Validates one ticket, consumes its nonce, and debits the sender. Returns the amount to transfer now
+    /// (0 when the ticket became a claim). Effects only; the caller transfers.
+    function _redeem(SignedTicket calldata st) private returns (uint256) {
+        Ticket calldata t = st.ticket;
+        if (t.recipient == address(0) || t.sender == address(0)) revert TicketBrokerZeroAddress();
+        if (block.number > t.expirationBlock) revert TicketBrokerTicketExpired(t.expirationBlock, block.number);
+        if (keccak256(abi.encode(st.recipientRand)) != t.recipientRandHash) {
+            revert TicketBrokerInvalidRecipientRand(t.recipientRandHash, st.recipientRand);
+        }
+        uint256 next = _lastNonce[t.sender][t.recipient];
+        if (t.senderNonce < next) revert TicketBrokerNonceUsed(t.sender, t.recipient, t.senderNonce, next);
+        // OZ ECDSA.recover rejects high-s and v ∉ {27, 28}: exactly one encoding per signature (one draw).
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(_structHash(t)), st.v, st.r, st.s);
+        if (err != ECDSA.RecoverError.NoError || signer != t.sender) revert TicketBrokerInvalidSignature(t.sender);
+        uint256 draw = uint256(keccak256(abi.encodePacked(st.r, st.s, st.v, st.recipientRand)));
+        if (draw >= t.winProb) revert TicketBrokerNotWinning(draw, t.winProb);
+        unchecked {
+            // senderNonce < 2^256 - 1 in practice; an overflow would only make every later nonce rejected
+            _lastNonce[t.sender][t.recipient] = t.senderNonce + 1;
+        }
+
+        Sender storage s = _senders[t.sender];
+        uint256 face = t.faceValue;
+        uint256 reserve = _reserves[t.sender][t.recipient];
+        // Older claims come first: while any are queued, the deposit belongs to them.
+        uint256 dep = s.debt == 0 ? s.deposit : 0;
+        if (dep + reserve < face) {
+            s.debt += face;
+            _claims[t.sender].push(Claim(t.recipient, face));
+            emit ClaimQueued(t.sender, t.recipient, face, t.senderNonce);
+            return 0;
+        }
+        uint256 fromDeposit = face <= dep ? face : dep;
+        uint256 fromReserve = face - fromDeposit;
+        // Safe: fromDeposit <= s.deposit and fromReserve <= reserve by the check above.
+        unchecked {
+            s.deposit -= fromDeposit;
+            if (fromReserve != 0) _reserves[t.sender][t.recipient] = reserve - fromReserve;
+        }
+        emit WinningTicketRedeemed(t.sender, t.recipient, face, t.senderNonce, fromDeposit, fromReserve);
+        return face;
+    }
+
+    /// @dev Pays queued claims in order from the deposit, at most 32 per call (bounded gas). Partial payment of
+    /// the head claim is allowed: claims are debts, paid in full over time, never forgiven. Effects first, then
+    /// the transfers.
+    function _payClaims(address sender, Sender storage s) private {
+        if (s.debt == 0 || s.deposit == 0) return;
+        Claim[] storage q = _claims[sender];
+        uint256 head = _claimHead[sender];
+        uint256 end = q.length;
+        address[] memory to = new address[](32);
+        uint256[] memory amt = new uint256[](32);
+        uint256 k;
+        for (; k < 32 && head < end && s.deposit != 0; ++k) {
+            Claim storage c = q[head];
+            uint256 pay = c.amount <= s.deposit ? c.amount : s.deposit;
+            // Safe: pay <= s.deposit, pay <= c.amount <= s.debt.
+            unchecked {
+                s.deposit -= pay;
+                s.debt -= pay;
+                c.amount -= pay;
+            }
+            to[k] = c.recipient;
+            amt[k] = pay;
+            emit ClaimPaid(sender, c.recipient, pay, c.amount);
+            if (c.amount == 0) {
+                delete q[head];
+                ++head;
+            }
+        }
+        _claimHead[sender] = head;
+        for (uint256 i = 0; i < k; ++i) token.safeTransfer(to[i], amt[i]);
+    }
+}
