@@ -12,9 +12,9 @@
  *
  * @example
  * ```ts
- * const content = describeContent(video, 256 * 1024)
+ * const content = describeContent(video, 128 * 1024)
  * const { bundle } = createBundle({ content, chunkIndices: [0, 1, 2, 3], caches, requestId, publisherSecret })
- * const served = bundle.entries.map((e, i) => serveChunk({ chunk: content.chunks[e.chunkIndex], chunkSize: 256 * 1024,
+ * const served = bundle.entries.map((e, i) => serveChunk({ chunk: content.chunks[e.chunkIndex], chunkSize: 128 * 1024,
  *   cacheSecret: caches[i].cacheSecret, requestId, chunkIndex: e.chunkIndex, cacheTicket: e.cacheTicket }))
  * const inner = served.map((c, i) => peelOuterLayer(c, deriveOuterKey(caches[i].cacheSecret, requestId, bundle.entries[i].chunkIndex), requestId, bundle.entries[i].chunkIndex))
  * const { secret } = solveBundle({ bundle, innerChunks: inner })

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { describeContent, createBundle, serveChunk, deriveOuterKey, peelOuterLayer, solveBundle, openBundle, verifySolution } from './src/proofs/capnet/index.js'
- * const content = describeContent(video, 256 * 1024)
+ * const content = describeContent(video, 128 * 1024)
  * const { bundle, record } = createBundle({ content, chunkIndices: [0, 1, 2, 3], caches, requestId, publisherSecret })
  * // caches serve E_out(E_in(chunk)); the client peels the outer layers, solves, opens:
  * const { secret } = solveBundle({ bundle, innerChunks })
