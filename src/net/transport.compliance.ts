@@ -139,7 +139,8 @@ export function runTransportCompliance(name: string, hooks: ComplianceHooks): vo
       const { a, b } = await pair({ maxMessageBytes: 64 * 1024, logger: blog }, { maxMessageBytes: 4 * 1024 * 1024 })
       const caught = deferred<unknown>()
       await b.handle(ECHO, async (s) => {
-        try { await echoAll(s) } catch (e) { caught.resolve(e); throw e }
+        // echo at most 16 bytes back, so the only thing that can reject the big frame is the receiving side
+        try { for await (const f of s) await s.write(f.subarray(0, 16)) } catch (e) { caught.resolve(e); throw e }
       })
       const good = await a.dial(addr(b), ECHO)
       const bad = await a.dial(addr(b), ECHO)
