@@ -78,7 +78,8 @@ function pieceIndexOf(h: Uint8Array, pieces: number): number {
 }
 
 /**
- * Runs the chain from start offset `s`. Returns [h_{L-2}, h_{L-1}] or null when a needed piece is missing.
+ * Runs the chain from start offset `s`. Returns h_{L-2} and h_{L-1}, or prev = null when a needed piece is missing
+ * (with the hashes computed until then).
  * `buf` is a scratch buffer of 32 + pieceSize bytes.
  */
 function runChain(
@@ -87,19 +88,19 @@ function runChain(
   s: number,
   buf: Uint8Array,
   buf0: Uint8Array,
-): { prev: Uint8Array; last: Uint8Array; hashes: number } | null {
+): { prev: Uint8Array; last: Uint8Array; hashes: number } | { prev: null; hashes: number } {
   const n = p.cachesPerRequest
   const P = piecesPerChunk(p)
   const L = chainLength(p)
   const first = read(0, s / p.pieceSize)
-  if (!first) return null
+  if (!first) return { prev: null, hashes: 0 }
   buf0[0] = s >>> 24; buf0[1] = (s >>> 16) & 0xff; buf0[2] = (s >>> 8) & 0xff; buf0[3] = s & 0xff
   buf0.set(first, 4)
   let prev = sha256(buf0)
   let h = prev
   for (let j = 1; j < L; j++) {
     const piece = read(j % n, pieceIndexOf(h, P))
-    if (!piece) return null
+    if (!piece) return { prev: null, hashes: j }
     buf.set(h, 0)
     buf.set(piece, 32)
     prev = h
@@ -148,7 +149,7 @@ export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
   }
   const startOffset = randomBelow(args.rng ?? systemRng, piecesPerChunk(params)) * params.pieceSize
   const r = runChain(read, params, startOffset, new Uint8Array(32 + params.pieceSize), new Uint8Array(4 + params.pieceSize))
-  if (!r) throw new RangeError('piece source returned no piece')
+  if (r.prev === null) throw new RangeError('piece source returned no piece')
   return { params, goal: r.last, secret: r.prev, startOffset, commitment: secretCommitment(r.prev) }
 }
 
@@ -185,8 +186,8 @@ export function solvePuzzle(args: SolvePuzzleParameters): PuzzleSolution {
     if ((k & 63) === 0) args.signal?.throwIfAborted()
     const s = k * params.pieceSize
     const r = runChain(read, params, s, buf, buf0)
-    if (!r) continue
     hashes += r.hashes
+    if (r.prev === null) continue
     if (r.last[0] === goal[0] && r.last[1] === goal[1] && bytesEqual(r.last, goal)) {
       return { secret: new Uint8Array(r.prev), startOffset: s, hashesComputed: hashes }
     }
