@@ -22,7 +22,11 @@ export function nodeTestRunner(opts: { cwd: string; timeoutMs?: number }): Demon
     const file = resolve(opts.cwd, demo.test)
     if (!existsSync(file)) return done({ ok: false, output: `demonstration file not found: ${demo.test} (relative to ${opts.cwd})` })
     const args = ['--import', 'tsx', '--test', '--test-reporter=spec', ...(demo.name ? ['--test-name-pattern', demo.name] : []), file]
-    const child = spawn(process.execPath, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal, timeout: opts.timeoutMs ?? DEMONSTRATION_TIMEOUT_MS })
+    // A runner started from inside node:test inherits NODE_TEST_CONTEXT, which would make the child report to the
+    // parent instead of exiting non-zero on failure; the demonstration must run as a standalone test process.
+    const env = { ...process.env }
+    delete env.NODE_TEST_CONTEXT
+    const child = spawn(process.execPath, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal, timeout: opts.timeoutMs ?? DEMONSTRATION_TIMEOUT_MS })
     let out = ''
     const keep = (b: Buffer) => { out = (out + b.toString()).slice(-OUTPUT_TAIL_CHARS) }
     child.stdout.on('data', keep)

@@ -17,13 +17,16 @@ import { swarmOffload, zipfShares } from './model.js'
 export interface SwarmSimulation {
   offload: number
   ci95: [number, number]
+  /** 99% interval: use it when checking several items at once (a Bonferroni-style guard against 1-in-20 misses). */
+  ci99: [number, number]
   closedForm: number
   meanSwarmSize: number
   events: number
 }
 
-/** z for a two-sided 95% interval. */
+/** z for two-sided 95% and 99% intervals. */
 const Z95 = 1.959964
+const Z99 = 2.575829
 
 export function simulateSwarm(opts: { arrivalRatePerSec: number; watchTimeSec: number; horizonSec: number; seed: number; batches?: number }): SwarmSimulation {
   const { arrivalRatePerSec: lambda, watchTimeSec, horizonSec, seed } = opts
@@ -60,8 +63,8 @@ export function simulateSwarm(opts: { arrivalRatePerSec: number; watchTimeSec: n
   const per = Array.from({ length: batches }, (_, b) => (demand[b] > 0 ? 1 - busy[b] / demand[b] : 0))
   const mean = per.reduce((a, x) => a + x, 0) / batches
   const sd = Math.sqrt(per.reduce((a, x) => a + (x - mean) ** 2, 0) / (batches - 1))
-  const half = (Z95 * sd) / Math.sqrt(batches)
-  return { offload, ci95: [offload - half, offload + half], closedForm: swarmOffload(L), meanSwarmSize: L, events }
+  const se = sd / Math.sqrt(batches)
+  return { offload, ci95: [offload - Z95 * se, offload + Z95 * se], ci99: [offload - Z99 * se, offload + Z99 * se], closedForm: swarmOffload(L), meanSwarmSize: L, events }
 }
 
 /** Simulates the `items` most popular items of a Zipf catalog and compares each with the closed form. */

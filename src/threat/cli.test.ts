@@ -1,0 +1,54 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const root = new URL('../..', import.meta.url).pathname
+const souk = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, encoding: 'utf8' })
+const TOY = readFileSync(new URL('./fixtures/toy.yaml', import.meta.url), 'utf8')
+
+test('threat check: 0 when every case is closed, 1 while one is open, 2 for an invalid model', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'souk-threat-'))
+  const ok = join(dir, 'ok.yaml'), open = join(dir, 'open.yaml'), bad = join(dir, 'bad.yaml')
+  writeFileSync(ok, TOY)
+  writeFileSync(open, TOY.replace(/  - category: theft\n    status: mitigated\n    mitigations: \[sigs\]\n/, ''))
+  writeFileSync(bad, TOY.replace('owner: server', 'owner: nobody'))
+  const r0 = souk('threat', 'check', ok)
+  assert.equal(r0.status, 0, r0.stderr)
+  const r1 = souk('threat', 'check', open)
+  assert.equal(r1.status, 1)
+  assert.match(r1.stdout, /OPEN theft:client->coin/)
+  const r2 = souk('threat', 'check', bad)
+  assert.equal(r2.status, 2)
+  assert.match(r2.stderr, /bad\.yaml:\d+:\d+ .*unknown role "nobody"/)
+})
+
+test('threat check --run: a failing demonstration fails its case', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'souk-threat-'))
+  const f = join(dir, 'toy.yaml')
+  writeFileSync(f, TOY)
+  const r = souk('threat', 'check', f, '--run', '--json')
+  assert.equal(r.status, 1, r.stderr)
+  const out = JSON.parse(r.stdout)
+  assert.deepEqual(out.open, [])
+  assert.deepEqual(out.ran.map((x: { mitigation: string; ok: boolean }) => [x.mitigation, x.ok]).sort(), [['limits', true], ['sigs', false]])
+  assert.deepEqual(out.failed.map((x: { case: string }) => x.case), ['theft:client->coin'])
+  // With the failing mitigation's demonstration pointed at the passing test, the check passes.
+  writeFileSync(f, TOY.replace('fail.demo.ts', 'pass.demo.ts'))
+  assert.equal(souk('threat', 'check', f, '--run').status, 0)
+})
+
+test('threat report writes Markdown and HTML; diff runs on the shipped models', () => {
+  const out = mkdtempSync(join(tmpdir(), 'souk-report-'))
+  const r = souk('threat', 'report', 'models/cdn.yaml', '--out', out)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /TOTAL/)
+  assert.ok(existsSync(join(out, 'cdn.threat.md')) && existsSync(join(out, 'cdn.threat.html')))
+  assert.match(readFileSync(join(out, 'cdn.threat.md'), 'utf8'), /accounting:cache\+client->publisher/)
+  const d = souk('threat', 'diff', 'models/cdn.yaml', 'models/cdn.yaml', '--json')
+  assert.equal(d.status, 0, d.stderr)
+  const j = JSON.parse(d.stdout)
+  assert.deepEqual([j.added.length, j.removed.length, j.changed.length], [0, 0, 0])
+})

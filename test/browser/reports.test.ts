@@ -1,0 +1,43 @@
+// Renders the threat and viability HTML reports in headless chromium: no console or page errors, plots drawn.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { withPage } from './chromium.js'
+import { loadThreatModel } from '../../src/threat/load.js'
+import { renderHtml } from '../../src/threat/report.js'
+import { buildViabilityReport, renderViabilityHtml } from '../../src/viability/report.js'
+import { readPlotLibraries } from '../../src/viability/libs.js'
+import { PRESETS } from '../../src/viability/presets.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'souk-browser-'))
+
+test('viability report renders every plot without errors', async () => {
+  const p = PRESETS['bbc-iplayer']
+  const file = join(dir, 'viability.html')
+  writeFileSync(file, renderViabilityHtml(buildViabilityReport(p.inputs, { title: p.title, reportedOffload: p.reportedOffload, assumptions: p.assumptions }), readPlotLibraries()))
+  await withPage(`file://${file}`, async (page, errors) => {
+    await page.waitForSelector('body[data-rendered="true"]', { timeout: 15_000 })
+    for (const id of ['plot-swarm', 'plot-rank', 'plot-cost', 'tornado-offload', 'tornado-sponsorCostPerGB', 'tornado-savings']) {
+      assert.ok((await page.locator(`#${id} svg`).count()) >= 1, `no svg in #${id}`)
+    }
+    assert.ok((await page.locator('#plot-swarm svg path').count()) >= 1, 'offload curve not drawn')
+    assert.ok((await page.locator('#tornado-offload svg rect').count()) >= 10, 'tornado bars not drawn')
+    await page.screenshot({ path: join(dir, 'viability.png'), fullPage: true })
+    assert.deepEqual(errors, [])
+  })
+})
+
+test('threat report renders its matrices without errors', async () => {
+  const file = join(dir, 'cdn.html')
+  const { analysis } = loadThreatModel(new URL('../../models/cdn.yaml', import.meta.url).pathname)
+  writeFileSync(file, renderHtml(analysis))
+  await withPage(`file://${file}`, async (page, errors) => {
+    assert.equal(await page.locator('table.matrix').count(), analysis.matrices.length)
+    assert.equal(await page.locator('td.s-open').count(), 0)
+    assert.ok((await page.locator('td.s-mitigated').count()) > 0)
+    assert.match(await page.locator('#counts').innerText(), new RegExp(`${analysis.counts.enumerated}\\s*enumerated`))
+    assert.deepEqual(errors, [])
+  })
+})
