@@ -1,0 +1,131 @@
+/**
+ * secp256k1 signature checks on the hot path. Uses libsecp256k1 through the `secp256k1` package (~25x
+ * @noble/curves here) and falls back to noble where its binary does not load; both give the same answers (tested).
+ * Only canonical signatures pass: 65 bytes r ‖ s ‖ v with v ∈ {27, 28} and s ≤ n/2 (low-s), exactly what the
+ * contracts accept, so a signature has one encoding and one lottery draw.
+ *
+ * `SignerCache` remembers the public key behind each address after one recovery, so later checks are a plain
+ * verify (faster than recover).
+ *
+ * @example
+ * ```ts
+ * import { createSignerCache } from './secp256k1.js'
+ * const signers = createSignerCache()
+ * signers.verify(digest, sig65, '0xf39f…') // true / false, never throws
+ * ```
+ */
+import { createRequire } from 'node:module'
+import { secp256k1 as nobleSecp } from '@noble/curves/secp256k1.js'
+import { keccak256 } from './keccak.js'
+
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+const HALF_N = N >> 1n
+
+interface NativeSecp {
+  ecdsaVerify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean
+  ecdsaRecover(sig: Uint8Array, recid: number, msg: Uint8Array, compressed: boolean): Uint8Array
+  ecdsaSign(msg: Uint8Array, priv: Uint8Array): { signature: Uint8Array; recid: number }
+}
+
+function loadNative(): NativeSecp | undefined {
+  if (process.env.SOUK_PURE_JS === '1') return undefined
+  try {
+    const require = createRequire(import.meta.url)
+    const m = require('secp256k1') as NativeSecp
+    // Prove it works (the package silently falls back to a slow JS build when the binary is missing).
+    const probe = require('secp256k1/bindings') as unknown
+    return probe ? m : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const native = loadNative()
+export const secpBackend: 'native' | 'noble' = native ? 'native' : 'noble'
+
+/** Splits a 65-byte signature; undefined when it is not canonical (length, v, s range). */
+export function parseCanonicalSignature(sig: Uint8Array): { rs: Uint8Array; recid: number } | undefined {
+  if (sig.length !== 65) return undefined
+  const v = sig[64]
+  if (v !== 27 && v !== 28) return undefined
+  let s = 0n
+  for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(sig[i])
+  let r = 0n
+  for (let i = 0; i < 32; i++) r = (r << 8n) | BigInt(sig[i])
+  if (r === 0n || r >= N || s === 0n || s > HALF_N) return undefined
+  return { rs: sig.subarray(0, 64), recid: v - 27 }
+}
+
+/** Ethereum address (lowercase hex) of an uncompressed 65-byte public key. */
+export function addressOfPublicKey(pub: Uint8Array): string {
+  return '0x' + Buffer.from(keccak256(pub.subarray(1))).subarray(12).toString('hex')
+}
+
+/** Recovers the uncompressed public key of a canonical signature over a 32-byte digest, or undefined. */
+export function recoverPublicKey(digest: Uint8Array, sig: Uint8Array): Uint8Array | undefined {
+  const p = parseCanonicalSignature(sig)
+  if (!p) return undefined
+  try {
+    if (native) return native.ecdsaRecover(p.rs, p.recid, digest, false)
+    const s = nobleSecp.Signature.fromBytes(p.rs, 'compact').addRecoveryBit(p.recid)
+    return s.recoverPublicKey(digest).toBytes(false)
+  } catch {
+    return undefined
+  }
+}
+
+/** Verifies a canonical signature against a known uncompressed public key. Never throws. */
+export function verifyWithPublicKey(digest: Uint8Array, sig: Uint8Array, pub: Uint8Array): boolean {
+  const p = parseCanonicalSignature(sig)
+  if (!p) return false
+  try {
+    if (native) return native.ecdsaVerify(p.rs, digest, pub)
+    return nobleSecp.verify(p.rs, digest, pub, { prehash: false, lowS: true, format: 'compact' })
+  } catch {
+    return false
+  }
+}
+
+/** Signs a 32-byte digest; returns a canonical 65-byte signature (v = 27 + recid). Checks its own output. */
+export function signDigest(digest: Uint8Array, privateKey: Uint8Array): Uint8Array {
+  let rs: Uint8Array
+  let recid: number
+  if (native) {
+    const s = native.ecdsaSign(digest, privateKey)
+    rs = s.signature
+    recid = s.recid
+  } else {
+    const s = nobleSecp.sign(digest, privateKey, { prehash: false, lowS: true, format: 'recovered' })
+    recid = s[0]
+    rs = s.subarray(1)
+  }
+  const out = new Uint8Array(65)
+  out.set(rs, 0)
+  out[64] = 27 + recid
+  if (!parseCanonicalSignature(out)) throw new Error('signDigest produced a non-canonical signature')
+  return out
+}
+
+export interface SignerCache {
+  /** True iff `sig` is a canonical signature of `digest` by `address`. Never throws. */
+  verify(digest: Uint8Array, sig: Uint8Array, address: string): boolean
+  readonly size: number
+}
+
+/** Verifies by recovery the first time an address is seen, then by plain verify with its cached key. */
+export function createSignerCache(maxEntries = 100_000): SignerCache {
+  const keys = new Map<string, Uint8Array>()
+  return {
+    verify(digest, sig, address) {
+      const a = address.toLowerCase()
+      const pub = keys.get(a)
+      if (pub) return verifyWithPublicKey(digest, sig, pub)
+      const rec = recoverPublicKey(digest, sig)
+      if (!rec || addressOfPublicKey(rec) !== a) return false
+      if (keys.size >= maxEntries) keys.delete(keys.keys().next().value as string)
+      keys.set(a, rec)
+      return true
+    },
+    get size() { return keys.size },
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The channel payee: verifies cumulative vouchers per chunk, persists the latest one before acknowledging,
+ * and collects or closes on chain (closing at once when the payer starts a unilateral close).
+ *
+ * @example
+ * ```ts
+ * import { createChannelPayee } from './payee.js'
+ * const payee = await createChannelPayee({ chain, deployment, key, storePath: 'vouchers.sqlite' })
+ * await payee.receive(payment)          // a voucher for one more chunk
+ * await payee.settle({ force: true })    // close every channel with its best voucher
+ * ```
+ */
+import type { Address, Hex } from 'viem'
+import { privateKeyToAddress } from 'viem/accounts'
+import type { Chain } from '../../chain/types.js'
+import type { SoukDeployment } from '../../chain/deploy.js'
+import { write } from '../../chain/tx.js'
+import { PaymentChannelAbi } from '../../../artifacts/contracts.js'
+import { openDatabase } from '../../core/db.js'
+import { systemClock, type Clock } from '../../core/clock.js'
+import { silentLogger, type Logger } from '../../core/logger.js'
+import { createSignerCache } from '../../crypto/secp256k1.js'
+import { hexToBytes } from '../../crypto/bytes.js'
+import { PaymentRejectedError } from '../errors.js'
+import { ChannelBodySchema, PaymentSchema } from '../schemas.js'
+import type { PayeeSide, PayeeStats, Payment, SettleReport } from '../types.js'
+import { channelDomain, voucherDigest } from './voucher.js'
+
+export interface ChannelPayeeOptions {
+  /** Minimum deposit asked of a new channel, in chunks. */
+  minDepositChunks?: bigint
+  /** Collect without `force` once this much is uncollected. */
+  collectThreshold?: bigint
+}
+
+export interface ChannelPayeeContext {
+  chain: Chain
+  deployment: SoukDeployment
+  key: Hex
+  storePath?: string
+  clock?: Clock
+  logger?: Logger
+  options?: ChannelPayeeOptions
+}
+
+interface ChannelInfo { sender: Address; deposit: bigint; paid: bigint; settleBlock: bigint; cumulative: bigint; sig?: Hex; closed: boolean }
+
+export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<PayeeSide> {
+  const log = (ctx.logger ?? silentLogger()).child('channel-payee')
+  const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
+  const contract = ctx.deployment.paymentChannel.toLowerCase() as Address
+  const domain = channelDomain(ctx.chain.chainId, contract)
+  const db = openDatabase(ctx.storePath ?? ':memory:')
+  db.exec(`create table if not exists channel_vouchers (
+    channel_id text primary key, sender text not null, cumulative text not null, sig text not null, collected text not null default '0', closed integer not null default 0)`)
+  const upsert = db.prepare(`insert into channel_vouchers (channel_id, sender, cumulative, sig) values (?, ?, ?, ?)
+    on conflict(channel_id) do update set cumulative = excluded.cumulative, sig = excluded.sig`)
+  const markClosed = db.prepare('update channel_vouchers set closed = 1, collected = cumulative where channel_id = ?')
+  const markCollected = db.prepare('update channel_vouchers set collected = ? where channel_id = ?')
+  const channels = new Map<Hex, ChannelInfo>()
+  for (const r of db.prepare('select * from channel_vouchers').all() as { channel_id: Hex; sender: Address; cumulative: string; sig: Hex; closed: number; collected: string }[]) {
+    channels.set(r.channel_id, { sender: r.sender, deposit: 0n, paid: BigInt(r.collected), settleBlock: 0n, cumulative: BigInt(r.cumulative), sig: r.sig, closed: r.closed === 1 })
+  }
+  const signers = createSignerCache()
+  const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
+  const settleDelay = ctx.deployment.params.settleDelayBlocks
+
+  function reject(reason: ConstructorParameters<typeof PaymentRejectedError>[0], msg: string): never {
+    stats.rejected++
+    log.warn('voucher rejected', { reason, msg })
+    throw new PaymentRejectedError(reason, msg)
+  }
+
+  async function readChannel(id: Hex) {
+    const c = await ctx.chain.public.readContract({ address: contract, abi: PaymentChannelAbi, functionName: 'getChannel', args: [id] })
+    return c
+  }
+
+  return {
+    scheme: 'channel',
+    address: me,
+    async terms(payer, pricePerChunk) {
+      const p = payer.toLowerCase()
+      const open = [...channels.entries()].find(([, c]) => c.sender === p && !c.closed)
+      return {
+        scheme: 'channel', chainId: ctx.chain.chainId, contract, payee: me, pricePerChunk,
+        params: {
+          settleDelayBlocks: settleDelay,
+          minDeposit: pricePerChunk * (ctx.options?.minDepositChunks ?? 100n),
+          ...(open ? { channelId: open[0], cumulative: open[1].cumulative } : {}),
+        },
+      }
+    },
+    async receive(raw) {
+      const parsed = PaymentSchema.safeParse(raw)
+      if (!parsed.success) reject('malformed', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+      const payment = parsed.data as Payment
+      if (payment.scheme !== 'channel') reject('wrong-scheme', `expected a channel payment, got ${payment.scheme}`)
+      if (payment.payee !== me) reject('wrong-payee', `payment is for ${payment.payee}`)
+      const b = ChannelBodySchema.safeParse(payment.body)
+      if (!b.success) reject('malformed', b.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+      const body = b.data
+      let info = channels.get(body.channelId)
+      if (!info || info.deposit === 0n) {
+        const c = await readChannel(body.channelId)
+        if (c.sender === '0x0000000000000000000000000000000000000000') reject('unknown-channel', `channel ${body.channelId} does not exist on chain`)
+        if (c.recipient.toLowerCase() !== me) reject('wrong-payee', `channel ${body.channelId} pays ${c.recipient}`)
+        info = { sender: c.sender.toLowerCase() as Address, deposit: c.deposit, paid: c.paid, settleBlock: c.settleBlock, cumulative: info?.cumulative ?? c.paid, sig: info?.sig, closed: false }
+        channels.set(body.channelId, info)
+      }
+      if (info.closed) reject('unknown-channel', 'channel is closed')
+      if (info.settleBlock !== 0n) reject('expired', 'channel is closing; open a new one')
+      if (info.sender !== payment.payer) reject('bad-signature', `channel belongs to ${info.sender}, not ${payment.payer}`)
+      if (body.cumulativeAmount <= info.cumulative) reject('replayed', `cumulative ${body.cumulativeAmount} is not above ${info.cumulative}`)
+      if (body.cumulativeAmount - info.cumulative !== payment.amount) reject('not-monotonic', `voucher adds ${body.cumulativeAmount - info.cumulative}, payment says ${payment.amount}`)
+      if (body.cumulativeAmount > info.deposit) {
+        const c = await readChannel(body.channelId) // maybe topped up
+        info.deposit = c.deposit
+        if (body.cumulativeAmount > info.deposit) reject('underfunded', `voucher ${body.cumulativeAmount} exceeds the channel deposit ${info.deposit}`)
+      }
+      if (!signers.verify(voucherDigest(domain, body.channelId, body.cumulativeAmount), hexToBytes(body.sig), payment.payer)) {
+        reject('bad-signature', 'voucher signature is not the payer\'s (or not canonical)')
+      }
+      upsert.run(body.channelId, info.sender, body.cumulativeAmount.toString(), body.sig) // durable before ack
+      info.cumulative = body.cumulativeAmount
+      info.sig = body.sig
+      stats.payments++
+      stats.credited += payment.amount
+      return { credited: payment.amount, winning: false }
+    },
+    async settle(opts = {}): Promise<SettleReport> {
+      const report: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 }
+      for (const [id, info] of channels) {
+        if (info.closed || !info.sig) continue
+        opts.signal?.throwIfAborted()
+        const c = await readChannel(id)
+        if (c.sender === '0x0000000000000000000000000000000000000000') { info.closed = true; markClosed.run(id); continue }
+        const due = info.cumulative - c.paid
+        const closing = c.settleBlock !== 0n
+        const fn = opts.force || closing ? 'closeByRecipient' : due >= (ctx.options?.collectThreshold ?? 0n) && due > 0n ? 'collect' : undefined
+        if (!fn) { report.pending++; continue }
+        const r = await write(ctx.chain, ctx.chain.wallet(ctx.key), { address: contract, abi: PaymentChannelAbi, functionName: fn, args: [id, info.cumulative, info.sig] }, opts)
+        report.transactions++
+        report.gasUsed += r.gasUsed
+        report.received += due
+        report.settled++
+        if (fn === 'closeByRecipient') { info.closed = true; markClosed.run(id) } else markCollected.run(info.cumulative.toString(), id)
+        info.paid = info.cumulative
+        log.info(`${fn} done`, { channel: id, amount: due.toString() })
+      }
+      stats.settled += report.settled
+      stats.received += report.received
+      stats.transactions += report.transactions
+      stats.gasUsed += report.gasUsed
+      return report
+    },
+    stats: () => ({ ...stats }),
+    async close() { db.close() },
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Lottery tickets off chain: the EIP-712 digest (byte-identical to TicketBroker.ticketDigest), signing, and the
+ * win draw keccak256(r ‖ s ‖ v ‖ recipientRand) < winProb. Written over raw bytes with the native keccak: this is
+ * the payee's hot path.
+ *
+ * @example
+ * ```ts
+ * import { ticketDigest, ticketDomain, signTicket, isWinningTicket } from './ticket.js'
+ * const domain = ticketDomain(31337, broker)
+ * const sig = signTicket(domain, ticket, senderKey)
+ * isWinningTicket(sig, rand, ticket.winProb)
+ * ```
+ */
+import type { Address, Hex } from 'viem'
+import { keccak256 } from '../../crypto/keccak.js'
+import { signDigest } from '../../crypto/secp256k1.js'
+import { hexToBytes, writeAddress, writeWord, readWord } from '../../crypto/bytes.js'
+
+export interface Ticket {
+  recipient: Address
+  sender: Address
+  faceValue: bigint
+  winProb: bigint
+  senderNonce: bigint
+  recipientRandHash: Hex
+  expirationBlock: bigint
+}
+
+export const MAX_WIN_PROB = (1n << 256n) - 1n
+const enc = new TextEncoder()
+const TICKET_TYPEHASH = keccak256(enc.encode('Ticket(address recipient,address sender,uint256 faceValue,uint256 winProb,uint256 senderNonce,bytes32 recipientRandHash,uint256 expirationBlock)'))
+const DOMAIN_TYPEHASH = keccak256(enc.encode('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'))
+
+/** The EIP-712 domain separator of a TicketBroker (32 bytes). */
+export function ticketDomain(chainId: number, broker: Address): Uint8Array {
+  const b = new Uint8Array(160)
+  b.set(DOMAIN_TYPEHASH, 0)
+  b.set(keccak256(enc.encode('Souk TicketBroker')), 32)
+  b.set(keccak256(enc.encode('1')), 64)
+  writeWord(b, 96, BigInt(chainId))
+  writeAddress(b, 128, broker)
+  return keccak256(b)
+}
+
+/** EIP-712 digest of `t` under `domain` (as TicketBroker.ticketDigest computes it). */
+export function ticketDigest(domain: Uint8Array, t: Ticket): Uint8Array {
+  const s = new Uint8Array(256)
+  s.set(TICKET_TYPEHASH, 0)
+  writeAddress(s, 32, t.recipient)
+  writeAddress(s, 64, t.sender)
+  writeWord(s, 96, t.faceValue)
+  writeWord(s, 128, t.winProb)
+  writeWord(s, 160, t.senderNonce)
+  s.set(hexToBytes(t.recipientRandHash), 192)
+  writeWord(s, 224, t.expirationBlock)
+  const d = new Uint8Array(66)
+  d[0] = 0x19
+  d[1] = 0x01
+  d.set(domain, 2)
+  d.set(keccak256(s), 34)
+  return keccak256(d)
+}
+
+/** Signs a ticket: a canonical 65-byte signature r ‖ s ‖ v. */
+export function signTicket(domain: Uint8Array, t: Ticket, privateKey: Hex): Uint8Array {
+  return signDigest(ticketDigest(domain, t), hexToBytes(privateKey))
+}
+
+/** keccak256(abi.encode(rand)) — the commitment a recipient publishes. */
+export function randHash(rand: bigint): Hex {
+  const b = new Uint8Array(32)
+  writeWord(b, 0, rand)
+  return `0x${Buffer.from(keccak256(b)).toString('hex')}` as Hex
+}
+
+/** The draw of a signature with a rand: keccak256(r ‖ s ‖ v ‖ rand) as a uint256. */
+export function ticketDraw(sig: Uint8Array, rand: bigint): bigint {
+  const b = new Uint8Array(97)
+  b.set(sig.subarray(0, 65), 0)
+  writeWord(b, 65, rand)
+  return readWord(keccak256(b))
+}
+
+export function isWinningTicket(sig: Uint8Array, rand: bigint, winProb: bigint): boolean {
+  return ticketDraw(sig, rand) < winProb
+}
+
+/** winProb for an expected value `ev` per ticket of face value `face` (rounded down; EV never overstated). */
+export function winProbFor(ev: bigint, face: bigint): bigint {
+  if (face <= 0n) throw new RangeError('face value must be positive')
+  if (ev >= face) return MAX_WIN_PROB
+  return (ev * MAX_WIN_PROB) / face
+}
+
+/** Expected value of a ticket. */
+export function expectedValue(face: bigint, winProb: bigint): bigint {
+  return (face * winProb) / MAX_WIN_PROB
+}

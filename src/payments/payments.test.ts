@@ -1,0 +1,158 @@
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { privateKeyToAddress } from 'viem/accounts'
+import type { Address, Hex } from 'viem'
+import { createChain, deploySouk, type Chain, type SoukDeployment, abis } from '../chain/index.js'
+import { createPayee, createPayer, fundPayer, PaymentRejectedError, type Payment, type PayeeSide, type PayerSession } from './index.js'
+import { ticketDigest, ticketDomain, signTicket, isWinningTicket, ticketDraw, winProbFor, MAX_WIN_PROB, randHash } from './lottery/ticket.js'
+import { channelDomain, voucherDigest } from './channel/voucher.js'
+import { keccak256, keccak256Noble } from '../crypto/keccak.js'
+import { hexToBytes, bytesToHex } from '../crypto/bytes.js'
+import { signDigest, recoverPublicKey, addressOfPublicKey, verifyWithPublicKey, parseCanonicalSignature } from '../crypto/secp256k1.js'
+import { secp256k1 as noble } from '@noble/curves/secp256k1.js'
+import fc from 'fast-check'
+
+let chain: Chain
+let d: SoukDeployment
+let payerKey: Hex, payeeKey: Hex, otherKey: Hex
+let payer: Address, payee: Address
+
+before(async () => {
+  chain = await createChain({ kind: 'embedded', accounts: 6 })
+  d = await deploySouk(chain, chain.devKeys[0], { unlockPeriodBlocks: 20 })
+  ;[, payerKey, payeeKey, otherKey] = chain.devKeys as Hex[]
+  payer = privateKeyToAddress(payerKey).toLowerCase() as Address
+  payee = privateKeyToAddress(payeeKey).toLowerCase() as Address
+})
+after(() => chain.close())
+
+describe('crypto backends', () => {
+  test('native keccak equals noble on random inputs', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (b) => Buffer.from(keccak256(b)).equals(Buffer.from(keccak256Noble(b)))))
+  })
+  test('native signatures verify with noble and vice versa; only canonical ones pass', () => {
+    const key = hexToBytes(payerKey)
+    fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (digest) => {
+      const sig = signDigest(digest, key)
+      const pub = recoverPublicKey(digest, sig)!
+      assert.equal(addressOfPublicKey(pub), payer)
+      assert.ok(noble.verify(sig.subarray(0, 64), digest, pub, { prehash: false }))
+      assert.ok(verifyWithPublicKey(digest, sig, pub))
+      // high-s twin: same signature, other encoding — rejected
+      const s = BigInt(bytesToHex(sig.subarray(32, 64)))
+      const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+      const twin = new Uint8Array(sig)
+      twin.set(hexToBytes((n - s).toString(16).padStart(64, '0')), 32)
+      twin[64] = sig[64] === 27 ? 28 : 27
+      assert.equal(parseCanonicalSignature(twin), undefined)
+      assert.equal(verifyWithPublicKey(digest, twin, pub), false)
+      assert.equal(verifyWithPublicKey(digest, sig.subarray(0, 64), pub), false)
+    }), { numRuns: 50 })
+  })
+})
+
+describe('lottery tickets', () => {
+  test('off-chain digest equals TicketBroker.ticketDigest; draw equals isWinning', async () => {
+    const domain = ticketDomain(chain.chainId, d.ticketBroker)
+    const t = { recipient: payee, sender: payer, faceValue: 10n ** 18n, winProb: MAX_WIN_PROB / 3n, senderNonce: 7n, recipientRandHash: randHash(42n), expirationBlock: 999n }
+    const onChain = await chain.public.readContract({ address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'ticketDigest', args: [t] })
+    assert.equal(bytesToHex(ticketDigest(domain, t)), onChain)
+    const sig = signTicket(domain, t, payerKey)
+    const win = await chain.public.readContract({ address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'isWinning', args: [bytesToHex(sig.subarray(0, 32)), bytesToHex(sig.subarray(32, 64)), sig[64], 42n, t.winProb] })
+    assert.equal(isWinningTicket(sig, 42n, t.winProb), win)
+    const cd = await chain.public.readContract({ address: d.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'voucherDigest', args: [`0x${'ab'.repeat(32)}`, 12345n] })
+    assert.equal(bytesToHex(voucherDigest(channelDomain(chain.chainId, d.paymentChannel), `0x${'ab'.repeat(32)}`, 12345n)), cd)
+  })
+
+  test('over 10^4 tickets at winProb p the number of winners lies within 4 sigma', () => {
+    const domain = ticketDomain(chain.chainId, d.ticketBroker)
+    const p = 0.05
+    const winProb = winProbFor(5n, 100n)
+    const n = 10_000
+    let wins = 0
+    for (let i = 0; i < n; i++) {
+      const t = { recipient: payee, sender: payer, faceValue: 100n, winProb, senderNonce: BigInt(i), recipientRandHash: randHash(1n), expirationBlock: 1n }
+      if (isWinningTicket(signTicket(domain, t, payerKey), 123456789n, winProb)) wins++
+    }
+    const mean = n * p
+    const sigma = Math.sqrt(n * p * (1 - p))
+    assert.ok(Math.abs(wins - mean) <= 4 * sigma, `wins=${wins}, expected ${mean} ± ${4 * sigma}`)
+    assert.ok(ticketDraw(new Uint8Array(65), 0n) >= 0n)
+  })
+})
+
+describe('lottery scheme end to end', () => {
+  let pe: PayeeSide
+  let session: PayerSession
+  const price = 10n ** 15n
+
+  before(async () => {
+    await fundPayer('lottery', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 19n, reserves: [{ payee, amount: 10n ** 19n }] })
+    pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    session = await pr.open(await pe.terms(payer, price))
+  })
+
+  test('pays 400 chunks; winners are redeemed in batches; the payee gets exactly face × winners', async () => {
+    const before = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
+    for (let i = 0; i < 400; i++) {
+      const r = await pe.receive(await session.pay(price))
+      assert.equal(r.credited, price)
+      if (r.terms) session.update(r.terms)
+    }
+    const s = pe.stats()
+    assert.equal(s.payments, 400)
+    const rep = await pe.settle({ force: true })
+    assert.equal(rep.settled, s.winning)
+    const after = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
+    assert.equal(after - before, rep.received)
+    assert.ok(s.winning > 0 && s.winning < 400, `winners ${s.winning} of 400: the face value should exceed the price`)
+  })
+
+  test('bad input is rejected with a typed reason and stores nothing', async () => {
+    const good = await session.pay(price)
+    const reasons: string[] = []
+    const expectReject = async (p: unknown, reason: string) => {
+      await assert.rejects(pe.receive(p as Payment), (e: unknown) => e instanceof PaymentRejectedError && e.reason === reason)
+      reasons.push(reason)
+    }
+    await expectReject({ ...good, amount: 'lots' }, 'malformed')
+    await expectReject({ ...good, scheme: 'channel' }, 'wrong-scheme')
+    await expectReject({ ...good, payee: privateKeyToAddress(otherKey) }, 'wrong-payee')
+    const body = good.body as { tickets: { nonce: bigint; sig: Hex }[]; recipientRandHash: Hex }
+    // forged: a signature by another key
+    const forged = structuredClone(good)
+    const fb = forged.body as typeof body & { faceValue: bigint; winProb: bigint; expirationBlock: bigint }
+    fb.tickets[0].sig = bytesToHex(signTicket(ticketDomain(chain.chainId, d.ticketBroker), { recipient: payee, sender: payer, faceValue: fb.faceValue, winProb: fb.winProb, senderNonce: fb.tickets[0].nonce, recipientRandHash: fb.recipientRandHash, expirationBlock: fb.expirationBlock }, otherKey))
+    await expectReject(forged, 'bad-signature')
+    // wrong chain: signed under another chain id's domain
+    const wrongChain = structuredClone(good)
+    const wb = wrongChain.body as typeof fb
+    wb.tickets[0].sig = bytesToHex(signTicket(ticketDomain(1, d.ticketBroker), { recipient: payee, sender: payer, faceValue: wb.faceValue, winProb: wb.winProb, senderNonce: wb.tickets[0].nonce, recipientRandHash: wb.recipientRandHash, expirationBlock: wb.expirationBlock }, payerKey))
+    await expectReject(wrongChain, 'bad-signature')
+    await expectReject({ ...good, body: { ...body, recipientRandHash: randHash(5n) } }, 'unknown-params')
+    const before = pe.stats()
+    const r = await pe.receive(good)
+    if (r.terms) session.update(r.terms)
+    await expectReject(good, (r.terms ? 'expired' : 'replayed'))
+    assert.equal(pe.stats().payments, before.payments + 1)
+  })
+})
+
+describe('channel scheme end to end', () => {
+  test('vouchers per chunk, persisted; close pays the payee what the last voucher says', async () => {
+    const price = 10n ** 15n
+    await fundPayer('channel', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 18n })
+    const pe = await createPayee('channel', { chain, deployment: d, key: payeeKey })
+    const pr = await createPayer('channel', { chain, deployment: d, key: payerKey })
+    const session = await pr.open(await pe.terms(payer, price))
+    const before = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
+    let last: Payment | undefined
+    for (let i = 0; i < 150; i++) { last = await session.pay(price); await pe.receive(last) } // crosses the deposit: top-up
+    await assert.rejects(pe.receive(last!), (e: unknown) => e instanceof PaymentRejectedError && e.reason === 'replayed')
+    const rep = await pe.settle({ force: true })
+    assert.equal(rep.received, 150n * price)
+    const after = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
+    assert.equal(after - before, 150n * price)
+  })
+})
