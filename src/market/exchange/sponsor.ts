@@ -1,0 +1,192 @@
+/**
+ * Sponsor-pays exchange: a sponsor (publisher) pays servers for service delivered to its clients.
+ *
+ * A server claims each delivered chunk with a service-defined proof; the sponsor verifies it and pays exactly one
+ * chunk through the server's payment scheme. Per server, claims are handled one at a time (a mutex on each side), so
+ * payments arrive in the order they were made (lottery nonces, channel vouchers are monotonic).
+ * ```
+ * server                                 sponsor
+ *   claim {id, proof}              →     verifyClaim(proof, server)
+ *                                  ←     paid {payment} | rejected {reason}
+ *   receipt {receipt} | {error}    →     session.update(receipt.terms)
+ * ```
+ * Risk: the sponsor pays only for verified proofs (never more than it verified); the server serves at most one
+ * chunk per client before it holds a proof, and stops serving a sponsor that leaves a valid proof unpaid.
+ *
+ * @example
+ * ```ts
+ * const desk = await createSponsorDesk(publisherTransport, { payer, verifyClaim: async (c, peer) => ({ ok: check(c) }) })
+ * await desk.addServer(cachePeerId, termsFromCache)
+ * const claimant = createClaimant(cacheTransport, { sponsor: publisherAddr, payee })
+ * await claimant.claim({ id: 'req-1/3', proof: { secret } }) // { paid: true, receipt }
+ * ```
+ */
+import type { Address } from 'viem'
+import { silentLogger, type Logger } from '../../core/logger.js'
+import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
+import { PaymentRejectedError } from '../../payments/errors.js'
+import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../../payments/types.js'
+import { createMutex, type Mutex } from './mutex.js'
+import { claimCodec, claimReplyCodec, EXCHANGE_IDLE_TIMEOUT_MS, SPONSOR_CLAIM_PROTOCOL } from './protocol.js'
+import type { ClaimantStats, ClaimVerdict, SponsorClaim, SponsorDeskStats } from './types.js'
+
+export interface SponsorDeskOptions {
+  protocol?: string
+  payer: PayerSide
+  /** Checks a claim's proof; called once per claim id (the desk refuses repeated ids itself). */
+  verifyClaim(claim: SponsorClaim, server: PeerId): Promise<ClaimVerdict>
+  timeoutMs?: number
+  logger?: Logger
+}
+
+export interface SponsorDesk {
+  /** Opens a payment session to a server under the terms it gave when hired. */
+  addServer(server: PeerId, terms: PaymentTerms): Promise<void>
+  hasServer(server: PeerId): boolean
+  stats(): SponsorDeskStats
+  stop(): Promise<void>
+}
+
+/**
+ * Sponsor side: takes claims from servers on `protocol` and pays verified ones.
+ *
+ * @example
+ * ```ts
+ * const desk = await createSponsorDesk(t, { payer, verifyClaim: async (claim) => ({ ok: true }) })
+ * ```
+ */
+export async function createSponsorDesk(transport: Transport, opts: SponsorDeskOptions): Promise<SponsorDesk> {
+  const protocol = opts.protocol ?? SPONSOR_CLAIM_PROTOCOL
+  const log = (opts.logger ?? silentLogger()).child('sponsor')
+  const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
+  const servers = new Map<PeerId, { session: PayerSession; mutex: Mutex }>()
+  const seen = new Set<string>()
+  const st: SponsorDeskStats = { claims: 0, paid: 0, rejected: 0, paidTo: {} }
+
+  await transport.handle(protocol, async (stream, peer) => {
+    const s = servers.get(peer)
+    const msg = await readMessage(stream, claimCodec, { timeoutMs })
+    if (msg.type !== 'claim') throw new Error('expected a claim')
+    st.claims++
+    const reject = async (reason: string) => {
+      st.rejected++
+      log.warn('claim rejected', { server: peer, id: msg.id, reason })
+      await sendMessage(stream, claimReplyCodec, { type: 'rejected', reason })
+    }
+    if (!s) return reject('not a hired server')
+    await s.mutex.run(async () => {
+      const key = `${peer}\u0000${msg.id}`
+      if (seen.has(key)) return reject('claim already paid or pending')
+      seen.add(key)
+      let verdict: ClaimVerdict
+      try {
+        verdict = await opts.verifyClaim({ id: msg.id, proof: msg.proof }, peer)
+      } catch (e) {
+        verdict = { ok: false, reason: `verification failed: ${(e as Error).message.split('\n')[0]}` }
+      }
+      if (!verdict.ok) { seen.delete(key); return reject(verdict.reason) }
+      const chunks = BigInt(verdict.chunks ?? 1)
+      const payment = await s.session.pay(s.session.terms.pricePerChunk * chunks)
+      await sendMessage(stream, claimReplyCodec, { type: 'paid', payment })
+      st.paid++
+      st.paidTo[s.session.payee] = (st.paidTo[s.session.payee] ?? 0n) + payment.amount
+      const ack = await readMessage(stream, claimCodec, { timeoutMs })
+      if (ack.type === 'receipt' && ack.receipt?.terms) s.session.update(ack.receipt.terms as PaymentTerms)
+      if (ack.type === 'receipt' && ack.error) log.warn('server rejected our payment', { server: peer, error: ack.error })
+    })
+  })
+
+  return {
+    async addServer(server, terms) {
+      if (servers.has(server)) return
+      const session = await opts.payer.open(terms)
+      servers.set(server, { session, mutex: createMutex() })
+    },
+    hasServer: (server) => servers.has(server),
+    stats: () => ({ ...st, paidTo: { ...st.paidTo } }),
+    async stop() {
+      await transport.unhandle(protocol)
+      for (const s of servers.values()) await s.session.close().catch(() => {})
+    },
+  }
+}
+
+export interface ClaimantOptions {
+  protocol?: string
+  /** Address (multiaddr or peer id) of the sponsor's desk. */
+  sponsor: string
+  /** The sponsor's payer address: payments from anyone else are refused. */
+  sponsorPayer?: Address
+  payee: PayeeSide
+  timeoutMs?: number
+  logger?: Logger
+}
+
+export interface Claimant {
+  /** Claims one chunk; resolves once the payment was received and persisted (or refused). */
+  claim(claim: SponsorClaim, opts?: { signal?: AbortSignal }): Promise<{ paid: boolean; receipt?: PaymentReceipt; reason?: string }>
+  stats(): ClaimantStats
+}
+
+/**
+ * Server side: claims payments from one sponsor, one claim at a time.
+ *
+ * @example
+ * ```ts
+ * const c = createClaimant(t, { sponsor: publisherAddr, payee })
+ * const r = await c.claim({ id: 'abc/0', proof })
+ * ```
+ */
+export function createClaimant(transport: Transport, opts: ClaimantOptions): Claimant {
+  const protocol = opts.protocol ?? SPONSOR_CLAIM_PROTOCOL
+  const log = (opts.logger ?? silentLogger()).child('claimant')
+  const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
+  const mutex = createMutex()
+  const st: ClaimantStats = { claims: 0, paid: 0, rejected: 0, unpaidValid: 0, credited: 0n, winning: 0 }
+  return {
+    claim(claim, o) {
+      return mutex.run(async () => {
+        st.claims++
+        const stream = await transport.dial(opts.sponsor, protocol, { timeoutMs, signal: o?.signal })
+        try {
+          await sendMessage(stream, claimCodec, { type: 'claim', id: claim.id, proof: claim.proof })
+          const reply = await readMessage(stream, claimReplyCodec, { timeoutMs, signal: o?.signal })
+          if (reply.type === 'rejected') {
+            st.rejected++
+            log.info('sponsor rejected claim', { id: claim.id, reason: reply.reason })
+            await stream.close()
+            return { paid: false, reason: reply.reason }
+          }
+          if (opts.sponsorPayer && reply.payment.payer.toLowerCase() !== opts.sponsorPayer.toLowerCase()) {
+            await sendMessage(stream, claimCodec, { type: 'receipt', error: 'payment from another payer' })
+            st.unpaidValid++
+            return { paid: false, reason: 'wrong-payer' }
+          }
+          let receipt: PaymentReceipt
+          try {
+            receipt = await opts.payee.receive(reply.payment)
+          } catch (e) {
+            const reason = e instanceof PaymentRejectedError ? e.reason : (e as Error).message.split('\n')[0]
+            log.warn('sponsor payment rejected', { id: claim.id, reason })
+            st.unpaidValid++
+            await sendMessage(stream, claimCodec, { type: 'receipt', error: String(reason) }).catch(() => {})
+            await stream.close()
+            return { paid: false, reason: String(reason) }
+          }
+          await sendMessage(stream, claimCodec, { type: 'receipt', receipt })
+          await stream.close()
+          st.paid++
+          st.credited += receipt.credited
+          if (receipt.winning) st.winning++
+          return { paid: true, receipt }
+        } catch (e) {
+          stream.abort(e as Error)
+          st.unpaidValid++
+          log.warn('claim failed', { id: claim.id, reason: (e as Error).message.split('\n')[0] })
+          return { paid: false, reason: (e as Error).message.split('\n')[0] }
+        }
+      })
+    },
+    stats: () => ({ ...st }),
+  }
+}
