@@ -1,0 +1,280 @@
+/**
+ * Helpers for the contract tests: EIP-712 ticket and voucher signing with viem local accounts, signature
+ * splitting and re-encoding (high-s, EIP-2098 compact), the off-chain win check, and a fast transaction path
+ * to the embedded EVM that survives `evm_revert` (no client-side nonce cache) and decodes custom errors into
+ * `ContractRevertError`.
+ *
+ * @example
+ * ```ts
+ * import { setupSouk, signTicket, ticketWins } from './helpers.js'
+ * const env = await setupSouk()
+ * const st = await signTicket(env.chain.chainId, env.d.ticketBroker, payerKey, ticket, rand)
+ * ticketWins(st) // true when keccak256(r ‖ s ‖ v ‖ rand) < winProb
+ * ```
+ */
+import {
+  concat,
+  decodeErrorResult,
+  encodeAbiParameters,
+  encodeFunctionData,
+  encodePacked,
+  hashTypedData,
+  hexToBigInt,
+  keccak256,
+  numberToHex,
+  parseSignature,
+  toHex,
+  type Abi,
+  type Address,
+  type Hex,
+  type Log,
+  type TransactionReceipt,
+} from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import * as C from '../../artifacts/contracts.js'
+import { createChain, deploySouk, ContractRevertError, ChainError, type Chain, type SoukDeployment } from '../../src/chain/index.js'
+
+/** secp256k1 group order. */
+export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+export const MAX_UINT256 = 2n ** 256n - 1n
+
+export interface Ticket {
+  recipient: Address
+  sender: Address
+  faceValue: bigint
+  winProb: bigint
+  senderNonce: bigint
+  recipientRandHash: Hex
+  expirationBlock: bigint
+}
+
+/** A signed ticket as `SignedTicket` in the ABI. */
+export interface SignedTicket {
+  ticket: Ticket
+  r: Hex
+  s: Hex
+  v: number
+  recipientRand: bigint
+}
+
+export const TICKET_TYPES = {
+  Ticket: [
+    { name: 'recipient', type: 'address' },
+    { name: 'sender', type: 'address' },
+    { name: 'faceValue', type: 'uint256' },
+    { name: 'winProb', type: 'uint256' },
+    { name: 'senderNonce', type: 'uint256' },
+    { name: 'recipientRandHash', type: 'bytes32' },
+    { name: 'expirationBlock', type: 'uint256' },
+  ],
+} as const
+
+export const VOUCHER_TYPES = {
+  Voucher: [
+    { name: 'channelId', type: 'bytes32' },
+    { name: 'cumulativeAmount', type: 'uint256' },
+  ],
+} as const
+
+export function brokerDomain(chainId: number, verifyingContract: Address) {
+  return { name: 'Souk TicketBroker', version: '1', chainId, verifyingContract } as const
+}
+
+export function channelDomain(chainId: number, verifyingContract: Address) {
+  return { name: 'Souk PaymentChannel', version: '1', chainId, verifyingContract } as const
+}
+
+/** keccak256(abi.encode(rand)) — the commitment a recipient hands out. */
+export function randHash(rand: bigint): Hex {
+  return keccak256(encodeAbiParameters([{ type: 'uint256' }], [rand]))
+}
+
+/** The EIP-712 digest of a ticket, computed off-chain. */
+export function ticketDigest(chainId: number, broker: Address, t: Ticket): Hex {
+  return hashTypedData({ domain: brokerDomain(chainId, broker), types: TICKET_TYPES, primaryType: 'Ticket', message: t })
+}
+
+/** The EIP-712 digest of a voucher, computed off-chain. */
+export function voucherDigest(chainId: number, channel: Address, channelId: Hex, cumulativeAmount: bigint): Hex {
+  return hashTypedData({ domain: channelDomain(chainId, channel), types: VOUCHER_TYPES, primaryType: 'Voucher', message: { channelId, cumulativeAmount } })
+}
+
+/** Splits a 65-byte signature into r, s and v ∈ {27, 28}. */
+export function splitSignature(sig: Hex): { r: Hex; s: Hex; v: number } {
+  const p = parseSignature(sig)
+  const v = p.v !== undefined ? Number(p.v) : 27 + (p.yParity ?? 0)
+  return { r: p.r, s: p.s, v: v < 27 ? v + 27 : v }
+}
+
+/** The other valid encoding of the same ECDSA signature: s' = n - s, v flipped (high-s when s was low). */
+export function highS(sig: { r: Hex; s: Hex; v: number }): { r: Hex; s: Hex; v: number } {
+  return { r: sig.r, s: numberToHex(SECP256K1_N - hexToBigInt(sig.s), { size: 32 }), v: sig.v === 27 ? 28 : 27 }
+}
+
+/** 65-byte r ‖ s ‖ v. */
+export function joinSignature(sig: { r: Hex; s: Hex; v: number }): Hex {
+  return concat([sig.r, sig.s, numberToHex(sig.v, { size: 1 })])
+}
+
+/** EIP-2098 64-byte compact form r ‖ (yParity << 255 | s). */
+export function compactSignature(sig: { r: Hex; s: Hex; v: number }): Hex {
+  const vs = hexToBigInt(sig.s) | (BigInt(sig.v - 27) << 255n)
+  return concat([sig.r, numberToHex(vs, { size: 32 })])
+}
+
+/** The lottery draw keccak256(abi.encodePacked(r, s, v, recipientRand)). */
+export function ticketDraw(r: Hex, s: Hex, v: number, recipientRand: bigint): bigint {
+  return hexToBigInt(keccak256(encodePacked(['bytes32', 'bytes32', 'uint8', 'uint256'], [r, s, v, recipientRand])))
+}
+
+/** Whether a signed ticket wins (the same rule as TicketBroker.isWinning). */
+export function ticketWins(st: SignedTicket): boolean {
+  return ticketDraw(st.r, st.s, st.v, st.recipientRand) < st.ticket.winProb
+}
+
+/** Signs a ticket with viem's signTypedData on a local account and attaches the rand. */
+export async function signTicket(chainId: number, broker: Address, key: Hex, ticket: Ticket, recipientRand: bigint): Promise<SignedTicket> {
+  const acct = privateKeyToAccount(key)
+  const sig = await acct.signTypedData({ domain: brokerDomain(chainId, broker), types: TICKET_TYPES, primaryType: 'Ticket', message: ticket })
+  return { ticket, ...splitSignature(sig), recipientRand }
+}
+
+/** Signs a cumulative voucher; returns the 65-byte signature. */
+export async function signVoucher(chainId: number, channel: Address, key: Hex, channelId: Hex, cumulativeAmount: bigint): Promise<Hex> {
+  const acct = privateKeyToAccount(key)
+  return acct.signTypedData({ domain: channelDomain(chainId, channel), types: VOUCHER_TYPES, primaryType: 'Voucher', message: { channelId, cumulativeAmount } })
+}
+
+/**
+ * Signs tickets with rands drawn from `nextRand` until one has the wanted outcome (win or lose) — for winProb
+ * strictly between 0 and 2^256 the search ends fast; the signature is deterministic (RFC 6979), the rand moves
+ * the draw.
+ */
+export async function signTicketWithOutcome(
+  chainId: number, broker: Address, key: Hex, base: Omit<Ticket, 'recipientRandHash'>, wantWin: boolean, nextRand: () => bigint, maxTries = 256,
+): Promise<SignedTicket> {
+  for (let i = 0; i < maxTries; i++) {
+    const rand = nextRand()
+    const st = await signTicket(chainId, broker, key, { ...base, recipientRandHash: randHash(rand) }, rand)
+    if (ticketWins(st) === wantWin) return st
+  }
+  throw new Error(`no ${wantWin ? 'winning' : 'losing'} ticket found in ${maxTries} tries (winProb ${base.winProb})`)
+}
+
+// ------------------------------------------------------------------ chain access
+
+/** Gas limit for every test transaction: no estimation round trip, and reverts are mined like on a real chain. */
+export const TX_GAS = 3_000_000n
+
+export interface SoukEnv {
+  chain: Chain
+  d: SoukDeployment
+  keys: readonly Hex[]
+  addr: (key: Hex) => Address
+}
+
+/** A fresh embedded chain with Souk deployed (unlock period and settle delay in blocks). */
+export async function setupSouk(opts: { accounts?: number; unlockPeriodBlocks?: number; settleDelayBlocks?: number; chainId?: number } = {}): Promise<SoukEnv> {
+  const chain = await createChain({ kind: 'embedded', accounts: opts.accounts ?? 10, chainId: opts.chainId })
+  const d = await deploySouk(chain, chain.devKeys[0], { unlockPeriodBlocks: opts.unlockPeriodBlocks ?? 20, settleDelayBlocks: opts.settleDelayBlocks ?? 10 })
+  const cache = new Map<Hex, Address>()
+  const addr = (key: Hex) => {
+    let a = cache.get(key)
+    if (!a) cache.set(key, (a = privateKeyToAccount(key).address))
+    return a
+  }
+  return { chain, d, keys: chain.devKeys, addr }
+}
+
+const ALL_ABIS = [...C.TicketBrokerAbi, ...C.PaymentChannelAbi, ...C.SoukTokenAbi] as unknown as Abi
+
+function revertData(e: unknown): Hex | undefined {
+  let x: unknown = e
+  for (let i = 0; i < 10 && x; i++) {
+    const d = (x as { data?: unknown }).data
+    if (typeof d === 'string' && d.startsWith('0x')) return d as Hex
+    if (d && typeof d === 'object' && typeof (d as { data?: unknown }).data === 'string') return (d as { data: Hex }).data
+    x = (x as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/** Decodes revert data into a ContractRevertError (custom errors of the Souk contracts, Error(string), Panic). */
+export function decodeRevert(data: Hex | undefined, what: string): ChainError {
+  if (data && data.length >= 10) {
+    try {
+      const d = decodeErrorResult({ abi: ALL_ABIS, data })
+      return new ContractRevertError(d.errorName, d.args ?? [])
+    } catch { /* unknown selector */ }
+  }
+  return new ChainError(`${what} reverted without decodable data (${data ?? 'none'})`)
+}
+
+export interface SendParams {
+  address: Address
+  abi: Abi | readonly unknown[]
+  functionName: string
+  args?: readonly unknown[]
+}
+
+/**
+ * Sends a transaction from a dev key through the provider's own signer (eth_sendTransaction, explicit gas:
+ * hardhat fills the nonce from chain state, so `evm_revert` cannot desynchronise it). Returns the receipt;
+ * throws ContractRevertError with the custom error's name on revert (the reverted tx is still mined).
+ */
+export async function send(env: SoukEnv, key: Hex, p: SendParams): Promise<TransactionReceipt> {
+  const data = encodeFunctionData({ abi: p.abi as Abi, functionName: p.functionName, args: p.args ?? [] } as never)
+  let hash: Hex
+  try {
+    hash = (await env.chain.provider.request({
+      method: 'eth_sendTransaction',
+      params: [{ from: env.addr(key), to: p.address, data, gas: toHex(TX_GAS) }],
+    })) as Hex
+  } catch (e) {
+    throw decodeRevert(revertData(e), p.functionName)
+  }
+  const r = await env.chain.public.getTransactionReceipt({ hash })
+  if (r.status !== 'success') throw new ChainError(`${p.functionName} reverted (no error thrown by the node)`)
+  return r
+}
+
+/** Calls a view function. */
+export async function read<T>(env: SoukEnv, address: Address, abi: Abi | readonly unknown[], functionName: string, args: readonly unknown[] = []): Promise<T> {
+  return (await env.chain.public.readContract({ address, abi: abi as Abi, functionName, args } as never)) as T
+}
+
+/** Runs `f`, which must revert with custom error `name`; returns the error's args. */
+export async function expectRevert(f: () => Promise<unknown>, name: string): Promise<readonly unknown[]> {
+  try {
+    await f()
+  } catch (e) {
+    if (e instanceof ContractRevertError) {
+      if (e.errorName !== name) throw new Error(`expected revert ${name}, got ${e.errorName}(${e.args.map(String).join(', ')})`)
+      return e.args
+    }
+    throw e
+  }
+  throw new Error(`expected revert ${name}, but the call succeeded`)
+}
+
+/** Token Transfer events in a receipt. */
+export function transferLogs(logs: readonly Log[], token: Address): { from: Address; to: Address; value: bigint }[] {
+  const TOPIC = keccak256(toHex('Transfer(address,address,uint256)'))
+  return logs
+    .filter((l) => l.address.toLowerCase() === token.toLowerCase() && l.topics[0] === TOPIC)
+    .map((l) => ({
+      from: `0x${l.topics[1]!.slice(26)}` as Address,
+      to: `0x${l.topics[2]!.slice(26)}` as Address,
+      value: hexToBigInt(l.data),
+    }))
+}
+
+/** Lower-case address equality. */
+export function sameAddr(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase()
+}
+
+/** The ABI tuple form of a signed ticket. */
+export function ticketArg(st: SignedTicket) {
+  return { ticket: st.ticket, r: st.r, s: st.s, v: st.v, recipientRand: st.recipientRand }
+}
