@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+/// @title ConcurrentLottery — MicroCash-style concurrent probabilistic micropayments from one escrow.
+/// @notice A sponsor opens an escrow that declares a ticket value V, a schedule of N tickets per round, W winners
+/// per round, a round length, a draw delay and a number of funded rounds; it holds a payment balance of at least
+/// W·V per funded round and a penalty deposit. The sponsor hands each ticket — (escrow id, server, sequence number,
+/// issue round, salt) — to exactly one server, signed either alone (EIP-712 `Ticket`) or as a leaf of a Merkle tree
+/// whose root it signs once (EIP-712 `TicketBatch`). Round r covers blocks [r·L, (r+1)·L); its draw block is
+/// (r+1)·L − 1 + drawDelay. The hash of that block keys a pseudo-random permutation π of [0, N) (4-round Feistel
+/// network with cycle walking); sequence number s wins iff π(s) < W. π is a bijection, so every draw has exactly
+/// W winners, and each number wins with probability W/N. Winners are paid in full from the balance, batched, one
+/// transfer per call. A sponsor that issues one number to two servers is caught with the two signed tickets
+/// ({proveDuplicate}): its penalty deposit is split between the two servers and the escrow closes (no new rounds;
+/// tickets of rounds already begun stay redeemable until the expiry; the rest of the balance returns to the sponsor
+/// after the expiry).
+///
+/// Draw seeds: a block hash is readable on chain for 256 blocks only. {recordDraw} (anyone) stores it once per block
+/// for every escrow; redemption records it implicitly. A draw nobody recorded within 256 blocks is lost, and its
+/// winners cannot be redeemed — servers record draws promptly (Souk's payee does it in {settle}).
+///
+/// Replay protection: one bit per winner, indexed (round − startRound)·W + π(s), so all winners of a round share
+/// one or two storage words.
+///
+/// Invariants (tested by property tests against a TypeScript reference model):
+///  M1 token.balanceOf(this) == Σ balance + Σ penalty                 (money is neither created nor lost)
+///  M2 balance >= committed, where committed = W·V·(funded rounds) − Σ paid: every winner is always paid in full
+///  M3 a (escrow, round, seq) is paid at most once, and only if π(seq) < W: a draw pays at most W·V
+///  M4 a proven duplicate pays the whole penalty deposit to the two servers it names, once
+///  M5 only the owner changes its escrow's funding, schedule or unlock state; nothing returns to it before expiry
+contract ConcurrentLottery is EIP712, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    // ---------------------------------------------------------------- types
+    /// @notice What a sponsor declares when it opens an escrow.
+    struct EscrowParams {
+        uint128 ticketValue; // V: paid per winning ticket
+        uint32 ticketsPerRound; // N: sequence numbers per round are [0, N)
+        uint32 winnersPerRound; // W: exactly W winners per draw, 1 <= W, 2W <= N
+        uint32 roundLengthBlocks; // L
+        uint32 drawDelayBlocks; // blocks between a round's last block and its draw block (>= 1)
+        uint32 rounds; // funded issue rounds, from the creation round
+        uint32 redeemWindowBlocks; // blocks after the last round's draw during which winners may still be redeemed
+    }
+
+    struct Escrow {
+        address owner;
+        uint128 ticketValue;
+        uint32 ticketsPerRound;
+        uint32 winnersPerRound;
+        uint32 roundLengthBlocks;
+        uint32 drawDelayBlocks;
+        uint32 redeemWindowBlocks;
+        uint64 startRound;
+        uint64 endRound; // exclusive
+        uint64 expiryBlock; // last block at which a winner may be redeemed
+        bool unlocked;
+        bool closed; // a duplicate was proven
+        bool withdrawn;
+        uint256 balance;
+        uint256 committed; // W·V·(rounds) − paid: what the balance must still cover
+        uint256 penalty;
+    }
+
+    struct Sig {
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+    }
+
+    /// @notice One ticket as presented for redemption (the escrow and server are given once per call).
+    struct TicketRef {
+        uint64 round;
+        uint32 seq;
+        bytes32 salt;
+        bytes32[] proof; // Merkle path (batch-signed); empty for a single-signed ticket
+    }
+
+    /// @notice Tickets under one signature: a batch root (`batch`), or one single-signed ticket.
+    struct SignedBundle {
+        bool batch;
+        Sig sig;
+        TicketRef[] tickets;
+    }
+
+    /// @notice One complete signed ticket (for {proveDuplicate}).
+    struct TicketProof {
+        address server;
+        uint64 round;
+        uint32 seq;
+        bytes32 salt;
+        bool batch;
+        bytes32[] proof;
+        Sig sig;
+    }
+
+    bytes32 public constant TICKET_TYPEHASH =
+        keccak256("Ticket(uint256 escrowId,address server,uint256 seq,uint256 round,bytes32 salt)");
+    bytes32 public constant BATCH_TYPEHASH = keccak256("TicketBatch(uint256 escrowId,bytes32 root)");
+    /// @notice Blocks for which a block hash stays readable on chain.
+    uint256 public constant BLOCKHASH_WINDOW = 256;
+
+    // ---------------------------------------------------------------- state
+    IERC20 public immutable token;
+    uint256 private _lastId;
+    mapping(uint256 id => Escrow) private _escrows;
+    mapping(uint256 id => mapping(uint256 word => uint256)) private _redeemed;
+    mapping(uint256 blockNumber => bytes32) private _seeds;
+
+    // ---------------------------------------------------------------- errors
+    error ConcurrentLotteryZeroAddress();
+    error ConcurrentLotteryZeroAmount();
+    error ConcurrentLotteryBadParams(string what);
+    error ConcurrentLotteryUnderfunded(uint256 balance, uint256 needed);
+    error ConcurrentLotteryUnknownEscrow(uint256 escrowId);
+    error ConcurrentLotteryNotOwner(uint256 escrowId, address caller);
+    error ConcurrentLotteryEscrowClosed(uint256 escrowId);
+    error ConcurrentLotteryEscrowExpired(uint256 escrowId, uint256 expiryBlock, uint256 currentBlock);
+    error ConcurrentLotteryAlreadyUnlocked(uint256 escrowId);
+    error ConcurrentLotteryNotExpired(uint256 escrowId, uint256 expiryBlock, uint256 currentBlock);
+    error ConcurrentLotteryNothingToWithdraw(uint256 escrowId);
+    error ConcurrentLotteryRoundOutOfSchedule(uint256 escrowId, uint256 round, uint256 startRound, uint256 endRound);
+    error ConcurrentLotterySeqOutOfSchedule(uint256 escrowId, uint256 seq, uint256 ticketsPerRound);
+    error ConcurrentLotteryDrawNotReached(uint256 drawBlock, uint256 currentBlock);
+    error ConcurrentLotteryDrawUnavailable(uint256 drawBlock, uint256 currentBlock);
+    error ConcurrentLotteryInvalidSignature(uint256 escrowId, address expectedSigner);
+    error ConcurrentLotteryBadMerkleProof(uint256 escrowId, uint256 round, uint256 seq);
+    error ConcurrentLotterySingleTicketBundle(uint256 count);
+    error ConcurrentLotteryNotWinning(uint256 escrowId, uint256 round, uint256 seq, uint256 rank);
+    error ConcurrentLotteryAlreadyRedeemed(uint256 escrowId, uint256 round, uint256 seq);
+    error ConcurrentLotteryNotDuplicate(uint256 escrowId);
+
+    // ---------------------------------------------------------------- events
+    event EscrowCreated(
+        uint256 indexed escrowId, address indexed owner, uint256 balance, uint256 penalty, uint64 startRound, uint64 endRound, uint64 expiryBlock
+    );
+    event EscrowToppedUp(uint256 indexed escrowId, uint256 amount, uint256 penaltyAmount, uint64 endRound, uint64 expiryBlock);
+    event EscrowUnlocked(uint256 indexed escrowId, uint64 endRound, uint64 expiryBlock);
+    event EscrowWithdrawn(uint256 indexed escrowId, uint256 balance, uint256 penalty);
+    event DrawRecorded(uint256 indexed drawBlock, bytes32 seed);
+    event WinnersRedeemed(uint256 indexed escrowId, address indexed server, uint256 count, uint256 amount);
+    event DuplicateProven(
+        uint256 indexed escrowId, uint256 round, uint256 seq, address serverA, address serverB, uint256 penalty, uint64 endRound, uint64 expiryBlock
+    );
+
+    constructor(IERC20 token_) EIP712("Souk ConcurrentLottery", "1") {
+        if (address(token_) == address(0)) revert ConcurrentLotteryZeroAddress();
+        token = token_;
+    }
+
+    // ---------------------------------------------------------------- views
+    /// @notice The escrow `escrowId` (owner == 0 when unknown).
+    function getEscrow(uint256 escrowId) external view returns (Escrow memory) {
+        return _escrows[escrowId];
+    }
+
+    /// @notice Number of escrows created so far (ids are 1..lastEscrowId).
+    function lastEscrowId() external view returns (uint256) {
+        return _lastId;
+    }
+
+    /// @notice The round containing `blockNumber` for an escrow with rounds of `roundLengthBlocks`.
+    function roundAt(uint256 blockNumber, uint256 roundLengthBlocks) public pure returns (uint256) {
+        return blockNumber / roundLengthBlocks;
+    }
+
+    /// @notice The draw block of `round`: its last block plus the draw delay.
+    function drawBlockOf(uint256 round, uint256 roundLengthBlocks, uint256 drawDelayBlocks) public pure returns (uint256) {
+        return (round + 1) * roundLengthBlocks - 1 + drawDelayBlocks;
+    }
+
+    /// @notice The recorded seed of `blockNumber` (0 when not recorded).
+    function seedOf(uint256 blockNumber) external view returns (bytes32) {
+        return _seeds[blockNumber];
+    }
+
+    /// @notice The rank π(seq) of `seq` in the draw of (`escrowId`, `round`) keyed by `seed`; it wins iff rank < W.
+    function winnerRank(bytes32 seed, uint256 escrowId, uint256 round, uint256 seq, uint256 ticketsPerRound) public pure returns (uint256) {
+        return _permute(keccak256(abi.encode(seed, escrowId, round)), seq, ticketsPerRound);
+    }
+
+    /// @notice Whether the winner (round, seq) of `escrowId` was already paid.
+    function isRedeemed(uint256 escrowId, uint256 round, uint256 seq) external view returns (bool) {
+        Escrow storage e = _escrows[escrowId];
+        bytes32 seed = _seeds[drawBlockOf(round, e.roundLengthBlocks, e.drawDelayBlocks)];
+        if (seed == 0 || round < e.startRound) return false;
+        uint256 rank = winnerRank(seed, escrowId, round, seq, e.ticketsPerRound);
+        if (rank >= e.winnersPerRound) return false;
+        uint256 idx = (round - e.startRound) * e.winnersPerRound + rank;
+        return _redeemed[escrowId][idx >> 8] & (1 << (idx & 255)) != 0;
+    }
+
+    /// @notice EIP-712 struct hash of a ticket; it is also the ticket's Merkle leaf.
+    function ticketHash(uint256 escrowId, address server, uint256 seq, uint256 round, bytes32 salt) public pure returns (bytes32) {
+        return keccak256(abi.encode(TICKET_TYPEHASH, escrowId, server, seq, round, salt));
+    }
+
+    /// @notice The digest a sponsor signs for one ticket.
+    function ticketDigest(uint256 escrowId, address server, uint256 seq, uint256 round, bytes32 salt) external view returns (bytes32) {
+        return _hashTypedDataV4(ticketHash(escrowId, server, seq, round, salt));
+    }
+
+    /// @notice The digest a sponsor signs for a batch of tickets with Merkle root `root`.
+    function batchDigest(uint256 escrowId, bytes32 root) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, escrowId, root)));
+    }
+
+    // ---------------------------------------------------------------- escrow lifecycle
+    /// @notice Opens an escrow owned by the caller, funded with `balance` (>= W·V·rounds) and `penalty`.
+    /// Emits {EscrowCreated}.
+    function createEscrow(EscrowParams calldata p, uint256 balance, uint256 penalty) external nonReentrant returns (uint256 escrowId) {
+        if (p.ticketValue == 0) revert ConcurrentLotteryBadParams("ticketValue");
+        if (p.winnersPerRound == 0 || uint256(p.winnersPerRound) * 2 > p.ticketsPerRound) revert ConcurrentLotteryBadParams("winnersPerRound");
+        if (p.roundLengthBlocks == 0) revert ConcurrentLotteryBadParams("roundLengthBlocks");
+        if (p.drawDelayBlocks == 0) revert ConcurrentLotteryBadParams("drawDelayBlocks");
+        if (p.rounds == 0) revert ConcurrentLotteryBadParams("rounds");
+        if (p.redeemWindowBlocks == 0) revert ConcurrentLotteryBadParams("redeemWindowBlocks");
+        uint256 needed = uint256(p.winnersPerRound) * p.ticketValue * p.rounds;
+        if (balance < needed) revert ConcurrentLotteryUnderfunded(balance, needed);
+        escrowId = ++_lastId;
+        uint64 start = uint64(block.number / p.roundLengthBlocks);
+        uint64 end = start + p.rounds;
+        uint64 expiry = uint64(drawBlockOf(end - 1, p.roundLengthBlocks, p.drawDelayBlocks) + p.redeemWindowBlocks);
+        Escrow storage e = _escrows[escrowId];
+        e.owner = msg.sender;
+        e.ticketValue = p.ticketValue;
+        e.ticketsPerRound = p.ticketsPerRound;
+        e.winnersPerRound = p.winnersPerRound;
+        e.roundLengthBlocks = p.roundLengthBlocks;
+        e.drawDelayBlocks = p.drawDelayBlocks;
+        e.redeemWindowBlocks = p.redeemWindowBlocks;
+        e.startRound = start;
+        e.endRound = end;
+        e.expiryBlock = expiry;
+        e.balance = balance;
+        e.committed = needed;
+        e.penalty = penalty;
+        emit EscrowCreated(escrowId, msg.sender, balance, penalty, start, end, expiry);
+        token.safeTransferFrom(msg.sender, address(this), balance + penalty);
+    }
+
+    /// @notice Adds `amount` to the balance and `penaltyAmount` to the penalty deposit, and funds `extraRounds`
+    /// more rounds (the balance must then cover them). Only the owner, while the escrow runs (not unlocked,
+    /// closed or expired). Emits {EscrowToppedUp}.
+    function topUp(uint256 escrowId, uint256 amount, uint256 penaltyAmount, uint32 extraRounds) external nonReentrant {
+        Escrow storage e = _owned(escrowId);
+        if (e.closed) revert ConcurrentLotteryEscrowClosed(escrowId);
+        if (e.unlocked) revert ConcurrentLotteryAlreadyUnlocked(escrowId);
+        if (block.number > e.expiryBlock) revert ConcurrentLotteryEscrowExpired(escrowId, e.expiryBlock, block.number);
+        if (amount + penaltyAmount == 0 && extraRounds == 0) revert ConcurrentLotteryZeroAmount();
+        e.balance += amount;
+        e.penalty += penaltyAmount;
+        if (extraRounds != 0) {
+            e.committed += uint256(e.winnersPerRound) * e.ticketValue * extraRounds;
+            if (e.balance < e.committed) revert ConcurrentLotteryUnderfunded(e.balance, e.committed);
+            e.endRound += extraRounds;
+            e.expiryBlock = uint64(drawBlockOf(e.endRound - 1, e.roundLengthBlocks, e.drawDelayBlocks) + e.redeemWindowBlocks);
+        }
+        emit EscrowToppedUp(escrowId, amount, penaltyAmount, e.endRound, e.expiryBlock);
+        if (amount + penaltyAmount != 0) token.safeTransferFrom(msg.sender, address(this), amount + penaltyAmount);
+    }
+
+    /// @notice Stops the schedule after the current round: rounds already begun stay funded and redeemable until
+    /// the new expiry, after which the owner may {withdraw}. Irreversible; only the owner. Emits {EscrowUnlocked}.
+    function unlock(uint256 escrowId) external {
+        Escrow storage e = _owned(escrowId);
+        if (e.unlocked) revert ConcurrentLotteryAlreadyUnlocked(escrowId);
+        e.unlocked = true;
+        _truncate(e);
+        emit EscrowUnlocked(escrowId, e.endRound, e.expiryBlock);
+    }
+
+    /// @notice After the expiry, returns the balance and whatever penalty deposit remains to the owner.
+    /// Emits {EscrowWithdrawn}.
+    function withdraw(uint256 escrowId) external nonReentrant {
+        Escrow storage e = _owned(escrowId);
+        if (block.number <= e.expiryBlock) revert ConcurrentLotteryNotExpired(escrowId, e.expiryBlock, block.number);
+        uint256 bal = e.balance;
+        uint256 pen = e.penalty;
+        if (e.withdrawn || bal + pen == 0) revert ConcurrentLotteryNothingToWithdraw(escrowId);
+        e.balance = 0;
+        e.penalty = 0;
+        e.committed = 0;
+        e.withdrawn = true;
+        emit EscrowWithdrawn(escrowId, bal, pen);
+        token.safeTransfer(msg.sender, bal + pen);
+    }
+
+    // ---------------------------------------------------------------- draws and redemption
+    /// @notice Stores the hash of `drawBlock` as a draw seed (for every escrow whose draw falls on that block).
+    /// Anyone may call it while the hash is readable (256 blocks). No-op when already recorded.
+    /// Emits {DrawRecorded}.
+    function recordDraw(uint256 drawBlock) external {
+        _seed(drawBlock);
+    }
+
+    /// @notice Redeems winning tickets of `escrowId` that all pay `server`, in one transfer. Bundles are
+    /// single-signed tickets or batch-signed tickets under one root (the signature is checked once per bundle).
+    /// All-or-nothing: any invalid, losing or already-paid ticket reverts the whole call. Anyone may submit.
+    /// Emits {WinnersRedeemed}.
+    function redeemWinningTickets(uint256 escrowId, address server, SignedBundle[] calldata bundles) external nonReentrant {
+        if (server == address(0)) revert ConcurrentLotteryZeroAddress();
+        Escrow storage e = _escrows[escrowId];
+        address owner = e.owner;
+        if (owner == address(0)) revert ConcurrentLotteryUnknownEscrow(escrowId);
+        if (block.number > e.expiryBlock) revert ConcurrentLotteryEscrowExpired(escrowId, e.expiryBlock, block.number);
+        Escrow memory m = e; // one read of the escrow's parameters
+        uint256 count;
+        uint256 lastRound = type(uint256).max;
+        bytes32 key;
+        for (uint256 b = 0; b < bundles.length; ++b) {
+            SignedBundle calldata sb = bundles[b];
+            _checkBundle(escrowId, owner, server, sb);
+            for (uint256 i = 0; i < sb.tickets.length; ++i) {
+                TicketRef calldata t = sb.tickets[i];
+                if (t.round != lastRound) {
+                    _checkRound(escrowId, m, t.round);
+                    key = keccak256(abi.encode(_seed(drawBlockOf(t.round, m.roundLengthBlocks, m.drawDelayBlocks)), escrowId, uint256(t.round)));
+                    lastRound = t.round;
+                }
+                if (t.seq >= m.ticketsPerRound) revert ConcurrentLotterySeqOutOfSchedule(escrowId, t.seq, m.ticketsPerRound);
+                uint256 rank = _permute(key, t.seq, m.ticketsPerRound);
+                if (rank >= m.winnersPerRound) revert ConcurrentLotteryNotWinning(escrowId, t.round, t.seq, rank);
+                uint256 idx = (uint256(t.round) - m.startRound) * m.winnersPerRound + rank;
+                uint256 word = _redeemed[escrowId][idx >> 8];
+                uint256 bit = 1 << (idx & 255);
+                if (word & bit != 0) revert ConcurrentLotteryAlreadyRedeemed(escrowId, t.round, t.seq);
+                _redeemed[escrowId][idx >> 8] = word | bit;
+                ++count;
+            }
+        }
+        if (count == 0) return;
+        uint256 amount = count * m.ticketValue;
+        // Safe by M2: every paid ticket is a distinct winner of a funded round, and W·V per funded round is in
+        // `committed` <= `balance`.
+        e.balance -= amount;
+        e.committed -= amount;
+        emit WinnersRedeemed(escrowId, server, count, amount);
+        token.safeTransfer(server, amount);
+    }
+
+    /// @notice Proves that the owner of `escrowId` issued one (round, seq) to two servers, with both signed tickets.
+    /// The whole penalty deposit is split between the two servers (the first gets the odd unit), and the escrow
+    /// closes: no rounds after the current one; begun rounds stay redeemable until the new expiry.
+    /// Emits {DuplicateProven}.
+    function proveDuplicate(uint256 escrowId, TicketProof calldata a, TicketProof calldata b) external nonReentrant {
+        Escrow storage e = _escrows[escrowId];
+        address owner = e.owner;
+        if (owner == address(0)) revert ConcurrentLotteryUnknownEscrow(escrowId);
+        if (e.closed || e.withdrawn) revert ConcurrentLotteryEscrowClosed(escrowId);
+        if (a.round != b.round || a.seq != b.seq || a.server == b.server) revert ConcurrentLotteryNotDuplicate(escrowId);
+        if (a.server == address(0) || b.server == address(0)) revert ConcurrentLotteryZeroAddress();
+        if (a.seq >= e.ticketsPerRound) revert ConcurrentLotterySeqOutOfSchedule(escrowId, a.seq, e.ticketsPerRound);
+        _checkProof(escrowId, owner, a);
+        _checkProof(escrowId, owner, b);
+        uint256 pen = e.penalty;
+        e.penalty = 0;
+        e.closed = true;
+        _truncate(e);
+        emit DuplicateProven(escrowId, a.round, a.seq, a.server, b.server, pen, e.endRound, e.expiryBlock);
+        uint256 half = pen / 2;
+        if (pen - half != 0) token.safeTransfer(a.server, pen - half);
+        if (half != 0) token.safeTransfer(b.server, half);
+    }
+
+    // ---------------------------------------------------------------- internals
+    function _owned(uint256 escrowId) private view returns (Escrow storage e) {
+        e = _escrows[escrowId];
+        if (e.owner == address(0)) revert ConcurrentLotteryUnknownEscrow(escrowId);
+        if (e.owner != msg.sender) revert ConcurrentLotteryNotOwner(escrowId, msg.sender);
+    }
+
+    /// @dev Ends the schedule after the current round and releases the commitment of the rounds dropped.
+    function _truncate(Escrow storage e) private {
+        uint64 cur = uint64(block.number / e.roundLengthBlocks);
+        if (cur + 1 < e.endRound) {
+            uint256 dropped = e.endRound - (cur + 1);
+            // Safe: dropped rounds have not begun, so nothing of their W·V was paid (committed includes it).
+            e.committed -= dropped * e.winnersPerRound * e.ticketValue;
+            e.endRound = cur + 1;
+            e.expiryBlock = uint64(drawBlockOf(cur, e.roundLengthBlocks, e.drawDelayBlocks) + e.redeemWindowBlocks);
+        }
+    }
+
+    function _checkRound(uint256 escrowId, Escrow memory m, uint256 round) private pure {
+        if (round < m.startRound || round >= m.endRound) revert ConcurrentLotteryRoundOutOfSchedule(escrowId, round, m.startRound, m.endRound);
+    }
+
+    /// @dev The seed of `drawBlock`, recording it on first use.
+    function _seed(uint256 drawBlock) private returns (bytes32 seed) {
+        seed = _seeds[drawBlock];
+        if (seed != 0) return seed;
+        if (block.number <= drawBlock) revert ConcurrentLotteryDrawNotReached(drawBlock, block.number);
+        seed = blockhash(drawBlock);
+        if (seed == 0) revert ConcurrentLotteryDrawUnavailable(drawBlock, block.number);
+        _seeds[drawBlock] = seed;
+        emit DrawRecorded(drawBlock, seed);
+    }
+
+    function _checkBundle(uint256 escrowId, address owner, address server, SignedBundle calldata sb) private view {
+        uint256 n = sb.tickets.length;
+        bytes32 digest;
+        if (sb.batch) {
+            bytes32 root;
+            for (uint256 i = 0; i < n; ++i) {
+                TicketRef calldata t = sb.tickets[i];
+                bytes32 r = MerkleProof.processProofCalldata(t.proof, ticketHash(escrowId, server, t.seq, t.round, t.salt));
+                if (i == 0) root = r;
+                else if (r != root) revert ConcurrentLotteryBadMerkleProof(escrowId, t.round, t.seq);
+            }
+            digest = batchDigest(escrowId, root);
+        } else {
+            if (n != 1 || sb.tickets[0].proof.length != 0) revert ConcurrentLotterySingleTicketBundle(n);
+            TicketRef calldata t = sb.tickets[0];
+            digest = _hashTypedDataV4(ticketHash(escrowId, server, t.seq, t.round, t.salt));
+        }
+        _checkSig(escrowId, owner, digest, sb.sig);
+    }
+
+    function _checkProof(uint256 escrowId, address owner, TicketProof calldata t) private view {
+        bytes32 leaf = ticketHash(escrowId, t.server, t.seq, t.round, t.salt);
+        bytes32 digest;
+        if (t.batch) digest = batchDigest(escrowId, MerkleProof.processProofCalldata(t.proof, leaf));
+        else digest = _hashTypedDataV4(leaf);
+        _checkSig(escrowId, owner, digest, t.sig);
+    }
+
+    function _checkSig(uint256 escrowId, address owner, bytes32 digest, Sig calldata sig) private pure {
+        // OZ tryRecover rejects high-s and v ∉ {27, 28}: one encoding per signature.
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sig.v, sig.r, sig.s);
+        if (err != ECDSA.RecoverError.NoError || signer != owner) revert ConcurrentLotteryInvalidSignature(escrowId, owner);
+    }
+
+    /// @dev π_key(x) over [0, n): a 4-round balanced Feistel network on 2h bits (4^h >= n), cycle-walked into
+    /// [0, n). A bijection, so exactly W numbers have π < W. Expected walks < 4.
+    function _permute(bytes32 key, uint256 x, uint256 n) private pure returns (uint256) {
+        uint256 h = 1;
+        while ((uint256(1) << (2 * h)) < n) ++h;
+        uint256 mask = (uint256(1) << h) - 1;
+        do {
+            uint256 l = x >> h;
+            uint256 r = x & mask;
+            for (uint256 i = 0; i < 4; ++i) {
+                uint256 f;
+                assembly ("memory-safe") {
+                    // Scratch beyond the free memory pointer: keccak256(key ‖ i ‖ r), nothing allocated.
+                    let p := mload(0x40)
+                    mstore(p, key)
+                    mstore(add(p, 0x20), i)
+                    mstore(add(p, 0x40), r)
+                    f := keccak256(p, 0x60)
+                }
+                (l, r) = (r, l ^ (f & mask));
+            }
+            x = (l << h) | r;
+        } while (x >= n);
+        return x;
+    }
+}
