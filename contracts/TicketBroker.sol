@@ -264,10 +264,9 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         if (err != ECDSA.RecoverError.NoError || signer != t.sender) revert TicketBrokerInvalidSignature(t.sender);
         uint256 draw = uint256(keccak256(abi.encodePacked(st.r, st.s, st.v, st.recipientRand)));
         if (draw >= t.winProb) revert TicketBrokerNotWinning(draw, t.winProb);
-        unchecked {
-            // senderNonce < 2^256 - 1 in practice; an overflow would only make every later nonce rejected
-            _lastNonce[t.sender][t.recipient] = t.senderNonce + 1;
-        }
+        // Checked on purpose: wrapping to 0 would reopen every redeemed nonce of the pair for replay (I2), so a
+        // ticket with nonce 2^256 - 1 cannot be redeemed (Panic 0x11).
+        _lastNonce[t.sender][t.recipient] = t.senderNonce + 1;
 
         Sender storage s = _senders[t.sender];
         uint256 face = t.faceValue;

@@ -15,6 +15,8 @@
 import {
   concat,
   decodeErrorResult,
+  encodeDeployData,
+  getAddress,
   encodeAbiParameters,
   encodeFunctionData,
   encodePacked,
@@ -32,7 +34,7 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import * as C from '../../artifacts/contracts.js'
-import { createChain, deploySouk, ContractRevertError, ChainError, type Chain, type SoukDeployment } from '../../src/chain/index.js'
+import { createChain, ContractRevertError, ChainError, type Chain, type SoukDeployment } from '../../src/chain/index.js'
 
 /** secp256k1 group order. */
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -176,14 +178,35 @@ export interface SoukEnv {
 /** A fresh embedded chain with Souk deployed (unlock period and settle delay in blocks). */
 export async function setupSouk(opts: { accounts?: number; unlockPeriodBlocks?: number; settleDelayBlocks?: number; chainId?: number } = {}): Promise<SoukEnv> {
   const chain = await createChain({ kind: 'embedded', accounts: opts.accounts ?? 10, chainId: opts.chainId })
-  const d = await deploySouk(chain, chain.devKeys[0], { unlockPeriodBlocks: opts.unlockPeriodBlocks ?? 20, settleDelayBlocks: opts.settleDelayBlocks ?? 10 })
   const cache = new Map<Hex, Address>()
   const addr = (key: Hex) => {
     let a = cache.get(key)
     if (!a) cache.set(key, (a = privateKeyToAccount(key).address))
     return a
   }
-  return { chain, d, keys: chain.devKeys, addr }
+  // Deploys like deploySouk (same order, so the same addresses), but through the node's own signer: viem's
+  // nonce manager is global per (address, chain id) and goes wrong for a second embedded chain in one process.
+  const unlock = opts.unlockPeriodBlocks ?? 20
+  const settle = opts.settleDelayBlocks ?? 10
+  const partial = { chain, keys: chain.devKeys, addr, d: undefined as unknown as SoukDeployment }
+  const deployer = chain.devKeys[0]!
+  const token = await deployRaw(partial, deployer, C.SoukTokenAbi, C.SoukTokenBytecode, ['Souk Test Coin', 'SOUK', 10n ** 30n])
+  const ticketBroker = await deployRaw(partial, deployer, C.TicketBrokerAbi, C.TicketBrokerBytecode, [token, BigInt(unlock)])
+  const paymentChannel = await deployRaw(partial, deployer, C.PaymentChannelAbi, C.PaymentChannelBytecode, [token, BigInt(settle)])
+  const d: SoukDeployment = {
+    chainId: chain.chainId, token, ticketBroker, paymentChannel, extra: {}, deployer: addr(deployer), blockNumber: String(await chain.blockNumber()),
+    params: { unlockPeriodBlocks: unlock, settleDelayBlocks: settle, faucetCap: String(10n ** 30n) },
+  }
+  return { ...partial, d }
+}
+
+/** Deploys a contract from a dev key through the node's signer; returns its address. */
+export async function deployRaw(env: SoukEnv, key: Hex, abi: Abi | readonly unknown[], bytecode: Hex, args: readonly unknown[]): Promise<Address> {
+  const data = encodeDeployData({ abi: abi as Abi, bytecode, args } as never)
+  const hash = (await env.chain.provider.request({ method: 'eth_sendTransaction', params: [{ from: env.addr(key), data, gas: toHex(10_000_000n) }] })) as Hex
+  const r = await env.chain.public.getTransactionReceipt({ hash })
+  if (!r.contractAddress) throw new ChainError('deployment produced no contract')
+  return getAddress(r.contractAddress)
 }
 
 const ALL_ABIS = [...C.TicketBrokerAbi, ...C.PaymentChannelAbi, ...C.SoukTokenAbi] as unknown as Abi
