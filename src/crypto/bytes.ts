@@ -9,12 +9,16 @@ export function bytesToHex(b: Uint8Array): Hex {
   return `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}` as Hex
 }
 
+const MAX_UINT256 = (1n << 256n) - 1n
+
 /** Writes `v` as a 32-byte big-endian word into `out` at `offset`. */
 export function writeWord(out: Uint8Array, offset: number, v: bigint): void {
-  for (let i = 31; i >= 0; i--) {
-    out[offset + i] = Number(v & 0xffn)
-    v >>= 8n
-  }
+  if (v < 0n || v > MAX_UINT256) throw new RangeError(`word out of range: ${v}`)
+  // Hex round trip: several times faster than 32 BigInt shifts.
+  const hex = v.toString(16)
+  const b = Buffer.from(hex.length & 1 ? '0' + hex : hex, 'hex')
+  out.fill(0, offset, offset + 32 - b.length)
+  out.set(b, offset + 32 - b.length)
 }
 
 /** Writes a 20-byte address right-aligned in a 32-byte word. */
@@ -25,7 +29,5 @@ export function writeAddress(out: Uint8Array, offset: number, address: string): 
 
 /** Reads a 32-byte big-endian word as a bigint. */
 export function readWord(b: Uint8Array, offset = 0): bigint {
-  let v = 0n
-  for (let i = 0; i < 32; i++) v = (v << 8n) | BigInt(b[offset + i])
-  return v
+  return BigInt('0x' + Buffer.from(b.buffer, b.byteOffset + offset, 32).toString('hex'))
 }

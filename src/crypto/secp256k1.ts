@@ -43,16 +43,31 @@ function loadNative(): NativeSecp | undefined {
 const native = loadNative()
 export const secpBackend: 'native' | 'noble' = native ? 'native' : 'noble'
 
+const N_BYTES = Buffer.from(N.toString(16).padStart(64, '0'), 'hex')
+const HALF_N_BYTES = Buffer.from(HALF_N.toString(16).padStart(64, '0'), 'hex')
+
+function isZero(b: Uint8Array, off: number): boolean {
+  for (let i = off; i < off + 32; i++) if (b[i] !== 0) return false
+  return true
+}
+
+/** Compares the 32-byte word at `b[off..]` with `ref`: -1, 0 or 1. */
+function compare(b: Uint8Array, off: number, ref: Uint8Array): number {
+  for (let i = 0; i < 32; i++) {
+    const x = b[off + i]
+    const y = ref[i]
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return 0
+}
+
 /** Splits a 65-byte signature; undefined when it is not canonical (length, v, s range). */
 export function parseCanonicalSignature(sig: Uint8Array): { rs: Uint8Array; recid: number } | undefined {
   if (sig.length !== 65) return undefined
   const v = sig[64]
   if (v !== 27 && v !== 28) return undefined
-  let s = 0n
-  for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(sig[i])
-  let r = 0n
-  for (let i = 0; i < 32; i++) r = (r << 8n) | BigInt(sig[i])
-  if (r === 0n || r >= N || s === 0n || s > HALF_N) return undefined
+  // Byte-wise range checks (no bigint on the hot path): 0 < r < n, 0 < s <= n/2.
+  if (isZero(sig, 0) || compare(sig, 0, N_BYTES) >= 0 || isZero(sig, 32) || compare(sig, 32, HALF_N_BYTES) > 0) return undefined
   return { rs: sig.subarray(0, 64), recid: v - 27 }
 }
 

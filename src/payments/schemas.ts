@@ -66,3 +66,12 @@ export const ChannelBodySchema = z.object({
   sig: zSig,
 })
 export type ChannelBody = z.infer<typeof ChannelBodySchema>
+
+/** A whole lottery payment in one schema (one parse on the payee's hot path). */
+export const LotteryPaymentSchema = z.object({
+  scheme: z.literal('lottery'),
+  payer: zAddress,
+  payee: zAddress,
+  amount: zUint,
+  body: LotteryBodySchema,
+})

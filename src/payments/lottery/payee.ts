@@ -25,9 +25,9 @@ import { silentLogger, type Logger } from '../../core/logger.js'
 import { createSignerCache } from '../../crypto/secp256k1.js'
 import { hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
-import { LotteryBodySchema, PaymentSchema, type LotteryParams } from '../schemas.js'
+import { LotteryPaymentSchema, PaymentSchema, type LotteryParams } from '../schemas.js'
 import type { PayeeSide, PayeeStats, Payment, PaymentReceipt, PaymentTerms, SettleReport } from '../types.js'
-import { ticketDigest, ticketDomain, isWinningTicket, winProbFor, randHash, expectedValue, type Ticket } from './ticket.js'
+import { ticketHasher, ticketDomain, ticketDrawer, winProbFor, randHash, expectedValue } from './ticket.js'
 
 export interface LotteryPayeeOptions {
   /** Face value = estimated redemption gas × gas price × this (default 100: the fee is ≤ 1% of a win). */
@@ -73,6 +73,10 @@ interface RandState {
   count: number
   lastNonce: bigint
   active: boolean
+  /** nonce ↦ EIP-712 digest under these parameters (hot path). */
+  digest: (nonce: bigint) => Uint8Array
+  /** signature ↦ draw under this rand. */
+  draw: (sig: Uint8Array) => bigint
 }
 
 interface WinnerRow {
@@ -134,9 +138,21 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   const validity = BigInt(o.paramsValidityBlocks ?? 200)
   const window = BigInt(o.redeemWindowBlocks ?? 1_000)
 
-  async function payerFunds(payer: Address, fresh = false) {
+  let blockCache: { at: number; n: bigint } | undefined
+  /** The latest block, read at most once a second (the hot path must not wait on the chain per ticket). */
+  function currentBlock(): bigint | Promise<bigint> {
+    if (blockCache && clock.now() - blockCache.at < 1_000) return blockCache.n
+    return ctx.chain.blockNumber().then((n) => { blockCache = { at: clock.now(), n }; return n })
+  }
+
+  function cachedFunds(payer: Address) {
     const c = funds.get(payer)
-    if (c && !fresh && clock.now() - c.at < (o.fundsCacheMs ?? 2_000)) return c
+    return c && clock.now() - c.at < (o.fundsCacheMs ?? 2_000) ? c : undefined
+  }
+
+  async function payerFunds(payer: Address, fresh = false) {
+    const c = cachedFunds(payer)
+    if (c && !fresh) return c
     const [[deposit, withdrawBlock, debt], reserve] = await Promise.all([
       ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'getSender', args: [payer] }),
       ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'reserveOf', args: [payer, me] }),
@@ -182,7 +198,11 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       acceptUntilBlock: block + validity,
       nextNonce: next,
     }
-    const st: RandState = { rand, hash, payer, params, pricePerChunk, count: 0, lastNonce: next - 1n, active: true }
+    const st: RandState = {
+      rand, hash, payer, params, pricePerChunk, count: 0, lastNonce: next - 1n, active: true,
+      digest: ticketHasher(domain, { recipient: me, sender: payer, faceValue: params.faceValue, winProb: params.winProb, recipientRandHash: hash, expirationBlock: params.expirationBlock }),
+      draw: ticketDrawer(rand),
+    }
     const prev = currentRand.get(payer)
     if (prev) retire(prev)
     rands.set(hash, st)
@@ -222,19 +242,22 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     },
 
     async receive(raw) {
-      const parsed = PaymentSchema.safeParse(raw)
+      if ((raw as Payment)?.scheme !== 'lottery') {
+        const g = PaymentSchema.safeParse(raw)
+        if (!g.success) reject('malformed', g.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+        reject('wrong-scheme', `expected a lottery payment, got ${g.data.scheme}`)
+      }
+      const parsed = LotteryPaymentSchema.safeParse(raw)
       if (!parsed.success) reject('malformed', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
-      const payment = parsed.data as Payment
-      if (payment.scheme !== 'lottery') reject('wrong-scheme', `expected a lottery payment, got ${payment.scheme}`)
+      const payment = parsed.data
       if (payment.payee !== me) reject('wrong-payee', `payment is for ${payment.payee}, not ${me}`)
-      const b = LotteryBodySchema.safeParse(payment.body)
-      if (!b.success) reject('malformed', b.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
-      const body = b.data
+      const body = payment.body
       const st = rands.get(body.recipientRandHash)
       if (!st) reject('unknown-params', 'tickets name a rand this payee never issued (or issued before a restart)', { randHash: body.recipientRandHash })
       if (st.payer !== payment.payer) reject('params-mismatch', 'these parameters were issued to another payer')
       if (!st.active) reject('expired', 'these ticket parameters were rotated; use the newest terms', { randHash: st.hash })
-      const block = await ctx.chain.blockNumber({ maxAgeMs: 1_000 })
+      const b0 = currentBlock()
+      const block = typeof b0 === 'bigint' ? b0 : await b0
       if (block > st.params.acceptUntilBlock) {
         retire(st.hash)
         reject('expired', `parameters expired at block ${st.params.acceptUntilBlock} (now ${block})`)
@@ -245,7 +268,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       const ev = expectedValue(st.params.faceValue, st.params.winProb)
       const n = BigInt(body.tickets.length)
       if (payment.amount !== st.pricePerChunk * n) reject('amount-too-low', `amount ${payment.amount} ≠ ${n} tickets × ${st.pricePerChunk}`)
-      const f = await payerFunds(payment.payer)
+      const f = cachedFunds(payment.payer) ?? (await payerFunds(payment.payer))
       if (f.withdrawBlock !== 0n && f.withdrawBlock <= st.params.expirationBlock) reject('underfunded', 'payer started unlocking its funds')
       if (f.reserve < st.params.faceValue) reject('underfunded', `reserve ${f.reserve} no longer covers face value ${st.params.faceValue}`)
       // Check every ticket before recording anything: the message is accepted or rejected whole.
@@ -255,12 +278,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         if (t.nonce <= last) reject('replayed', `nonce ${t.nonce} is not above the last accepted nonce ${last}`)
         last = t.nonce
         const sig = hexToBytes(t.sig)
-        const ticket: Ticket = {
-          recipient: me, sender: payment.payer, faceValue: body.faceValue, winProb: body.winProb,
-          senderNonce: t.nonce, recipientRandHash: body.recipientRandHash, expirationBlock: body.expirationBlock,
-        }
-        if (!signers.verify(ticketDigest(domain, ticket), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} (or its signature is not canonical)`)
-        if (isWinningTicket(sig, st.rand, body.winProb)) winners.push({ nonce: t.nonce, sig: t.sig })
+        // The digest binds every field (params were checked equal above) to this chain and broker.
+        if (!signers.verify(st.digest(t.nonce), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} (or its signature is not canonical)`)
+        if (st.draw(sig) < body.winProb) winners.push({ nonce: t.nonce, sig: t.sig })
       }
       // Durable before acknowledged: winners go to SQLite in one transaction.
       if (winners.length > 0) {

@@ -18,7 +18,9 @@ import { bytesToHex } from '../../crypto/bytes.js'
 import { PaymentError } from '../errors.js'
 import { LotteryParamsSchema, PaymentTermsSchema, type LotteryParams } from '../schemas.js'
 import type { PayerSide, PayerSession, Payment, PaymentTerms } from '../types.js'
-import { signTicket, ticketDomain } from './ticket.js'
+import { ticketDomain, ticketHasher } from './ticket.js'
+import { signDigest } from '../../crypto/secp256k1.js'
+import { hexToBytes } from '../../crypto/bytes.js'
 
 export interface LotteryPayerContext {
   chain: Chain
@@ -30,6 +32,7 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
   const broker = ctx.deployment.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
+  const keyBytes = hexToBytes(ctx.key)
   // Highest nonce used per payee across sessions of this process.
   const lastNonce = new Map<Address, bigint>()
 
@@ -51,6 +54,8 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
     async open(rawTerms) {
       let { terms, params } = checkTerms(rawTerms)
       const payee = terms.payee
+      const mkHasher = () => ticketHasher(domain, { recipient: payee, sender: me, faceValue: params.faceValue, winProb: params.winProb, recipientRandHash: params.recipientRandHash, expirationBlock: params.expirationBlock })
+      let hasher = mkHasher()
       let paid = 0n
       const session: PayerSession = {
         payee,
@@ -65,10 +70,7 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
           const tickets: { nonce: bigint; sig: Hex }[] = []
           for (let i = 0; i < n; i++) {
             nonce += 1n
-            const sig = signTicket(domain, {
-              recipient: payee, sender: me, faceValue: params.faceValue, winProb: params.winProb, senderNonce: nonce,
-              recipientRandHash: params.recipientRandHash, expirationBlock: params.expirationBlock,
-            }, ctx.key)
+            const sig = signDigest(hasher(nonce), keyBytes)
             tickets.push({ nonce, sig: bytesToHex(sig) })
           }
           lastNonce.set(payee, nonce)
@@ -84,6 +86,7 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
           if (c.terms.payee !== payee) throw new PaymentError('New terms name another payee')
           terms = c.terms
           params = c.params
+          hasher = mkHasher()
         },
         paid: () => paid,
         async close() {},

@@ -61,6 +61,40 @@ export function ticketDigest(domain: Uint8Array, t: Ticket): Uint8Array {
   return keccak256(d)
 }
 
+/**
+ * A digest function for tickets that differ only in their nonce (all tickets under one set of parameters):
+ * the struct encoding is laid out once and only the nonce word is rewritten per ticket.
+ */
+export function ticketHasher(domain: Uint8Array, fixed: Omit<Ticket, 'senderNonce'>): (nonce: bigint) => Uint8Array {
+  const s = new Uint8Array(256)
+  s.set(TICKET_TYPEHASH, 0)
+  writeAddress(s, 32, fixed.recipient)
+  writeAddress(s, 64, fixed.sender)
+  writeWord(s, 96, fixed.faceValue)
+  writeWord(s, 128, fixed.winProb)
+  s.set(hexToBytes(fixed.recipientRandHash), 192)
+  writeWord(s, 224, fixed.expirationBlock)
+  const d = new Uint8Array(66)
+  d[0] = 0x19
+  d[1] = 0x01
+  d.set(domain, 2)
+  return (nonce) => {
+    writeWord(s, 160, nonce)
+    d.set(keccak256(s), 34)
+    return keccak256(d)
+  }
+}
+
+/** A draw function for one recipient rand: sig ↦ keccak256(r ‖ s ‖ v ‖ rand) as a uint256. */
+export function ticketDrawer(rand: bigint): (sig: Uint8Array) => bigint {
+  const b = new Uint8Array(97)
+  writeWord(b, 65, rand)
+  return (sig) => {
+    b.set(sig.subarray(0, 65), 0)
+    return readWord(keccak256(b))
+  }
+}
+
 /** Signs a ticket: a canonical 65-byte signature r ‖ s ‖ v. */
 export function signTicket(domain: Uint8Array, t: Ticket, privateKey: Hex): Uint8Array {
   return signDigest(ticketDigest(domain, t), hexToBytes(privateKey))
