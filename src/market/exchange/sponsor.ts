@@ -74,18 +74,19 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
       await sendMessage(stream, claimReplyCodec, { type: 'rejected', reason })
     }
     if (!s) return reject('not a hired server')
+    // Verify on arrival (a claim is judged on the facts when it came in), pay in order (one payment at a time).
+    const key = `${peer}\u0000${msg.id}`
+    if (seen.has(key)) return reject('claim already paid or pending')
+    seen.add(key)
+    let verdict: ClaimVerdict
+    try {
+      verdict = await opts.verifyClaim({ id: msg.id, proof: msg.proof }, peer)
+    } catch (e) {
+      verdict = { ok: false, reason: `verification failed: ${(e as Error).message.split('\n')[0]}` }
+    }
+    if (!verdict.ok) { seen.delete(key); return reject(verdict.reason) }
+    const chunks = BigInt(verdict.chunks ?? 1)
     await s.mutex.run(async () => {
-      const key = `${peer}\u0000${msg.id}`
-      if (seen.has(key)) return reject('claim already paid or pending')
-      seen.add(key)
-      let verdict: ClaimVerdict
-      try {
-        verdict = await opts.verifyClaim({ id: msg.id, proof: msg.proof }, peer)
-      } catch (e) {
-        verdict = { ok: false, reason: `verification failed: ${(e as Error).message.split('\n')[0]}` }
-      }
-      if (!verdict.ok) { seen.delete(key); return reject(verdict.reason) }
-      const chunks = BigInt(verdict.chunks ?? 1)
       const payment = await s.session.pay(s.session.terms.pricePerChunk * chunks)
       await sendMessage(stream, claimReplyCodec, { type: 'paid', payment })
       st.paid++

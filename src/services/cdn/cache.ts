@@ -1,0 +1,275 @@
+/**
+ * The cache (server): joins a publisher with an offer, fetches and stores the content it is hired for, serves
+ * doubly encrypted chunks to the publisher's clients, releases the outer key on the client's payment message
+ * (the publisher's payment order), accepts the puzzle secret as proof of service, and claims one chunk's payment
+ * from the publisher per proof. It serves a client at most one unproven request at a time, so a client that stops
+ * paying costs it one chunk. Winning tickets are redeemed in batches by `settle()`.
+ *
+ * Behaviours: `honest`; `garbage` (serves random bytes: must be detected and never paid); `colluding` (shares its
+ * secrets with one partner client and tries forged claims: must earn nothing the partner did not download).
+ *
+ * @example
+ * ```ts
+ * const cache = await createCache({ transport, payee, store: memoryChunkStore() }, { publisher: publisherAddr, offer: { pricePerChunk: 10n, floorPricePerChunk: 5n, capacityBytes: 1e9, collateral: 0n } })
+ * await cache.ready
+ * ```
+ */
+import { randomBytes } from 'node:crypto'
+import type { Address } from 'viem'
+import { systemClock, type Clock } from '../../core/clock.js'
+import { silentLogger, type Logger } from '../../core/logger.js'
+import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
+import type { PayeeSide, SettleReport } from '../../payments/types.js'
+import { createClaimant, type Claimant } from '../../market/exchange/index.js'
+import { acceptProposal } from '../../market/selection.js'
+import { deriveOuterKey, merkleRoot, serveChunk, verifySolution } from '../../proofs/capnet/index.js'
+import {
+  CDN_CLAIM, CDN_COLLUDE, CDN_CONTENT, CDN_FETCH, CDN_JOIN, collideCodec, collideReplyCodec, contentChunkCodec, contentRequestCodec, fetchCodec, fetchReplyCodec,
+  hex, joinCodec, joinReplyCodec, verifyPayOrder,
+} from './protocol.js'
+import type { ChunkStore } from './store.js'
+import type { CacheBehaviour, CacheStats, EventSink } from './types.js'
+
+export interface CacheComponents {
+  transport: Transport
+  payee: PayeeSide
+  store: ChunkStore
+  clock?: Clock
+  logger?: Logger
+  onEvent?: EventSink
+}
+
+export interface CacheOptions {
+  /** The publisher's address (multiaddr, or peer id on the memory network). */
+  publisher: string
+  offer: { pricePerChunk: bigint; floorPricePerChunk: bigint; capacityBytes: number; collateral: bigint }
+  behaviour?: CacheBehaviour
+  /** Colluding mode: the client peer we share secrets with. */
+  partner?: PeerId
+  /** How long a client has, after the outer key, to present the puzzle secret. */
+  proofTimeoutMs?: number
+  /** After a client vanished without proof, wait this long and ask the publisher whether another cache proved it. */
+  lateClaimDelayMs?: number
+  /** Unproven requests a client may hold with us (default 1: it risks us one chunk). */
+  maxUnprovenPerClient?: number
+}
+
+export interface Cache {
+  /** Resolves once hired and the content is stored and verified; rejects if declined. */
+  readonly ready: Promise<void>
+  stats(): CacheStats
+  /** Redeems winning tickets now (batch); `force` redeems all. */
+  settle(opts?: { force?: boolean }): Promise<SettleReport>
+  /** Waits for claims in flight. */
+  drain(): Promise<void>
+  stop(): Promise<void>
+}
+
+interface Served { client: PeerId; requestId: Uint8Array; chunkIndex: number; proven: boolean; commitment?: Uint8Array }
+
+/**
+ * Starts a cache and joins the publisher.
+ *
+ * @example
+ * ```ts
+ * const cache = await createCache({ transport, payee, store }, { publisher, offer })
+ * await cache.ready
+ * ```
+ */
+export async function createCache(c: CacheComponents, o: CacheOptions): Promise<Cache> {
+  const { transport, payee, store } = c
+  const log = (c.logger ?? silentLogger()).child('cache')
+  const clock = c.clock ?? systemClock()
+  const emit = c.onEvent ?? (() => {})
+  const behaviour = o.behaviour ?? 'honest'
+  const maxUnproven = o.maxUnprovenPerClient ?? 1
+  const st: CacheStats = {
+    hired: false, ready: false, chunksServed: 0, bytesServed: 0, outerKeysReleased: 0, proofsAccepted: 0, proofsRejected: 0, refused: {},
+    claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0,
+  }
+  let hire: { contentId: string; chunkSize: number; chunkCount: number; contentLength: number; cacheSecret: Uint8Array; price: bigint; publisherPayer: Address } | undefined
+  let claimant: Claimant | undefined
+  let forger: Claimant | undefined // colluding mode: claims outside the honest queue, sent at once
+  const served = new Map<string, Served>()
+  const unproven = new Map<PeerId, Set<string>>()
+  const inflight = new Set<Promise<unknown>>()
+  const track = <T>(p: Promise<T>) => { inflight.add(p); p.finally(() => inflight.delete(p)).catch(() => {}); return p }
+  const timers = new Set<() => void>()
+
+  const clearDebt = (s: Served) => { unproven.get(s.client)?.delete(hex(s.requestId)) }
+  const claim = (s: Served, secret: Uint8Array | undefined, late = false) => track((async () => {
+    if (!claimant) return false
+    const r = await claimant.claim({ id: `${hex(s.requestId)}/${s.chunkIndex}${late ? '/late' : ''}`, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
+    if (r.paid) {
+      st.claimsPaid++
+      if (late) st.lateClaimsPaid++
+      st.credited += r.receipt!.credited
+      if (r.receipt!.winning) st.winningTickets++
+      emit({ kind: 'paid', credited: r.receipt!.credited, winning: r.receipt!.winning, late })
+    } else st.claimsRejected++
+    return r.paid
+  })())
+
+  // --- Serving clients.
+  await transport.handle(CDN_FETCH, async (stream, client) => {
+    const refuse = async (reason: string, ban = false) => {
+      st.refused[reason] = (st.refused[reason] ?? 0) + 1
+      log.warn('refusing client', { client, reason })
+      await sendMessage(stream, fetchReplyCodec, { header: { type: 'refuse', reason }, body: new Uint8Array(0) }).catch(() => {})
+      if (ban) await transport.ban(client, reason)
+    }
+    const get = await readMessage(stream, fetchCodec, { timeoutMs: 10_000 })
+    if (get.type !== 'get') return refuse('expected get', true)
+    if (!hire || !st.ready || get.contentId !== hire.contentId) return refuse('content not served here')
+    if (get.chunkIndex >= hire.chunkCount) return refuse('chunk out of range', true)
+    const reqHex = hex(get.requestId)
+    const key = `${reqHex}/${get.chunkIndex}`
+    if (served.has(key)) return refuse('request already served (replay)')
+    const debts = unproven.get(client) ?? new Set<string>()
+    if ([...debts].filter((r) => r !== reqHex).length >= maxUnproven) return refuse('unpaid: an earlier chunk has no proof of delivery yet')
+    const chunk = store.get(hire.contentId, get.chunkIndex)
+    if (!chunk) return refuse('chunk missing from store')
+    let body: Uint8Array
+    try {
+      body = serveChunk({ chunk, chunkSize: hire.chunkSize, cacheSecret: hire.cacheSecret, requestId: get.requestId, chunkIndex: get.chunkIndex, cacheTicket: get.cacheTicket })
+    } catch {
+      return refuse('cache ticket does not open: not issued by our publisher for this chunk', true)
+    }
+    if (behaviour === 'garbage') body = new Uint8Array(randomBytes(body.length))
+    const s: Served = { client, requestId: get.requestId, chunkIndex: get.chunkIndex, proven: false }
+    served.set(key, s)
+    debts.add(reqHex)
+    unproven.set(client, debts)
+    await sendMessage(stream, fetchReplyCodec, { header: { type: 'chunk', chunkIndex: get.chunkIndex }, body })
+    st.chunksServed++
+    st.bytesServed += body.length
+    emit({ kind: 'served', bytes: body.length })
+    if (behaviour === 'colluding' && client === o.partner) tryForgedClaims(s)
+
+    const pay = await waitOrLate(stream, s, 10_000)
+    if (!pay) return
+    if (pay.type !== 'pay') return refuse('expected the payment message', true)
+    const ord = pay.order
+    if (!verifyPayOrder(hire.cacheSecret, ord)) return refuse('payment order not signed by our publisher', true)
+    if (hex(ord.requestId) !== reqHex || ord.chunkIndex !== get.chunkIndex || ord.cacheId !== transport.peerId) return refuse('payment order for another chunk', true)
+    if (ord.pricePerChunk < hire.price) return refuse('payment order below our price')
+    if (ord.expiresAtMs < clock.now()) return refuse('payment order expired')
+    s.commitment = ord.commitment
+    await sendMessage(stream, fetchReplyCodec, { header: { type: 'key', outerKey: deriveOuterKey(hire.cacheSecret, get.requestId, get.chunkIndex) }, body: new Uint8Array(0) })
+    st.outerKeysReleased++
+
+    const proof = await waitOrLate(stream, s, o.proofTimeoutMs ?? 30_000)
+    if (!proof) return
+    if (proof.type !== 'proof') return refuse('expected the proof', true)
+    if (!verifySolution({ commitment: ord.commitment }, proof.secret)) {
+      st.proofsRejected++
+      await sendMessage(stream, fetchReplyCodec, { header: { type: 'ack', accepted: false, reason: 'wrong puzzle solution' }, body: new Uint8Array(0) })
+      await transport.ban(client, 'wrong puzzle solution')
+      scheduleLateClaim(s)
+      return
+    }
+    st.proofsAccepted++
+    s.proven = true
+    clearDebt(s)
+    await sendMessage(stream, fetchReplyCodec, { header: { type: 'ack', accepted: true }, body: new Uint8Array(0) })
+    void claim(s, proof.secret)
+  })
+
+  /** Reads the client's next message; if it vanished or timed out, schedules a late claim and returns undefined. */
+  async function waitOrLate(stream: MessageStream, s: Served, timeoutMs: number) {
+    try {
+      return await readMessage(stream, fetchCodec, { timeoutMs })
+    } catch (e) {
+      log.info('client left before proving delivery', { client: s.client, reason: (e as Error).message.split('\n')[0] })
+      scheduleLateClaim(s)
+      return undefined
+    }
+  }
+
+  function scheduleLateClaim(s: Served) {
+    const cancel = clock.setTimer(o.lateClaimDelayMs ?? 3_000, () => {
+      timers.delete(cancel)
+      void claim(s, undefined, true).then((paid) => { if (paid) clearDebt(s) })
+    })
+    timers.add(cancel)
+  }
+
+  function tryForgedClaims(s: Served) {
+    // The attack: claim payment without the client having solved the puzzle (no secret, then a made-up one).
+    for (const secret of [undefined, new Uint8Array(randomBytes(32))]) {
+      st.forgedClaims++
+      void track((async () => {
+        if (!forger) return
+        const r = await forger.claim({ id: `${hex(s.requestId)}/${s.chunkIndex}/forged-${st.forgedClaims}`, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
+        if (r.paid) { st.forgedClaimsPaid++; st.credited += r.receipt!.credited; st.claimsPaid++ }
+        emit({ kind: 'forged-claim', paid: r.paid })
+      })())
+    }
+  }
+
+  if (behaviour === 'colluding') {
+    await transport.handle(CDN_COLLUDE, async (stream, peer) => {
+      if (peer !== o.partner || !hire) throw new Error('not our partner')
+      const r = await readMessage(stream, collideCodec, { timeoutMs: 5_000 })
+      await sendMessage(stream, collideReplyCodec, { contentId: r.contentId, cacheSecret: hire.cacheSecret, chunk: store.get(hire.contentId, r.chunkIndex) ?? new Uint8Array(0) })
+    })
+  }
+
+  // --- Joining the publisher: offer → hire (price) → accept (terms) → fetch content → ready.
+  const ready = (async () => {
+    const stream = await transport.dial(o.publisher, CDN_JOIN, { timeoutMs: 10_000 })
+    try {
+      await sendMessage(stream, joinCodec, { type: 'join', addresses: transport.addresses(), offer: { payee: payee.address, pricePerChunk: o.offer.pricePerChunk, capacityBytes: o.offer.capacityBytes, collateral: o.offer.collateral } })
+      const h = await readMessage(stream, joinReplyCodec, { timeoutMs: 10_000 })
+      if (h.type !== 'hire') throw new Error(`publisher declined: ${h.type === 'decline' ? h.reason : h.type}`)
+      if (!acceptProposal(h.pricePerChunk, o.offer.floorPricePerChunk) || h.manifest.contentLength > o.offer.capacityBytes) {
+        await sendMessage(stream, joinCodec, { type: 'decline', reason: 'price below our floor or content above capacity' })
+        throw new Error('declined the publisher proposal')
+      }
+      const terms = await payee.terms(h.publisherPayer, h.pricePerChunk)
+      await sendMessage(stream, joinCodec, { type: 'accept', terms })
+      hire = { contentId: h.contentId, chunkSize: h.manifest.chunkSize, chunkCount: h.manifest.chunkCount, contentLength: h.manifest.contentLength, cacheSecret: h.cacheSecret, price: h.pricePerChunk, publisherPayer: h.publisherPayer }
+      st.hired = true
+      emit({ kind: 'hired', pricePerChunk: h.pricePerChunk })
+      // Fetch and verify the content against the manifest's Merkle root before serving a byte.
+      const cs = await transport.dial(o.publisher, CDN_CONTENT, { timeoutMs: 10_000 })
+      await sendMessage(cs, contentRequestCodec, { contentId: h.contentId, from: 0, to: h.manifest.chunkCount })
+      const chunks: Uint8Array[] = []
+      for (let i = 0; i < h.manifest.chunkCount; i++) {
+        const m = await readMessage(cs, contentChunkCodec, { timeoutMs: 30_000 })
+        if (m.header.index !== i) throw new Error('publisher sent chunks out of order')
+        chunks.push(m.body.slice())
+      }
+      await cs.close()
+      if (hex(merkleRoot(chunks)) !== hex(h.manifest.merkleRoot)) throw new Error('content from the publisher does not match its Merkle root')
+      chunks.forEach((ch, i) => store.put(h.contentId, i, ch))
+      claimant = createClaimant(transport, { protocol: CDN_CLAIM, sponsor: o.publisher, sponsorPayer: h.publisherPayer, payee, logger: log })
+      if (behaviour === 'colluding') forger = createClaimant(transport, { protocol: CDN_CLAIM, sponsor: o.publisher, sponsorPayer: h.publisherPayer, payee, logger: log })
+      await sendMessage(stream, joinCodec, { type: 'ready', contentId: h.contentId, merkleRoot: h.manifest.merkleRoot })
+      const ack = await readMessage(stream, joinReplyCodec, { timeoutMs: 10_000 })
+      if (ack.type !== 'ready-ack') throw new Error('publisher did not acknowledge ready')
+      st.ready = true
+      await stream.close()
+      emit({ kind: 'ready', bytes: h.manifest.contentLength })
+    } catch (e) {
+      stream.abort(e as Error)
+      throw e
+    }
+  })()
+  ready.catch((e) => log.warn('could not join the publisher', { reason: (e as Error).message.split('\n')[0] }))
+
+  return {
+    ready,
+    stats: () => ({ ...st, refused: { ...st.refused } }),
+    settle: (opts) => payee.settle({ force: opts?.force }),
+    async drain() {
+      while (inflight.size > 0) await Promise.allSettled([...inflight])
+    },
+    async stop() {
+      for (const t of timers) t()
+      timers.clear()
+      await transport.unhandle(CDN_FETCH)
+      if (behaviour === 'colluding') await transport.unhandle(CDN_COLLUDE)
+    },
+  }
+}

@@ -1,0 +1,70 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createChain, deploySouk, type Chain, type SoukDeployment } from '../../chain/index.js'
+import { createMemoryNetwork, createLibp2pTransport } from '../../net/index.js'
+import { runCdnScenario, type CdnScenarioOptions } from './scenario.js'
+
+let chain: Chain
+let dep: SoukDeployment
+before(async () => {
+  chain = await createChain({ kind: 'embedded' })
+  dep = await deploySouk(chain, chain.devKeys[0])
+})
+after(async () => { await chain.close() })
+
+const CHUNK = 128 * 1024
+const memory = () => { const net = createMemoryNetwork(); return async (role: string) => net.createTransport({ peerId: role }) }
+let keyBase = 1
+/** Fresh keys per scenario: lottery nonces and reserves are per (payer, payee). */
+const keys = (n: number) => { const k = chain.devKeys.slice(keyBase, keyBase + n); keyBase += n; return k }
+const run = (o: Omit<CdnScenarioOptions, 'chain' | 'deployment'>) => runCdnScenario({ chain, deployment: dep, ...o, keys: keys(1 + o.caches) })
+
+async function honestScenario(newTransport: CdnScenarioOptions['newTransport']) {
+  const r = await run({ newTransport, caches: 2, clients: 2, contentBytes: 1 << 20 })
+  for (const c of r.clients) assert.ok(c.ok, c.error)
+  const chunks = (1 << 20) / CHUNK
+  assert.equal(r.publisher.claimsPaid, 2 * chunks, 'every delivered chunk is paid once')
+  assert.equal(r.caches.reduce((s, c) => s + c.claimsPaid, 0), 2 * chunks)
+  assert.equal(r.publisher.bundlesProven, r.publisher.bundlesIssued)
+  for (const c of r.caches) {
+    assert.ok(c.chunksServed > 0 && c.credited > 0n)
+    assert.equal(c.credited, r.publisher.paidTo[c.payee.toLowerCase() as `0x${string}`] ?? r.publisher.paidTo[c.payee])
+  }
+  return r
+}
+
+test('CDN over the memory transport: 2 caches, 2 clients, byte-exact content, caches paid per chunk', async () => {
+  await honestScenario(memory())
+})
+
+test('CDN over libp2p in one process: the same scenario, the same role code', async () => {
+  await honestScenario(async () => createLibp2pTransport())
+})
+
+test('a colluding cache + client cannot claim without the client downloading every honest chunk', async () => {
+  const r = await run({ newTransport: memory(), caches: 3, clients: 2, contentBytes: 768 * 1024, cacheBehaviours: ['honest', 'colluding', 'honest'], clientBehaviours: ['colluding', 'honest'], partnerOf: { 0: 1 } })
+  const [colluder, honest] = r.clients
+  const bad = r.caches[1]
+  assert.ok(honest.ok, honest.error)
+  assert.ok(colluder.shortcutAttempts > 0, 'the partner was in a bundle')
+  assert.equal(colluder.shortcutFailures, colluder.shortcutAttempts, 'the puzzle cannot be solved without the honest chunks')
+  assert.ok(bad.forgedClaims > 0)
+  assert.equal(bad.forgedClaimsPaid, 0, 'forged claims (no secret, made-up secret) are all rejected')
+  // What the pair earned, it earned only for chunks whose bundles were solved, i.e. fully downloaded.
+  assert.ok(colluder.ok, colluder.error)
+  for (const h of [r.caches[0], r.caches[2]]) assert.ok((colluder.bytesFrom[h.peer] ?? 0) > 0, 'the colluding client had to download from honest caches')
+})
+
+test('a client that stops paying is cut off after one chunk per cache; a cache serving garbage is detected and not paid', async () => {
+  const r = await run({ newTransport: memory(), caches: 3, clients: 2, contentBytes: 768 * 1024, cacheBehaviours: ['honest', 'garbage', 'honest'], clientBehaviours: ['stingy', 'honest'] })
+  const [stingy, honest] = r.clients
+  assert.ok(honest.ok, honest.error)
+  assert.ok(stingy.cutOff, 'the stingy client was cut off')
+  for (const c of r.caches) assert.ok((stingy.bytesFrom[c.peer] ?? 0) <= CHUNK, `cache ${c.peer} served the stingy client at most one chunk`)
+  assert.ok(r.caches.some((c) => Object.keys(c.refused).some((k) => k.startsWith('unpaid')) || r.publisher.bundlesIssued > 0))
+  const garbage = r.caches[1]
+  assert.ok(honest.badChunks > 0 || garbage.chunksServed === 0, 'garbage was detected')
+  assert.ok(honest.repairs >= honest.badChunks)
+  assert.equal(garbage.claimsPaid, 0)
+  assert.equal(garbage.credited, 0n)
+})

@@ -1,0 +1,246 @@
+/**
+ * The publisher (sponsor): registers content, recruits caches from their offers, answers client requests with
+ * CAPnet bundles, and pays caches per chunk once they present the client's puzzle secret.
+ *
+ * @example
+ * ```ts
+ * const publisher = await createPublisher({ transport, payer, logger, clock }, {
+ *   contentId: 'video', content: bytes, policy: { maxPricePerChunk: 10n ** 12n, minCapacityBytes: 0, minCollateral: 0n, maxServers: 4 },
+ * })
+ * publisher.stats().bundlesIssued
+ * ```
+ */
+import { randomBytes } from 'node:crypto'
+import type { Address } from 'viem'
+import { systemClock, type Clock } from '../../core/clock.js'
+import { silentLogger, type Logger } from '../../core/logger.js'
+import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
+import type { PayerSide, PaymentTerms } from '../../payments/types.js'
+import { createSponsorDesk, type SponsorDesk } from '../../market/exchange/index.js'
+import { simpleSelection, type HirePolicy, type SelectionStrategy, type ServerOffer } from '../../market/selection.js'
+import {
+  CAPNET_DEFAULT_PARAMS, createBundle, describeContent, encryptLayer, padChunk, sealCacheTicket, sha256, verifySolution, type BundleRecord, type PuzzleParams,
+} from '../../proofs/capnet/index.js'
+import {
+  CDN_CLAIM, CDN_CONTENT, CDN_JOIN, CDN_REQUEST, ClaimProofSchema, contentChunkCodec, contentRequestCodec, hex, joinCodec, joinReplyCodec,
+  payOrderMac, requestCodec, requestReplyCodec, type PayOrder,
+} from './protocol.js'
+import type { EventSink, PublisherStats } from './types.js'
+
+export interface PublisherComponents {
+  transport: Transport
+  /** Pays caches (the publisher's budget is this payer's deposit on chain). */
+  payer: PayerSide
+  clock?: Clock
+  logger?: Logger
+  /** Called once per hired cache before it is paid (e.g. fund a lottery reserve for it). */
+  fundServer?(payee: Address): Promise<void>
+  selection?: SelectionStrategy
+  onEvent?: EventSink
+}
+
+export interface PublisherOptions {
+  contentId: string
+  content: Uint8Array
+  chunkSize?: number
+  policy: HirePolicy
+  /** Puzzle difficulty (rounds, pieceSize); cachesPerRequest caps n. */
+  puzzle?: Partial<Pick<PuzzleParams, 'rounds' | 'pieceSize' | 'cachesPerRequest'>>
+  /** How long a payment order stays valid. */
+  orderTtlMs?: number
+  /** Unproven bundles a client may hold at once. */
+  maxOpenBundlesPerClient?: number
+  maxRepairsPerBundle?: number
+  /** How long a hired cache may take to fetch the content and report ready. */
+  readyTimeoutMs?: number
+}
+
+interface Hired { offer: ServerOffer; price: bigint; cacheSecret: Uint8Array; ready: boolean }
+interface Open {
+  client: PeerId
+  record: BundleRecord
+  requestId: Uint8Array
+  chunkIndices: number[]
+  slots: PeerId[]
+  proven: boolean
+  repairs: number
+  claimed: Set<number>
+}
+
+export interface Publisher {
+  readonly contentId: string
+  readonly manifest: { merkleRoot: Uint8Array; contentLength: number; chunkSize: number; chunkCount: number }
+  stats(): PublisherStats
+  stop(): Promise<void>
+}
+
+/**
+ * Starts a publisher: handles joins, content fetches, bundle requests and claims on `transport`.
+ *
+ * @example
+ * ```ts
+ * const p = await createPublisher({ transport, payer }, { contentId: 'v', content, policy })
+ * ```
+ */
+export async function createPublisher(c: PublisherComponents, o: PublisherOptions): Promise<Publisher> {
+  const { transport, payer } = c
+  const log = (c.logger ?? silentLogger()).child('publisher')
+  const clock = c.clock ?? systemClock()
+  const emit = c.onEvent ?? (() => {})
+  const selection = c.selection ?? simpleSelection()
+  const content = describeContent(o.content, o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize)
+  const publisherSecret = new Uint8Array(randomBytes(32))
+  const n = o.puzzle?.cachesPerRequest ?? CAPNET_DEFAULT_PARAMS.cachesPerRequest
+  const orderTtl = o.orderTtlMs ?? 120_000
+  const hired = new Map<PeerId, Hired>()
+  const proposed = new Set<PeerId>()
+  const open = new Map<string, Open>()
+  const openPerClient = new Map<PeerId, number>()
+  const st: PublisherStats = { cachesHired: 0, cachesReady: 0, bundlesIssued: 0, bundlesProven: 0, repairs: 0, claimsPaid: 0, claimsRejected: 0, paidTo: {} }
+  const rng = () => randomBytes(4).readUInt32BE() / 2 ** 32
+
+  const order = (cacheId: PeerId, requestId: Uint8Array, chunkIndex: number, commitment: Uint8Array): PayOrder => {
+    const h = hired.get(cacheId)!
+    const base = { requestId, chunkIndex, cacheId, pricePerChunk: h.price, commitment, expiresAtMs: clock.now() + orderTtl }
+    return { ...base, mac: payOrderMac(h.cacheSecret, base) }
+  }
+  const innerDigest = (rec: BundleRecord, requestId: Uint8Array, slot: number, chunkIndex: number) =>
+    sha256(encryptLayer(padChunk(content.chunks[chunkIndex], content.manifest.chunkSize), { key: rec.innerKeys[slot], requestId, chunkIndex, layer: 'inner' }))
+  const readyCaches = (avoid: readonly string[]) => [...hired.values()].filter((h) => h.ready && !avoid.includes(h.offer.peer) && !transport.isBanned(h.offer.peer)).map((h) => h.offer)
+  const closeBundle = (b: Open) => { openPerClient.set(b.client, Math.max(0, (openPerClient.get(b.client) ?? 1) - 1)) }
+
+  // --- Recruiting: a cache joins with an offer; we hire (proposing a price) or decline; it accepts with terms.
+  await transport.handle(CDN_JOIN, async (stream, peer) => {
+    const join = await readMessage(stream, joinCodec, { timeoutMs: 10_000 })
+    if (join.type !== 'join') throw new Error('expected join')
+    const offer: ServerOffer = { peer, payee: join.offer.payee, pricePerChunk: join.offer.pricePerChunk, capacityBytes: join.offer.capacityBytes, collateral: join.offer.collateral, addresses: join.addresses }
+    const decision = selection.consider(offer, [...hired.values()].map((h) => h.offer), { ...o.policy, minCapacityBytes: Math.max(o.policy.minCapacityBytes, content.manifest.contentLength) })
+    if (!decision.hire) {
+      log.info('declined cache offer', { cache: peer, reason: decision.reason })
+      await sendMessage(stream, joinReplyCodec, { type: 'decline', reason: decision.reason })
+      return
+    }
+    // Fund what the scheme needs before the cache quotes terms (a lottery payee checks its reserve).
+    await c.fundServer?.(offer.payee)
+    const cacheSecret = new Uint8Array(randomBytes(32))
+    proposed.add(peer) // may fetch the content as soon as it accepts
+    await sendMessage(stream, joinReplyCodec, { type: 'hire', contentId: o.contentId, manifest: content.manifest, pricePerChunk: decision.pricePerChunk, cacheSecret, publisherPayer: payer.address })
+    const ans = await readMessage(stream, joinCodec, { timeoutMs: 10_000 })
+    if (ans.type !== 'accept') { log.info('cache declined our proposal', { cache: peer }); return }
+    const terms = ans.terms as PaymentTerms
+    if (terms.payee.toLowerCase() !== offer.payee.toLowerCase() || terms.pricePerChunk !== decision.pricePerChunk) {
+      log.warn('cache sent terms that do not match its offer', { cache: peer })
+      return
+    }
+    const h: Hired = { offer, price: decision.pricePerChunk, cacheSecret, ready: false }
+    hired.set(peer, h)
+    await desk.addServer(peer, terms)
+    st.cachesHired++
+    emit({ kind: 'cache-hired', cache: peer, payee: offer.payee, pricePerChunk: decision.pricePerChunk })
+    const ready = await readMessage(stream, joinCodec, { timeoutMs: o.readyTimeoutMs ?? 120_000 })
+    if (ready.type !== 'ready' || hex(ready.merkleRoot) !== hex(content.manifest.merkleRoot)) throw new Error('cache did not report the right content ready')
+    h.ready = true
+    st.cachesReady++
+    emit({ kind: 'cache-ready', cache: peer })
+    await sendMessage(stream, joinReplyCodec, { type: 'ready-ack' })
+  })
+
+  // --- Content for hired caches.
+  await transport.handle(CDN_CONTENT, async (stream, peer) => {
+    if (!hired.has(peer) && !proposed.has(peer)) throw new Error('content requested by a cache we did not hire')
+    const r = await readMessage(stream, contentRequestCodec, { timeoutMs: 10_000 })
+    if (r.contentId !== o.contentId) throw new Error('unknown content')
+    for (let i = r.from; i < Math.min(r.to, content.manifest.chunkCount); i++) {
+      await sendMessage(stream, contentChunkCodec, { header: { index: i }, body: content.chunks[i] })
+    }
+  })
+
+  // --- Bundles for clients.
+  await transport.handle(CDN_REQUEST, async (stream, peer) => {
+    const m = await readMessage(stream, requestCodec, { timeoutMs: 10_000 })
+    const refuse = (reason: string) => { log.info('refused client request', { client: peer, reason }); return sendMessage(stream, requestReplyCodec, { type: 'refuse', reason }) }
+    if (m.type === 'bundle') {
+      if (m.contentId !== o.contentId) return refuse('unknown content')
+      for (const x of m.solved) {
+        const b = open.get(hex(x.requestId))
+        if (b && b.client === peer && !b.proven && verifySolution(b.record.puzzle, x.secret)) { b.proven = true; st.bundlesProven++; closeBundle(b) }
+      }
+      if (m.firstChunk >= content.manifest.chunkCount) return refuse('first chunk out of range')
+      if ((openPerClient.get(peer) ?? 0) >= (o.maxOpenBundlesPerClient ?? 2)) return refuse('too many unproven bundles')
+      const k = Math.min(n, content.manifest.chunkCount - m.firstChunk)
+      const chosen = selection.assign(readyCaches(m.avoid), k, rng)
+      if (chosen.length === 0) return refuse('no cache available')
+      const chunkIndices = chosen.map((_, i) => m.firstChunk + i)
+      const requestId = new Uint8Array(randomBytes(16))
+      const { bundle, record } = createBundle({
+        content, chunkIndices, requestId, publisherSecret,
+        caches: chosen.map((x) => ({ cacheId: x.peer, cacheSecret: hired.get(x.peer)!.cacheSecret })),
+        params: { rounds: o.puzzle?.rounds, pieceSize: o.puzzle?.pieceSize },
+      })
+      open.set(hex(requestId), { client: peer, record, requestId, chunkIndices, slots: chosen.map((x) => x.peer), proven: false, repairs: 0, claimed: new Set() })
+      openPerClient.set(peer, (openPerClient.get(peer) ?? 0) + 1)
+      st.bundlesIssued++
+      emit({ kind: 'bundle', client: peer, chunks: chunkIndices.length })
+      await sendMessage(stream, requestReplyCodec, {
+        type: 'bundle', bundle,
+        caches: chosen.map((x) => ({ cacheId: x.peer, addresses: x.addresses })),
+        orders: chosen.map((x, i) => order(x.peer, requestId, chunkIndices[i], record.puzzle.commitment)),
+        innerDigests: chosen.map((_, i) => innerDigest(record, requestId, i, chunkIndices[i])),
+      })
+      return
+    }
+    // Repair: the same slot (same inner key, so the same inner bytes) from another cache.
+    const b = open.get(hex(m.requestId))
+    if (!b || b.client !== peer) return refuse('unknown request')
+    if (b.proven) return refuse('request already proven')
+    if (m.slot >= b.slots.length) return refuse('slot out of range')
+    if (b.repairs >= (o.maxRepairsPerBundle ?? 3)) return refuse('too many repairs')
+    const [next] = selection.assign(readyCaches([...m.avoid, b.slots[m.slot]]), 1, rng)
+    if (!next) return refuse('no other cache available')
+    log.info('repairing a slot', { client: peer, from: b.slots[m.slot], to: next.peer, reason: m.reason })
+    b.slots[m.slot] = next.peer
+    b.repairs++
+    st.repairs++
+    const ci = b.chunkIndices[m.slot]
+    await sendMessage(stream, requestReplyCodec, {
+      type: 'repair', slot: m.slot,
+      cacheTicket: sealCacheTicket(b.record.innerKeys[m.slot], hired.get(next.peer)!.cacheSecret, b.requestId, ci),
+      cache: { cacheId: next.peer, addresses: next.addresses },
+      order: order(next.peer, b.requestId, ci, b.record.puzzle.commitment),
+    })
+  })
+
+  // --- Claims: pay a cache per chunk on the puzzle secret (or, late, once another cache proved the bundle).
+  const desk: SponsorDesk = await createSponsorDesk(transport, {
+    protocol: CDN_CLAIM, payer, logger: log,
+    async verifyClaim(claim, server) {
+      const parsed = ClaimProofSchema.safeParse(claim.proof)
+      if (!parsed.success) return { ok: false, reason: 'malformed proof' }
+      const p = parsed.data
+      const b = open.get(hex(p.requestId))
+      if (!b) return { ok: false, reason: 'unknown request' }
+      const slot = b.chunkIndices.indexOf(p.chunkIndex)
+      if (slot < 0 || b.slots[slot] !== server) return { ok: false, reason: 'this cache does not serve that slot' }
+      if (b.claimed.has(slot)) return { ok: false, reason: 'slot already paid' }
+      if (p.secret) {
+        if (!verifySolution(b.record.puzzle, p.secret)) return { ok: false, reason: 'wrong puzzle secret' }
+        if (!b.proven) { b.proven = true; st.bundlesProven++; closeBundle(b) }
+      } else if (!b.proven) return { ok: false, reason: 'late claim on a bundle nobody proved' }
+      b.claimed.add(slot)
+      return { ok: true }
+    },
+  })
+
+  return {
+    contentId: o.contentId,
+    manifest: content.manifest,
+    stats() {
+      const d = desk.stats()
+      return { ...st, claimsPaid: d.paid, claimsRejected: d.rejected, paidTo: d.paidTo }
+    },
+    async stop() {
+      for (const p of [CDN_JOIN, CDN_CONTENT, CDN_REQUEST]) await transport.unhandle(p)
+      await desk.stop()
+    },
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Shared types of the CDN market roles (publisher, cache, client). Each role is a factory over injected components:
+ * a `Transport`, a payment side (which holds the `Chain`), a `Clock`, a store and a `Logger`; none does I/O itself.
+ */
+import type { Address } from 'viem'
+
+/** Something a role reports as it works: the node prints these as JSON lines, tests collect them. */
+export interface CdnEvent {
+  kind: string
+  [field: string]: unknown
+}
+export type EventSink = (e: CdnEvent) => void
+
+export interface PublisherStats {
+  cachesHired: number
+  cachesReady: number
+  bundlesIssued: number
+  bundlesProven: number
+  repairs: number
+  claimsPaid: number
+  claimsRejected: number
+  /** Nominal amount paid per cache payee. */
+  paidTo: Record<Address, bigint>
+}
+
+export interface CacheStats {
+  hired: boolean
+  ready: boolean
+  chunksServed: number
+  bytesServed: number
+  outerKeysReleased: number
+  proofsAccepted: number
+  proofsRejected: number
+  refused: Record<string, number>
+  claimsPaid: number
+  claimsRejected: number
+  lateClaimsPaid: number
+  credited: bigint
+  winningTickets: number
+  /** Forged claims a colluding cache tried (adversarial mode only), all expected to be rejected. */
+  forgedClaims: number
+  forgedClaimsPaid: number
+}
+
+export interface ClientStats {
+  bundles: number
+  chunksVerified: number
+  bytesVerified: number
+  /** Bytes downloaded from each cache (served, doubly encrypted). */
+  bytesFrom: Record<string, number>
+  solveMs: number
+  badChunks: number
+  repairs: number
+  /** Adversarial modes: attempts to skip honest caches, and how many failed. */
+  shortcutAttempts: number
+  shortcutFailures: number
+  /** Stingy mode: chunks received without paying, and the reason we were cut off. */
+  unpaidChunks: number
+  cutOff?: string
+}
+
+export type CacheBehaviour = 'honest' | 'garbage' | 'colluding'
+export type ClientBehaviour = 'honest' | 'stingy' | 'colluding'
