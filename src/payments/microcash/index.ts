@@ -1,0 +1,24 @@
+/**
+ * The `microcash` payment scheme: concurrent probabilistic micropayments from one ConcurrentLottery escrow, with
+ * batch-signed tickets, a fixed number of winners per draw and a penalty deposit paid to the victims of a
+ * duplicated sequence number. See docs/microcash.md.
+ */
+export {
+  createMicrocashPayer, createMicrocashPayee, microcashScheme, toWire, MICROCASH_SCHEME,
+  type MicrocashPayer, type MicrocashPayerOptions, type MicrocashPayeeOptions,
+} from './scheme.js'
+export {
+  createMicrocashServer, ticketExpectedValue, MicrocashBodySchema, WireTicketSchema, MAX_TICKETS_PER_PAYMENT, MAX_PROOF_LENGTH,
+  type MicrocashServer, type MicrocashServerOptions, type WireTicket, type MicrocashBody,
+} from './server.js'
+export { createIssuer, createSequenceAllocator, ScheduleExhaustedError, DEFAULT_RESERVE_SIZE, type Issuer, type IssuerOptions, type SequenceAllocator } from './issuer.js'
+export {
+  deployConcurrentLottery, getEscrow, createEscrow, topUp, unlockEscrow, withdrawEscrow, redeemWinners, proveDuplicate, recordDraw, seedOf, toBundles,
+  ConcurrentLotteryAbi, type EscrowParams, type EscrowState, type SignedTicket,
+} from './contract.js'
+export {
+  microcashDomain, ticketHash, ticketDigest, batchDigest, buildTree, proofOf, processProof, hashPair, roundAt, drawBlockOf, drawKey, permute,
+  winnerRank, winnersOf, feistelHalfBits, type MicroTicket, type MerkleTree,
+} from './ticket.js'
+export { sizeMicrocash, type SizingInput, type SizingResult } from './sizing.js'
+export { keccak256, signDigest, recoverDigest, addressOf, KECCAK_IMPL } from './crypto.js'

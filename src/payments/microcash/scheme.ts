@@ -1,0 +1,162 @@
+/**
+ * The `microcash` PaymentScheme: a payer (sponsor) paying many payees concurrently from one ConcurrentLottery
+ * escrow, and a payee (server) that validates, persists and redeems. Selected by configuration like `lottery` and
+ * `channel` (see `microcashScheme`).
+ *
+ * A payer session keeps a bundle of `bundleSize` tickets for its payee, signed once, and hands them out one (or a
+ * few) per payment; a bundle is for the current round and is dropped when the round changes.
+ *
+ * @example
+ * ```ts
+ * import { createMicrocashPayer, createMicrocashPayee } from './scheme.js'
+ * const payee = createMicrocashPayee({ chain, lottery, privateKey: serverKey, db: openDatabase('server.db') })
+ * const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, db: openDatabase('sponsor.db') })
+ * const session = await payer.open(await payee.terms(payer.address, price))
+ * await payee.receive(await session.pay(price))
+ * await payee.settle({ force: true })
+ * ```
+ */
+import type { Address, Hex } from 'viem'
+import type { Chain } from '../../chain/types.js'
+import type { Db } from '../../core/db.js'
+import type { Logger } from '../../core/logger.js'
+import { PaymentRejectedError, PaymentError } from '../errors.js'
+import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, PaymentTerms } from '../types.js'
+import { addressOf, bytesToHex, hexToBytes } from './crypto.js'
+import { deployConcurrentLottery, getEscrow, type EscrowState, type SignedTicket } from './contract.js'
+import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
+import { createMicrocashServer, MicrocashBodySchema, ticketExpectedValue, type MicrocashServerOptions, type WireTicket } from './server.js'
+import { processProof, roundAt, ticketHash } from './ticket.js'
+
+export const MICROCASH_SCHEME = 'microcash' as const
+
+export interface MicrocashPayeeOptions extends MicrocashServerOptions {}
+
+/** The server side of `microcash` as a `PayeeSide`. */
+export function createMicrocashPayee(o: MicrocashPayeeOptions): PayeeSide {
+  const server = createMicrocashServer(o)
+  return {
+    scheme: MICROCASH_SCHEME,
+    address: server.address,
+    async terms(payer, pricePerChunk) {
+      return {
+        scheme: MICROCASH_SCHEME,
+        chainId: o.chain.chainId,
+        contract: o.lottery,
+        payee: server.address,
+        pricePerChunk,
+        params: { drawMarginBlocks: o.drawMarginBlocks ?? 2, minPenalty: o.minPenalty ?? 0n, payer },
+      }
+    },
+    async receive(payment: Payment, opts = {}): Promise<PaymentReceipt> {
+      if (payment.scheme !== MICROCASH_SCHEME) throw new PaymentRejectedError('wrong-scheme', `expected microcash, got ${payment.scheme}`)
+      if (payment.payee.toLowerCase() !== server.address.toLowerCase()) throw new PaymentRejectedError('wrong-payee', `payment is for ${payment.payee}`)
+      const body = MicrocashBodySchema.safeParse(payment.body)
+      if (!body.success) throw new PaymentRejectedError('malformed', body.error.issues[0]?.message ?? 'bad body', { details: { path: body.error.issues[0]?.path.join('.') } })
+      const { credited } = await server.accept(payment.payer, body.data.escrowId, body.data.tickets, { amount: payment.amount, signal: opts.signal })
+      return { credited, winning: false }
+    },
+    settle: (opts) => server.settle(opts),
+    stats: () => server.stats(),
+    async close() {},
+  }
+}
+
+export interface MicrocashPayerOptions {
+  chain: Chain
+  lottery: Address
+  /** The sponsor's key: owner of the escrow, signs tickets. */
+  privateKey: Hex
+  escrowId: bigint
+  /** Where sequence-number reservations are kept (must survive restarts). */
+  db: Db
+  /** Tickets per bundle (one signature each). Default 64. */
+  bundleSize?: number
+  /** Sequence numbers reserved per durable write. Default 256. */
+  reserveSize?: number
+  /** Block-number cache (ms) for picking the issue round. Default 0. */
+  blockCacheMs?: number
+  logger?: Logger
+}
+
+export interface MicrocashPayer extends PayerSide {
+  readonly issuer: Issuer
+  escrow(): Promise<EscrowState>
+}
+
+/** Turns an issued ticket into its wire form (what a payment body carries). */
+export function toWire(t: SignedTicket): WireTicket {
+  const w: WireTicket = { round: t.round, seq: t.seq, salt: t.salt, batch: t.batch, proof: t.proof, sig: t.sig }
+  if (t.batch) w.root = bytesToHex(processProof(ticketHash(t), t.proof.map(hexToBytes)))
+  return w
+}
+
+/** The sponsor side of `microcash` as a `PayerSide`. */
+export function createMicrocashPayer(o: MicrocashPayerOptions): MicrocashPayer {
+  const address = addressOf(hexToBytes(o.privateKey))
+  let state: EscrowState | undefined
+  const escrow = async () => (state ??= await getEscrow(o.chain, o.lottery, o.escrowId))
+  let issuer: Issuer | undefined
+  const getIssuer = async () => {
+    if (issuer) return issuer
+    const e = await escrow()
+    issuer = createIssuer({ chainId: o.chain.chainId, lottery: o.lottery, escrowId: o.escrowId, privateKey: o.privateKey, allocator: createSequenceAllocator(o.db, { ticketsPerRound: e.ticketsPerRound, reserveSize: o.reserveSize }) })
+    return issuer
+  }
+  return {
+    scheme: MICROCASH_SCHEME,
+    address,
+    get issuer() {
+      if (!issuer) throw new PaymentError('microcash payer: open a session first')
+      return issuer
+    },
+    escrow,
+    async open(terms: PaymentTerms): Promise<PayerSession> {
+      if (terms.scheme !== MICROCASH_SCHEME) throw new PaymentError(`terms are for ${terms.scheme}, not microcash`)
+      if (terms.chainId !== o.chain.chainId || terms.contract.toLowerCase() !== o.lottery.toLowerCase()) throw new PaymentError('terms name another chain or contract', { details: { chainId: terms.chainId, contract: terms.contract } })
+      const e = await escrow()
+      if (e.owner.toLowerCase() !== address.toLowerCase()) throw new PaymentError(`escrow ${o.escrowId} is not owned by this payer`)
+      const iss = await getIssuer()
+      const ev = ticketExpectedValue(e)
+      if (ev === 0n) throw new PaymentError('ticket expected value rounds to 0: raise ticketValue or winnersPerRound')
+      let cur = terms
+      let paid = 0n
+      let bundle: SignedTicket[] = []
+      let bundleRound = -1
+      return {
+        payee: terms.payee,
+        get terms() { return cur },
+        async pay(amount) {
+          const n = Number((amount + ev - 1n) / ev)
+          if (n < 1 || n > 64) throw new PaymentError(`a payment of ${amount} needs ${n} tickets of expected value ${ev} (1..64)`)
+          const b = await o.chain.blockNumber({ maxAgeMs: o.blockCacheMs ?? 0 })
+          const round = roundAt(b, e.roundLengthBlocks)
+          if (round !== bundleRound) { bundle = []; bundleRound = round }
+          const out: SignedTicket[] = []
+          while (out.length < n) {
+            if (bundle.length === 0) bundle = iss.issueBundle(round, [{ server: cur.payee, count: Math.max(o.bundleSize ?? 64, n - out.length) }])
+            out.push(bundle.shift()!)
+          }
+          const value = ev * BigInt(n)
+          paid += value
+          return { scheme: MICROCASH_SCHEME, payer: address, payee: cur.payee, amount: value, body: { escrowId: o.escrowId, tickets: out.map(toWire) } }
+        },
+        update(t) { cur = t },
+        paid: () => paid,
+        async close() { bundle = [] },
+      }
+    },
+    async close() {},
+  }
+}
+
+/** Descriptor for the scheme registry (src/payments/index.ts). */
+export const microcashScheme = {
+  name: MICROCASH_SCHEME,
+  /** Key of the contract address in `SoukDeployment.extra`. */
+  deploymentKey: 'concurrentLottery',
+  deploy: deployConcurrentLottery,
+  createPayer: createMicrocashPayer,
+  createPayee: createMicrocashPayee,
+} as const
+

@@ -1,0 +1,361 @@
+/**
+ * The server's side of microcash: validate tickets, persist every ticket that may still win before acknowledging
+ * it, learn each round's draw, keep only winners, redeem them in batches (one transaction and one token transfer
+ * per escrow), and turn a stolen winner (the same number paid to another server) into a duplicate proof.
+ *
+ * Validation order (cheapest first): schema → escrow (cached chain read) → schedule, round, draw margin → amount →
+ * Merkle path → signature (once per batch root; later tickets of the bundle cost only the path hashes not yet seen)
+ * → reuse of a sequence number (a second, different ticket with the same number is kept as evidence).
+ *
+ * @example
+ * ```ts
+ * import { createMicrocashServer } from './server.js'
+ * const server = createMicrocashServer({ chain, lottery, privateKey, db: openDatabase('server.db') })
+ * await server.accept(payer, escrowId, tickets)   // throws PaymentRejectedError(reason) on bad input
+ * await server.settle({ force: true })            // draws, redemption, duplicate proofs
+ * ```
+ */
+import { decodeFunctionData, parseAbiItem, type Address, type Hex } from 'viem'
+import { z } from 'zod'
+import type { Chain } from '../../chain/types.js'
+import { ContractRevertError } from '../../chain/errors.js'
+import type { Db } from '../../core/db.js'
+import { safeJson } from '../../core/errors.js'
+import { silentLogger, type Logger } from '../../core/logger.js'
+import { PaymentRejectedError, type RejectReason } from '../errors.js'
+import type { PayeeStats, SettleReport } from '../types.js'
+import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from './crypto.js'
+import { batchDigest, drawBlockOf, hashPair, microcashDomain, permute, drawKey, roundAt, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
+import { ConcurrentLotteryAbi, getEscrow, proveDuplicate, recordDraw, redeemWinners, seedOf, type EscrowState, type SignedTicket } from './contract.js'
+
+/** Most tickets in one payment message. */
+export const MAX_TICKETS_PER_PAYMENT = 64
+/** Longest Merkle path accepted (2^32 leaves). */
+export const MAX_PROOF_LENGTH = 32
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/) as unknown as z.ZodType<Hex>
+/** A ticket on the wire (payer → server). `root` is the batch root the path leads to (batch tickets only). */
+export const WireTicketSchema = z.object({
+  round: z.number().int().nonnegative(),
+  seq: z.number().int().nonnegative(),
+  salt: hex32,
+  batch: z.boolean(),
+  proof: z.array(hex32).max(MAX_PROOF_LENGTH),
+  sig: z.string().regex(/^0x[0-9a-fA-F]{130}$/) as unknown as z.ZodType<Hex>,
+  root: hex32.optional(),
+})
+export type WireTicket = z.infer<typeof WireTicketSchema>
+export const MicrocashBodySchema = z.object({ escrowId: z.bigint().positive(), tickets: z.array(WireTicketSchema).min(1).max(MAX_TICKETS_PER_PAYMENT) })
+export type MicrocashBody = z.infer<typeof MicrocashBodySchema>
+
+export interface MicrocashServerOptions {
+  chain: Chain
+  lottery: Address
+  /** The server's key: tickets must name its address; it sends the redemption transactions. */
+  privateKey: Hex
+  db: Db
+  logger?: Logger
+  /** Refuse tickets whose draw block is this close (blocks). The escrow's draw delay must exceed it. Default 2. */
+  drawMarginBlocks?: number
+  /** Least penalty deposit accepted. Default 0. */
+  minPenalty?: bigint
+  /** How long an escrow read stays fresh (ms). Default 1000. */
+  escrowCacheMs?: number
+  /** How long a block-number read stays fresh (ms). Default 0. */
+  blockCacheMs?: number
+  /** Winners of one escrow to collect before a non-forced settle redeems them. Default 16. */
+  redeemBatch?: number
+  /** Most tickets per redemption transaction. Default 200. */
+  maxTicketsPerTx?: number
+}
+
+export interface MicrocashServer {
+  readonly address: Address
+  /** Validates and persists `tickets` from `payer` (write before ack). Returns the expected value credited. */
+  accept(payer: Address, escrowId: bigint, tickets: readonly WireTicket[], opts?: { amount?: bigint; signal?: AbortSignal }): Promise<{ credited: bigint }>
+  settle(opts?: { force?: boolean; signal?: AbortSignal }): Promise<SettleReport>
+  /** Evidence of reused or duplicated numbers kept so far. */
+  evidence(): { escrowId: bigint; round: number; seq: number; kind: string; a: SignedTicket; b: SignedTicket | null }[]
+  stats(): PayeeStats
+}
+
+const reject = (reason: RejectReason, msg: string, details?: Record<string, unknown>) => new PaymentRejectedError(reason, msg, { details })
+
+/** Expected value of one ticket, V·W/N, rounded down. */
+export function ticketExpectedValue(e: Pick<EscrowState, 'ticketValue' | 'winnersPerRound' | 'ticketsPerRound'>): bigint {
+  return (e.ticketValue * BigInt(e.winnersPerRound)) / BigInt(e.ticketsPerRound)
+}
+
+export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServer {
+  const log = (o.logger ?? silentLogger()).child('microcash:server')
+  const key = hexToBytes(o.privateKey)
+  const address = addressOf(key)
+  const domain = microcashDomain(o.chain.chainId, o.lottery)
+  const margin = o.drawMarginBlocks ?? 2
+  const db = o.db
+  const lot = o.lottery.toLowerCase()
+  db.exec(`create table if not exists microcash_tickets (
+    lottery text not null, escrow text not null, round integer not null, seq integer not null,
+    salt text not null, batch integer not null, proof text not null, sig text not null,
+    status integer not null, rank integer, primary key (lottery, escrow, round, seq))`)
+  db.exec(`create table if not exists microcash_evidence (
+    lottery text not null, escrow text not null, round integer not null, seq integer not null, kind text not null,
+    a text not null, b text, proven integer not null default 0)`)
+  const qGet = db.prepare('select salt, batch, proof, sig from microcash_tickets where lottery = ? and escrow = ? and round = ? and seq = ?')
+  const qIns = db.prepare('insert into microcash_tickets (lottery, escrow, round, seq, salt, batch, proof, sig, status) values (?, ?, ?, ?, ?, ?, ?, ?, 0)')
+  const qEv = db.prepare('insert into microcash_evidence (lottery, escrow, round, seq, kind, a, b) values (?, ?, ?, ?, ?, ?, ?)')
+  const ST_PENDING = 0, ST_WON = 1, ST_REDEEMED = 2, ST_LOST = 3, ST_STOLEN = 4
+
+  const st: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
+  const escrows = new Map<bigint, { at: number; e: EscrowState }>()
+  async function escrow(id: bigint, fresh = false): Promise<EscrowState> {
+    const c = escrows.get(id)
+    const now = performance.now()
+    if (!fresh && c && now - c.at <= (o.escrowCacheMs ?? 1000)) return c.e
+    const e = await getEscrow(o.chain, o.lottery, id)
+    escrows.set(id, { at: now, e })
+    return e
+  }
+  // Batch roots whose signature was checked: sig → { root, nodes proven to be in that tree }.
+  const roots = new Map<string, { root: string; owner: Address; nodes: Set<string> }>()
+
+  function checkBatch(owner: Address, escrowId: bigint, leaf: Uint8Array, t: WireTicket): void {
+    let entry = roots.get(t.sig)
+    const path: Uint8Array[] = [leaf]
+    let cur = leaf
+    let known = entry?.nodes.has(bytesToHex(cur)) ?? false
+    const sibs = t.proof.map(hexToBytes)
+    for (let i = 0; i < sibs.length && !known; i++) {
+      cur = hashPair(cur, sibs[i])
+      path.push(cur)
+      known = entry?.nodes.has(bytesToHex(cur)) ?? false
+    }
+    const root = bytesToHex(cur)
+    if (!known) {
+      if (entry) throw reject('bad-merkle-path', 'the path does not lead to the signed root', { seq: t.seq })
+      if (t.root && t.root.toLowerCase() !== root) throw reject('bad-merkle-path', 'the path does not lead to the claimed root', { seq: t.seq })
+      const r = recoverDigest(batchDigest(domain, escrowId, cur), hexToBytes(t.sig))
+      if (!r.ok) throw reject(r.reason, 'batch signature does not verify')
+      if (r.address !== owner) throw reject('bad-signature', 'batch not signed by the escrow owner', { signer: r.address, owner })
+      entry = { root, owner, nodes: new Set([root]) }
+      if (roots.size >= 4096) roots.delete(roots.keys().next().value!)
+      roots.set(t.sig, entry)
+    }
+    // Every node computed below a proven node, and every sibling used, is now proven too.
+    for (const p of path) entry!.nodes.add(bytesToHex(p))
+    for (let i = 0; i < path.length - 1 && i < sibs.length; i++) entry!.nodes.add(bytesToHex(sibs[i]))
+  }
+
+  async function accept(payer: Address, escrowId: bigint, tickets: readonly WireTicket[], opts: { amount?: bigint } = {}) {
+    try {
+      const e = await escrow(escrowId)
+      if (e.owner === '0x0000000000000000000000000000000000000000') throw reject('params-mismatch', `escrow ${escrowId} does not exist on this contract`)
+      if (e.owner.toLowerCase() !== payer.toLowerCase()) throw reject('params-mismatch', `escrow ${escrowId} belongs to ${e.owner}, not to the payer`)
+      if (e.withdrawn) throw reject('expired', `escrow ${escrowId} was withdrawn`)
+      if (e.penalty < (o.minPenalty ?? 0n)) throw reject('underfunded', 'penalty deposit below the minimum', { penalty: e.penalty, min: o.minPenalty })
+      const ev = ticketExpectedValue(e)
+      const credited = ev * BigInt(tickets.length)
+      if (opts.amount !== undefined && opts.amount > credited) throw reject('amount-too-low', 'the tickets are worth less than the payment claims', { claimed: opts.amount, worth: credited })
+      const b = Number(await o.chain.blockNumber({ maxAgeMs: o.blockCacheMs ?? 0 }))
+      const cur = roundAt(b, e.roundLengthBlocks)
+      const rows: { t: WireTicket }[] = []
+      for (const t of tickets) {
+        if (t.seq >= e.ticketsPerRound) throw reject('out-of-schedule', `sequence number ${t.seq} >= ${e.ticketsPerRound} tickets per round`)
+        if (t.round < e.startRound || t.round >= e.endRound) throw reject('out-of-schedule', `round ${t.round} outside the escrow's rounds [${e.startRound}, ${e.endRound})`)
+        if (t.round > cur) throw reject('future-round', `round ${t.round} has not begun (current ${cur})`)
+        const draw = drawBlockOf(t.round, e.roundLengthBlocks, e.drawDelayBlocks)
+        if (b + margin >= draw) throw reject('expired', `round ${t.round} draws at block ${draw}; now ${b}`)
+        const mt: MicroTicket = { escrowId, server: address, seq: t.seq, round: t.round, salt: t.salt }
+        if (t.batch) checkBatch(e.owner, escrowId, ticketHash(mt), t)
+        else {
+          if (t.proof.length !== 0) throw reject('malformed', 'a single-signed ticket carries no Merkle path')
+          const r = recoverDigest(ticketDigest(domain, mt), hexToBytes(t.sig))
+          if (!r.ok) throw reject(r.reason, 'ticket signature does not verify')
+          if (r.address !== e.owner) throw reject('bad-signature', 'ticket not signed by the escrow owner')
+        }
+        rows.push({ t })
+      }
+      // Write before ack, all or nothing; a reused number rejects the payment and is kept as evidence.
+      const esc = escrowId.toString()
+      let dup: { t: WireTicket; old: { salt: string; batch: number; proof: string; sig: string }; same: boolean } | undefined
+      const ROLLBACK = new Error('rollback')
+      try {
+        db.transaction(() => {
+          for (const { t } of rows) {
+            const old = qGet.get(lot, esc, t.round, t.seq) as { salt: string; batch: number; proof: string; sig: string } | undefined
+            if (old) {
+              dup = { t, old, same: old.salt === t.salt && old.sig === t.sig }
+              throw ROLLBACK
+            }
+            qIns.run(lot, esc, t.round, t.seq, t.salt, t.batch ? 1 : 0, JSON.stringify(t.proof), t.sig)
+          }
+        })()
+      } catch (x) {
+        if (x !== ROLLBACK) throw x
+      }
+      if (dup) {
+        if (dup.same) throw reject('replayed', `ticket (round ${dup.t.round}, seq ${dup.t.seq}) was already received`)
+        const a = toSigned(escrowId, dup.t.round, dup.t.seq, dup.old)
+        const bT: SignedTicket = { escrowId, server: address, round: dup.t.round, seq: dup.t.seq, salt: dup.t.salt, batch: dup.t.batch, proof: dup.t.proof, sig: dup.t.sig }
+        qEv.run(lot, esc, dup.t.round, dup.t.seq, 'reused', safeJson(a), safeJson(bT))
+        log.warn('sequence number reused by the sponsor', { escrowId: esc, round: dup.t.round, seq: dup.t.seq })
+        throw reject('duplicate-sequence', `sequence number ${dup.t.seq} of round ${dup.t.round} was already issued to this server`)
+      }
+      st.payments++
+      st.credited += credited
+      return { credited }
+    } catch (err) {
+      st.rejected++
+      throw err
+    }
+  }
+
+  function toSigned(escrowId: bigint, round: number, seq: number, r: { salt: string; batch: number; proof: string; sig: string }): SignedTicket {
+    return { escrowId, server: address, round, seq, salt: r.salt as Hex, batch: r.batch === 1, proof: JSON.parse(r.proof) as Hex[], sig: r.sig as Hex }
+  }
+
+  async function seedFor(drawBlock: number, b: number): Promise<{ seed: Hex; recorded: boolean } | undefined> {
+    const s = await seedOf(o.chain, o.lottery, drawBlock)
+    if (s) return { seed: s, recorded: true }
+    if (b - drawBlock > 256 || b <= drawBlock) return undefined
+    const blk = await o.chain.public.getBlock({ blockNumber: BigInt(drawBlock) })
+    return { seed: blk.hash!, recorded: false }
+  }
+
+  /** Finds the ticket another server redeemed for (round, seq), from the redemption transaction's calldata. */
+  async function findConflict(escrowId: bigint, round: number, seq: number): Promise<SignedTicket | undefined> {
+    const logs = await o.chain.public.getLogs({
+      address: o.lottery,
+      event: parseAbiItem('event WinnersRedeemed(uint256 indexed escrowId, address indexed server, uint256 count, uint256 amount)'),
+      args: { escrowId },
+      fromBlock: 0n,
+    })
+    for (const l of logs) {
+      if (l.args.server?.toLowerCase() === address.toLowerCase()) continue
+      const tx = await o.chain.public.getTransaction({ hash: l.transactionHash! })
+      const call = decodeFunctionData({ abi: ConcurrentLotteryAbi, data: tx.input })
+      if (call.functionName !== 'redeemWinningTickets') continue
+      const [, server, bundles] = call.args
+      for (const bd of bundles) for (const t of bd.tickets) {
+        if (Number(t.round) === round && t.seq === seq) {
+          const sig = `0x${bd.sig.r.slice(2)}${bd.sig.s.slice(2)}${bd.sig.v.toString(16).padStart(2, '0')}` as Hex
+          return { escrowId, server, round, seq, salt: t.salt, batch: bd.batch, proof: [...t.proof], sig }
+        }
+      }
+    }
+    return undefined
+  }
+
+  async function settle(opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<SettleReport> {
+    const rep: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 }
+    const b = Number(await o.chain.blockNumber())
+    const unrecorded = new Map<number, bigint[]>() // drawBlock → escrows with winners on an unrecorded seed
+    // 1. Draws: classify pending tickets of drawn rounds; losers are deleted.
+    const groups = db.prepare('select escrow, round, count(*) as n from microcash_tickets where lottery = ? and status = ? group by escrow, round').all(lot, ST_PENDING) as { escrow: string; round: number; n: number }[]
+    for (const g of groups) {
+      opts.signal?.throwIfAborted()
+      const id = BigInt(g.escrow)
+      const e = await escrow(id)
+      const draw = drawBlockOf(g.round, e.roundLengthBlocks, e.drawDelayBlocks)
+      if (b <= draw) { rep.pending += g.n; continue }
+      const s = await seedFor(draw, b)
+      if (!s) {
+        log.warn('draw seed lost (nobody recorded it within 256 blocks)', { escrowId: g.escrow, round: g.round, drawBlock: draw })
+        db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and status = ?').run(ST_LOST, lot, g.escrow, g.round, ST_PENDING)
+        continue
+      }
+      const k = drawKey(s.seed, id, g.round)
+      const rows = db.prepare('select seq from microcash_tickets where lottery = ? and escrow = ? and round = ? and status = ?').all(lot, g.escrow, g.round, ST_PENDING) as { seq: number }[]
+      const win = db.prepare('update microcash_tickets set status = ?, rank = ? where lottery = ? and escrow = ? and round = ? and seq = ?')
+      const del = db.prepare('delete from microcash_tickets where lottery = ? and escrow = ? and round = ? and seq = ?')
+      let winners = 0
+      db.transaction(() => {
+        for (const r of rows) {
+          const rank = permute(k, r.seq, e.ticketsPerRound)
+          if (rank < e.winnersPerRound) { win.run(ST_WON, rank, lot, g.escrow, g.round, r.seq); winners++ } else del.run(lot, g.escrow, g.round, r.seq)
+        }
+      })()
+      st.winning += winners
+      if (winners > 0 && !s.recorded) unrecorded.set(draw, [...(unrecorded.get(draw) ?? []), id])
+    }
+    // 2. Redemption, per escrow.
+    const won = db.prepare('select escrow, round, seq, salt, batch, proof, sig from microcash_tickets where lottery = ? and status = ? order by escrow, round, seq').all(lot, ST_WON) as { escrow: string; round: number; seq: number; salt: string; batch: number; proof: string; sig: string }[]
+    const byEscrow = new Map<string, typeof won>()
+    for (const w of won) byEscrow.set(w.escrow, [...(byEscrow.get(w.escrow) ?? []), w])
+    const redeemedDraws = new Set<number>()
+    for (const [esc, list] of byEscrow) {
+      const id = BigInt(esc)
+      const e = await escrow(id, true)
+      const urgent = b + 2 * margin >= e.expiryBlock || list.some((w) => b - drawBlockOf(w.round, e.roundLengthBlocks, e.drawDelayBlocks) > 128)
+      if (!opts.force && !urgent && list.length < (o.redeemBatch ?? 16)) { rep.pending += list.length; continue }
+      let todo = list.map((w) => toSigned(id, w.round, w.seq, w))
+      const maxTx = o.maxTicketsPerTx ?? 200
+      while (todo.length > 0) {
+        opts.signal?.throwIfAborted()
+        const chunk = todo.slice(0, maxTx)
+        try {
+          const r = await redeemWinners(o.chain, o.privateKey, o.lottery, id, address, chunk, { signal: opts.signal })
+          rep.transactions++
+          rep.gasUsed += r.gasUsed
+          rep.settled += chunk.length
+          rep.received += BigInt(chunk.length) * e.ticketValue
+          db.transaction(() => { for (const t of chunk) db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and seq = ?').run(ST_REDEEMED, lot, esc, t.round, t.seq) })()
+          for (const t of chunk) redeemedDraws.add(drawBlockOf(t.round, e.roundLengthBlocks, e.drawDelayBlocks))
+          todo = todo.slice(chunk.length)
+        } catch (err) {
+          if (err instanceof ContractRevertError && err.errorName === 'ConcurrentLotteryAlreadyRedeemed') {
+            // Someone else was paid for this number: the sponsor issued it twice. Keep the evidence, prove it.
+            const round = Number(err.args[1] as bigint)
+            const seq = Number(err.args[2] as bigint)
+            const mine = todo.find((t) => t.round === round && t.seq === seq)!
+            todo = todo.filter((t) => t !== mine)
+            db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and seq = ?').run(ST_STOLEN, lot, esc, round, seq)
+            const other = await findConflict(id, round, seq).catch(() => undefined)
+            qEv.run(lot, esc, round, seq, 'duplicate', safeJson(mine), other ? safeJson(other) : null)
+            log.warn('winner already paid to another server: duplicate sequence number', { escrowId: esc, round, seq, other: other?.server })
+            if (other) {
+              try {
+                const r = await proveDuplicate(o.chain, o.privateKey, o.lottery, mine, other)
+                rep.transactions++
+                rep.gasUsed += r.gasUsed
+                db.prepare('update microcash_evidence set proven = 1 where lottery = ? and escrow = ? and round = ? and seq = ?').run(lot, esc, round, seq)
+                escrows.delete(id)
+              } catch (e2) {
+                log.warn('duplicate proof not accepted', { error: (e2 as Error).message.split('\n')[0] })
+              }
+            }
+            continue
+          }
+          throw err
+        }
+      }
+    }
+    // 3. Record seeds of drawn rounds whose winners wait, before the block hash leaves the 256-block window.
+    for (const [draw] of unrecorded) {
+      if (redeemedDraws.has(draw)) continue
+      const r = await recordDraw(o.chain, o.privateKey, o.lottery, draw)
+      rep.transactions++
+      rep.gasUsed += r.gasUsed
+    }
+    st.settled += rep.settled
+    st.received += rep.received
+    st.transactions += rep.transactions
+    st.gasUsed += rep.gasUsed
+    return rep
+  }
+
+  return {
+    address,
+    accept,
+    settle,
+    evidence() {
+      return (db.prepare('select escrow, round, seq, kind, a, b from microcash_evidence where lottery = ?').all(lot) as { escrow: string; round: number; seq: number; kind: string; a: string; b: string | null }[]).map((r) => {
+        const fix = (x: SignedTicket) => ({ ...x, escrowId: BigInt(x.escrowId as unknown as string) })
+        return { escrowId: BigInt(r.escrow), round: r.round, seq: r.seq, kind: r.kind, a: fix(JSON.parse(r.a)), b: r.b ? fix(JSON.parse(r.b)) : null }
+      })
+    },
+    stats: () => ({ ...st }),
+  }
+}
+
+export { keccak256 }
