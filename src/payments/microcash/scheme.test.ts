@@ -1,0 +1,163 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Address, Hex } from 'viem'
+import { createChain } from '../../chain/chain.js'
+import { deploySouk, faucet } from '../../chain/deploy.js'
+import { abis } from '../../chain/index.js'
+import { openDatabase } from '../../core/db.js'
+import { PaymentRejectedError } from '../errors.js'
+import type { Payment } from '../types.js'
+import {
+  createMicrocashPayee, createMicrocashPayer, createEscrow, deployConcurrentLottery, getEscrow, createIssuer, createSequenceAllocator, toWire,
+  microcashScheme, drawBlockOf, roundAt, type EscrowParams,
+} from './index.js'
+
+const PARAMS: EscrowParams = { ticketValue: 1000n, ticketsPerRound: 64, winnersPerRound: 8, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 40, redeemWindowBlocks: 100 }
+
+let setups = 0
+async function setup() {
+  // A fresh key seed per chain: viem's nonce manager remembers nonces per address across chains.
+  const chain = await createChain({ kind: 'embedded', accounts: 5, seed: `microcash-scheme-${setups++}` })
+  const [deployer, sponsorKey, aKey, bKey, otherKey] = chain.devKeys
+  const d = await deploySouk(chain, deployer)
+  const lottery = await deployConcurrentLottery(chain, deployer, d.token)
+  d.extra.concurrentLottery = lottery
+  const sponsor = chain.wallet(sponsorKey).account.address
+  const other = chain.wallet(otherKey).account.address
+  await faucet(chain, deployer, d.token, sponsor, 10n ** 9n)
+  await faucet(chain, deployer, d.token, other, 10n ** 9n)
+  const balance = PARAMS.ticketValue * BigInt(PARAMS.winnersPerRound * PARAMS.rounds)
+  const escrowId = await createEscrow(chain, sponsorKey, { lottery, token: d.token, params: PARAMS, balance, penalty: 50_001n })
+  const otherEscrow = await createEscrow(chain, otherKey, { lottery, token: d.token, params: PARAMS, balance, penalty: 0n })
+  const bal = (a: Address) => chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [a] })
+  return { chain, d, lottery, sponsorKey, aKey, bKey, otherKey, sponsor, escrowId, otherEscrow, bal }
+}
+
+const rejects = (p: Promise<unknown>, reason: string) =>
+  assert.rejects(p, (e: unknown) => { assert.ok(e instanceof PaymentRejectedError, String(e)); assert.equal(e.reason, reason, e.message); return true })
+
+test('microcash scheme: pay two servers from one escrow, draw, batch redemption pays exactly the winners', async () => {
+  const s = await setup()
+  try {
+    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:'), redeemBatch: 1000 })
+    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: openDatabase(':memory:'), redeemBatch: 1000 })
+    const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, db: openDatabase(':memory:'), bundleSize: 16 })
+    assert.equal(microcashScheme.name, 'microcash')
+    const ev = 1000n * 8n / 64n
+    const sa = await payer.open(await payeeA.terms(payer.address, ev))
+    const sb = await payer.open(await payeeB.terms(payer.address, ev))
+    let credited = 0n
+    for (let i = 0; i < 40; i++) {
+      for (const [sess, payee] of [[sa, payeeA], [sb, payeeB]] as const) {
+        const r = await payee.receive(await sess.pay(ev))
+        credited += r.credited
+      }
+      if (i % 10 === 9) await s.chain.dev!.mine(4) // next round
+    }
+    assert.equal(credited, 80n * ev)
+    assert.equal(sa.paid() + sb.paid(), 80n * ev)
+    await s.chain.dev!.mine(10)
+    const ra = await payeeA.settle({ force: true })
+    const rb = await payeeB.settle({ force: true })
+    const a = s.chain.wallet(s.aKey).account.address
+    const b = s.chain.wallet(s.bKey).account.address
+    assert.equal(await s.bal(a), ra.received)
+    assert.equal(await s.bal(b), rb.received)
+    assert.equal(ra.received, BigInt(ra.settled) * 1000n)
+    assert.ok(ra.settled + rb.settled > 0, 'some ticket should win (80 tickets, p = 1/8)')
+    assert.ok(ra.transactions <= 2 && rb.transactions <= 2)
+    const e = await getEscrow(s.chain, s.lottery, s.escrowId)
+    assert.equal(e.balance, 1000n * 8n * 40n - ra.received - rb.received)
+    // Nothing left to do, and settling again pays nothing twice.
+    const again = await payeeA.settle({ force: true })
+    assert.equal(again.settled, 0)
+  } finally {
+    await s.chain.close()
+  }
+})
+
+test('microcash scheme: bad input is rejected with typed reasons and stores nothing', async () => {
+  const s = await setup()
+  try {
+    const payee = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, db: openDatabase(':memory:') })
+    const ev = 125n
+    const sess = await payer.open(await payee.terms(payer.address, ev))
+    const good = await sess.pay(ev)
+    const body = good.body as { escrowId: bigint; tickets: ReturnType<typeof toWire>[] }
+    const t0 = body.tickets[0]
+    const withTicket = (t: Partial<typeof t0>, extra: Partial<Payment> = {}): Payment => ({ ...good, ...extra, body: { escrowId: body.escrowId, tickets: [{ ...t0, ...t }] } })
+    const flip = (h: Hex) => (h.slice(0, -1) + (h.endsWith('0') ? '1' : '0')) as Hex
+    await rejects(payee.receive(withTicket({ salt: flip(t0.salt) })), 'bad-merkle-path')
+    await rejects(payee.receive(withTicket({ salt: flip(t0.salt), root: undefined })), 'bad-signature')
+    await rejects(payee.receive(withTicket({ proof: t0.proof.map(flip), root: undefined })), 'bad-signature')
+    await rejects(payee.receive(withTicket({ seq: 64 })), 'out-of-schedule')
+    const cur = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
+    await rejects(payee.receive(withTicket({ round: cur + 1 })), 'future-round')
+    await rejects(payee.receive(withTicket({ round: 0 })), 'out-of-schedule')
+    await rejects(payee.receive({ ...good, body: { escrowId: s.otherEscrow, tickets: [t0] } }), 'params-mismatch')
+    await rejects(payee.receive({ ...good, body: { escrowId: 999n, tickets: [t0] } }), 'params-mismatch')
+    await rejects(payee.receive({ ...good, payee: s.sponsor }), 'wrong-payee')
+    await rejects(payee.receive({ ...good, scheme: 'lottery' }), 'wrong-scheme')
+    await rejects(payee.receive({ ...good, body: { escrowId: body.escrowId, tickets: [{ ...t0, sig: '0x12' }] } }), 'malformed')
+    await rejects(payee.receive({ ...good, amount: ev * 2n }), 'amount-too-low')
+    // High-s twin of the batch signature.
+    const sig = t0.sig
+    const sN = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n - BigInt(`0x${sig.slice(66, 130)}`)
+    const hi = `${sig.slice(0, 66)}${sN.toString(16).padStart(64, '0')}${sig.endsWith('1b') ? '1c' : '1b'}` as Hex
+    await rejects(payee.receive(withTicket({ sig: hi })), 'non-canonical-signature')
+    assert.equal(payee.stats().payments, 0)
+    // The good one is accepted once; a replay is refused.
+    await payee.receive(good)
+    await rejects(payee.receive(good), 'replayed')
+    // The sponsor reissues the same number to this server: refused and kept as evidence.
+    const cheat = createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const again = cheat.issueOne(t0.round, payee.address)
+    assert.equal(again.seq, t0.seq)
+    await rejects(payee.receive({ ...good, body: { escrowId: s.escrowId, tickets: [toWire(again)] } }), 'duplicate-sequence')
+    // A ticket too close to its draw is refused.
+    const late = await sess.pay(ev)
+    const lt = (late.body as typeof body).tickets[0]
+    const draw = drawBlockOf(lt.round, PARAMS.roundLengthBlocks, PARAMS.drawDelayBlocks)
+    await s.chain.dev!.mine(Math.max(0, draw - 2 - Number(await s.chain.blockNumber())))
+    await rejects(payee.receive(late), 'expired')
+    assert.equal(payee.stats().payments, 1)
+  } finally {
+    await s.chain.close()
+  }
+})
+
+test('microcash scheme: a number issued to two servers is proven on chain; the penalty pays both victims', async () => {
+  const s = await setup()
+  try {
+    const dbA = openDatabase(':memory:')
+    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: dbA })
+    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: openDatabase(':memory:') })
+    // A cheating sponsor: two allocators, so every number of the round goes to both servers.
+    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
+    const toA = mk().issueBundle(round, [{ server: payeeA.address, count: 64 }])
+    const toB = mk().issueBundle(round, [{ server: payeeB.address, count: 64 }])
+    const pay = (payee: typeof payeeA, tickets: typeof toA) => payee.receive({ scheme: 'microcash', payer: s.sponsor, payee: payee.address, amount: 125n * BigInt(tickets.length), body: { escrowId: s.escrowId, tickets: tickets.map(toWire) } })
+    for (let i = 0; i < 64; i += 32) {
+      await pay(payeeA, toA.slice(i, i + 32))
+      await pay(payeeB, toB.slice(i, i + 32))
+    }
+    await s.chain.dev!.mine(12)
+    const a = payeeA.address, b = payeeB.address
+    const ra = await payeeA.settle({ force: true })
+    assert.equal(ra.settled, 8) // all 8 winners of the round
+    const before = [await s.bal(a), await s.bal(b)]
+    const rb = await payeeB.settle({ force: true })
+    assert.equal(rb.settled, 0)
+    const e = await getEscrow(s.chain, s.lottery, s.escrowId)
+    assert.equal(e.closed, true)
+    assert.equal(e.penalty, 0n)
+    // 50,001 split: the first ticket of the proof (B's own) gets the odd unit.
+    assert.equal((await s.bal(b)) - before[1], 25_001n)
+    assert.equal((await s.bal(a)) - before[0], 25_000n)
+    assert.ok(rb.transactions >= 1)
+  } finally {
+    await s.chain.close()
+  }
+})
