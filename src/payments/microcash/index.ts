@@ -3,6 +3,8 @@
  * batch-signed tickets, a fixed number of winners per draw and a penalty deposit paid to the victims of a
  * duplicated sequence number. See docs/microcash.md.
  */
+import './register.js'
+
 export {
   createMicrocashPayer, createMicrocashPayee, microcashScheme, toWire, MICROCASH_SCHEME,
   type MicrocashPayer, type MicrocashPayerOptions, type MicrocashPayeeOptions,
@@ -22,3 +24,4 @@ export {
 } from './ticket.js'
 export { sizeMicrocash, type SizingInput, type SizingResult } from './sizing.js'
 export { keccak256, signDigest, recoverDigest, addressOf, KECCAK_IMPL } from './crypto.js'
+export { DEFAULT_ESCROW_SCHEDULE, latestEscrowOf } from './register.js'

@@ -161,3 +161,26 @@ test('microcash scheme: a number issued to two servers is proven on chain; the p
     await s.chain.close()
   }
 })
+
+test('microcash is selectable through the scheme registry like lottery and channel', async () => {
+  const { createPayee, createPayer, fundPayer, availableSchemes } = await import('../index.js')
+  await import('./index.js')
+  assert.ok(availableSchemes().includes('microcash'))
+  const chain = await createChain({ kind: 'embedded', accounts: 3, seed: 'microcash-registry' })
+  try {
+    const d = await deploySouk(chain, chain.devKeys[0])
+    d.extra.concurrentLottery = await deployConcurrentLottery(chain, chain.devKeys[0], d.token)
+    const payerCtx = { chain, deployment: d, key: chain.devKeys[1] }
+    const payeeCtx = { chain, deployment: d, key: chain.devKeys[2] }
+    const payeeAddr = chain.wallet(chain.devKeys[2]).account.address
+    await fundPayer('microcash', { ...payerCtx, options: { escrow: { ticketsPerRound: 1024, winnersPerRound: 4, rounds: 10 } } }, { deposit: 4n * 10n * 10n ** 6n, reserves: [{ payee: payeeAddr, amount: 10n ** 6n }] })
+    const payee = await createPayee('microcash', payeeCtx)
+    const payer = await createPayer('microcash', payerCtx)
+    const ev = 10n ** 6n * 4n / 1024n
+    const session = await payer.open(await payee.terms(payer.address, ev))
+    const r = await payee.receive(await session.pay(ev))
+    assert.equal(r.credited, ev)
+  } finally {
+    await chain.close()
+  }
+})
