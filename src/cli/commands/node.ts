@@ -1,0 +1,45 @@
+/**
+ * `souk node --role cache|client|publisher`: runs one peer on its own, joining a testnet by address. Events go to
+ * stdout as JSON lines, logs to stderr. Keys come from the environment (`SOUK_NODE_KEY`, a secp256k1 key in hex;
+ * `SOUK_NODE_IDENTITY`, a libp2p identity) or `--key`, so they stay out of process listings when spawned.
+ */
+import type { Command } from 'commander'
+
+export function register(program: Command): void {
+  program
+    .command('node')
+    .description('run one CDN peer (publisher, cache or client) that joins a testnet by address')
+    .requiredOption('--role <role>', 'publisher | cache | client')
+    .requiredOption('--rpc <url>', 'JSON-RPC URL of the chain (souk testnet prints it)')
+    .requiredOption('--deployment <file>', 'deployment.json written by souk testnet')
+    .option('--bootstrap <multiaddr>', "the publisher's address (cache, client)")
+    .option('--name <name>', 'name used in events', 'peer')
+    .option('--data-dir <dir>', 'where SQLite state lives', '.souk/node')
+    .option('--key <hex>', 'secp256k1 key (default $SOUK_NODE_KEY)')
+    .option('--listen <multiaddr>', 'listen address', '/ip4/127.0.0.1/tcp/0')
+    .option('--scheme <name>', 'payment scheme: lottery | channel | microcash', 'lottery')
+    .option('--behaviour <b>', 'honest | garbage | colluding | stingy (adversarial peers for testing)', 'honest')
+    .option('--partner <peerId>', 'colluding mode: the partner peer id')
+    .option('--content-bytes <n>', 'publisher: content size', String(4 << 20))
+    .option('--max-caches <n>', 'publisher: caches to hire', '4')
+    .option('--caches-per-request <n>', 'publisher: chunks (caches) per bundle', '4')
+    .option('--rounds <n>', 'client: fetch the content this many times', '1')
+    .option('--duration-ms <ms>', 'client: keep fetching until this much time passed', '0')
+    .action(async (o: Record<string, string>) => {
+      const { runPeer } = await import('../../node/peer.js')
+      const { streamLogger } = await import('../../core/logger.js')
+      const { safeJson } = await import('../../core/errors.js')
+      const ac = new AbortController()
+      const stop = () => ac.abort()
+      process.once('SIGTERM', stop)
+      process.once('SIGINT', stop)
+      const logger = streamLogger({ write: (l) => process.stderr.write(l), level: (process.env.SOUK_LOG_LEVEL as 'warn') ?? 'warn' })
+      await runPeer({
+        role: o.role as 'cache', name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
+        key: o.key ?? process.env.SOUK_NODE_KEY, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen,
+        scheme: o.scheme as 'lottery', behaviour: o.behaviour as 'honest', partner: o.partner, contentBytes: o.contentBytes as never,
+        maxCaches: o.maxCaches as never, cachesPerRequest: o.cachesPerRequest as never, rounds: o.rounds as never, durationMs: o.durationMs as never,
+      }, { report: (e) => process.stdout.write(safeJson(e) + '\n'), logger, signal: ac.signal })
+      process.exit(0)
+    })
+}

@@ -1,0 +1,57 @@
+/**
+ * `souk testnet` (`npm start`): the embedded chain on 127.0.0.1 JSON-RPC, a publisher, caches and clients as
+ * separate processes over libp2p, progress bars while it runs, and a summary checked against the chain.
+ */
+import type { Command } from 'commander'
+import { z } from 'zod'
+
+const Options = z.object({
+  caches: z.coerce.number().int().min(1).max(16).default(4),
+  clients: z.coerce.number().int().min(1).max(32).default(8),
+  contentBytes: z.coerce.number().int().min(1024).max(256 << 20).default(4 << 20),
+  duration: z.coerce.number().min(0).default(0),
+  scheme: z.enum(['lottery', 'channel', 'microcash']).default('lottery'),
+  rpc: z.string().url().optional(),
+  stingy: z.coerce.number().int().min(0).default(0),
+  colluders: z.boolean().default(true),
+  json: z.boolean().default(false),
+  dataDir: z.string().optional(),
+})
+
+export function register(program: Command): void {
+  program
+    .command('testnet')
+    .description('run a local CDN testnet: chain + publisher + caches + clients as separate processes, then a summary')
+    .option('--caches <n>', 'caches', '4')
+    .option('--clients <n>', 'clients', '8')
+    .option('--content-bytes <n>', 'content size in bytes', String(4 << 20))
+    .option('--duration <seconds>', 'clients keep fetching for this long (0: fetch once)', '0')
+    .option('--scheme <name>', 'payment scheme: lottery | channel | microcash', 'lottery')
+    .option('--rpc <url>', 'settle on this chain instead of the embedded one')
+    .option('--stingy <n>', 'clients that stop paying', '0')
+    .option('--no-colluders', 'leave out the colluding cache + client pair')
+    .option('--data-dir <dir>', 'where peers keep their SQLite state (default: a temp dir)')
+    .option('--json', 'print the summary as JSON (no progress bars)')
+    .action(async (raw: unknown) => {
+      const o = Options.parse(raw)
+      const { runTestnet } = await import('../../node/testnet.js')
+      const { renderSummary, createProgress } = await import('../../node/report.js')
+      const ac = new AbortController()
+      let interrupts = 0
+      const onSig = () => { interrupts++; if (interrupts > 1) process.exit(130); process.stderr.write('\nstopping every peer (Ctrl-C again to force)...\n'); ac.abort() }
+      process.on('SIGINT', onSig)
+      process.on('SIGTERM', onSig)
+      const progress = o.json ? undefined : createProgress({ clients: o.clients, caches: o.caches, contentBytes: o.contentBytes })
+      try {
+        const summary = await runTestnet({ caches: o.caches, clients: o.clients, contentBytes: o.contentBytes, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir },
+          { signal: ac.signal, onEvent: (e) => progress?.update(e) })
+        progress?.stop()
+        process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary))
+        if (!summary.ok) process.exitCode = 1
+      } finally {
+        progress?.stop()
+        process.off('SIGINT', onSig)
+        process.off('SIGTERM', onSig)
+      }
+    })
+}

@@ -1,0 +1,255 @@
+/**
+ * The local testnet: the embedded chain behind a JSON-RPC server on 127.0.0.1 (or another chain with `rpcUrl`), the
+ * contracts deployed, and a publisher, caches and clients as separate OS processes (`souk node`) talking over
+ * libp2p on 127.0.0.1 — the colluding cache + client pair among them. Children report JSON lines on stdout; this
+ * parent turns them into progress and a final summary checked against the chain's own events.
+ *
+ * @example
+ * ```ts
+ * import { runTestnet } from './testnet.js'
+ * const summary = await runTestnet({ caches: 2, clients: 2, contentBytes: 1 << 20 }, { signal, onEvent: console.log })
+ * summary.contentOk // true
+ * ```
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { Address, Hex } from 'viem'
+import { privateKeyToAddress } from 'viem/accounts'
+import { createChain } from '../chain/chain.js'
+import { deploySouk } from '../chain/deploy.js'
+import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
+import { serveJsonRpc } from '../chain/rpc-server.js'
+import { chainFromProvider } from '../chain/chain.js'
+import { TicketBrokerAbi } from '../../artifacts/contracts.js'
+import { redactUrl, SoukError } from '../core/errors.js'
+import { generateIdentity, peerIdFromIdentity } from '../net/index.js'
+import { makeContent } from './peer.js'
+import { createHash } from 'node:crypto'
+
+export interface TestnetOptions {
+  caches?: number
+  clients?: number
+  contentBytes?: number
+  scheme?: 'lottery' | 'channel' | 'microcash'
+  /** Clients keep fetching until this many ms passed (0: each fetches the content once). */
+  durationMs?: number
+  /** Settle on this chain instead of the embedded one (a dev chain whose Souk dev keys are funded). */
+  rpcUrl?: string
+  /** Include the colluding cache + client pair (default true when there are >= 2 caches and >= 2 clients). */
+  colluders?: boolean
+  /** Clients that stop paying (default 0). */
+  stingy?: number
+  cachesPerRequest?: number
+  dataDir?: string
+  /** Kill the whole testnet after this long (default 10 min). */
+  timeoutMs?: number
+}
+
+export interface TestnetEvent { kind: string; role?: string; name?: string; [k: string]: unknown }
+
+export interface TestnetSummary {
+  ok: boolean
+  contentOk: boolean
+  elapsedMs: number
+  rpcUrl: string
+  peers: { publisher: number; caches: number; clients: number }
+  bytesDelivered: number
+  bytesVerified: number
+  chunksPaid: number
+  tickets: { issued: number; won: number; redeemed: number }
+  chain: { transactions: number; gasUsed: string; redeemedByCache: Record<string, string> }
+  caches: { name: string; behaviour: string; payee: string; chunksServed: number; claimsPaid: number; credited: string; redeemed: string; redeemedOnChain: string; matchesChain: boolean }[]
+  clients: { name: string; behaviour: string; bytesVerified: number; ok: boolean; error?: string; cutOff?: string }[]
+  colluders?: { earned: string; earnedChunks: number; forgedClaims: number; forgedClaimsPaid: number; shortcutAttempts: number; shortcutFailures: number; clientDownloadedFromHonestCaches: number }
+  crashed: { name: string; code: number | null; signal: string | null; stderr: string[] }[]
+  interrupted: boolean
+}
+
+interface Child { name: string; role: string; proc: ChildProcess; events: TestnetEvent[]; stderr: string[]; exited: Promise<{ code: number | null; signal: string | null }>; expectedExit: boolean }
+
+const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
+
+/** Runs the testnet to its summary. `io.signal` (Ctrl-C) stops every child cleanly and still summarizes. */
+export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; onEvent?: (e: TestnetEvent) => void } = {}): Promise<TestnetSummary> {
+  const started = performance.now()
+  const nCaches = o.caches ?? 4, nClients = o.clients ?? 8
+  const contentBytes = o.contentBytes ?? 4 << 20
+  const scheme = o.scheme ?? 'lottery'
+  const colluders = o.colluders ?? (nCaches >= 2 && nClients >= 2)
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'souk-testnet-'))
+  mkdirSync(dataDir, { recursive: true })
+  const emit = io.onEvent ?? (() => {})
+  const keys = devKeys(2 + nCaches)
+  // Chain: embedded behind JSON-RPC, or a remote one.
+  let rpcUrl = o.rpcUrl
+  let closeRpc: (() => Promise<void>) | undefined
+  let chain
+  if (!rpcUrl) {
+    const provider = await createEmbeddedProvider({ accounts: 2 + nCaches })
+    const server = await serveJsonRpc(provider, { port: 0 })
+    rpcUrl = server.url
+    closeRpc = () => server.close()
+    chain = await chainFromProvider(provider, { kind: 'embedded', devKeys: provider.keys, dev: true })
+  } else {
+    chain = await createChain({ kind: 'rpc', url: rpcUrl, dev: true })
+  }
+  emit({ kind: 'chain', rpcUrl: redactUrl(rpcUrl) })
+  const deployment = await deploySouk(chain, keys[0])
+  const deploymentPath = join(dataDir, 'deployment.json')
+  writeFileSync(deploymentPath, JSON.stringify(deployment, null, 2))
+  const startBlock = BigInt(deployment.blockNumber)
+  emit({ kind: 'deployed', ticketBroker: deployment.ticketBroker })
+
+  const children: Child[] = []
+  const crashed: TestnetSummary['crashed'] = []
+  let interrupted = false
+  const spawnPeer = (name: string, role: string, args: string[], env: Record<string, string>): Child => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--role', role, '--name', name, '--rpc', rpcUrl!, '--deployment', deploymentPath,
+      '--data-dir', join(dataDir, name), '--scheme', scheme, '--content-bytes', String(contentBytes), ...args], {
+      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const c: Child = { name, role, proc, events: [], stderr: [], expectedExit: false, exited: new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal }))) }
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let e: TestnetEvent
+      try { e = JSON.parse(line) } catch { return }
+      c.events.push(e)
+      emit(e)
+    })
+    createInterface({ input: proc.stderr! }).on('line', (line) => { c.stderr.push(line); if (c.stderr.length > 20) c.stderr.shift() })
+    void c.exited.then(({ code, signal }) => {
+      const clean = code === 0 || (c.expectedExit && signal === 'SIGTERM')
+      if (!clean) {
+        crashed.push({ name, code, signal, stderr: c.stderr.slice(-8) })
+        emit({ kind: 'crashed', name, code, signal, stderr: c.stderr.slice(-8) })
+      }
+    })
+    children.push(c)
+    return c
+  }
+  const waitFor = (c: Child, pred: (e: TestnetEvent) => boolean, timeoutMs: number) => new Promise<TestnetEvent>((resolve, reject) => {
+    const found = c.events.find(pred)
+    if (found) return resolve(found)
+    const t = setTimeout(() => { cleanup(); reject(new SoukError(`${c.name} did not report in time`, { details: { stderr: c.stderr.slice(-5) } })) }, timeoutMs)
+    const onLine = () => { const f = c.events.find(pred); if (f) { cleanup(); resolve(f) } }
+    const onExit = () => { cleanup(); reject(new SoukError(`${c.name} exited before it was ready`, { details: { stderr: c.stderr.slice(-5) } })) }
+    const cleanup = () => { clearTimeout(t); c.proc.stdout!.off('data', onLine); c.proc.off('exit', onExit) }
+    c.proc.stdout!.on('data', () => setImmediate(onLine))
+    c.proc.on('exit', onExit)
+  })
+  const stopChild = async (c: Child, graceMs = 30_000) => {
+    c.expectedExit = true
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGTERM')
+    const t = setTimeout(() => c.proc.kill('SIGKILL'), graceMs)
+    await c.exited
+    clearTimeout(t)
+  }
+  const abort = new AbortController()
+  const onAbort = () => { interrupted = true; abort.abort() }
+  io.signal?.addEventListener('abort', onAbort, { once: true })
+  const hardTimeout = setTimeout(() => { interrupted = true; abort.abort() }, o.timeoutMs ?? 600_000)
+  const aborted = new Promise<void>((r) => abort.signal.addEventListener('abort', () => r(), { once: true }))
+
+  const ids = await Promise.all(Array.from({ length: 1 + nCaches + nClients }, () => generateIdentity()))
+  const hexId = (i: number) => Buffer.from(ids[i]).toString('hex')
+  const cachePeer = (i: number) => peerIdFromIdentity(ids[1 + i])
+  const clientPeer = (j: number) => peerIdFromIdentity(ids[1 + nCaches + j])
+  const badCache = colluders ? nCaches - 1 : -1
+  const badClient = colluders ? 0 : -1
+  const stingy = new Set(Array.from({ length: Math.min(o.stingy ?? 0, nClients) }, (_, k) => nClients - 1 - k))
+  try {
+    const pub = spawnPeer('publisher', 'publisher', ['--max-caches', String(nCaches), '--caches-per-request', String(o.cachesPerRequest ?? Math.min(4, nCaches))], { SOUK_NODE_KEY: keys[1], SOUK_NODE_IDENTITY: hexId(0) })
+    const listening = await Promise.race([waitFor(pub, (e) => e.kind === 'published', 60_000), aborted.then(() => undefined)])
+    if (!listening) throw new SoukError('Interrupted while starting')
+    const bootstrap = (pub.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
+    emit({ kind: 'publisher-up', bootstrap })
+    const caches = Array.from({ length: nCaches }, (_, i) => spawnPeer(`cache-${i}`, 'cache', ['--bootstrap', bootstrap,
+      ...(i === badCache ? ['--behaviour', 'colluding', '--partner', clientPeer(badClient)] : [])], { SOUK_NODE_KEY: keys[2 + i], SOUK_NODE_IDENTITY: hexId(1 + i) }))
+    await Promise.race([Promise.all(caches.map((c) => waitFor(c, (e) => e.kind === 'ready', 120_000).catch((e) => emit({ kind: 'cache-not-ready', name: c.name, reason: (e as Error).message })))), aborted])
+    const clients = Array.from({ length: nClients }, (_, j) => spawnPeer(`client-${j}`, 'client', ['--bootstrap', bootstrap, '--duration-ms', String(o.durationMs ?? 0),
+      ...(j === badClient ? ['--behaviour', 'colluding', '--partner', cachePeer(badCache)] : stingy.has(j) ? ['--behaviour', 'stingy'] : [])], { SOUK_NODE_IDENTITY: hexId(1 + nCaches + j) }))
+    await Promise.race([Promise.all(clients.map((c) => { c.expectedExit = true; return c.exited })), aborted])
+    // Let the last claims land, then stop caches (they drain and redeem), then the publisher.
+    if (!abort.signal.aborted) await new Promise((r) => setTimeout(r, 1_500))
+    for (const c of clients) if (c.proc.exitCode === null) await stopChild(c, 5_000)
+    await Promise.all(caches.map((c) => stopChild(c)))
+    await stopChild(pub)
+
+    // --- Summary, checked against the chain.
+    const latest = await chain.blockNumber()
+    let transactions = 0, gasUsed = 0n
+    for (let b = startBlock + 1n; b <= latest; b++) {
+      const block = await chain.public.getBlock({ blockNumber: b })
+      for (const h of block.transactions) { transactions++; gasUsed += (await chain.public.getTransactionReceipt({ hash: h as Hex })).gasUsed }
+    }
+    const logs = await chain.public.getContractEvents({ address: deployment.ticketBroker, abi: TicketBrokerAbi, eventName: 'WinningTicketRedeemed', fromBlock: startBlock, toBlock: latest })
+    const redeemedOnChain: Record<string, bigint> = {}
+    for (const l of logs) { const a = (l.args as { recipient: Address; faceValue: bigint }); redeemedOnChain[a.recipient.toLowerCase()] = (redeemedOnChain[a.recipient.toLowerCase()] ?? 0n) + a.faceValue }
+    const last = (c: Child, kind: string) => [...c.events].reverse().find((e) => e.kind === kind)
+    const contentSha = createHash('sha256').update(makeContent(contentBytes, 'souk')).digest('hex')
+    const cacheRows = caches.map((c, i) => {
+      const s = last(c, 'stats') as { stats?: Record<string, unknown>; settle?: Record<string, unknown>; payee?: string } | undefined
+      const payee = (s?.payee ?? privateKeyToAddress(keys[2 + i])).toLowerCase()
+      const received = BigInt((s?.settle?.received as string) ?? '0')
+      const onChain = redeemedOnChain[payee] ?? 0n
+      return {
+        name: c.name, behaviour: i === badCache ? 'colluding' : 'honest', payee,
+        chunksServed: Number(s?.stats?.chunksServed ?? 0), claimsPaid: Number(s?.stats?.claimsPaid ?? 0), credited: String(s?.stats?.credited ?? '0'),
+        winning: Number(s?.stats?.winningTickets ?? 0), settled: Number(s?.settle?.settled ?? 0),
+        redeemed: received.toString(), redeemedOnChain: onChain.toString(), matchesChain: received === onChain,
+        forgedClaims: Number(s?.stats?.forgedClaims ?? 0), forgedClaimsPaid: Number(s?.stats?.forgedClaimsPaid ?? 0),
+      }
+    })
+    const clientRows = clients.map((c, j) => {
+      const s = last(c, 'stats') as { stats?: Record<string, unknown>; error?: string } | undefined
+      const contents = c.events.filter((e) => e.kind === 'content')
+      return {
+        name: c.name, behaviour: j === badClient ? 'colluding' : stingy.has(j) ? 'stingy' : 'honest',
+        bytesVerified: Number(s?.stats?.bytesVerified ?? 0),
+        bytesDelivered: Object.values((s?.stats?.bytesFrom as Record<string, number>) ?? {}).reduce((a, b) => a + b, 0),
+        ok: contents.length > 0 && contents.every((e) => e.sha256 === contentSha),
+        error: s?.error, cutOff: s?.stats?.cutOff as string | undefined,
+        bytesFrom: (s?.stats?.bytesFrom as Record<string, number>) ?? {},
+        shortcutAttempts: Number(s?.stats?.shortcutAttempts ?? 0), shortcutFailures: Number(s?.stats?.shortcutFailures ?? 0),
+      }
+    })
+    const honestClients = clientRows.filter((c) => c.behaviour !== 'stingy')
+    const summary: TestnetSummary = {
+      ok: false,
+      contentOk: honestClients.length > 0 && honestClients.every((c) => c.ok),
+      elapsedMs: Math.round(performance.now() - started),
+      rpcUrl: redactUrl(rpcUrl),
+      peers: { publisher: 1, caches: nCaches, clients: nClients },
+      bytesDelivered: clientRows.reduce((s, c) => s + c.bytesDelivered, 0),
+      bytesVerified: clientRows.reduce((s, c) => s + c.bytesVerified, 0),
+      chunksPaid: cacheRows.reduce((s, c) => s + c.claimsPaid, 0),
+      tickets: { issued: cacheRows.reduce((s, c) => s + c.claimsPaid, 0), won: cacheRows.reduce((s, c) => s + c.winning, 0), redeemed: logs.length },
+      chain: { transactions, gasUsed: gasUsed.toString(), redeemedByCache: Object.fromEntries(Object.entries(redeemedOnChain).map(([k, v]) => [k, v.toString()])) },
+      caches: cacheRows,
+      clients: clientRows,
+      crashed,
+      interrupted,
+    }
+    if (colluders) {
+      const bc = cacheRows[badCache], cl = clientRows[badClient]
+      summary.colluders = {
+        earned: bc.credited, earnedChunks: bc.claimsPaid, forgedClaims: bc.forgedClaims, forgedClaimsPaid: bc.forgedClaimsPaid,
+        shortcutAttempts: cl.shortcutAttempts, shortcutFailures: cl.shortcutFailures,
+        clientDownloadedFromHonestCaches: Object.entries(cl.bytesFrom).filter(([p]) => p !== cachePeer(badCache)).reduce((s, [, b]) => s + b, 0),
+      }
+    }
+    summary.ok = summary.contentOk && crashed.length === 0 && !interrupted && cacheRows.every((c) => c.matchesChain)
+    return summary
+  } finally {
+    clearTimeout(hardTimeout)
+    io.signal?.removeEventListener('abort', onAbort)
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) { c.expectedExit = true; c.proc.kill('SIGTERM') }
+    await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((r) => setTimeout(r, 10_000))])))
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL')
+    await chain.close().catch(() => {})
+    await closeRpc?.().catch(() => {})
+  }
+}
