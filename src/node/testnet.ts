@@ -110,8 +110,12 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const spawnPeer = (name: string, role: string, args: string[], env: Record<string, string>): Child => {
     const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--role', role, '--name', name, '--rpc', rpcUrl!, '--deployment', deploymentPath,
       '--data-dir', join(dataDir, name), '--scheme', scheme, '--content-bytes', String(contentBytes), ...args], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      // Own process group: a terminal's Ctrl-C reaches only this parent, which then stops children in order.
+      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     })
+    const killOnExit = () => { try { proc.kill('SIGKILL') } catch { /* gone */ } }
+    process.once('exit', killOnExit)
+    proc.once('exit', () => process.off('exit', killOnExit))
     const c: Child = { name, role, proc, events: [], stderr: [], expectedExit: false, exited: new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal }))) }
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       let e: TestnetEvent
