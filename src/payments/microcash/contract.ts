@@ -63,6 +63,8 @@ export interface SignedTicket {
   proof: Hex[]
   /** 65 bytes r ‖ s ‖ v over the ticket digest or the batch digest. */
   sig: Hex
+  /** The batch root (batch tickets, when known: saves the receiver a path walk to look up its cache). */
+  root?: Hex
 }
 
 /** Deploys a ConcurrentLottery paying in `token`; put the address in `SoukDeployment.extra.concurrentLottery`. */

@@ -1,6 +1,6 @@
 /**
- * The hot-path primitives of the microcash scheme: keccak-256 (native `keccak` binding when it loads, else
- * @noble/hashes), secp256k1 sign and recover through libsecp256k1 (`secp256k1` package, which itself falls back to
+ * The hot-path primitives of the microcash scheme: keccak-256 (the shared src/crypto/keccak.ts: native Keccak state,
+ * noble fallback), secp256k1 sign and recover through libsecp256k1 (`secp256k1` package, which itself falls back to
  * pure JS), hex/word helpers. Signatures are 65 bytes r ‖ s ‖ v with v ∈ {27, 28} and low s (EIP-2), exactly the
  * encoding OpenZeppelin's ECDSA accepts.
  *
@@ -12,29 +12,15 @@
  * recoverDigest(d, sig)                       // { ok: true, address: '0x…' }
  * ```
  */
-import { createRequire } from 'node:module'
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 as sharedKeccak, keccakBackend } from '../../crypto/keccak.js'
 import secp from 'secp256k1'
 import { getAddress, type Address, type Hex } from 'viem'
 
-const require = createRequire(import.meta.url)
-
-type NativeKeccak = (alg: 'keccak256') => { update(b: Uint8Array): { digest(): Buffer } }
-let native: NativeKeccak | undefined
-try {
-  native = require('keccak') as NativeKeccak
-  native('keccak256').update(new Uint8Array(1)).digest()
-} catch {
-  native = undefined
-}
-
-/** keccak-256 of `data` (32 bytes). */
-export const keccak256: (data: Uint8Array) => Uint8Array = native
-  ? (data) => native!('keccak256').update(data).digest()
-  : (data) => keccak_256(data)
+/** keccak-256 of `data` (32 bytes): the shared hot-path keccak (native Keccak state, noble fallback). */
+export const keccak256: (data: Uint8Array) => Uint8Array = sharedKeccak
 
 /** Which keccak implementation is in use (for benchmarks). */
-export const KECCAK_IMPL: 'native' | 'noble' = native ? 'native' : 'noble'
+export const KECCAK_IMPL: 'native' | 'noble' = keccakBackend
 
 /** secp256k1 group order n and n/2 (EIP-2 low-s bound). */
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -42,8 +28,10 @@ export const SECP256K1_HALF_N = SECP256K1_N >> 1n
 
 export function hexToBytes(h: string): Uint8Array {
   const s = h.startsWith('0x') ? h.slice(2) : h
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new TypeError(`not a hex string: ${h.slice(0, 20)}`)
-  return new Uint8Array(Buffer.from(s, 'hex'))
+  const b = Buffer.from(s, 'hex')
+  // Buffer.from stops at the first non-hex pair: a short result means bad input.
+  if (s.length % 2 !== 0 || b.length * 2 !== s.length) throw new TypeError(`not a hex string: ${h.slice(0, 20)}`)
+  return new Uint8Array(b.buffer, b.byteOffset, b.length)
 }
 
 export function bytesToHex(b: Uint8Array): Hex {

@@ -85,7 +85,7 @@ export interface IssuerOptions {
   escrowId: bigint
   privateKey: Hex
   allocator: SequenceAllocator
-  /** Salt source (default: crypto random). */
+  /** Salt source (default: crypto random, drawn in one call per bundle). */
   salt?: () => Hex
 }
 
@@ -101,7 +101,14 @@ export function createIssuer(o: IssuerOptions): Issuer {
   const key = hexToBytes(o.privateKey)
   const address = addressOf(key)
   const domain = microcashDomain(o.chainId, o.lottery)
-  const salt = o.salt ?? (() => bytesToHex(randomBytes(32)))
+  // Random salts, 32 bytes each, cut from one 4 KiB draw of the CSPRNG.
+  let pool = randomBytes(0)
+  let at = 0
+  const salt = o.salt ?? ((): Hex => {
+    if (at + 32 > pool.length) { pool = randomBytes(4096); at = 0 }
+    at += 32
+    return bytesToHex(pool.subarray(at - 32, at))
+  })
   return {
     address,
     issueOne(round, server) {
@@ -118,7 +125,8 @@ export function createIssuer(o: IssuerOptions): Issuer {
       for (const r of requests) for (let k = 0; k < r.count; k++) tickets.push({ escrowId: o.escrowId, server: r.server, seq: seqs[i++], round, salt: salt() })
       const tree = buildTree(tickets.map(ticketHash))
       const sig = bytesToHex(signDigest(batchDigest(domain, o.escrowId, tree.root), key))
-      return tickets.map((t, j) => ({ ...t, batch: true, proof: proofOf(tree, j).map(bytesToHex), sig }))
+      const root = bytesToHex(tree.root)
+      return tickets.map((t, j) => ({ ...t, batch: true, proof: proofOf(tree, j).map(bytesToHex), sig, root }))
     },
   }
 }

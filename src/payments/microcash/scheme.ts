@@ -87,7 +87,7 @@ export interface MicrocashPayer extends PayerSide {
 /** Turns an issued ticket into its wire form (what a payment body carries). */
 export function toWire(t: SignedTicket): WireTicket {
   const w: WireTicket = { round: t.round, seq: t.seq, salt: t.salt, batch: t.batch, proof: t.proof, sig: t.sig }
-  if (t.batch) w.root = bytesToHex(processProof(ticketHash(t), t.proof.map(hexToBytes)))
+  if (t.batch) w.root = t.root ?? bytesToHex(processProof(ticketHash(t), t.proof.map(hexToBytes)))
   return w
 }
 
