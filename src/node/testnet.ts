@@ -105,6 +105,9 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   emit({ kind: 'deployed', ticketBroker: deployment.ticketBroker })
 
   const children: Child[] = []
+  // If this parent dies, take the (detached) children with it.
+  const killAll = () => { for (const c of children) if (c.proc.exitCode === null) { try { c.proc.kill('SIGKILL') } catch { /* gone */ } } }
+  process.once('exit', killAll)
   const crashed: TestnetSummary['crashed'] = []
   let interrupted = false
   const spawnPeer = (name: string, role: string, args: string[], env: Record<string, string>): Child => {
@@ -113,9 +116,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       // Own process group: a terminal's Ctrl-C reaches only this parent, which then stops children in order.
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     })
-    const killOnExit = () => { try { proc.kill('SIGKILL') } catch { /* gone */ } }
-    process.once('exit', killOnExit)
-    proc.once('exit', () => process.off('exit', killOnExit))
+
     const c: Child = { name, role, proc, events: [], stderr: [], expectedExit: false, exited: new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal }))) }
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       let e: TestnetEvent
@@ -249,6 +250,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     return summary
   } finally {
     clearTimeout(hardTimeout)
+    process.off('exit', killAll)
     io.signal?.removeEventListener('abort', onAbort)
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) { c.expectedExit = true; c.proc.kill('SIGTERM') }
     await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((r) => setTimeout(r, 10_000))])))
