@@ -1,0 +1,25 @@
+/**
+ * Runnable quick start (docs/microcash.md): one sponsor pays one cache with microcash on the embedded chain.
+ * Run: node --import tsx src/payments/microcash/examples/quickstart.ts
+ */
+import { privateKeyToAddress } from 'viem/accounts'
+import { createChain, deploySouk } from '../../../chain/index.js'
+import { createPayee, createPayer, fundPayer } from '../../index.js'
+import { deployConcurrentLottery } from '../index.js' // also registers 'microcash'
+
+const chain = await createChain({ kind: 'embedded' })
+const d = await deploySouk(chain, chain.devKeys[0])
+d.extra.concurrentLottery = await deployConcurrentLottery(chain, chain.devKeys[0], d.token)
+const sponsor = { chain, deployment: d, key: chain.devKeys[1] }
+const cache = { chain, deployment: d, key: chain.devKeys[2] } // add storePath: 'cache.db' to persist
+// deposit = escrow balance (16 winners x 100 rounds x V), Σ reserves = penalty deposit.
+await fundPayer('microcash', sponsor, { deposit: 16n * 100n * 10n ** 15n, reserves: [{ payee: privateKeyToAddress(cache.key), amount: 10n ** 17n }] })
+const payee = await createPayee('microcash', cache)
+const payer = await createPayer('microcash', sponsor)
+const price = (10n ** 15n * 16n) / 65536n // one ticket's expected value with the default schedule
+const session = await payer.open(await payee.terms(payer.address, price))
+for (let i = 0; i < 1000; i++) await payee.receive(await session.pay(price))
+await chain.dev!.mine(20) // past the round's draw
+const report = await payee.settle({ force: true })
+console.log({ paid: session.paid(), credited: payee.stats().credited, redeemedWinners: report.settled, received: report.received })
+await chain.close()
