@@ -74,3 +74,14 @@ test('keystore round trip, wrong password, key from environment', () => {
   assert.throws(() => loadSigningKey({ env: {} }), KeystoreError)
   assert.throws(() => loadSigningKey({ env: { SOUK_PRIVATE_KEY: '0x1234' } }), KeystoreError)
 })
+
+test('two embedded chains in one process and a revert keep nonces right', async () => {
+  const a = await createChain({ kind: 'embedded', accounts: 2 })
+  const b = await createChain({ kind: 'embedded', accounts: 2 })
+  await deploySouk(a, a.devKeys[0])
+  const snap = await b.dev!.snapshot()
+  await deploySouk(b, b.devKeys[0]) // same key, same chain id, other chain: must start at nonce 0
+  await b.dev!.revert(snap)
+  await deploySouk(b, b.devKeys[0]) // after revert: nonce 0 again
+  await a.close(); await b.close()
+})

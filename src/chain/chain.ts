@@ -12,7 +12,8 @@
  * ```
  */
 import { createPublicClient, createWalletClient, custom, defineChain, http, type Hex } from 'viem'
-import { nonceManager, privateKeyToAccount } from 'viem/accounts'
+import { privateKeyToAccount } from 'viem/accounts'
+import { createNonceManager, jsonRpc } from 'viem/nonce'
 import { redactUrl } from '../core/errors.js'
 import { ChainError } from './errors.js'
 import { createEmbeddedProvider, DEFAULT_CHAIN_ID, type EmbeddedChainOptions } from './embedded.js'
@@ -38,6 +39,9 @@ export async function chainFromProvider(
   const transport = custom(provider, { retryCount: 0 })
   const pub = createPublicClient({ chain: viemChain, transport, pollingInterval: 50, cacheTime: 0 })
   const wallets = new Map<string, SoukWallet>()
+  // One nonce manager per chain handle (viem's global one is keyed by address and chain id only, so two embedded
+  // chains in one process, or an evm_revert, would leave it with stale nonces). Reset on revert.
+  let nonces = createNonceManager({ source: jsonRpc() })
   let cached: { at: number; n: bigint } | undefined
   const dev: DevControls | undefined = opts.dev
     ? {
@@ -51,6 +55,8 @@ export async function chainFromProvider(
           const ok = await provider.request({ method: 'evm_revert', params: [id] })
           if (ok !== true) throw new ChainError(`Snapshot ${id} could not be restored`, { hints: ['A snapshot can be reverted to only once; take a new one after reverting.'] })
           cached = undefined
+          nonces = createNonceManager({ source: jsonRpc() })
+          wallets.clear()
         },
         async setAutomine(on) { await provider.request({ method: 'evm_setAutomine', params: [on] }) },
         async setBalance(address, wei) { await provider.request({ method: 'hardhat_setBalance', params: [address, `0x${wei.toString(16)}`] }) },
@@ -67,7 +73,7 @@ export async function chainFromProvider(
     wallet(privateKey) {
       let w = wallets.get(privateKey)
       if (!w) {
-        w = createWalletClient({ account: privateKeyToAccount(privateKey, { nonceManager }), chain: viemChain, transport }) as SoukWallet
+        w = createWalletClient({ account: privateKeyToAccount(privateKey, { nonceManager: nonces }), chain: viemChain, transport }) as SoukWallet
         wallets.set(privateKey, w)
       }
       return w

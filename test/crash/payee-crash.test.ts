@@ -1,0 +1,78 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { privateKeyToAddress } from 'viem/accounts'
+import type { Address, Hex } from 'viem'
+import { createChain, deploySouk, serveJsonRpc, abis } from '../../src/chain/index.js'
+import { createPayee, createPayer, fundPayer, type PaymentTerms, type PaymentReceipt } from '../../src/payments/index.js'
+import { encodeJson, decodeJson } from '../../src/net/codec.js'
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** Starts the payee child and returns a request function (one JSON line each way). */
+function startChild(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./payee-child.ts', import.meta.url).pathname], {
+    env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+  const next = async () => {
+    const r = await lines.next()
+    if (r.done) throw new Error('payee child exited')
+    return decodeJson(enc.encode(r.value)) as Record<string, unknown>
+  }
+  const ask = async (req: unknown) => {
+    child.stdin!.write(dec.decode(encodeJson(req)) + '\n')
+    return next()
+  }
+  return { child, ask, next }
+}
+
+test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems every one of them', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'souk-crash-'))
+  const chain = await createChain({ kind: 'embedded', accounts: 4 })
+  const server = await serveJsonRpc(chain.provider, { port: 0 })
+  try {
+    const d = await deploySouk(chain, chain.devKeys[0])
+    const [, payerKey, payeeKey] = chain.devKeys as Hex[]
+    const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
+    const payee = privateKeyToAddress(payeeKey).toLowerCase() as Address
+    await fundPayer('lottery', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 20n, reserves: [{ payee, amount: 10n ** 20n }] })
+    const store = join(dir, 'payee.sqlite')
+    const env = { SOUK_RPC: server.url, SOUK_DEPLOYMENT: dec.decode(encodeJson(d)), SOUK_KEY: payeeKey, SOUK_STORE: store }
+    const c = startChild(env)
+    assert.deepEqual(await c.next(), { ready: true })
+    // A price close to the face value makes wins frequent.
+    const price = 10n ** 15n
+    const { terms } = (await c.ask({ op: 'terms', payer, price })) as { terms: PaymentTerms }
+    const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey })).open(terms)
+    const face = (terms.params as { faceValue: bigint }).faceValue
+    let acked = 0
+    for (let i = 0; i < 400 && acked < 12; i++) {
+      const r = (await c.ask({ op: 'pay', payment: await session.pay(price) })) as { receipt?: PaymentReceipt; error?: string }
+      if (!r.receipt) assert.fail(`payee refused a valid payment: ${r.error}`)
+      if (r.receipt.winning) acked++
+      if (r.receipt.terms) session.update(r.receipt.terms)
+    }
+    assert.ok(acked >= 3, `need acknowledged winners to test (got ${acked})`)
+    // Kill without any chance to flush or close.
+    c.child.kill('SIGKILL')
+    await new Promise((r) => c.child.once('exit', r))
+    const before = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
+    // Restart from the same SQLite file and redeem.
+    const revived = await createPayee('lottery', { chain, deployment: d, key: payeeKey, storePath: store })
+    const rep = await revived.settle({ force: true })
+    await revived.close()
+    assert.equal(rep.settled, acked)
+    const after = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
+    assert.equal(after - before, face * BigInt(acked))
+  } finally {
+    await server.close()
+    await chain.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
