@@ -7,7 +7,7 @@
  * import { deploySouk } from './deploy.js'
  * const chain = await createChain({ kind: 'embedded' })
  * const d = await deploySouk(chain, chain.devKeys[0])
- * d.ticketBroker // 0x…
+ * d.ticketBroker // 0x…  (also d.paymentChannel, d.extra.concurrentLottery)
  * ```
  */
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs'
@@ -62,12 +62,14 @@ export async function deploySouk(chain: Chain, deployerKey: Hex, opts: DeployOpt
   const token = opts.token ?? (await deployContract(chain, deployerKey, C.SoukTokenAbi, C.SoukTokenBytecode, ['Souk Test Coin', 'SOUK', cap]))
   const ticketBroker = await deployContract(chain, deployerKey, C.TicketBrokerAbi, C.TicketBrokerBytecode, [token, BigInt(unlock)])
   const paymentChannel = await deployContract(chain, deployerKey, C.PaymentChannelAbi, C.PaymentChannelBytecode, [token, BigInt(settle)])
+  // The microcash scheme's escrows (src/payments/microcash).
+  const concurrentLottery = await deployContract(chain, deployerKey, C.ConcurrentLotteryAbi, C.ConcurrentLotteryBytecode, [token])
   const d: SoukDeployment = {
     chainId: chain.chainId,
     token,
     ticketBroker,
     paymentChannel,
-    extra: {},
+    extra: { concurrentLottery },
     deployer: chain.wallet(deployerKey).account.address,
     blockNumber: (await chain.blockNumber()).toString(),
     params: { unlockPeriodBlocks: unlock, settleDelayBlocks: settle, faucetCap: cap.toString() },

@@ -8,3 +8,5 @@ export * from './schemas.js'
 export * from './registry.js'
 export * as lottery from './lottery/index.js'
 export * as channel from './channel/index.js'
+// Importing microcash registers it, so all three schemes are selectable by name.
+export * as microcash from './microcash/index.js'

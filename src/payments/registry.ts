@@ -54,7 +54,7 @@ export interface FundRequest {
 
 const registry = new Map<SchemeName, SchemeFactory>()
 
-/** Adds (or replaces) a scheme. Lottery and channel are built in; microcash registers itself when imported. */
+/** Adds (or replaces) a scheme. Lottery and channel are built in; microcash registers itself (src/payments/index.ts imports it). */
 export function registerScheme(name: SchemeName, f: SchemeFactory): void {
   registry.set(name, f)
 }
@@ -81,7 +81,7 @@ function factory(name: SchemeName): SchemeFactory {
   const f = registry.get(name)
   if (!f) {
     throw new PaymentError(`Unknown payment scheme "${name}"`, {
-      hints: [`Available: ${[...registry.keys()].join(', ')}.`, name === 'microcash' ? "Import './microcash/index.js' to register it." : ''].filter(Boolean),
+      hints: [`Available: ${[...registry.keys()].join(', ')}.`],
     })
   }
   return f

@@ -1,0 +1,62 @@
+/**
+ * `npm run bench` — runs every benchmark, one after the other (they must not share the 2 cores), prints each
+ * figure with its in-run baseline ratio, and writes bench/results/<name>.json (file and field names are an
+ * interface: keep them stable). Benchmarks are not tests: nothing here asserts a speed.
+ *
+ * Usage: npm run bench [-- payments microcash cdn capnet net]
+ */
+import { writeResult, benchPayments } from './payments.js'
+
+type Bench = { name: string; run: () => Promise<Record<string, number>>; targets: [string, string][] }
+
+const all: Bench[] = [
+  {
+    name: 'payments',
+    run: () => benchPayments({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [
+      ['redeemGasSingle', '≤ 68,455 (Orchid lottery1, one ticket)'],
+      ['redeemGasPerTicketBatch100', '< 60,000 and ≤ 1/4 of single; ≤ 16,000 to beat'],
+      ['batch100VsSingle', '≤ 0.25'],
+      ['verifyRatio', 'ticketsVerifiedPerSecond / bareSignatureVerifiesPerSecond ≥ 0.8'],
+      ['onChainTxsPer100kChunks', 'a tiny fraction of 100,000'],
+    ],
+  },
+  {
+    name: 'microcash',
+    run: async () => (await import('./microcash.js')).benchMicrocash({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [['ratio', 'microcash / sequential lottery ≥ 4 (paper: 1.7-4.2)']],
+  },
+  {
+    name: 'cdn',
+    run: async () => (await import('./cdn.js')).benchCdn(),
+    targets: [['paidToUnpaidRatio', '≥ 0.95'], ['viewers1080p', 'CAPnet reports ~870,000 per core']],
+  },
+  { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },
+  { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport']] },
+]
+
+const wanted = process.argv.slice(2)
+const chosen = wanted.length ? all.filter((b) => wanted.includes(b.name)) : all
+if (chosen.length === 0) {
+  process.stderr.write(`No benchmark named ${wanted.join(', ')}. Available: ${all.map((b) => b.name).join(', ')}\n`)
+  process.exit(2)
+}
+const fmt = (v: number) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : Number(v.toPrecision(4)).toString())
+let failed = 0
+for (const b of chosen) {
+  process.stderr.write(`\n▶ ${b.name}\n`)
+  const t0 = performance.now()
+  try {
+    const r = await b.run()
+    writeResult(b.name, r)
+    for (const [k, v] of Object.entries(r)) {
+      const target = b.targets.find(([n]) => n === k)?.[1]
+      process.stdout.write(`  ${k.padEnd(36)} ${fmt(v).padStart(14)}${target ? `   target: ${target}` : ''}\n`)
+    }
+    process.stdout.write(`  (${((performance.now() - t0) / 1000).toFixed(1)} s, written to bench/results/${b.name}.json)\n`)
+  } catch (e) {
+    failed++
+    process.stderr.write(`  ${b.name} failed: ${(e as Error).stack ?? e}\n`)
+  }
+}
+process.exit(failed ? 1 : 0)
