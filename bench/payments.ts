@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain, deploySouk, write, abis, type Chain, type SoukDeployment } from '../src/chain/index.js'
-import { createPayee, createPayer, fundPayer, type Payment } from '../src/payments/index.js'
+import { createPayee, createPayer, fundPayer, type Payment, type PaymentTerms } from '../src/payments/index.js'
 import { signTicket, ticketDomain, ticketDigest, randHash, MAX_WIN_PROB, type Ticket } from '../src/payments/lottery/ticket.js'
 import { createSignerCache, recoverPublicKey, verifyWithPublicKey } from '../src/crypto/secp256k1.js'
 import { hexToBytes, bytesToHex } from '../src/crypto/bytes.js'
@@ -52,17 +52,23 @@ async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payee
   const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey })).open(await pe.terms(payer, price))
   const n = 6_000
   const payments: Payment[] = []
-  // Pay as a live session does (terms rotate after a win); time only the payee's receive.
+  // Sign ahead in blocks, then time the payee's receive over each block back to back (signing excluded).
+  // A win rotates the rand: the rest of that block is dropped and a new block is signed under the new terms.
   let spent = 0
-  for (let i = 0; i < n; i++) {
-    const p = await session.pay(price)
-    payments.push(p)
+  let received = 0
+  while (received < n) {
+    const block: Payment[] = []
+    for (let i = 0; i < 250; i++) block.push(await session.pay(price))
+    let rotated: PaymentTerms | undefined
     const t0 = performance.now()
-    const r = await pe.receive(p)
-    if (i > 0) spent += performance.now() - t0
-    if (r.terms) session.update(r.terms)
+    let k = 0
+    for (; k < block.length && !rotated; k++) rotated = (await pe.receive(block[k])).terms
+    spent += performance.now() - t0
+    received += k
+    payments.push(...block.slice(0, k))
+    if (rotated) session.update(rotated)
   }
-  const ticketsVerifiedPerSecond = ((n - 1) * 1000) / spent
+  const ticketsVerifiedPerSecond = (received * 1000) / spent
   let t: number
   // The same signatures, bare.
   const domain = ticketDomain(chain.chainId, d.ticketBroker)

@@ -52,6 +52,8 @@ export interface LotteryPayeeOptions {
   maxGasPrice?: bigint
   /** How long a chain read of a payer's funds is trusted. */
   fundsCacheMs?: number
+  /** How long a gas price read is trusted when rotating parameters. */
+  gasPriceCacheMs?: number
 }
 
 export interface LotteryPayeeContext {
@@ -162,14 +164,21 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     return v
   }
 
-  async function gasPrice(): Promise<bigint> {
-    return ctx.chain.public.getGasPrice()
+  let gasCache: { at: number; price: bigint } | undefined
+  /** The gas price, read at most every `gasPriceCacheMs` (parameters rotate often; the price moves slowly). */
+  async function gasPrice(fresh = false): Promise<bigint> {
+    if (!fresh && gasCache && clock.now() - gasCache.at < (o.gasPriceCacheMs ?? 10_000)) return gasCache.price
+    const price = await ctx.chain.public.getGasPrice()
+    gasCache = { at: clock.now(), price }
+    return price
   }
 
-  async function newParams(payer: Address, pricePerChunk: bigint): Promise<RandState> {
-    const f = await payerFunds(payer, true)
-    const block = await ctx.chain.blockNumber({ maxAgeMs: 1_000 })
-    const gp = await gasPrice()
+  /** Fresh parameters for `payer`. On rotation (`rotating`) cached chain reads are good enough: a session is live. */
+  async function newParams(payer: Address, pricePerChunk: bigint, rotating = false): Promise<RandState> {
+    const f = rotating ? await payerFunds(payer) : await payerFunds(payer, true)
+    const b0 = currentBlock()
+    const block = typeof b0 === 'bigint' ? b0 : await b0
+    const gp = await gasPrice(!rotating)
     let face = (redeemGasBase + redeemGasPerTicket) * gp * (o.faceValueMultiplier ?? 100n)
     if (face < pricePerChunk) face = pricePerChunk
     // The reserve for this payee is the guarantee; the deposit may be spent by others first.
@@ -299,7 +308,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       let terms: PaymentTerms | undefined
       // Rotate after a win (the rand will be revealed at redemption) or after enough tickets.
       if (winners.length > 0 || st.count >= (o.maxTicketsPerRand ?? 600) || block + 10n >= st.params.acceptUntilBlock) {
-        terms = termsOf(await newParams(payment.payer, st.pricePerChunk))
+        terms = termsOf(await newParams(payment.payer, st.pricePerChunk, true))
       }
       if (winners.length > 0) log.info('winning ticket stored', { payer: payment.payer, winners: winners.length, face: body.faceValue })
       void ev
