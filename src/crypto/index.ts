@@ -2,3 +2,4 @@
 export * from './keccak.js'
 export * from './secp256k1.js'
 export * from './bytes.js'
+export * from './eip712.js'

@@ -11,6 +11,7 @@
  * Loss drops whole frames (never stream opens, closes or resets) with a seeded PRNG. Streams do not retransmit:
  * protocols that need reliability should run with `lossRate: 0`, or use read timeouts and retry.
  */
+import { mulberry32 } from '../core/prng.js'
 import { systemClock, type Clock } from '../core/clock.js'
 import { silentLogger, type Logger } from '../core/logger.js'
 import { AbortedError, DialError, PeerBannedError, StreamClosedError, TransportStoppedError } from './errors.js'
@@ -53,18 +54,6 @@ export interface MemoryNetwork {
   heal(): void
   peers(): PeerId[]
   stats(): MemoryNetworkStats
-}
-
-/** mulberry32: a tiny seeded PRNG, good enough to draw losses reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 interface Delivery { at: number; done: boolean; run: () => void }
@@ -186,7 +175,7 @@ class Net implements MemoryNetwork {
     if (!(this.latencyMs >= 0)) throw new RangeError(`createMemoryNetwork: latencyMs must be >= 0, got ${opts.latencyMs}`)
     if (!(this.bw > 0)) throw new RangeError(`createMemoryNetwork: bandwidthBytesPerSec must be > 0, got ${opts.bandwidthBytesPerSec}`)
     if (!(this.lossRate >= 0 && this.lossRate < 1)) throw new RangeError(`createMemoryNetwork: lossRate must be in [0, 1), got ${opts.lossRate}`)
-    this.random = prng(opts.seed ?? 1)
+    this.random = mulberry32(opts.seed ?? 1)
     this.clock = opts.clock ?? systemClock()
     this.log = opts.logger ?? silentLogger()
   }

@@ -10,20 +10,14 @@
 import type { Address, Hex } from 'viem'
 import { keccak256 } from '../../crypto/keccak.js'
 import { signDigest } from '../../crypto/secp256k1.js'
-import { hexToBytes, writeAddress, writeWord } from '../../crypto/bytes.js'
+import { hexToBytes, writeWord } from '../../crypto/bytes.js'
+import { eip712Domain, eip712Digest, typeHash } from '../../crypto/eip712.js'
 
-const enc = new TextEncoder()
-const VOUCHER_TYPEHASH = keccak256(enc.encode('Voucher(bytes32 channelId,uint256 cumulativeAmount)'))
-const DOMAIN_TYPEHASH = keccak256(enc.encode('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'))
+const VOUCHER_TYPEHASH = typeHash('Voucher(bytes32 channelId,uint256 cumulativeAmount)')
 
+/** The EIP-712 domain separator of a PaymentChannel contract. */
 export function channelDomain(chainId: number, contract: Address): Uint8Array {
-  const b = new Uint8Array(160)
-  b.set(DOMAIN_TYPEHASH, 0)
-  b.set(keccak256(enc.encode('Souk PaymentChannel')), 32)
-  b.set(keccak256(enc.encode('1')), 64)
-  writeWord(b, 96, BigInt(chainId))
-  writeAddress(b, 128, contract)
-  return keccak256(b)
+  return eip712Domain('Souk PaymentChannel', '1', chainId, contract)
 }
 
 export function voucherDigest(domain: Uint8Array, channelId: Hex, cumulativeAmount: bigint): Uint8Array {
@@ -31,12 +25,7 @@ export function voucherDigest(domain: Uint8Array, channelId: Hex, cumulativeAmou
   s.set(VOUCHER_TYPEHASH, 0)
   s.set(hexToBytes(channelId), 32)
   writeWord(s, 64, cumulativeAmount)
-  const d = new Uint8Array(66)
-  d[0] = 0x19
-  d[1] = 0x01
-  d.set(domain, 2)
-  d.set(keccak256(s), 34)
-  return keccak256(d)
+  return eip712Digest(domain, keccak256(s))
 }
 
 export function signVoucher(domain: Uint8Array, channelId: Hex, cumulativeAmount: bigint, privateKey: Hex): Uint8Array {

@@ -14,6 +14,7 @@
 import type { Address, Hex } from 'viem'
 import { keccak256 } from '../../crypto/keccak.js'
 import { signDigest } from '../../crypto/secp256k1.js'
+import { eip712Domain, eip712Digest, eip712Digester, typeHash } from '../../crypto/eip712.js'
 import { hexToBytes, writeAddress, writeWord, readWord } from '../../crypto/bytes.js'
 
 export interface Ticket {
@@ -27,19 +28,11 @@ export interface Ticket {
 }
 
 export const MAX_WIN_PROB = (1n << 256n) - 1n
-const enc = new TextEncoder()
-const TICKET_TYPEHASH = keccak256(enc.encode('Ticket(address recipient,address sender,uint256 faceValue,uint256 winProb,uint256 senderNonce,bytes32 recipientRandHash,uint256 expirationBlock)'))
-const DOMAIN_TYPEHASH = keccak256(enc.encode('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'))
+const TICKET_TYPEHASH = typeHash('Ticket(address recipient,address sender,uint256 faceValue,uint256 winProb,uint256 senderNonce,bytes32 recipientRandHash,uint256 expirationBlock)')
 
 /** The EIP-712 domain separator of a TicketBroker (32 bytes). */
 export function ticketDomain(chainId: number, broker: Address): Uint8Array {
-  const b = new Uint8Array(160)
-  b.set(DOMAIN_TYPEHASH, 0)
-  b.set(keccak256(enc.encode('Souk TicketBroker')), 32)
-  b.set(keccak256(enc.encode('1')), 64)
-  writeWord(b, 96, BigInt(chainId))
-  writeAddress(b, 128, broker)
-  return keccak256(b)
+  return eip712Domain('Souk TicketBroker', '1', chainId, broker)
 }
 
 /** EIP-712 digest of `t` under `domain` (as TicketBroker.ticketDigest computes it). */
@@ -53,12 +46,7 @@ export function ticketDigest(domain: Uint8Array, t: Ticket): Uint8Array {
   writeWord(s, 160, t.senderNonce)
   s.set(hexToBytes(t.recipientRandHash), 192)
   writeWord(s, 224, t.expirationBlock)
-  const d = new Uint8Array(66)
-  d[0] = 0x19
-  d[1] = 0x01
-  d.set(domain, 2)
-  d.set(keccak256(s), 34)
-  return keccak256(d)
+  return eip712Digest(domain, keccak256(s))
 }
 
 /**
@@ -74,14 +62,10 @@ export function ticketHasher(domain: Uint8Array, fixed: Omit<Ticket, 'senderNonc
   writeWord(s, 128, fixed.winProb)
   s.set(hexToBytes(fixed.recipientRandHash), 192)
   writeWord(s, 224, fixed.expirationBlock)
-  const d = new Uint8Array(66)
-  d[0] = 0x19
-  d[1] = 0x01
-  d.set(domain, 2)
+  const digest = eip712Digester(domain)
   return (nonce) => {
     writeWord(s, 160, nonce)
-    d.set(keccak256(s), 34)
-    return keccak256(d)
+    return digest(keccak256(s))
   }
 }
 
