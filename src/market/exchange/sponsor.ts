@@ -61,7 +61,7 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
   const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
   const servers = new Map<PeerId, { session: PayerSession; mutex: Mutex }>()
   const seen = new Set<string>()
-  const st: SponsorDeskStats = { claims: 0, paid: 0, rejected: 0, paidTo: {} }
+  const st: SponsorDeskStats = { claims: 0, paid: 0, rejected: 0, refusedByServer: 0, paidTo: {} }
 
   await transport.handle(protocol, async (stream, peer) => {
     const s = servers.get(peer)
@@ -89,20 +89,36 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
     await s.mutex.run(async () => {
       const payment = await s.session.pay(s.session.terms.pricePerChunk * chunks)
       await sendMessage(stream, claimReplyCodec, { type: 'paid', payment })
-      st.paid++
-      st.paidTo[s.session.payee] = (st.paidTo[s.session.payee] ?? 0n) + payment.amount
-      const ack = await readMessage(stream, claimCodec, { timeoutMs })
-      if (ack.type === 'receipt' && ack.receipt?.terms) s.session.update(ack.receipt.terms as PaymentTerms)
-      if (ack.type === 'receipt' && ack.error) log.warn('server rejected our payment', { server: peer, error: ack.error })
+      let ack
+      try {
+        ack = await readMessage(stream, claimCodec, { timeoutMs })
+      } catch (e) {
+        st.refusedByServer++
+        throw e
+      }
+      if (ack.type === 'receipt' && ack.receipt && !ack.error) {
+        // Counted only once the server accepted (and persisted) it: a payment it refused paid nothing.
+        st.paid++
+        st.paidTo[s.session.payee] = (st.paidTo[s.session.payee] ?? 0n) + payment.amount
+        if (ack.receipt.terms) s.session.update(ack.receipt.terms as PaymentTerms)
+      } else {
+        st.refusedByServer++
+        log.warn('server refused our payment', { server: peer, id: msg.id, error: ack.type === 'receipt' ? ack.error : ack.type })
+      }
     })
   })
 
+  // Opening a session may send chain transactions from the sponsor's one wallet (channel: approve, then `open`,
+  // whose id the payer reads beforehand from the sender's channel count). Servers are hired concurrently, so two
+  // opens at once would race: nonce clashes, or a channel opened under another id than the one the payer signs
+  // vouchers for (every voucher to that server then rejected as 'unknown-channel'). One open at a time.
+  const opening = createMutex()
   return {
-    async addServer(server, terms) {
+    addServer: (server, terms) => opening.run(async () => {
       if (servers.has(server)) return
       const session = await opts.payer.open(terms)
       servers.set(server, { session, mutex: createMutex() })
-    },
+    }),
     hasServer: (server) => servers.has(server),
     stats: () => ({ ...st, paidTo: { ...st.paidTo } }),
     async stop() {

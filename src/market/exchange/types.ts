@@ -67,9 +67,12 @@ export type ClaimVerdict = { ok: true; chunks?: number } | { ok: false; reason: 
 /** Counters of a sponsor's payment desk. */
 export interface SponsorDeskStats {
   claims: number
+  /** Payments the server accepted (its receipt came back). */
   paid: number
   rejected: number
-  /** Nominal amount paid to each server payee address. */
+  /** Payments sent for verified claims that the server refused or never acknowledged (they paid nothing). */
+  refusedByServer: number
+  /** Nominal amount paid (and accepted) to each server payee address. */
   paidTo: Record<Address, bigint>
 }
 

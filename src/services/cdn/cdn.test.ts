@@ -2,12 +2,13 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createChain, deploySouk, type Chain, type SoukDeployment } from '../../chain/index.js'
 import { createMemoryNetwork, createLibp2pTransport } from '../../net/index.js'
-import { runCdnScenario, type CdnScenarioOptions } from './scenario.js'
+import { minePastCurrentDraw, runCdnScenario, type CdnScenarioOptions } from './scenario.js'
+import { SoukTokenAbi } from '../../../artifacts/contracts.js'
 
 let chain: Chain
 let dep: SoukDeployment
 before(async () => {
-  chain = await createChain({ kind: 'embedded' })
+  chain = await createChain({ kind: 'embedded', accounts: 32 }) // fresh keys per scenario
   dep = await deploySouk(chain, chain.devKeys[0])
 })
 after(async () => { await chain.close() })
@@ -19,8 +20,8 @@ let keyBase = 1
 const keys = (n: number) => { const k = chain.devKeys.slice(keyBase, keyBase + n); keyBase += n; return k }
 const run = (o: Omit<CdnScenarioOptions, 'chain' | 'deployment'>) => runCdnScenario({ chain, deployment: dep, ...o, keys: keys(1 + o.caches) })
 
-async function honestScenario(newTransport: CdnScenarioOptions['newTransport']) {
-  const r = await run({ newTransport, caches: 2, clients: 2, contentBytes: 1 << 20 })
+async function honestScenario(newTransport: CdnScenarioOptions['newTransport'], extra: Partial<CdnScenarioOptions> = {}) {
+  const r = await run({ newTransport, caches: 2, clients: 2, contentBytes: 1 << 20, ...extra })
   for (const c of r.clients) assert.ok(c.ok, c.error)
   const chunks = (1 << 20) / CHUNK
   assert.equal(r.publisher.claimsPaid, 2 * chunks, 'every delivered chunk is paid once')
@@ -39,6 +40,39 @@ test('CDN over the memory transport: 2 caches, 2 clients, byte-exact content, ca
 
 test('CDN over libp2p in one process: the same scenario, the same role code', async () => {
   await honestScenario(async () => createLibp2pTransport())
+})
+
+/** Token units `contract` transferred to `to` since `fromBlock` (what a cache really received on chain). */
+async function transfersTo(contract: `0x${string}`, to: `0x${string}`, fromBlock: bigint) {
+  const logs = await chain.public.getContractEvents({ address: dep.token, abi: SoukTokenAbi, eventName: 'Transfer', args: { from: contract, to }, fromBlock })
+  return logs.reduce((s, l) => s + (l.args as { value: bigint }).value, 0n)
+}
+
+test('CDN with the channel scheme (memory transport): caches hired at once each get their own channel, every chunk paid and collected', async () => {
+  const from = await chain.blockNumber()
+  // The caches join concurrently: the publisher opens their channels one at a time (a race used to give the second
+  // channel another id than the one its vouchers named, so that cache was never paid).
+  const r = await honestScenario(memory(), { scheme: 'channel' })
+  assert.equal(r.publisher.paymentsRefused, 0)
+  for (const c of r.caches) {
+    assert.equal(c.claimsRejected, 0)
+    assert.equal(c.settle!.received, c.credited, 'closing the channel collects every voucher')
+    assert.equal(await transfersTo(dep.paymentChannel, c.payee, from), c.settle!.received)
+  }
+})
+
+test('CDN with the microcash scheme (memory transport): one ticket per chunk, draws mined past on the dev chain, winners redeemed', async () => {
+  const from = await chain.blockNumber()
+  const r = await honestScenario(memory(), { scheme: 'microcash', beforeSettle: async () => { await minePastCurrentDraw(chain, { roundLengthBlocks: 10, drawDelayBlocks: 5 }) } })
+  assert.equal(r.publisher.paymentsRefused, 0)
+  let winners = 0
+  for (const c of r.caches) {
+    assert.equal(c.settle!.pending, 0, 'every round with tickets was drawn before settling')
+    winners += c.settle!.settled
+    assert.equal(await transfersTo(dep.extra.concurrentLottery, c.payee, from), c.settle!.received)
+  }
+  // 16 tickets, N = 64 per round, W = 32: P(no winner) ~ 1e-6.
+  assert.ok(winners > 0, 'the testnet schedule makes a handful of the 16 tickets win')
 })
 
 test('a colluding cache + client cannot claim without the client downloading every honest chunk', async () => {

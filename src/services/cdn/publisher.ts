@@ -96,7 +96,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   const proposed = new Set<PeerId>()
   const open = new Map<string, Open>()
   const openPerClient = new Map<PeerId, number>()
-  const st: PublisherStats = { cachesHired: 0, cachesReady: 0, bundlesIssued: 0, bundlesProven: 0, repairs: 0, claimsPaid: 0, claimsRejected: 0, paidTo: {} }
+  const st: PublisherStats = { cachesHired: 0, cachesReady: 0, bundlesIssued: 0, bundlesProven: 0, repairs: 0, claimsPaid: 0, claimsRejected: 0, paymentsRefused: 0, paidTo: {} }
   const rng = () => randomBytes(4).readUInt32BE() / 2 ** 32
 
   const order = (cacheId: PeerId, requestId: Uint8Array, chunkIndex: number, commitment: Uint8Array): PayOrder => {
@@ -236,7 +236,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     manifest: content.manifest,
     stats() {
       const d = desk.stats()
-      return { ...st, claimsPaid: d.paid, claimsRejected: d.rejected, paidTo: d.paidTo }
+      return { ...st, claimsPaid: d.paid, claimsRejected: d.rejected, paymentsRefused: d.refusedByServer, paidTo: d.paidTo }
     },
     async stop() {
       for (const p of [CDN_JOIN, CDN_CONTENT, CDN_REQUEST]) await transport.unhandle(p)

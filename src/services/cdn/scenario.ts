@@ -18,11 +18,14 @@ import { silentLogger, type Logger } from '../../core/logger.js'
 import type { Transport } from '../../net/index.js'
 import { createPayee, createPayer, fundPayer } from '../../payments/index.js'
 import type { SchemeName, SettleReport } from '../../payments/types.js'
+import type { EscrowParams } from '../../payments/microcash/contract.js'
+import { drawBlockOf, roundAt } from '../../payments/microcash/ticket.js'
 import { createMutex } from '../../market/exchange/index.js'
 import { createPublisher, type Publisher } from './publisher.js'
 import { createCache, type Cache } from './cache.js'
 import { createClient } from './client.js'
 import { memoryChunkStore } from './store.js'
+import { CAPNET_DEFAULT_PARAMS } from '../../proofs/capnet/index.js'
 import type { CacheBehaviour, CacheStats, ClientBehaviour, ClientStats, EventSink, PublisherStats } from './types.js'
 
 /** Default price per chunk: with the lottery's default face value this makes a few percent of tickets win. */
@@ -30,6 +33,52 @@ export const CDN_DEFAULT_PRICE_PER_CHUNK = 2n * 10n ** 14n
 /** Default publisher deposit and per-cache reserve (fake coins on dev chains). */
 export const CDN_DEFAULT_DEPOSIT = 10n ** 21n
 export const CDN_DEFAULT_RESERVE = 10n ** 20n
+
+/** A microcash escrow sized for one CDN run (see `cdnEscrowSchedule`). */
+export interface CdnEscrowPlan {
+  /** `fundPayer('microcash', { options: { escrow } })`. */
+  escrow: EscrowParams
+  /** Payer option `bundleSize`: tickets signed at once per cache (unused ones of a round are wasted numbers). */
+  bundleSize: number
+  /** Escrow balance the schedule commits (W · V · rounds). */
+  balance: bigint
+  /** Winners to expect if `expectedChunks` chunks are paid in one round. */
+  expectedWinners: number
+}
+
+const pow2Ceil = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)))
+const pow2Floor = (x: number) => 2 ** Math.floor(Math.log2(Math.max(1, x)))
+
+/**
+ * A microcash escrow schedule for a short CDN run on a dev chain, so that a run shows a handful of winners.
+ *
+ * The default schedule (`DEFAULT_ESCROW_SCHEDULE`: 65 536 tickets, 16 winners per round) is sized for a sponsor
+ * paying ~65k chunks per round: with a few hundred tickets the expected number of winners is ~0.05. Here
+ * `ticketsPerRound` N is ~4x the chunks the run is expected to pay in a round (a power of 2 with headroom: bundles
+ * leave unused numbers, runs vary), `winnersPerRound` W is chosen so that about `targetWinners` (default 6) of the
+ * paid tickets win, and `ticketValue` V = price · N / W makes a ticket's expected value V·W/N exactly one chunk's
+ * price (one ticket per chunk). N and W are powers of 2, W ≤ N/2 (the contract's rule).
+ *
+ * @example
+ * ```ts
+ * const plan = cdnEscrowSchedule({ expectedChunks: 16, caches: 2, pricePerChunk: 2n * 10n ** 14n })
+ * plan.escrow.ticketsPerRound // 64; winnersPerRound 32; expectedWinners 8
+ * ```
+ */
+export function cdnEscrowSchedule(o: { expectedChunks: number; caches: number; pricePerChunk: bigint; targetWinners?: number; rounds?: number }): CdnEscrowPlan {
+  const chunks = Math.max(1, Math.ceil(o.expectedChunks))
+  const target = o.targetWinners ?? 6
+  const ticketsPerRound = Math.min(2 ** 30, pow2Ceil(Math.max(4 * chunks, 4 * target, 16)))
+  const winnersPerRound = Math.min(ticketsPerRound / 2, 2 ** Math.round(Math.log2(Math.max(1, (target * ticketsPerRound) / chunks))))
+  const ticketValue = o.pricePerChunk * BigInt(ticketsPerRound / winnersPerRound)
+  const rounds = o.rounds ?? 20
+  return {
+    escrow: { ticketValue, ticketsPerRound, winnersPerRound, roundLengthBlocks: 10, drawDelayBlocks: 5, rounds, redeemWindowBlocks: 200 },
+    bundleSize: Math.min(64, pow2Floor(ticketsPerRound / (4 * Math.max(1, o.caches)))),
+    balance: ticketValue * BigInt(winnersPerRound * rounds),
+    expectedWinners: (Math.min(chunks, ticketsPerRound) * winnersPerRound) / ticketsPerRound,
+  }
+}
 
 export interface CdnScenarioOptions {
   chain: Chain
@@ -53,6 +102,10 @@ export interface CdnScenarioOptions {
   onEvent?: EventSink
   /** Run clients one after the other (default: all at once). */
   sequential?: boolean
+  /** microcash: the escrow to open (default `cdnEscrowSchedule` for clients × chunks). */
+  escrow?: CdnEscrowPlan
+  /** Called after the last claim landed, before the caches settle (e.g. mine past the draw blocks on a dev chain). */
+  beforeSettle?(): Promise<void>
 }
 
 export interface CdnScenarioResult {
@@ -61,6 +114,20 @@ export interface CdnScenarioResult {
   caches: (CacheStats & { peer: string; payee: Address; behaviour: CacheBehaviour; settle?: SettleReport })[]
   clients: (ClientStats & { behaviour: ClientBehaviour; ok: boolean; error?: string })[]
   elapsedMs: number
+}
+
+/**
+ * Dev chains only: mines empty blocks until the draw block of the current round has passed, so every ticket issued
+ * so far (rounds ≤ the current one) is drawn and winners can be redeemed. Returns the blocks mined (0 if none).
+ * Needs `chain.dev` (the embedded chain, or a dev node): never call it against a real chain.
+ */
+export async function minePastCurrentDraw(chain: Chain, schedule: Pick<EscrowParams, 'roundLengthBlocks' | 'drawDelayBlocks'>): Promise<number> {
+  if (!chain.dev) throw new Error('minePastCurrentDraw needs a dev chain (chain.dev)')
+  const b = Number(await chain.blockNumber())
+  const draw = drawBlockOf(roundAt(b, schedule.roundLengthBlocks), schedule.roundLengthBlocks, schedule.drawDelayBlocks)
+  const n = draw + 1 - b
+  if (n > 0) await chain.dev.mine(n)
+  return Math.max(0, n)
 }
 
 /** Runs the scenario to completion (every client done), settles every cache with `force`, stops everything. */
@@ -74,8 +141,10 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
   const newT = async (role: string) => { const t = await o.newTransport(role); transports.push(t); return t }
   const pubKey = keys[0]
   const ctx = (key: Hex) => ({ chain: o.chain, deployment: o.deployment, key, logger: log })
-  await fundPayer(scheme, ctx(pubKey), { deposit: CDN_DEFAULT_DEPOSIT })
-  const payer = await createPayer(scheme, ctx(pubKey))
+  const chunkCount = Math.ceil(content.length / (o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize))
+  const plan = scheme === 'microcash' ? (o.escrow ?? cdnEscrowSchedule({ expectedChunks: o.clients * chunkCount, caches: o.caches, pricePerChunk: price })) : undefined
+  await fundPayer(scheme, { ...ctx(pubKey), options: plan && { escrow: plan.escrow } }, { deposit: plan && plan.balance > CDN_DEFAULT_DEPOSIT ? plan.balance : CDN_DEFAULT_DEPOSIT })
+  const payer = await createPayer(scheme, { ...ctx(pubKey), options: plan && { bundleSize: plan.bundleSize } })
   const fundMutex = createMutex()
   const pt = await newT('publisher')
   let publisher: Publisher | undefined
@@ -124,6 +193,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
     // Let late claims (proof timeouts) and claims in flight finish, then redeem every winner.
     await new Promise((r) => setTimeout(r, 700))
     for (const c of caches) await c.cache.drain()
+    await o.beforeSettle?.()
     const cacheResults: CdnScenarioResult['caches'] = []
     for (const c of caches) {
       const settle = await c.cache.settle({ force: true })

@@ -17,8 +17,11 @@ export interface PublisherStats {
   bundlesIssued: number
   bundlesProven: number
   repairs: number
+  /** Claims paid and accepted by the cache. */
   claimsPaid: number
   claimsRejected: number
+  /** Payments for verified claims that the cache refused (e.g. a voucher on a channel it cannot find). */
+  paymentsRefused: number
   /** Nominal amount paid per cache payee. */
   paidTo: Record<Address, bigint>
 }
