@@ -25,7 +25,7 @@
  * ```
  */
 import { createCipheriv, createDecipheriv, type Cipher } from 'node:crypto'
-import { hmacSha256, sha256, sha256Parts, u32be, label, abytes, aint, bytesEqual } from './hash.js'
+import { hmacKey, hmacSha256Js, sha256Into, sha256Js, sha256PaddedLength, u32be, label, abytes, aint, bytesEqual, type HmacKey } from './hash.js'
 import { CapnetOpenError } from './errors.js'
 
 /** Bytes of every key and secret. */
@@ -75,6 +75,29 @@ function secretKey(k: Uint8Array, title: string): Uint8Array {
 }
 
 /**
+ * HMAC key schedules of long-lived secrets (publisherSecret, cacheSecret), cached per Uint8Array object: every
+ * request derives several keys from the same secret, and the schedule (two compressions) is half of each HMAC. The
+ * entry keeps a copy of the bytes it was made from and is rebuilt if the caller changed them in place.
+ */
+const SCHEDULES = new WeakMap<Uint8Array, { bytes: Uint8Array; key: HmacKey }>()
+function scheduleOf(secret: Uint8Array): HmacKey {
+  const e = SCHEDULES.get(secret)
+  if (e && e.bytes.length === secret.length) {
+    let diff = 0
+    for (let i = 0; i < secret.length; i++) diff |= e.bytes[i] ^ secret[i]
+    if (diff === 0) return e.key
+  }
+  const key = hmacKey(secret)
+  SCHEDULES.set(secret, { bytes: secret.slice(), key })
+  return key
+}
+
+/** HMAC-SHA256(secret, label || u32be(|requestId|) || requestId || u32be(chunkIndex)): the per-request key derivation. */
+function deriveKey(secret: Uint8Array, lbl: Uint8Array, requestId: Uint8Array, chunkIndex: number): Uint8Array {
+  return hmacSha256Js(scheduleOf(secret), lbl, ...requestContext(requestId, chunkIndex))
+}
+
+/**
  * Outer key of chunk `chunkIndex` for request `requestId`, known to the cache (which holds `cacheSecret`) and the publisher.
  *
  * @example
@@ -83,7 +106,7 @@ function secretKey(k: Uint8Array, title: string): Uint8Array {
  * ```
  */
 export function deriveOuterKey(cacheSecret: Uint8Array, requestId: Uint8Array, chunkIndex: number): Uint8Array {
-  return hmacSha256(secretKey(cacheSecret, 'cacheSecret'), L_OUTER, ...requestContext(requestId, chunkIndex))
+  return deriveKey(secretKey(cacheSecret, 'cacheSecret'), L_OUTER, requestId, chunkIndex)
 }
 
 /**
@@ -95,7 +118,7 @@ export function deriveOuterKey(cacheSecret: Uint8Array, requestId: Uint8Array, c
  * ```
  */
 export function deriveInnerKey(publisherSecret: Uint8Array, requestId: Uint8Array, chunkIndex: number): Uint8Array {
-  return hmacSha256(secretKey(publisherSecret, 'publisherSecret'), L_INNER, ...requestContext(requestId, chunkIndex))
+  return deriveKey(secretKey(publisherSecret, 'publisherSecret'), L_INNER, requestId, chunkIndex)
 }
 
 /**
@@ -108,13 +131,16 @@ export function deriveInnerKey(publisherSecret: Uint8Array, requestId: Uint8Arra
  */
 export function layerIv(requestId: Uint8Array, chunkIndex: number, layer: Layer): Uint8Array {
   const ctx = requestContext(requestId, chunkIndex)
-  // One contiguous buffer and the one-shot hash: this runs n times per generated puzzle.
-  const buf = new Uint8Array(L_IV.length + 1 + 8 + requestId.length)
+  // One contiguous buffer, hashed in JavaScript (one or two compressions): this runs n times per generated puzzle.
+  const len = L_IV.length + 1 + 8 + requestId.length
+  const buf = new Uint8Array(sha256PaddedLength(len))
   buf.set(L_IV, 0)
   buf[L_IV.length] = layer === 'inner' ? 1 : 2
   let o = L_IV.length + 1
   for (const part of ctx) { buf.set(part, o); o += part.length }
-  return sha256(buf).subarray(0, 16)
+  const out = new Uint8Array(32)
+  sha256Into(buf, len, out)
+  return out.subarray(0, 16)
 }
 
 /**
@@ -166,6 +192,8 @@ export function createInnerPieceSource(args: {
   const ciphers: (Cipher | undefined)[] = new Array(n)
   const ivs: Uint8Array[] = chunkIndices.map((ci) => layerIv(requestId, ci, 'inner'))
   innerKeys.forEach((k, i) => abytes(k, `innerKeys[${i}]`, CAPNET_KEY_BYTES))
+  // Counter blocks of one piece (at most ceil(pieceSize/16) + 1 blocks), reused across reads.
+  const counters = Buffer.alloc((Math.ceil(pieceSize / AES_BLOCK) + 1) * AES_BLOCK)
   return (slot, pieceIndex) => {
     let ecb = ciphers[slot]
     if (!ecb) {
@@ -176,9 +204,9 @@ export function createInnerPieceSource(args: {
     const start = pieceIndex * pieceSize
     const firstBlock = Math.floor(start / AES_BLOCK)
     const lastBlock = Math.floor((start + pieceSize - 1) / AES_BLOCK)
-    const counters = new Uint8Array((lastBlock - firstBlock + 1) * AES_BLOCK)
+    const bytes = (lastBlock - firstBlock + 1) * AES_BLOCK
     for (let b = firstBlock, o = 0; b <= lastBlock; b++, o += AES_BLOCK) addCounter(ivs[slot], b, counters, o)
-    const ks = ecb.update(counters)
+    const ks = ecb.update(bytes === counters.length ? counters : counters.subarray(0, bytes))
     const plain = plainChunks[slot]
     const skip = start - firstBlock * AES_BLOCK
     const out = new Uint8Array(pieceSize)
@@ -189,16 +217,17 @@ export function createInnerPieceSource(args: {
 
 /** out[o..o+16) = (iv + n) mod 2^128, big-endian, as OpenSSL's CTR mode increments the whole counter block. */
 function addCounter(iv: Uint8Array, n: number, out: Uint8Array, o: number): void {
-  let carry = n
+  // n < 2^32 (chunks <= 64 MiB): add it to the low word, then ripple the carry up byte by byte.
+  let carry = n >>> 0
   for (let i = 15; i >= 0; i--) {
-    const s = iv[i] + (carry % 256)
+    const s = iv[i] + (carry & 0xff)
     out[o + i] = s & 0xff
-    carry = Math.floor(carry / 256) + (s >> 8)
+    carry = (carry >>> 8) + (s >> 8)
   }
 }
 
 function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array[]): Uint8Array {
-  const nonce = hmacSha256(key, L_NONCE, ...aad, plaintext).subarray(0, AEAD_NONCE_BYTES)
+  const nonce = hmacSha256Js(key, L_NONCE, ...aad, plaintext).subarray(0, AEAD_NONCE_BYTES)
   const c = createCipheriv('aes-256-gcm', key, nonce)
   for (const a of aad) c.setAAD(a)
   const ct = Buffer.concat([c.update(plaintext), c.final()])
@@ -225,7 +254,7 @@ function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array[]): Uint8
 
 function sealKeyOf(secret: Uint8Array): Uint8Array {
   abytes(secret, 'secret', CAPNET_KEY_BYTES)
-  return hmacSha256(secret, L_SEAL)
+  return hmacSha256Js(secret, L_SEAL)
 }
 
 /**
@@ -273,7 +302,7 @@ export function openInnerKeys(sealed: Uint8Array, secret: Uint8Array, context: U
  */
 export function sealCacheTicket(innerKey: Uint8Array, cacheSecret: Uint8Array, requestId: Uint8Array, chunkIndex: number): Uint8Array {
   const ctx = requestContext(requestId, chunkIndex)
-  const key = hmacSha256(secretKey(cacheSecret, 'cacheSecret'), L_TICKET, ...ctx)
+  const key = deriveKey(secretKey(cacheSecret, 'cacheSecret'), L_TICKET, requestId, chunkIndex)
   return aeadSeal(key, abytes(innerKey, 'innerKey', CAPNET_KEY_BYTES), [L_AAD_TICKET, ...ctx])
 }
 
@@ -288,7 +317,7 @@ export function sealCacheTicket(innerKey: Uint8Array, cacheSecret: Uint8Array, r
  */
 export function openCacheTicket(ticket: Uint8Array, cacheSecret: Uint8Array, requestId: Uint8Array, chunkIndex: number): Uint8Array {
   const ctx = requestContext(requestId, chunkIndex)
-  const key = hmacSha256(secretKey(cacheSecret, 'cacheSecret'), L_TICKET, ...ctx)
+  const key = deriveKey(secretKey(cacheSecret, 'cacheSecret'), L_TICKET, requestId, chunkIndex)
   const pt = aeadOpen(key, ticket, [L_AAD_TICKET, ...ctx])
   if (!pt || pt.length !== CAPNET_KEY_BYTES) throw new CapnetOpenError('cache ticket', { details: { chunkIndex } })
   return pt
@@ -304,7 +333,7 @@ export function openCacheTicket(ticket: Uint8Array, cacheSecret: Uint8Array, req
  * ```
  */
 export function secretCommitment(secret: Uint8Array): Uint8Array {
-  return sha256Parts(L_COMMIT, abytes(secret, 'secret', CAPNET_KEY_BYTES))
+  return sha256Js(L_COMMIT, abytes(secret, 'secret', CAPNET_KEY_BYTES))
 }
 
 /**

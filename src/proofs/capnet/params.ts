@@ -78,6 +78,25 @@ export interface PuzzleParams {
 const VALIDATED = new WeakSet<object>()
 
 /**
+ * Valid results by the values of a plain {rounds, pieceSize, chunkSize, cachesPerRequest} input (fields numbers or
+ * undefined, no other key), so that createBundle's fresh params object skips zod after the first request. Inputs
+ * of any other shape (and every invalid one) always go through zod.
+ */
+const MEMO = new Map<string, PuzzleParams>()
+const MEMO_MAX = 256
+const PARAM_KEYS = new Set(['rounds', 'pieceSize', 'chunkSize', 'cachesPerRequest'])
+function memoKeyOf(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null || Object.getPrototypeOf(input) !== Object.prototype) return undefined
+  const o = input as Record<string, unknown>
+  for (const k in o) {
+    if (!PARAM_KEYS.has(k) || !Object.prototype.hasOwnProperty.call(o, k)) return undefined
+    const v = o[k]
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v))) return undefined
+  }
+  return `${o.rounds}|${o.pieceSize}|${o.chunkSize}|${o.cachesPerRequest}`
+}
+
+/**
  * Validates and completes puzzle parameters. Throws {@link CapnetParamsError} naming every bad field.
  *
  * @example
@@ -87,10 +106,17 @@ const VALIDATED = new WeakSet<object>()
  */
 export function parsePuzzleParams(input: unknown = {}): PuzzleParams {
   if (typeof input === 'object' && input !== null && VALIDATED.has(input)) return input as PuzzleParams
+  const memoKey = memoKeyOf(input)
+  const hit = memoKey === undefined ? undefined : MEMO.get(memoKey)
+  if (hit) return hit
   const r = PuzzleParamsSchema.safeParse(input ?? {})
   if (r.success) {
     const p = Object.freeze(r.data)
     VALIDATED.add(p)
+    if (memoKey !== undefined) {
+      if (MEMO.size >= MEMO_MAX) MEMO.clear()
+      MEMO.set(memoKey, p)
+    }
     return p
   }
   const issues = r.error.issues.map((i) => `${i.message}${i.path.length ? ` at \`${i.path.join('.')}\`` : ''}`)

@@ -23,7 +23,7 @@
  * verifySolution(puzzle, secret) // true
  * ```
  */
-import { sha256, bytesEqual, systemRng, randomBelow, type Rng } from './hash.js'
+import { sha256, sha256Into, sha256PaddedLength, bytesEqual, randomBelow, pooledSystemRng, type Rng } from './hash.js'
 import { secretCommitment, verifySecretCommitment, type PieceSource } from './keys.js'
 import { parsePuzzleParams, piecesPerChunk, chainLength, type PuzzleParams } from './params.js'
 import { PuzzleUnsolvableError } from './errors.js'
@@ -80,7 +80,8 @@ function pieceIndexOf(h: Uint8Array, pieces: number): number {
 /**
  * Runs the chain from start offset `s`. Returns h_{L-2} and h_{L-1}, or prev = null when a needed piece is missing
  * (with the hashes computed until then).
- * `buf` is a scratch buffer of 32 + pieceSize bytes.
+ * `buf` is a scratch buffer of sha256PaddedLength(32 + pieceSize) bytes (h_{j-1} || piece, hashed in place: each
+ * digest lands where the next step's message starts); `buf0` one of sha256PaddedLength(4 + pieceSize) bytes.
  */
 function runChain(
   read: (slot: number, pieceIndex: number) => Uint8Array | null,
@@ -92,21 +93,27 @@ function runChain(
   const n = p.cachesPerRequest
   const P = piecesPerChunk(p)
   const L = chainLength(p)
-  const first = read(0, s / p.pieceSize)
+  const ps = p.pieceSize
+  const first = read(0, s / ps)
   if (!first) return { prev: null, hashes: 0 }
   buf0[0] = s >>> 24; buf0[1] = (s >>> 16) & 0xff; buf0[2] = (s >>> 8) & 0xff; buf0[3] = s & 0xff
-  buf0.set(first, 4)
-  let prev = sha256(buf0)
-  let h = prev
+  for (let i = 0; i < ps; i++) buf0[4 + i] = first[i]
+  sha256Into(buf0, 4 + ps, buf, 0) // h_0 -> buf[0..32)
+  const prev = new Uint8Array(32)
   for (let j = 1; j < L; j++) {
-    const piece = read(j % n, pieceIndexOf(h, P))
+    const piece = read(j % n, pieceIndexOf(buf, P))
     if (!piece) return { prev: null, hashes: j }
-    buf.set(h, 0)
-    buf.set(piece, 32)
-    prev = h
-    h = sha256(buf)
+    if (j === L - 1) prev.set(buf.subarray(0, 32))
+    for (let i = 0; i < ps; i++) buf[32 + i] = piece[i]
+    sha256Into(buf, 32 + ps, buf, 0)
   }
-  return { prev, last: h, hashes: L }
+  if (L === 1) prev.set(buf.subarray(0, 32)) // not reachable with R >= 2; keeps prev defined
+  return { prev, last: buf.slice(0, 32), hashes: L }
+}
+
+/** Scratch buffers for {@link runChain}. */
+function chainBuffers(p: PuzzleParams): [Uint8Array, Uint8Array] {
+  return [new Uint8Array(sha256PaddedLength(32 + p.pieceSize)), new Uint8Array(sha256PaddedLength(4 + p.pieceSize))]
 }
 
 function checkChunks(chunks: readonly Uint8Array[], p: PuzzleParams, exact: boolean): void {
@@ -147,8 +154,8 @@ export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
   } else {
     throw new TypeError('generatePuzzle needs innerChunks or a piece source')
   }
-  const startOffset = randomBelow(args.rng ?? systemRng, piecesPerChunk(params)) * params.pieceSize
-  const r = runChain(read, params, startOffset, new Uint8Array(32 + params.pieceSize), new Uint8Array(4 + params.pieceSize))
+  const startOffset = randomBelow(args.rng ?? pooledSystemRng, piecesPerChunk(params)) * params.pieceSize
+  const r = runChain(read, params, startOffset, ...chainBuffers(params))
   if (r.prev === null) throw new RangeError('piece source returned no piece')
   return { params, goal: r.last, secret: r.prev, startOffset, commitment: secretCommitment(r.prev) }
 }
@@ -179,8 +186,7 @@ export function solvePuzzle(args: SolvePuzzleParameters): PuzzleSolution {
   checkChunks(args.innerChunks, params, false)
   const read = chunkSource(args.innerChunks, params.pieceSize)
   const P = piecesPerChunk(params)
-  const buf = new Uint8Array(32 + params.pieceSize)
-  const buf0 = new Uint8Array(4 + params.pieceSize)
+  const [buf, buf0] = chainBuffers(params)
   let hashes = 0
   for (let k = 0; k < P; k++) {
     if ((k & 63) === 0) args.signal?.throwIfAborted()
