@@ -5,6 +5,7 @@
  *
  * Figures (all single-threaded, one core):
  * - sha256NodeMBps / sha256NobleMBps: bulk SHA-256 on 1 MiB, node:crypto vs @noble/hashes (pure JS).
+ * - sha256Js48BPerSecond: the module's own JavaScript SHA-256 (sha256Into, in place, no allocation) on 48 bytes.
  * - sha256Node48BPerSecond / sha256Noble48BPerSecond: 48-byte hashes (one chain step with 16-byte pieces).
  * - aes256CtrMBps / chacha20MBps: the two node:crypto stream ciphers considered for the layers.
  * - puzzlesGeneratedPerSecond: default params, lazy inner pieces (fresh inner keys per puzzle, as for a real request):
@@ -22,6 +23,7 @@ import {
   CAPNET_DEFAULT_PARAMS, createInnerPieceSource, generatePuzzle, solvePuzzle, sha256, seededRng, encryptLayer, describeContent,
   createBundle, expectedSolveHashes, type PuzzleParams,
 } from '../src/proofs/capnet/index.js'
+import { sha256Into } from '../src/proofs/capnet/hash.js'
 
 const now = () => performance.now()
 
@@ -56,6 +58,8 @@ export async function benchCapnet(): Promise<Record<string, number>> {
   const sha256NobleMBps = rate(() => nobleSha256(big)) * (MiB / 1e6)
   const sha256Node48BPerSecond = rate(() => sha256(small))
   const sha256Noble48BPerSecond = rate(() => nobleSha256(small))
+  const jsBuf = new Uint8Array(64)
+  const sha256Js48BPerSecond = rate(() => { jsBuf.set(small); sha256Into(jsBuf, 48, jsBuf) })
   const aes256CtrMBps = rate(() => { const c = createCipheriv('aes-256-ctr', key, iv); c.update(big); c.final() }) * (MiB / 1e6)
   const chacha20MBps = rate(() => { const c = createCipheriv('chacha20', key, iv); c.update(big); c.final() }) * (MiB / 1e6)
 
@@ -108,6 +112,7 @@ export async function benchCapnet(): Promise<Record<string, number>> {
     sha256NobleMBps: r(sha256NobleMBps),
     sha256Node48BPerSecond: r(sha256Node48BPerSecond),
     sha256Noble48BPerSecond: r(sha256Noble48BPerSecond),
+    sha256Js48BPerSecond: r(sha256Js48BPerSecond),
     aes256CtrMBps: r(aes256CtrMBps),
     chacha20MBps: r(chacha20MBps),
     puzzlesGeneratedPerSecond: r(puzzlesGeneratedPerSecond),

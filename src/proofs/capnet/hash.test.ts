@@ -29,7 +29,7 @@ test('pooled CSPRNG hands out fresh bytes of the requested length', () => {
 test('memoized params: same result as zod, invalid inputs still rejected every time', () => {
   const a = parsePuzzleParams({ rounds: 3, pieceSize: 16, chunkSize: 4096, cachesPerRequest: 2 })
   assert.equal(parsePuzzleParams({ rounds: 3, pieceSize: 16, chunkSize: 4096, cachesPerRequest: 2 }), a)
-  assert.deepEqual(parsePuzzleParams({ rounds: undefined, chunkSize: 4096 }), { rounds: 2, pieceSize: 16, chunkSize: 4096, cachesPerRequest: 4 })
+  assert.deepEqual(parsePuzzleParams({ rounds: undefined, pieceSize: 16, chunkSize: 4096, cachesPerRequest: 4 }), { rounds: 2, pieceSize: 16, chunkSize: 4096, cachesPerRequest: 4 })
   for (let i = 0; i < 2; i++) {
     assert.throws(() => parsePuzzleParams({ rounds: 1, chunkSize: 4096 }), /rounds/)
     assert.throws(() => parsePuzzleParams({ rounds: 2, chunkSize: 4096, extra: 1 }))
