@@ -156,3 +156,30 @@ describe('channel scheme end to end', () => {
     assert.equal(after - before, 150n * price)
   })
 })
+
+describe('lottery payee store', () => {
+  test('one SQLite file reused across two chains keeps their tickets apart', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'souk-store-'))
+    try {
+      for (let run = 0; run < 2; run++) {
+        const c = await createChain({ kind: 'embedded', accounts: 3 })
+        const dep = await deploySouk(c, c.devKeys[0])
+        const [, pk, qk] = c.devKeys as Hex[]
+        const q = privateKeyToAddress(qk).toLowerCase() as Address
+        await fundPayer('lottery', { chain: c, deployment: dep, key: pk }, { deposit: 10n ** 19n, reserves: [{ payee: q, amount: 10n ** 19n }] })
+        const pe = await createPayee('lottery', { chain: c, deployment: dep, key: qk, storePath: join(dir, 'payee.sqlite') })
+        const s = await (await createPayer('lottery', { chain: c, deployment: dep, key: pk })).open(await pe.terms(privateKeyToAddress(pk), 10n ** 15n))
+        for (let i = 0; i < 60; i++) { const r = await pe.receive(await s.pay(10n ** 15n)); if (r.terms) s.update(r.terms) }
+        const rep = await pe.settle({ force: true })
+        assert.equal(rep.settled, pe.stats().winning, `run ${run}: only this chain's winners are redeemed`)
+        await pe.close()
+        await c.close()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -98,14 +98,18 @@ export interface LotteryPayee extends PayeeSide {
   pendingWinners(): number
 }
 
+// Rows are scoped by (chain id, broker): one store file may serve several deployments (and dev chains restart at
+// nonce 0) without mixing their tickets.
 const SCHEMA = `
 create table if not exists lottery_rands (
-  rand_hash text primary key, rand text not null, payer text not null, created_at integer not null, retired integer not null default 0
+  rand_hash text primary key, rand text not null, payer text not null, created_at integer not null, retired integer not null default 0,
+  chain_id integer not null, broker text not null
 );
 create table if not exists lottery_winners (
-  id integer primary key autoincrement, sender text not null, nonce text not null, face text not null,
-  win_prob text not null, rand_hash text not null, rand text not null, expiration text not null, sig text not null,
-  status text not null default 'pending', tx text, reason text, unique (sender, nonce)
+  id integer primary key autoincrement, chain_id integer not null, broker text not null, sender text not null,
+  nonce text not null, face text not null, win_prob text not null, rand_hash text not null, rand text not null,
+  expiration text not null, sig text not null, status text not null default 'pending', tx text, reason text,
+  unique (chain_id, broker, sender, nonce)
 );`
 
 export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<LotteryPayee> {
@@ -120,14 +124,15 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   // A restart retires every earlier rand: tickets under them are no longer accepted (so none can be replayed),
   // but their stored winners stay redeemable.
   db.prepare('update lottery_rands set retired = 1').run()
-  const insertRand = db.prepare('insert into lottery_rands (rand_hash, rand, payer, created_at) values (?, ?, ?, ?)')
+  const scope = [ctx.chain.chainId, broker] as const
+  const insertRand = db.prepare('insert into lottery_rands (rand_hash, rand, payer, created_at, chain_id, broker) values (?, ?, ?, ?, ?, ?)')
   const retireRand = db.prepare('update lottery_rands set retired = 1 where rand_hash = ?')
   const insertWinner = db.prepare(
-    'insert into lottery_winners (sender, nonce, face, win_prob, rand_hash, rand, expiration, sig) values (?, ?, ?, ?, ?, ?, ?, ?)',
+    'insert into lottery_winners (chain_id, broker, sender, nonce, face, win_prob, rand_hash, rand, expiration, sig) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   )
-  const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' order by sender, cast(nonce as integer)")
+  const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' and chain_id = ? and broker = ? order by sender, cast(nonce as integer)")
   const markRow = db.prepare('update lottery_winners set status = ?, tx = ?, reason = ? where id = ?')
-  const countPending = db.prepare("select count(*) as n from lottery_winners where status = 'pending'")
+  const countPending = db.prepare("select count(*) as n from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
 
   const signers = createSignerCache()
   const rands = new Map<Hex, RandState>()
@@ -197,7 +202,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const rand = readWord(randomBytes(32))
     const hash = randHash(rand)
     // Persist the rand before its hash leaves this process: winners under it must stay redeemable after a crash.
-    insertRand.run(hash, rand.toString(), payer, clock.now())
+    insertRand.run(hash, rand.toString(), payer, clock.now(), ...scope)
     const next = (lastNonceByPayer.get(payer) ?? -1n) + 1n
     const params: LotteryParams = {
       faceValue: face,
@@ -288,14 +293,14 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         last = t.nonce
         const sig = hexToBytes(t.sig)
         // The digest binds every field (params were checked equal above) to this chain and broker.
-        if (!signers.verify(st.digest(t.nonce), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} (or its signature is not canonical)`)
+        if (!signers.verify(st.digest(t.nonce), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
         if (st.draw(sig) < body.winProb) winners.push({ nonce: t.nonce, sig: t.sig })
       }
       // Durable before acknowledged: winners go to SQLite in one transaction.
       if (winners.length > 0) {
         db.transaction(() => {
           for (const w of winners) {
-            insertWinner.run(payment.payer, w.nonce.toString(), body.faceValue.toString(), body.winProb.toString(), st.hash, st.rand.toString(), body.expirationBlock.toString(), w.sig)
+            insertWinner.run(...scope, payment.payer, w.nonce.toString(), body.faceValue.toString(), body.winProb.toString(), st.hash, st.rand.toString(), body.expirationBlock.toString(), w.sig)
           }
         })()
       }
@@ -316,7 +321,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     },
 
     async settle(opts = {}): Promise<SettleReport> {
-      const rows = pendingRows.all() as WinnerRow[]
+      const rows = pendingRows.all(...scope) as WinnerRow[]
       const report: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: rows.length }
       if (rows.length === 0) return report
       const block = await ctx.chain.blockNumber()
@@ -381,7 +386,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
           else throw new PaymentError('Batch redemption failed', { cause: e, hints: ['Run settle again: tickets already redeemed are skipped, and a failing ticket is isolated.'] })
         }
       }
-      report.pending = (countPending.get() as { n: number }).n
+      report.pending = (countPending.get(...scope) as { n: number }).n
       stats.settled += report.settled
       stats.received += report.received
       stats.transactions += report.transactions
@@ -390,7 +395,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     },
 
     stats: () => ({ ...stats }),
-    pendingWinners: () => (countPending.get() as { n: number }).n,
+    pendingWinners: () => (countPending.get(...scope) as { n: number }).n,
     async close() {
       db.close()
     },
