@@ -66,10 +66,22 @@ test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems
     // Restart from the same SQLite file and redeem.
     const revived = await createPayee('lottery', { chain, deployment: d, key: payeeKey, storePath: store })
     const rep = await revived.settle({ force: true })
-    await revived.close()
     assert.equal(rep.settled, acked)
     const after = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
     assert.equal(after - before, face * BigInt(acked))
+    // Business goes on after the restart, with a payer that restarted too: the payee's new terms start above
+    // every nonce already used (stored or redeemed), so new winners stay redeemable.
+    const freshPayer = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    const s2 = await freshPayer.open(await revived.terms(payer, price))
+    let wins2 = 0
+    for (let i = 0; i < 150; i++) {
+      const r = await revived.receive(await s2.pay(price))
+      if (r.winning) wins2++
+      if (r.terms) s2.update(r.terms)
+    }
+    const rep2 = await revived.settle({ force: true })
+    assert.equal(rep2.settled, wins2)
+    await revived.close()
   } finally {
     await server.close()
     await chain.close()

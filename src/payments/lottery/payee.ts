@@ -132,6 +132,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   )
   const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' and chain_id = ? and broker = ? order by sender, cast(nonce as integer)")
   const markRow = db.prepare('update lottery_winners set status = ?, tx = ?, reason = ? where id = ?')
+  const maxStoredNonce = db.prepare('select max(cast(nonce as integer)) as n from lottery_winners where chain_id = ? and broker = ? and sender = ?')
   const countPending = db.prepare("select count(*) as n from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
 
   const signers = createSignerCache()
@@ -203,7 +204,15 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const hash = randHash(rand)
     // Persist the rand before its hash leaves this process: winners under it must stay redeemable after a crash.
     insertRand.run(hash, rand.toString(), payer, clock.now(), ...scope)
-    const next = (lastNonceByPayer.get(payer) ?? -1n) + 1n
+    // The nonce floor: above every nonce accepted in this process, every stored winner (a restart forgets the
+    // in-memory counter) and the broker's own counter (a winner at or below it could never be redeemed).
+    let next = (lastNonceByPayer.get(payer) ?? -1n) + 1n
+    if (!rotating) {
+      const stored = (maxStoredNonce.get(...scope, payer) as { n: number | bigint | null }).n
+      if (stored !== null && BigInt(stored) + 1n > next) next = BigInt(stored) + 1n
+      const onChain = await ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'nextNonce', args: [payer, me] })
+      if (onChain > next) next = onChain
+    }
     const params: LotteryParams = {
       faceValue: face,
       winProb: winProbFor(pricePerChunk, face),
