@@ -25,7 +25,8 @@ import { createLibp2pTransport } from '../net/index.js'
 import { createPayee, createPayer, fundPayer } from '../payments/index.js'
 import { createMutex } from '../market/exchange/index.js'
 import { createPublisher, createCache, createClient, sqliteChunkStore, type CdnEvent } from '../services/cdn/index.js'
-import { CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_RESERVE } from '../services/cdn/scenario.js'
+import { CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_RESERVE, cdnEscrowSchedule } from '../services/cdn/scenario.js'
+import { CAPNET_DEFAULT_PARAMS } from '../proofs/capnet/index.js'
 
 export const PeerConfigSchema = z.object({
   role: z.enum(['publisher', 'cache', 'client']),
@@ -50,6 +51,8 @@ export const PeerConfigSchema = z.object({
   /** Client: fetch the content this many times (at least), or keep fetching until `durationMs` ran out. */
   rounds: z.coerce.number().int().min(1).default(1),
   durationMs: z.coerce.number().int().min(0).default(0),
+  /** Publisher, microcash: chunks it expects to pay per round, to size the escrow (default 8 clients × the content). */
+  expectedChunks: z.coerce.number().int().min(1).optional(),
 })
 export type PeerConfig = z.input<typeof PeerConfigSchema>
 
@@ -91,8 +94,12 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
     if (cfg.role === 'publisher') {
       const key = cfg.key as Hex
       const ctx = { chain: chain!, deployment, key, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, logger: log }
-      await fundPayer(cfg.scheme, ctx, { deposit: CDN_DEFAULT_DEPOSIT })
-      const payer = await createPayer(cfg.scheme, ctx)
+      // microcash: an escrow whose schedule fits this run (a handful of winners), not the 65 536-ticket default.
+      const plan = cfg.scheme === 'microcash'
+        ? cdnEscrowSchedule({ expectedChunks: cfg.expectedChunks ?? 8 * Math.ceil(cfg.contentBytes / CAPNET_DEFAULT_PARAMS.chunkSize), caches: cfg.maxCaches, pricePerChunk: cfg.pricePerChunk })
+        : undefined
+      await fundPayer(cfg.scheme, { ...ctx, options: plan && { escrow: plan.escrow } }, { deposit: plan && plan.balance > CDN_DEFAULT_DEPOSIT ? plan.balance : CDN_DEFAULT_DEPOSIT })
+      const payer = await createPayer(cfg.scheme, { ...ctx, options: plan && { bundleSize: plan.bundleSize } })
       const m = createMutex()
       const content = makeContent(cfg.contentBytes, cfg.contentSeed)
       const p = await createPublisher({
@@ -103,7 +110,7 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
         policy: { maxPricePerChunk: cfg.pricePerChunk, minCapacityBytes: 0, minCollateral: 0n, maxServers: cfg.maxCaches },
         puzzle: { cachesPerRequest: cfg.cachesPerRequest },
       })
-      emit({ kind: 'published', bytes: content.length, sha256: sha(content), chunks: p.manifest.chunkCount, payer: payer.address })
+      emit({ kind: 'published', bytes: content.length, sha256: sha(content), chunks: p.manifest.chunkCount, payer: payer.address, scheme: cfg.scheme, ...(plan ? { escrow: json(plan.escrow), expectedWinners: plan.expectedWinners } : {}) })
       await untilAborted(io.signal)
       emit({ kind: 'stats', stats: json(p.stats()) })
       await p.stop()

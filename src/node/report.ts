@@ -65,11 +65,20 @@ export function renderSummary(s: TestnetSummary): string {
   L.push(`  peers                 1 publisher, ${s.peers.caches} caches, ${s.peers.clients} clients (separate processes, libp2p on 127.0.0.1)`)
   L.push(`  bytes delivered       ${fmtMiB(s.bytesDelivered)} (served by caches, doubly encrypted)`)
   L.push(`  bytes verified        ${fmtMiB(s.bytesVerified)} (decrypted, Merkle-checked; content byte-exact: ${s.contentOk ? 'yes' : 'NO'})`)
-  L.push(`  chunks paid           ${s.chunksPaid}`)
-  L.push(`  tickets               ${s.tickets.issued} issued, ${s.tickets.won} won, ${s.tickets.redeemed} redeemed on chain`)
+  const served = s.caches.reduce((a, c) => a + c.chunksServed, 0)
+  L.push(`  chunks paid           ${s.chunksPaid} of ${served} served${s.paymentsRefused ? ` (${s.paymentsRefused} payments REFUSED by caches)` : ''}`)
+  const p = s.payments
+  if (p.scheme === 'lottery') {
+    L.push(`  payments (lottery)    ${p.ticketsIssued} tickets issued, ${p.won} won, ${p.redeemed} redeemed on chain in ${p.redeemTransactions} transactions`)
+  } else if (p.scheme === 'channel') {
+    L.push(`  payments (channel)    ${p.vouchersSigned} vouchers signed, ${p.channelsOpened} channels opened, ${p.channelsClosed} closed, ${p.collections} collections; ${fmtTok(p.collectedOnChain)} collected on chain`)
+  } else {
+    L.push(`  payments (microcash)  ${p.ticketsIssued} tickets issued, ${p.draws} draws, ${p.winners} winners (expected ~${p.expectedWinners.toFixed(1)}), ${p.redeemed} redeemed on chain in ${p.redeemTransactions} transactions${p.pending ? `, ${p.pending} pending` : ''}`)
+    L.push(`  escrow schedule       ${p.ticketsPerRound} tickets, ${p.winnersPerRound} winners per round, ticket value ${fmtTok(p.ticketValue)}${p.minedBlocks ? `; mined ${p.minedBlocks} blocks past the draw` : ''}`)
+  }
   L.push(`  on-chain              ${s.chain.transactions} transactions, ${BigInt(s.chain.gasUsed).toLocaleString('en-US')} gas (deploy excluded)`)
-  L.push('  caches')
-  for (const c of s.caches) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} served ${String(c.chunksServed).padStart(4)} chunks, paid ${String(c.claimsPaid).padStart(4)}, credited ${fmtTok(c.credited)}, redeemed ${fmtTok(c.redeemed)} (chain events: ${fmtTok(c.redeemedOnChain)} ${c.matchesChain ? 'match' : 'MISMATCH'})`)
+  L.push(`  caches                (received: settled on chain by the cache; chain: token transfers from ${s.payments.scheme === 'lottery' ? 'TicketBroker' : s.payments.scheme === 'channel' ? 'PaymentChannel' : 'ConcurrentLottery'} and its own events)`)
+  for (const c of s.caches) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} served ${String(c.chunksServed).padStart(4)} chunks, paid ${String(c.claimsPaid).padStart(4)}, credited ${fmtTok(c.credited)}, received ${fmtTok(c.received)} (chain: ${fmtTok(c.receivedOnChain)} ${c.matchesChain ? 'match' : `MISMATCH, events ${fmtTok(c.schemeEventsOnChain)}`})`)
   L.push('  clients')
   for (const c of s.clients) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} verified ${fmtMiB(c.bytesVerified)}${c.ok ? ', byte-exact' : ''}${c.cutOff ? `, cut off: ${c.cutOff}` : ''}${c.error && !c.cutOff ? `, error: ${c.error}` : ''}`)
   if (s.colluders) {

@@ -12,7 +12,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -24,7 +24,10 @@ import { deploySouk } from '../chain/deploy.js'
 import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
 import { serveJsonRpc } from '../chain/rpc-server.js'
 import { chainFromProvider } from '../chain/chain.js'
-import { TicketBrokerAbi } from '../../artifacts/contracts.js'
+import { ConcurrentLotteryAbi, PaymentChannelAbi, SoukTokenAbi, TicketBrokerAbi } from '../../artifacts/contracts.js'
+import { CAPNET_DEFAULT_PARAMS } from '../proofs/capnet/index.js'
+import { minePastCurrentDraw } from '../services/cdn/scenario.js'
+import { drawBlockOf, roundAt } from '../payments/microcash/ticket.js'
 import { redactUrl, SoukError } from '../core/errors.js'
 import { generateIdentity, peerIdFromIdentity } from '../net/index.js'
 import { makeContent } from './peer.js'
@@ -60,14 +63,42 @@ export interface TestnetSummary {
   bytesDelivered: number
   bytesVerified: number
   chunksPaid: number
-  tickets: { issued: number; won: number; redeemed: number }
-  chain: { transactions: number; gasUsed: string; redeemedByCache: Record<string, string> }
-  caches: { name: string; behaviour: string; payee: string; chunksServed: number; claimsPaid: number; credited: string; redeemed: string; redeemedOnChain: string; matchesChain: boolean }[]
+  /** Payments for verified claims that a cache refused (0 unless something is broken). */
+  paymentsRefused: number
+  /** What the payment scheme did, in its own terms. */
+  payments: PaymentsSummary
+  /** `receivedByCache`: ERC-20 Transfer events from the scheme's contract to each address, since deployment. */
+  chain: { transactions: number; gasUsed: string; contract: string; receivedByCache: Record<string, string> }
+  caches: CacheRow[]
   clients: { name: string; behaviour: string; bytesVerified: number; ok: boolean; error?: string; cutOff?: string }[]
   colluders?: { earned: string; earnedChunks: number; forgedClaims: number; forgedClaimsPaid: number; shortcutAttempts: number; shortcutFailures: number; clientDownloadedFromHonestCaches: number }
   crashed: { name: string; code: number | null; signal: string | null; stderr: string[] }[]
   interrupted: boolean
 }
+
+/**
+ * One cache: `received` is what its payee says it settled on chain; `receivedOnChain` the token transfers from the
+ * scheme's contract to it; `schemeEventsOnChain` the same amount read from the scheme's own events (lottery
+ * WinningTicketRedeemed, channel ChannelCollected + ChannelSettled of its channels, microcash WinnersRedeemed).
+ * `matchesChain`: all three agree.
+ */
+export interface CacheRow {
+  name: string; behaviour: string; payee: string; chunksServed: number; claimsPaid: number; credited: string
+  winning: number; settled: number; pending: number
+  received: string; receivedOnChain: string; schemeEventsOnChain: string; matchesChain: boolean
+  forgedClaims: number; forgedClaimsPaid: number
+}
+
+export type PaymentsSummary =
+  | { scheme: 'lottery'; ticketsIssued: number; won: number; redeemed: number; redeemTransactions: number }
+  | { scheme: 'channel'; vouchersSigned: number; channelsOpened: number; channelsClosed: number; collections: number; collectedOnChain: string }
+  | {
+      scheme: 'microcash'; ticketsIssued: number; draws: number; winners: number; redeemed: number; pending: number; redeemTransactions: number
+      /** The run's escrow schedule and the winners it should give if every expected chunk is paid. */
+      ticketsPerRound: number; winnersPerRound: number; ticketValue: string; expectedWinners: number
+      /** Empty blocks the testnet mined on the embedded chain to pass the draw blocks (0 with --rpc). */
+      minedBlocks: number
+    }
 
 interface Child { name: string; role: string; proc: ChildProcess; events: TestnetEvent[]; stderr: string[]; exited: Promise<{ code: number | null; signal: string | null }>; expectedExit: boolean }
 
@@ -124,7 +155,10 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       c.events.push(e)
       emit(e)
     })
-    createInterface({ input: proc.stderr! }).on('line', (line) => { c.stderr.push(line); if (c.stderr.length > 20) c.stderr.shift() })
+    // Each child's full log stays in its data dir (<data-dir>/<name>.log); the last lines go into the summary.
+    const logFile = createWriteStream(join(dataDir, `${name}.log`), { flags: 'a' })
+    proc.on('exit', () => logFile.end())
+    createInterface({ input: proc.stderr! }).on('line', (line) => { logFile.write(line + '\n'); c.stderr.push(line); if (c.stderr.length > 20) c.stderr.shift() })
     void c.exited.then(({ code, signal }) => {
       const clean = code === 0 || (c.expectedExit && signal === 'SIGTERM')
       if (!clean) {
@@ -166,7 +200,12 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const badClient = colluders ? 0 : -1
   const stingy = new Set(Array.from({ length: Math.min(o.stingy ?? 0, nClients) }, (_, k) => nClients - 1 - k))
   try {
-    const pub = spawnPeer('publisher', 'publisher', ['--max-caches', String(nCaches), '--caches-per-request', String(o.cachesPerRequest ?? Math.min(4, nCaches))], { SOUK_NODE_KEY: keys[1], SOUK_NODE_IDENTITY: hexId(0) })
+    // microcash sizes its escrow to the chunks a run pays per round (every client fetches the content once; with
+    // --duration, guess one fetch per 2 s per client). Without transactions the embedded chain stays in one round.
+    const chunkCount = Math.ceil(contentBytes / CAPNET_DEFAULT_PARAMS.chunkSize)
+    const expectedChunks = nClients * chunkCount * Math.max(1, Math.ceil((o.durationMs ?? 0) / 2_000))
+    const pub = spawnPeer('publisher', 'publisher', ['--max-caches', String(nCaches), '--caches-per-request', String(o.cachesPerRequest ?? Math.min(4, nCaches)),
+      '--expected-chunks', String(expectedChunks)], { SOUK_NODE_KEY: keys[1], SOUK_NODE_IDENTITY: hexId(0) })
     const listening = await Promise.race([waitFor(pub, (e) => e.kind === 'published', 60_000), aborted.then(() => undefined)])
     if (!listening) throw new SoukError('Interrupted while starting')
     const bootstrap = (pub.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
@@ -174,12 +213,33 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     const caches = Array.from({ length: nCaches }, (_, i) => spawnPeer(`cache-${i}`, 'cache', ['--bootstrap', bootstrap,
       ...(i === badCache ? ['--behaviour', 'colluding', '--partner', clientPeer(badClient)] : [])], { SOUK_NODE_KEY: keys[2 + i], SOUK_NODE_IDENTITY: hexId(1 + i) }))
     await Promise.race([Promise.all(caches.map((c) => waitFor(c, (e) => e.kind === 'ready', 120_000).catch((e) => emit({ kind: 'cache-not-ready', name: c.name, reason: (e as Error).message })))), aborted])
+    const servingFrom = await chain.blockNumber()
     const clients = Array.from({ length: nClients }, (_, j) => spawnPeer(`client-${j}`, 'client', ['--bootstrap', bootstrap, '--duration-ms', String(o.durationMs ?? 0),
       ...(j === badClient ? ['--behaviour', 'colluding', '--partner', cachePeer(badCache)] : stingy.has(j) ? ['--behaviour', 'stingy'] : [])], { SOUK_NODE_IDENTITY: hexId(1 + nCaches + j) }))
     await Promise.race([Promise.all(clients.map((c) => { c.expectedExit = true; return c.exited })), aborted])
-    // Let the last claims land, then stop caches (they drain and redeem), then the publisher.
-    if (!abort.signal.aborted) await new Promise((r) => setTimeout(r, 1_500))
+    // Let the last claims land (until no payment for 1 s, at most 10 s), then stop caches (they drain and redeem),
+    // then the publisher.
+    if (!abort.signal.aborted) {
+      const paidEvents = () => caches.reduce((n, c) => n + c.events.filter((e) => e.kind === 'paid').length, 0)
+      let seen = -1
+      for (let waited = 0; waited < 10_000 && !abort.signal.aborted; waited += 1_000) {
+        await new Promise((r) => setTimeout(r, waited === 0 ? 1_500 : 1_000))
+        const now = paidEvents()
+        if (now === seen) break
+        seen = now
+      }
+    }
     for (const c of clients) if (c.proc.exitCode === null) await stopChild(c, 5_000)
+    const servingTo = await chain.blockNumber()
+    // microcash on the embedded chain: blocks come only with transactions, so the draw of the round the tickets
+    // were issued in is still ahead. Mine past it (dev chain only, never with --rpc) so the caches' settle sees
+    // the draw, keeps its winners and redeems them.
+    let minedBlocks = 0
+    const escrow = pub.events.find((e) => e.kind === 'published')?.escrow as { ticketValue: string; ticketsPerRound: number; winnersPerRound: number; roundLengthBlocks: number; drawDelayBlocks: number } | undefined
+    if (scheme === 'microcash' && !o.rpcUrl && chain.dev && escrow && !abort.signal.aborted) {
+      minedBlocks = await minePastCurrentDraw(chain, escrow)
+      emit({ kind: 'mined', blocks: minedBlocks, reason: 'past the microcash draw block' })
+    }
     await Promise.all(caches.map((c) => stopChild(c)))
     await stopChild(pub)
 
@@ -190,21 +250,65 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       const block = await chain.public.getBlock({ blockNumber: b })
       for (const h of block.transactions) { transactions++; gasUsed += (await chain.public.getTransactionReceipt({ hash: h as Hex })).gasUsed }
     }
-    const logs = await chain.public.getContractEvents({ address: deployment.ticketBroker, abi: TicketBrokerAbi, eventName: 'WinningTicketRedeemed', fromBlock: startBlock, toBlock: latest })
-    const redeemedOnChain: Record<string, bigint> = {}
-    for (const l of logs) { const a = (l.args as { recipient: Address; faceValue: bigint }); redeemedOnChain[a.recipient.toLowerCase()] = (redeemedOnChain[a.recipient.toLowerCase()] ?? 0n) + a.faceValue }
+    // What each address received from the scheme's contract: ERC-20 Transfer events (generic), and the same
+    // amount from the scheme's own events.
+    const contract = (scheme === 'lottery' ? deployment.ticketBroker : scheme === 'channel' ? deployment.paymentChannel : deployment.extra.concurrentLottery) as Address
+    const range = { fromBlock: startBlock, toBlock: latest }
+    const add = (m: Record<string, bigint>, a: string, v: bigint) => { m[a.toLowerCase()] = (m[a.toLowerCase()] ?? 0n) + v }
+    const transfers: Record<string, bigint> = {}
+    for (const l of await chain.public.getContractEvents({ address: deployment.token, abi: SoukTokenAbi, eventName: 'Transfer', args: { from: contract }, ...range })) {
+      const a = l.args as { to: Address; value: bigint }
+      add(transfers, a.to, a.value)
+    }
+    const schemeEvents: Record<string, bigint> = {}
+    let redeemedCount = 0, redeemTxs = new Set<string>(), channelsOpened = 0, channelsClosed = 0, collections = 0
+    if (scheme === 'lottery') {
+      for (const l of await chain.public.getContractEvents({ address: contract, abi: TicketBrokerAbi, eventName: 'WinningTicketRedeemed', ...range })) {
+        const a = l.args as { recipient: Address; faceValue: bigint }
+        add(schemeEvents, a.recipient, a.faceValue)
+        redeemedCount++
+        redeemTxs.add(l.transactionHash!)
+      }
+    } else if (scheme === 'channel') {
+      const recipientOf = new Map<string, Address>()
+      for (const l of await chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelOpened', ...range })) {
+        const a = l.args as { channelId: Hex; recipient: Address }
+        recipientOf.set(a.channelId, a.recipient)
+        channelsOpened++
+      }
+      for (const l of await chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelCollected', ...range })) {
+        const a = l.args as { channelId: Hex; amount: bigint }
+        add(schemeEvents, recipientOf.get(a.channelId) ?? '0x', a.amount)
+        collections++
+      }
+      for (const l of await chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelSettled', ...range })) {
+        const a = l.args as { channelId: Hex; toRecipient: bigint }
+        add(schemeEvents, recipientOf.get(a.channelId) ?? '0x', a.toRecipient)
+        channelsClosed++
+      }
+    } else {
+      for (const l of await chain.public.getContractEvents({ address: contract, abi: ConcurrentLotteryAbi, eventName: 'WinnersRedeemed', ...range })) {
+        const a = l.args as { server: Address; count: bigint; amount: bigint }
+        add(schemeEvents, a.server, a.amount)
+        redeemedCount += Number(a.count)
+        redeemTxs.add(l.transactionHash!)
+      }
+    }
     const last = (c: Child, kind: string) => [...c.events].reverse().find((e) => e.kind === kind)
     const contentSha = createHash('sha256').update(makeContent(contentBytes, 'souk')).digest('hex')
-    const cacheRows = caches.map((c, i) => {
-      const s = last(c, 'stats') as { stats?: Record<string, unknown>; settle?: Record<string, unknown>; payee?: string } | undefined
+    const cacheRows: CacheRow[] = caches.map((c, i) => {
+      const s = last(c, 'stats') as { stats?: Record<string, unknown>; settle?: Record<string, unknown>; payments?: Record<string, unknown>; payee?: string } | undefined
       const payee = (s?.payee ?? privateKeyToAddress(keys[2 + i])).toLowerCase()
       const received = BigInt((s?.settle?.received as string) ?? '0')
-      const onChain = redeemedOnChain[payee] ?? 0n
+      const onChain = transfers[payee] ?? 0n
+      const byEvents = schemeEvents[payee] ?? 0n
       return {
         name: c.name, behaviour: i === badCache ? 'colluding' : 'honest', payee,
         chunksServed: Number(s?.stats?.chunksServed ?? 0), claimsPaid: Number(s?.stats?.claimsPaid ?? 0), credited: String(s?.stats?.credited ?? '0'),
-        winning: Number(s?.stats?.winningTickets ?? 0), settled: Number(s?.settle?.settled ?? 0),
-        redeemed: received.toString(), redeemedOnChain: onChain.toString(), matchesChain: received === onChain,
+        // Winners: the lottery knows at receipt (winning tickets), microcash at the draw (the payee's count).
+        winning: scheme === 'microcash' ? Number(s?.payments?.winning ?? 0) : Number(s?.stats?.winningTickets ?? 0),
+        settled: Number(s?.settle?.settled ?? 0), pending: Number(s?.settle?.pending ?? 0),
+        received: received.toString(), receivedOnChain: onChain.toString(), schemeEventsOnChain: byEvents.toString(), matchesChain: received === onChain && onChain === byEvents,
         forgedClaims: Number(s?.stats?.forgedClaims ?? 0), forgedClaimsPaid: Number(s?.stats?.forgedClaimsPaid ?? 0),
       }
     })
@@ -222,6 +326,29 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       }
     })
     const honestClients = clientRows.filter((c) => c.behaviour !== 'stingy')
+    const pubStats = (last(pub, 'stats') as { stats?: Record<string, unknown> } | undefined)?.stats
+    const chunksPaid = cacheRows.reduce((s, c) => s + c.claimsPaid, 0)
+    const sum = (f: (c: CacheRow) => number) => cacheRows.reduce((s, c) => s + f(c), 0)
+    let payments: PaymentsSummary
+    if (scheme === 'lottery') {
+      payments = { scheme, ticketsIssued: chunksPaid, won: sum((c) => c.winning), redeemed: redeemedCount, redeemTransactions: redeemTxs.size }
+    } else if (scheme === 'channel') {
+      // One voucher per payment, including any a cache refused.
+      payments = { scheme, vouchersSigned: Number(pubStats?.claimsPaid ?? chunksPaid) + Number(pubStats?.paymentsRefused ?? 0), channelsOpened, channelsClosed, collections,
+        collectedOnChain: Object.values(schemeEvents).reduce((a, b) => a + b, 0n).toString() }
+    } else {
+      const e = escrow ?? { ticketValue: '0', ticketsPerRound: 1, winnersPerRound: 0, roundLengthBlocks: 1, drawDelayBlocks: 1 }
+      const ev = (BigInt(e.ticketValue) * BigInt(e.winnersPerRound)) / BigInt(e.ticketsPerRound)
+      const credited = cacheRows.reduce((a, c) => a + BigInt(c.credited), 0n)
+      // Rounds the serving window touched whose draw block is behind us now.
+      let draws = 0
+      for (let r = roundAt(servingFrom, e.roundLengthBlocks); r <= roundAt(servingTo, e.roundLengthBlocks); r++) if (drawBlockOf(r, e.roundLengthBlocks, e.drawDelayBlocks) < Number(latest)) draws++
+      payments = {
+        scheme, ticketsIssued: ev > 0n ? Number(credited / ev) : 0, draws, winners: sum((c) => c.winning), redeemed: redeemedCount, pending: sum((c) => c.pending), redeemTransactions: redeemTxs.size,
+        ticketsPerRound: e.ticketsPerRound, winnersPerRound: e.winnersPerRound, ticketValue: e.ticketValue,
+        expectedWinners: Number(pub.events.find((x) => x.kind === 'published')?.expectedWinners ?? 0), minedBlocks,
+      }
+    }
     const summary: TestnetSummary = {
       ok: false,
       contentOk: honestClients.length > 0 && honestClients.every((c) => c.ok),
@@ -230,9 +357,10 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       peers: { publisher: 1, caches: nCaches, clients: nClients },
       bytesDelivered: clientRows.reduce((s, c) => s + c.bytesDelivered, 0),
       bytesVerified: clientRows.reduce((s, c) => s + c.bytesVerified, 0),
-      chunksPaid: cacheRows.reduce((s, c) => s + c.claimsPaid, 0),
-      tickets: { issued: cacheRows.reduce((s, c) => s + c.claimsPaid, 0), won: cacheRows.reduce((s, c) => s + c.winning, 0), redeemed: logs.length },
-      chain: { transactions, gasUsed: gasUsed.toString(), redeemedByCache: Object.fromEntries(Object.entries(redeemedOnChain).map(([k, v]) => [k, v.toString()])) },
+      chunksPaid,
+      paymentsRefused: Number(pubStats?.paymentsRefused ?? 0),
+      payments,
+      chain: { transactions, gasUsed: gasUsed.toString(), contract, receivedByCache: Object.fromEntries(Object.entries(transfers).map(([k, v]) => [k, v.toString()])) },
       caches: cacheRows,
       clients: clientRows,
       crashed,
@@ -246,14 +374,15 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
         clientDownloadedFromHonestCaches: Object.entries(cl.bytesFrom).filter(([p]) => p !== cachePeer(badCache)).reduce((s, [, b]) => s + b, 0),
       }
     }
-    summary.ok = summary.contentOk && crashed.length === 0 && !interrupted && cacheRows.every((c) => c.matchesChain)
+    summary.ok = summary.contentOk && crashed.length === 0 && !interrupted && summary.paymentsRefused === 0 && cacheRows.every((c) => c.matchesChain)
     return summary
   } finally {
     clearTimeout(hardTimeout)
     process.off('exit', killAll)
     io.signal?.removeEventListener('abort', onAbort)
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) { c.expectedExit = true; c.proc.kill('SIGTERM') }
-    await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((r) => setTimeout(r, 10_000))])))
+    // (unref'd: a grace timer must not keep the caller's process alive 10 s after the children are gone)
+    await Promise.all(children.map((c) => Promise.race([c.exited, new Promise((r) => setTimeout(r, 10_000).unref())])))
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL')
     await chain.close().catch(() => {})
     await closeRpc?.().catch(() => {})

@@ -25,6 +25,7 @@ export function register(program: Command): void {
     .option('--caches-per-request <n>', 'publisher: chunks (caches) per bundle', '4')
     .option('--rounds <n>', 'client: fetch the content this many times', '1')
     .option('--duration-ms <ms>', 'client: keep fetching until this much time passed', '0')
+    .option('--expected-chunks <n>', 'publisher, microcash: chunks expected per round (sizes the escrow schedule)')
     .action(async (o: Record<string, string>) => {
       const { runPeer } = await import('../../node/peer.js')
       const { streamLogger } = await import('../../core/logger.js')
@@ -38,7 +39,7 @@ export function register(program: Command): void {
         role: o.role as 'cache', name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
         key: o.key ?? process.env.SOUK_NODE_KEY, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen,
         scheme: o.scheme as 'lottery', behaviour: o.behaviour as 'honest', partner: o.partner, contentBytes: o.contentBytes as never,
-        maxCaches: o.maxCaches as never, cachesPerRequest: o.cachesPerRequest as never, rounds: o.rounds as never, durationMs: o.durationMs as never,
+        maxCaches: o.maxCaches as never, cachesPerRequest: o.cachesPerRequest as never, rounds: o.rounds as never, durationMs: o.durationMs as never, expectedChunks: o.expectedChunks as never,
       }, { report: (e) => process.stdout.write(safeJson(e) + '\n'), logger, signal: ac.signal })
       process.exit(0)
     })
