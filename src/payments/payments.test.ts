@@ -183,3 +183,23 @@ describe('lottery payee store', () => {
     }
   })
 })
+
+describe('channel scheme under concurrency', () => {
+  test('one payer opening channels to several payees at once gets the right channel ids', async () => {
+    const price = 10n ** 12n
+    const [, k1, , , k4, k5] = chain.devKeys as Hex[]
+    await fundPayer('channel', { chain, deployment: d, key: k1 }, { deposit: 10n ** 18n })
+    const payees = await Promise.all([k4, k5, payeeKey].map((key) => createPayee('channel', { chain, deployment: d, key })))
+    const pr = await createPayer('channel', { chain, deployment: d, key: k1 })
+    const p1 = privateKeyToAddress(k1)
+    const sessions = await Promise.all(payees.map(async (pe) => pr.open(await pe.terms(p1, price))))
+    for (let i = 0; i < 5; i++) {
+      for (const [j, s] of sessions.entries()) assert.equal((await payees[j].receive(await s.pay(price))).credited, price)
+    }
+    // A voucher the payee never saw: the next one adds two chunks' worth and is still accepted.
+    const pe = payees[0]
+    await sessions[0].pay(price)
+    assert.equal((await pe.receive(await sessions[0].pay(price))).credited, price)
+    for (const p of payees) assert.equal((await p.settle({ force: true })).settled, 1)
+  })
+})

@@ -112,7 +112,9 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
       if (info.settleBlock !== 0n) reject('expired', 'channel is closing; open a new one')
       if (info.sender !== payment.payer) reject('bad-signature', `channel belongs to ${info.sender}, not ${payment.payer}`)
       if (body.cumulativeAmount <= info.cumulative) reject('replayed', `cumulative ${body.cumulativeAmount} is not above ${info.cumulative}`)
-      if (body.cumulativeAmount - info.cumulative !== payment.amount) reject('not-monotonic', `voucher adds ${body.cumulativeAmount - info.cumulative}, payment says ${payment.amount}`)
+      // A voucher may add more than this payment's amount (an earlier voucher was lost or refused and the payer's
+      // running total moved on): the payee is then paid more, never less, than it credits.
+      if (body.cumulativeAmount - info.cumulative < payment.amount) reject('not-monotonic', `voucher adds ${body.cumulativeAmount - info.cumulative}, less than the payment's ${payment.amount}`)
       if (body.cumulativeAmount > info.deposit) {
         const c = await readChannel(body.channelId) // maybe topped up
         info.deposit = c.deposit

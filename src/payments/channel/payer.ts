@@ -10,7 +10,7 @@
  * const payment = await session.pay(terms.pricePerChunk)
  * ```
  */
-import type { Address, Hex } from 'viem'
+import { parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../../chain/deploy.js'
@@ -39,9 +39,11 @@ export async function createChannelPayer(ctx: ChannelPayerContext): Promise<Paye
   async function openChannel(payee: Address, deposit: bigint) {
     const allowance = await ctx.chain.public.readContract({ address: ctx.deployment.token, abi: SoukTokenAbi, functionName: 'allowance', args: [me, contract] })
     if (allowance < deposit) await write(ctx.chain, wallet, { address: ctx.deployment.token, abi: SoukTokenAbi, functionName: 'approve', args: [contract, (1n << 256n) - 1n] })
-    const id = await ctx.chain.public.readContract({ address: contract, abi: PaymentChannelAbi, functionName: 'nextChannelId', args: [me, payee] })
-    await write(ctx.chain, wallet, { address: contract, abi: PaymentChannelAbi, functionName: 'open', args: [payee, deposit] })
-    return id
+    // The id comes from the receipt's ChannelOpened event: reading nextChannelId first races with concurrent opens.
+    const receipt = await write(ctx.chain, wallet, { address: contract, abi: PaymentChannelAbi, functionName: 'open', args: [payee, deposit] })
+    const [opened] = parseEventLogs({ abi: PaymentChannelAbi, eventName: 'ChannelOpened', logs: receipt.logs })
+    if (!opened) throw new PaymentError('PaymentChannel.open emitted no ChannelOpened event', { details: { tx: receipt.transactionHash } })
+    return opened.args.channelId
   }
 
   return {
