@@ -14,6 +14,15 @@ export async function buildProgram(): Promise<Command> {
     .description('Souk: build, test and analyse decentralized service markets (payments, proofs of service, threat models, viability).')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `
+Examples:
+  souk testnet                                   a local CDN market (what \`npm start\` runs)
+  souk testnet --scheme microcash --caches 2     the same, paid from one concurrent-lottery escrow
+  souk pay --chunks 10000                        the payment schemes alone, checked against the chain
+  souk threat check models/cdn.yaml              exits non-zero while a threat case is open
+  souk viability --preset bbc-iplayer            offload and cost of peer-assisted delivery (HTML in reports/)
+
+Docs: README.md and docs/ (one page per module).`)
   const dir = new URL('./commands/', import.meta.url)
   const names = readdirSync(dir).filter((n) => /\.(ts|js)$/.test(n) && !n.endsWith('.test.ts') && !n.endsWith('.d.ts')).sort()
   for (const n of names) {
