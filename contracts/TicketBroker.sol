@@ -161,8 +161,10 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         if (recipient == address(0)) revert TicketBrokerZeroAddress();
         token.safeTransferFrom(msg.sender, address(this), amount);
         Sender storage s = _senders[msg.sender];
-        // Claims are paid first from any new funding: the part owed moves to the deposit and pays them.
-        uint256 toClaims = s.debt <= amount ? s.debt : amount;
+        // Claims are paid first from any new funding: the part the deposit does not already cover moves to the
+        // deposit and pays them.
+        uint256 uncovered = s.debt > s.deposit ? s.debt - s.deposit : 0;
+        uint256 toClaims = uncovered <= amount ? uncovered : amount;
         uint256 toReserve = amount - toClaims;
         s.deposit += toClaims;
         uint256 reserve = _reserves[msg.sender][recipient] + toReserve;

@@ -16,7 +16,7 @@ import type { Abi, Address, Hex } from 'viem'
 import * as C from '../../artifacts/contracts.js'
 import type { Chain } from './types.js'
 import { ChainError, toChainError } from './errors.js'
-import { waitReceipt, write } from './tx.js'
+import { serialSend, waitReceipt, write } from './tx.js'
 
 export interface SoukDeployment {
   chainId: number
@@ -46,7 +46,7 @@ export async function deployContract(chain: Chain, deployerKey: Hex, abi: Abi | 
   const w = chain.wallet(deployerKey)
   let hash: Hex
   try {
-    hash = await w.deployContract({ abi: abi as Abi, bytecode, args } as never)
+    hash = await serialSend(w, () => w.deployContract({ abi: abi as Abi, bytecode, args } as never))
   } catch (e) {
     throw toChainError(e, 'deploy')
   }

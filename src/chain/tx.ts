@@ -22,11 +22,25 @@ export interface WriteParams {
   gas?: bigint
 }
 
+const sendQueues = new WeakMap<SoukWallet, Promise<unknown>>()
+
+/**
+ * Runs `send` after every earlier send of the same wallet has reached the node: concurrent callers of one account
+ * get consecutive nonces in order (a node mining at once rejects a nonce that arrives before its predecessor).
+ * Only the submission is serialized; receipts are awaited in parallel.
+ */
+export function serialSend<T>(wallet: SoukWallet, send: () => Promise<T>): Promise<T> {
+  const prev = sendQueues.get(wallet) ?? Promise.resolve()
+  const next = prev.then(send, send)
+  sendQueues.set(wallet, next.catch(() => {}))
+  return next
+}
+
 /** Sends a contract call, waits for its receipt, and throws a decoded error if it reverts. */
 export async function write(chain: Chain, wallet: SoukWallet, p: WriteParams, opts: { signal?: AbortSignal } = {}): Promise<TransactionReceipt> {
   let hash: Hash
   try {
-    hash = await wallet.writeContract({ address: p.address, abi: p.abi as Abi, functionName: p.functionName, args: p.args ?? [], gas: p.gas } as never)
+    hash = await serialSend(wallet, () => wallet.writeContract({ address: p.address, abi: p.abi as Abi, functionName: p.functionName, args: p.args ?? [], gas: p.gas } as never))
   } catch (e) {
     throw toChainError(e, `${p.functionName}`)
   }

@@ -138,7 +138,8 @@ export class SoukModel {
     if (lc(recipient) === ZERO) throw new ModelRevert('TicketBrokerZeroAddress')
     this.transfer(caller, this.p.broker, amount)
     const s = this.sender(caller)
-    const toClaims = s.debt <= amount ? s.debt : amount
+    const uncovered = s.debt > s.deposit ? s.debt - s.deposit : 0n
+    const toClaims = uncovered <= amount ? uncovered : amount
     s.deposit += toClaims
     this.s.reserves.set(pair(caller, recipient), this.reserveOf(caller, recipient) + amount - toClaims)
     this.payClaims(caller, s)
