@@ -52,3 +52,20 @@ test('threat report writes Markdown and HTML; diff runs on the shipped models', 
   const j = JSON.parse(d.stdout)
   assert.deepEqual([j.added.length, j.removed.length, j.changed.length], [0, 0, 0])
 })
+
+test('demonstration names are literal substrings, and a name that matches no test fails', async () => {
+  const { nodeTestRunner, literalNamePattern, passedCount } = await import('./run.js')
+  assert.equal(literalNamePattern('(a) x.y [z]?'), '\\(a\\) x\\.y \\[z\\]\\?')
+  assert.equal(passedCount('ℹ tests 3\nℹ pass 2\nℹ fail 0\n'), 2)
+  const run = nodeTestRunner({ cwd: root })
+  const test = 'src/threat/fixtures/pass.demo.ts'
+  const [literal, none, whole] = await Promise.all([
+    run({ test, name: '(x) a title with regex [metacharacters]?' }),
+    run({ test, name: 'no such test' }),
+    run({ test }),
+  ])
+  assert.equal(literal.ok, true, literal.output)
+  assert.equal(none.ok, false, 'a name matching nothing must not pass with every test skipped')
+  assert.match(none.output, /no test ran/)
+  assert.equal(whole.ok, true, whole.output)
+})
