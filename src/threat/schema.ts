@@ -60,7 +60,7 @@ export const AssetSchema = z.strictObject({
 
 export const DemonstrationSchema = z.strictObject({
   test: z.string().min(1).meta({ description: 'A node:test file (relative to the repository root) that demonstrates the mitigation.' }),
-  name: z.string().optional().meta({ description: 'Only run tests whose name matches this pattern.' }),
+  name: z.string().optional().meta({ description: 'Only run tests whose name contains this text (a literal substring, not a pattern); at least one must run and pass.' }),
 })
 
 export const MitigationSchema = z.strictObject({
