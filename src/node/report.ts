@@ -23,6 +23,9 @@ export function createProgress(o: { clients: number; caches: number; contentByte
   }, cliProgress.Presets.shades_classic)
   const bars = new Map<string, cliProgress.SingleBar>()
   const chunks = Math.ceil(o.contentBytes / (128 * 1024))
+  // Start-up takes a while (processes, hiring, caches fetching the content): show it as its own bar.
+  const peers = enabled ? multi.create(1 + o.caches, 0, { name: 'peers     ', unit: 'ready', note: '(publisher, then caches fetch the content)' }) : undefined
+  let cachesReady = 0
   const payments = enabled ? multi.create(o.clients * chunks, 0, { name: 'payments  ', unit: 'chunks paid', note: '' }) : undefined
   const bar = (name: string) => {
     let b = bars.get(name)
@@ -34,7 +37,12 @@ export function createProgress(o: { clients: number; caches: number; contentByte
     update(e: TestnetEvent) {
       if (stopped) return
       if (!enabled) {
+        // Not a terminal (CI, a pipe): one line per phase instead of bars.
         if (e.kind === 'crashed') process.stderr.write(`peer ${e.name} crashed (code ${e.code}): ${(e.stderr as string[]).slice(-3).join(' | ')}\n`)
+        else if (e.kind === 'chain') process.stderr.write(`chain JSON-RPC at ${e.rpcUrl}\n`)
+        else if (e.kind === 'publisher-up') process.stderr.write(`publisher up; ${o.caches} caches joining\n`)
+        else if (e.kind === 'ready' && e.role === 'cache' && ++cachesReady === o.caches) process.stderr.write(`all ${o.caches} caches ready; ${o.clients} clients fetching\n`)
+        else if (e.kind === 'cut-off' || e.kind === 'fetch-failed') process.stderr.write(`${e.name}: ${e.kind} (${String(e.reason).slice(0, 80)})\n`)
         return
       }
       if (e.kind === 'bundle-done' && e.role === 'client') {
@@ -49,7 +57,11 @@ export function createProgress(o: { clients: number; caches: number; contentByte
       } else if (e.kind === 'crashed') {
         multi.log(`peer ${e.name} crashed (code ${e.code}): ${(e.stderr as string[]).slice(-3).join(' | ')}\n`)
       } else if (e.kind === 'publisher-up') {
+        peers?.increment(1, { note: `(${o.caches} caches joining and fetching the content)` })
         multi.log(`publisher at ${e.bootstrap}\n`)
+      } else if (e.kind === 'ready' && e.role === 'cache') {
+        cachesReady++
+        peers?.increment(1, { note: cachesReady === o.caches ? `(all caches ready; ${o.clients} clients fetching)` : `(${cachesReady}/${o.caches} caches ready)` })
       } else if (e.kind === 'chain') {
         multi.log(`chain JSON-RPC at ${e.rpcUrl}\n`)
       }
