@@ -16,6 +16,7 @@
  */
 import type { Address, Hex } from 'viem'
 import { keccak256, writeWord, writeAddress, hexToBytes, bytesToHex } from './crypto.js'
+import { eip712Domain, typeHash } from '../../crypto/eip712.js'
 
 /** One ticket: sequence number `seq` of issue round `round` of escrow `escrowId`, payable to `server` only. */
 export interface MicroTicket {
@@ -27,22 +28,14 @@ export interface MicroTicket {
   salt: Hex
 }
 
-const enc = new TextEncoder()
-export const TICKET_TYPEHASH = keccak256(enc.encode('Ticket(uint256 escrowId,address server,uint256 seq,uint256 round,bytes32 salt)'))
-export const BATCH_TYPEHASH = keccak256(enc.encode('TicketBatch(uint256 escrowId,bytes32 root)'))
-const DOMAIN_TYPEHASH = keccak256(enc.encode('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'))
+export const TICKET_TYPEHASH = typeHash('Ticket(uint256 escrowId,address server,uint256 seq,uint256 round,bytes32 salt)')
+export const BATCH_TYPEHASH = typeHash('TicketBatch(uint256 escrowId,bytes32 root)')
 export const MICROCASH_DOMAIN_NAME = 'Souk ConcurrentLottery'
 export const MICROCASH_DOMAIN_VERSION = '1'
 
 /** The EIP-712 domain separator of a ConcurrentLottery (32 bytes). */
 export function microcashDomain(chainId: number, contract: Address): Uint8Array {
-  const b = new Uint8Array(160)
-  b.set(DOMAIN_TYPEHASH, 0)
-  b.set(keccak256(enc.encode(MICROCASH_DOMAIN_NAME)), 32)
-  b.set(keccak256(enc.encode(MICROCASH_DOMAIN_VERSION)), 64)
-  writeWord(b, 96, BigInt(chainId))
-  writeAddress(b, 128, contract)
-  return keccak256(b)
+  return eip712Domain(MICROCASH_DOMAIN_NAME, MICROCASH_DOMAIN_VERSION, chainId, contract)
 }
 
 const th = new Uint8Array(192)
