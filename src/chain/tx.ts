@@ -77,7 +77,8 @@ async function explainRevert(chain: Chain, r: TransactionReceipt, p?: Pick<Write
   return new ChainError(`${p?.functionName ?? 'transaction'} reverted`, { details: { tx: r.transactionHash } })
 }
 
-function findRevertData(e: unknown): Hex | undefined {
+/** The revert data carried somewhere in an error's cause chain (providers nest it differently), or undefined. */
+export function findRevertData(e: unknown): Hex | undefined {
   let x: unknown = e
   for (let i = 0; i < 10 && x; i++) {
     const d = (x as { data?: unknown }).data

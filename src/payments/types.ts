@@ -102,3 +102,11 @@ export interface PayerSide {
 
 /** Bytes helper type for signatures. */
 export type Signature = Hex
+
+/** Adds a settlement report to a payee's running stats. */
+export function addSettleReport(stats: PayeeStats, r: SettleReport): void {
+  stats.settled += r.settled
+  stats.received += r.received
+  stats.transactions += r.transactions
+  stats.gasUsed += r.gasUsed
+}

@@ -34,7 +34,7 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import * as C from '../../artifacts/contracts.js'
-import { createChain, ContractRevertError, ChainError, type Chain, type SoukDeployment } from '../../src/chain/index.js'
+import { createChain, ContractRevertError, ChainError, findRevertData, type Chain, type SoukDeployment } from '../../src/chain/index.js'
 
 /** secp256k1 group order. */
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -211,16 +211,7 @@ export async function deployRaw(env: SoukEnv, key: Hex, abi: Abi | readonly unkn
 
 const ALL_ABIS = [...C.TicketBrokerAbi, ...C.PaymentChannelAbi, ...C.SoukTokenAbi] as unknown as Abi
 
-function revertData(e: unknown): Hex | undefined {
-  let x: unknown = e
-  for (let i = 0; i < 10 && x; i++) {
-    const d = (x as { data?: unknown }).data
-    if (typeof d === 'string' && d.startsWith('0x')) return d as Hex
-    if (d && typeof d === 'object' && typeof (d as { data?: unknown }).data === 'string') return (d as { data: Hex }).data
-    x = (x as { cause?: unknown }).cause
-  }
-  return undefined
-}
+const revertData = findRevertData
 
 /** Decodes revert data into a ContractRevertError (custom errors of the Souk contracts, Error(string), Panic). */
 export function decodeRevert(data: Hex | undefined, what: string): ChainError {

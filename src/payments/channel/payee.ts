@@ -23,7 +23,7 @@ import { createSignerCache } from '../../crypto/secp256k1.js'
 import { hexToBytes } from '../../crypto/bytes.js'
 import { PaymentRejectedError } from '../errors.js'
 import { ChannelBodySchema, PaymentSchema } from '../schemas.js'
-import type { PayeeSide, PayeeStats, Payment, SettleReport } from '../types.js'
+import { addSettleReport, type PayeeSide, type PayeeStats, type Payment, type SettleReport } from '../types.js'
 import { channelDomain, voucherDigest } from './voucher.js'
 
 export interface ChannelPayeeOptions {
@@ -150,10 +150,7 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
         info.paid = info.cumulative
         log.info(`${fn} done`, { channel: id, amount: due.toString() })
       }
-      stats.settled += report.settled
-      stats.received += report.received
-      stats.transactions += report.transactions
-      stats.gasUsed += report.gasUsed
+      addSettleReport(stats, report)
       return report
     },
     stats: () => ({ ...stats }),

@@ -26,7 +26,7 @@ import { createSignerCache } from '../../crypto/secp256k1.js'
 import { hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import { LotteryPaymentSchema, PaymentSchema, type LotteryParams } from '../schemas.js'
-import type { PayeeSide, PayeeStats, Payment, PaymentReceipt, PaymentTerms, SettleReport } from '../types.js'
+import { addSettleReport, type PayeeSide, type PayeeStats, type Payment, type PaymentReceipt, type PaymentTerms, type SettleReport } from '../types.js'
 import { ticketHasher, ticketDomain, ticketDrawer, winProbFor, randHash, expectedValue } from './ticket.js'
 
 export interface LotteryPayeeOptions {
@@ -396,10 +396,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         }
       }
       report.pending = (countPending.get(...scope) as { n: number }).n
-      stats.settled += report.settled
-      stats.received += report.received
-      stats.transactions += report.transactions
-      stats.gasUsed += report.gasUsed
+      addSettleReport(stats, report)
       return report
     },
 
