@@ -18,7 +18,7 @@ import { privateKeyToAddress } from 'viem/accounts'
 import { createChain, deploySouk, write, abis, type Chain, type SoukDeployment } from '../src/chain/index.js'
 import { createPayee, createPayer, fundPayer, type Payment, type PaymentTerms } from '../src/payments/index.js'
 import { signTicket, ticketDomain, ticketDigest, randHash, MAX_WIN_PROB, type Ticket } from '../src/payments/lottery/ticket.js'
-import { createSignerCache, recoverPublicKey, verifyWithPublicKey } from '../src/crypto/secp256k1.js'
+import { recoverPublicKey, verifyWithPublicKey } from '../src/crypto/secp256k1.js'
 import { hexToBytes, bytesToHex } from '../src/crypto/bytes.js'
 
 export const DEFAULT_PRICE_PER_CHUNK = 10n ** 13n
@@ -83,7 +83,6 @@ async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payee
   for (const it of items) if (verifyWithPublicKey(it.digest, it.sig, pub)) ok++
   const bareSignatureVerifiesPerSecond = (items.length * 1000) / (performance.now() - t)
   if (ok !== items.length) throw new Error('bare verification failed')
-  void createSignerCache
   await pe.close()
   return { ticketsVerifiedPerSecond, bareSignatureVerifiesPerSecond, verifyRatio: ticketsVerifiedPerSecond / bareSignatureVerifiesPerSecond }
 }

@@ -82,7 +82,7 @@ export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ c
       const setupTransactions = (await chain.public.getTransactionCount({ address: payer })) - txBefore
       // A microcash round is drawn from a block hash after the round: move the dev chain past the draw.
       if (scheme === 'microcash') await chain.dev!.mine(escrow.roundLengthBlocks + escrow.drawDelayBlocks + 2)
-      const rep = await seller.settle({ force: true, signal: opts.signal })
+      await seller.settle({ force: true, signal: opts.signal })
       const s = seller.stats()
       const balAfter = await chain.public.readContract({ address: deployment.token, abi: SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
       await seller.close()
@@ -91,7 +91,6 @@ export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ c
         transactions: s.transactions, gasUsed: s.gasUsed, setupTransactions, expected: total, received: s.received,
         onChainDelta: balAfter - balBefore, seconds: (performance.now() - t0) / 1000,
       })
-      void rep
     }
     return { chainId: chain.chainId, results }
   } finally {

@@ -203,3 +203,38 @@ describe('channel scheme under concurrency', () => {
     for (const p of payees) assert.equal((await p.settle({ force: true })).settled, 1)
   })
 })
+
+describe('lottery settlement when the sender falls short', () => {
+  test('winners beyond the reserve become claims (not dust, not burned) and are paid by the next funding', async () => {
+    const c = await createChain({ kind: 'embedded', accounts: 4 })
+    try {
+      const dep = await deploySouk(c, c.devKeys[0])
+      const [, pk, qk] = c.devKeys as Hex[]
+      const q = privateKeyToAddress(qk).toLowerCase() as Address
+      const p = privateKeyToAddress(pk).toLowerCase() as Address
+      await fundPayer('lottery', { chain: c, deployment: dep, key: pk }, { deposit: 0n, reserves: [{ payee: q, amount: 10n ** 16n }] })
+      const pe = await createPayee('lottery', { chain: c, deployment: dep, key: qk })
+      const s = await (await createPayer('lottery', { chain: c, deployment: dep, key: pk })).open(await pe.terms(p, 10n ** 15n))
+      const face = (s.terms.params as { faceValue: bigint }).faceValue
+      for (let i = 0; i < 400 && pe.stats().winning < 4; i++) { const r = await pe.receive(await s.pay(10n ** 15n)); if (r.terms) s.update(r.terms) }
+      const wins = pe.stats().winning
+      assert.ok(wins >= 2, `need several winners (got ${wins})`)
+      const bal = () => c.public.readContract({ address: dep.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [q] })
+      const b0 = await bal()
+      const rep = await pe.settle({ force: true })
+      // The reserve (10^16) covers floor(10^16 / face) winners; the rest are queued claims for their full face value.
+      const covered = Math.min(wins, Number(10n ** 16n / face))
+      assert.ok(covered < wins, 'the test needs more winners than the reserve covers')
+      assert.equal(rep.settled, covered)
+      assert.equal(rep.claims, wins - covered)
+      assert.equal(rep.received, face * BigInt(covered))
+      assert.equal((await bal()) - b0, face * BigInt(covered))
+      // The sender's next funding pays the claims first, in full.
+      await fundPayer('lottery', { chain: c, deployment: dep, key: pk }, { deposit: 10n ** 18n })
+      assert.equal((await bal()) - b0, face * BigInt(wins))
+      await pe.close()
+    } finally {
+      await c.close()
+    }
+  })
+})

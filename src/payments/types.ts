@@ -51,6 +51,8 @@ export interface SettleReport {
   settled: number
   /** Left for later (not yet worth it, or not yet drawable). */
   pending: number
+  /** Winners the chain queued as claims on a sender short of funds (paid from its next funding). */
+  claims?: number
 }
 
 export interface PayeeStats {

@@ -13,7 +13,7 @@
  * ```
  */
 import { randomBytes } from 'node:crypto'
-import type { Address, Hex } from 'viem'
+import { parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../../chain/deploy.js'
@@ -27,7 +27,7 @@ import { hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import { LotteryPaymentSchema, PaymentSchema, type LotteryParams } from '../schemas.js'
 import { addSettleReport, type PayeeSide, type PayeeStats, type Payment, type PaymentReceipt, type PaymentTerms, type SettleReport } from '../types.js'
-import { ticketHasher, ticketDomain, ticketDrawer, winProbFor, randHash, expectedValue } from './ticket.js'
+import { ticketHasher, ticketDomain, ticketDrawer, winProbFor, randHash } from './ticket.js'
 
 export interface LotteryPayeeOptions {
   /** Face value = estimated redemption gas × gas price × this (default 100: the fee is ≤ 1% of a win). */
@@ -288,7 +288,6 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       if (body.faceValue !== st.params.faceValue || body.winProb !== st.params.winProb || body.expirationBlock !== st.params.expirationBlock) {
         reject('params-mismatch', 'face value, win probability or expiry differ from the published parameters')
       }
-      const ev = expectedValue(st.params.faceValue, st.params.winProb)
       const n = BigInt(body.tickets.length)
       if (payment.amount !== st.pricePerChunk * n) reject('amount-too-low', `amount ${payment.amount} ≠ ${n} tickets × ${st.pricePerChunk}`)
       const f = cachedFunds(payment.payer) ?? (await payerFunds(payment.payer))
@@ -325,7 +324,6 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         terms = termsOf(await newParams(payment.payer, st.pricePerChunk, true))
       }
       if (winners.length > 0) log.info('winning ticket stored', { payer: payment.payer, winners: winners.length, face: body.faceValue })
-      void ev
       return { credited: payment.amount, winning: winners.length > 0, terms } satisfies PaymentReceipt
     },
 
@@ -382,11 +380,26 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
           const receipt = await write(ctx.chain, ctx.chain.wallet(ctx.key), {
             address: broker, abi: TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [args],
           }, opts)
-          const paid = receipt.logs.length >= 0 ? face : 0n
-          db.transaction(() => { for (const r of batch) markRow.run('redeemed', receipt.transactionHash, null, r.id) })()
+          // What was paid now is what the broker says: a winner whose sender fell short became a claim for its
+          // full face value, paid to us from the sender's next funding (ClaimPaid), not in this transaction.
+          const events = parseEventLogs({ abi: TicketBrokerAbi, logs: receipt.logs })
+          let paid = 0n
+          const claimed = new Set<string>()
+          for (const ev of events) {
+            if (ev.eventName === 'WinningTicketRedeemed' && ev.args.recipient.toLowerCase() === me) paid += ev.args.faceValue
+            if (ev.eventName === 'ClaimQueued' && ev.args.recipient.toLowerCase() === me) claimed.add(`${ev.args.sender.toLowerCase()}:${ev.args.senderNonce}`)
+          }
+          if (claimed.size > 0) log.warn('winning tickets queued as claims: the sender was short of funds', { claims: claimed.size })
+          db.transaction(() => {
+            for (const r of batch) {
+              const isClaim = claimed.has(`${r.sender.toLowerCase()}:${r.nonce}`)
+              markRow.run(isClaim ? 'claim' : 'redeemed', receipt.transactionHash, isClaim ? 'queued as a claim on the sender' : null, r.id)
+            }
+          })()
           report.transactions++
           report.gasUsed += receipt.gasUsed
-          report.settled += batch.length
+          report.settled += batch.length - claimed.size
+          report.claims = (report.claims ?? 0) + claimed.size
           report.received += paid
           log.info('batch redeemed', { tickets: batch.length, face: face.toString(), gas: receipt.gasUsed.toString() })
         } catch (e) {
