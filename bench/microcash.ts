@@ -21,6 +21,7 @@
  * Run: `node --import tsx bench/microcash.ts` (or `npm run bench`). Writes bench/results/microcash.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { signed } from './payments.js'
 import { pathToFileURL } from 'node:url'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
@@ -170,11 +171,7 @@ async function lotteryGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeK
   const rand = 987654321n
   const exp = (await chain.blockNumber()) + 100_000n
   let nonce = 0n
-  const mk = () => {
-    const t: Ticket = { recipient: payee, sender: payer, faceValue: FACE, winProb: (1n << 256n) - 1n, senderNonce: nonce++, recipientRandHash: randHash(rand), expirationBlock: exp }
-    const sig = signTicket(domain, t, payerKey)
-    return { ticket: t, r: bytesToHex(sig.subarray(0, 32)), s: bytesToHex(sig.subarray(32, 64)), v: sig[64], recipientRand: rand }
-  }
+  const mk = () => signed(domain, { recipient: payee, sender: payer, faceValue: FACE, winProb: (1n << 256n) - 1n, senderNonce: nonce++, recipientRandHash: randHash(rand), expirationBlock: exp }, payerKey, rand)
   const w = chain.wallet(payeeKey)
   await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
   const b100 = await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 100 }, mk)] })

@@ -14,7 +14,7 @@
 import type { Address, Hex } from 'viem'
 import { keccak256 } from '../../crypto/keccak.js'
 import { signDigest } from '../../crypto/secp256k1.js'
-import { eip712Domain, eip712Digest, eip712Digester, typeHash } from '../../crypto/eip712.js'
+import { eip712Domain, eip712Digester, typeHash } from '../../crypto/eip712.js'
 import { hexToBytes, writeAddress, writeWord, readWord } from '../../crypto/bytes.js'
 
 export interface Ticket {
@@ -37,16 +37,7 @@ export function ticketDomain(chainId: number, broker: Address): Uint8Array {
 
 /** EIP-712 digest of `t` under `domain` (as TicketBroker.ticketDigest computes it). */
 export function ticketDigest(domain: Uint8Array, t: Ticket): Uint8Array {
-  const s = new Uint8Array(256)
-  s.set(TICKET_TYPEHASH, 0)
-  writeAddress(s, 32, t.recipient)
-  writeAddress(s, 64, t.sender)
-  writeWord(s, 96, t.faceValue)
-  writeWord(s, 128, t.winProb)
-  writeWord(s, 160, t.senderNonce)
-  s.set(hexToBytes(t.recipientRandHash), 192)
-  writeWord(s, 224, t.expirationBlock)
-  return eip712Digest(domain, keccak256(s))
+  return ticketHasher(domain, t)(t.senderNonce)
 }
 
 /**
