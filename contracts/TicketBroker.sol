@@ -14,10 +14,18 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// face value to its recipient, or — when the sender's funds fall short — becomes a recorded claim that is paid
 /// first from the sender's next funding. No ticket is ever paid below face or burned.
 ///
-/// Replay protection: a sender numbers its tickets to each recipient with strictly increasing nonces; the broker
-/// keeps the highest redeemed nonce per (sender, recipient) and rejects any ticket at or below it. A recipient
-/// therefore redeems its winners in nonce order (the batch function requires it). One storage word per pair
-/// instead of one fresh word per ticket is what makes batch redemption cheap.
+/// Who may redeem: only the ticket's recipient (`msg.sender == recipient`). A ticket pays its recipient whoever
+/// submits it, so the rule costs an honest recipient nothing; it shuts out two attacks that work wherever anyone may
+/// redeem and nonces are ordered: a sender redeeming a ticket it signed to the recipient under a rand of its own (face
+/// value 0, a nonce above the recipient's winners) to void them, and a stranger lifting the highest-nonce ticket out
+/// of a pending batch's calldata and mining it first.
+///
+/// Replay protection, per lane: `senderNonce` is `lane << 128 | seq`. The recipient picks the lane when it hands
+/// out ticket parameters (one lane per concurrent session, per process or per store), and the sender counts `seq`
+/// up within it. The broker keeps the highest redeemed `seq` + 1 per (sender, recipient, lane) and rejects any ticket
+/// at or below it, so a recipient redeems a lane's winners in `seq` order, and one lane's redemptions never touch
+/// another's. One storage word per lane, reused for the lane's whole life, instead of one fresh word per ticket, is
+/// what keeps batch redemption cheap; `seq` < 2^128, so the counter can never wrap.
 ///
 /// Invariants (tested by property tests against a TypeScript reference model):
 ///  I1 token.balanceOf(this) == Σ deposit + Σ reserve   (money is neither created nor lost)
@@ -25,6 +33,9 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///  I3 a recipient receives, per winning ticket, exactly its face value (now or as a claim later), never more
 ///  I4 only the sender's own calls change its unlock state
 ///  I5 nothing returns to the sender while it owes claims
+///  I6 only a ticket's recipient can consume any of its nonces: once a recipient accepts a ticket in a lane above
+///     that lane's redeemed seq, nothing the sender or a third party does stops it being paid at face or queued
+///     as a claim (before its expiry)
 contract TicketBroker is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -35,7 +46,7 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         address sender;
         uint256 faceValue;
         uint256 winProb; // numerator over 2^256; the ticket wins iff draw < winProb
-        uint256 senderNonce; // strictly increasing per (sender, recipient)
+        uint256 senderNonce; // lane << 128 | seq; seq strictly increasing per (sender, recipient, lane)
         bytes32 recipientRandHash; // keccak256(recipientRand), committed by the recipient
         uint256 expirationBlock; // last block at which the ticket may be redeemed
     }
@@ -71,7 +82,8 @@ contract TicketBroker is EIP712, ReentrancyGuard {
 
     mapping(address sender => Sender) private _senders;
     mapping(address sender => mapping(address recipient => uint256)) private _reserves;
-    mapping(address sender => mapping(address recipient => uint256)) private _lastNonce; // highest redeemed nonce + 1
+    /// @dev keccak256(sender, recipient, lane) => highest redeemed seq + 1 in that lane.
+    mapping(bytes32 laneKey => uint256) private _laneNext;
     mapping(address sender => Claim[]) private _claims;
     mapping(address sender => uint256) private _claimHead;
 
@@ -87,8 +99,9 @@ contract TicketBroker is EIP712, ReentrancyGuard {
     error TicketBrokerAlreadyUnlocking(address sender, uint256 withdrawBlock);
     error TicketBrokerUnlockPending(address sender, uint256 withdrawBlock, uint256 currentBlock);
     error TicketBrokerClaimsOutstanding(address sender, uint256 debt);
-    error TicketBrokerMixedRecipients(address expected, address got);
+    error TicketBrokerNotRecipient(address recipient, address caller);
     error TicketBrokerNothingToWithdraw(address sender);
+    error TicketBrokerLaneOutOfRange(uint256 lane);
 
     // ---------------------------------------------------------------- events
     event DepositFunded(address indexed sender, uint256 amount, uint256 deposit);
@@ -120,9 +133,11 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         return _reserves[sender][recipient];
     }
 
-    /// @notice The lowest nonce a new ticket from `sender` to `recipient` may carry to still be redeemable.
-    function nextNonce(address sender, address recipient) external view returns (uint256) {
-        return _lastNonce[sender][recipient];
+    /// @notice The lowest `senderNonce` a ticket from `sender` to `recipient` in `lane` may carry to still be
+    /// redeemable: `lane << 128 | (highest redeemed seq + 1)`. Reverts for `lane >= 2^128`.
+    function nextNonce(address sender, address recipient, uint256 lane) external view returns (uint256) {
+        if (lane > type(uint128).max) revert TicketBrokerLaneOutOfRange(lane);
+        return (lane << 128) | _laneNext[_laneKey(sender, recipient, lane)];
     }
 
     /// @notice Number of claims not yet paid in full for `sender`.
@@ -213,27 +228,23 @@ contract TicketBroker is EIP712, ReentrancyGuard {
     }
 
     // ---------------------------------------------------------------- redemption
-    /// @notice Redeems one winning ticket. Pays its face value to the recipient from the deposit, then the
-    /// recipient's reserve; if both together fall short, nothing is taken and the full face value is queued as
-    /// a claim. Emits {WinningTicketRedeemed} or {ClaimQueued}.
+    /// @notice Redeems one winning ticket; only its recipient may call. Pays its face value to the recipient from
+    /// the deposit, then the recipient's reserve; if both together fall short, nothing is taken and the full face
+    /// value is queued as a claim. Emits {WinningTicketRedeemed} or {ClaimQueued}.
     function redeemWinningTicket(SignedTicket calldata st) external nonReentrant {
         uint256 pay = _redeem(st);
         if (pay != 0) token.safeTransfer(st.ticket.recipient, pay);
     }
 
-    /// @notice Redeems winning tickets that all pay one recipient, in one token transfer. Tickets from one
-    /// sender must come in increasing nonce order. The whole batch reverts if any ticket is invalid, so a
-    /// recipient should pre-check with {isWinning}/{nextNonce}.
+    /// @notice Redeems the caller's winning tickets in one token transfer; every ticket must name the caller as its
+    /// recipient. Tickets of one (sender, lane) must come in increasing nonce order. The whole batch reverts if any
+    /// ticket is invalid, so a recipient should pre-check with {isWinning}/{nextNonce}.
     function batchRedeemWinningTickets(SignedTicket[] calldata tickets) external nonReentrant {
         uint256 n = tickets.length;
         if (n == 0) return;
-        address recipient = tickets[0].ticket.recipient;
         uint256 total;
-        for (uint256 i = 0; i < n; ++i) {
-            if (tickets[i].ticket.recipient != recipient) revert TicketBrokerMixedRecipients(recipient, tickets[i].ticket.recipient);
-            total += _redeem(tickets[i]);
-        }
-        if (total != 0) token.safeTransfer(recipient, total);
+        for (uint256 i = 0; i < n; ++i) total += _redeem(tickets[i]);
+        if (total != 0) token.safeTransfer(msg.sender, total);
     }
 
     /// @notice Pays up to 32 of `sender`'s queued claims from its deposit. Anyone may call it.
@@ -250,25 +261,41 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         );
     }
 
+    function _laneKey(address sender, address recipient, uint256 lane) private pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            // keccak256(abi.encode(sender, recipient, lane)) in scratch memory beyond the free pointer.
+            let p := mload(0x40)
+            mstore(p, sender)
+            mstore(add(p, 0x20), recipient)
+            mstore(add(p, 0x40), lane)
+            key := keccak256(p, 0x60)
+        }
+    }
+
     /// @dev Validates one ticket, consumes its nonce, and debits the sender. Returns the amount to transfer now
-    /// (0 when the ticket became a claim). Effects only; the caller transfers.
+    /// (0 when the ticket became a claim). Effects only; the caller transfers (to msg.sender, its recipient).
     function _redeem(SignedTicket calldata st) private returns (uint256) {
         Ticket calldata t = st.ticket;
-        if (t.recipient == address(0) || t.sender == address(0)) revert TicketBrokerZeroAddress();
+        if (t.recipient != msg.sender) revert TicketBrokerNotRecipient(t.recipient, msg.sender);
+        if (t.sender == address(0)) revert TicketBrokerZeroAddress();
         if (block.number > t.expirationBlock) revert TicketBrokerTicketExpired(t.expirationBlock, block.number);
         if (keccak256(abi.encode(st.recipientRand)) != t.recipientRandHash) {
             revert TicketBrokerInvalidRecipientRand(t.recipientRandHash, st.recipientRand);
         }
-        uint256 next = _lastNonce[t.sender][t.recipient];
-        if (t.senderNonce < next) revert TicketBrokerNonceUsed(t.sender, t.recipient, t.senderNonce, next);
+        uint256 lane = t.senderNonce >> 128;
+        uint256 seq = t.senderNonce & type(uint128).max;
+        bytes32 laneKey = _laneKey(t.sender, t.recipient, lane);
+        uint256 next = _laneNext[laneKey];
+        if (seq < next) revert TicketBrokerNonceUsed(t.sender, t.recipient, t.senderNonce, (lane << 128) | next);
         // OZ ECDSA.recover rejects high-s and v ∉ {27, 28}: exactly one encoding per signature (one draw).
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(_structHash(t)), st.v, st.r, st.s);
         if (err != ECDSA.RecoverError.NoError || signer != t.sender) revert TicketBrokerInvalidSignature(t.sender);
         uint256 draw = uint256(keccak256(abi.encodePacked(st.r, st.s, st.v, st.recipientRand)));
         if (draw >= t.winProb) revert TicketBrokerNotWinning(draw, t.winProb);
-        // Checked on purpose: wrapping to 0 would reopen every redeemed nonce of the pair for replay (I2), so a
-        // ticket with nonce 2^256 - 1 cannot be redeemed (Panic 0x11).
-        _lastNonce[t.sender][t.recipient] = t.senderNonce + 1;
+        // Safe: seq < 2^128, so seq + 1 <= 2^128 never wraps (a wrap would reopen the lane's nonces for replay).
+        unchecked {
+            _laneNext[laneKey] = seq + 1;
+        }
 
         Sender storage s = _senders[t.sender];
         uint256 face = t.faceValue;

@@ -292,3 +292,35 @@ export function sameAddr(a: string, b: string): boolean {
 export function ticketArg(st: SignedTicket) {
   return { ticket: st.ticket, r: st.r, s: st.s, v: st.v, recipientRand: st.recipientRand }
 }
+
+/** The outcome of one transaction of {@link sendTogether}: its receipt, or the decoded revert. */
+export type TogetherResult = { ok: true; receipt: TransactionReceipt } | { ok: false; error: ChainError; receipt: TransactionReceipt }
+
+/**
+ * Mines `txs` together in ONE block, in the order given — the way a front-runner gets its transaction in ahead of
+ * its victim's (automine off, both sent, one `evm_mine`). A reverted transaction is mined like on a real chain; its
+ * revert data comes from `debug_traceTransaction` and is decoded like {@link send}'s.
+ */
+export async function sendTogether(env: SoukEnv, txs: readonly { key: Hex; p: SendParams }[]): Promise<TogetherResult[]> {
+  const prov = env.chain.provider
+  await prov.request({ method: 'evm_setAutomine', params: [false] })
+  const hashes: Hex[] = []
+  try {
+    for (const { key, p } of txs) {
+      const data = encodeFunctionData({ abi: p.abi as Abi, functionName: p.functionName, args: p.args ?? [] } as never)
+      hashes.push((await prov.request({ method: 'eth_sendTransaction', params: [{ from: env.addr(key), to: p.address, data, gas: toHex(TX_GAS) }] })) as Hex)
+    }
+    await prov.request({ method: 'evm_mine', params: [] })
+  } finally {
+    await prov.request({ method: 'evm_setAutomine', params: [true] })
+  }
+  const out: TogetherResult[] = []
+  for (let i = 0; i < hashes.length; i++) {
+    const receipt = await env.chain.public.getTransactionReceipt({ hash: hashes[i]! })
+    if (receipt.status === 'success') { out.push({ ok: true, receipt }); continue }
+    const trace = (await prov.request({ method: 'debug_traceTransaction', params: [hashes[i], { disableStorage: true, disableMemory: true, disableStack: true }] })) as { returnValue?: string }
+    const rv = trace.returnValue ? ((trace.returnValue.startsWith('0x') ? trace.returnValue : `0x${trace.returnValue}`) as Hex) : undefined
+    out.push({ ok: false, error: decodeRevert(rv, txs[i]!.p.functionName), receipt })
+  }
+  return out
+}

@@ -38,6 +38,10 @@ const ZERO = '0x0000000000000000000000000000000000000000'
 
 const lc = (a: string) => a.toLowerCase() as Address
 const pair = (s: Address, r: Address) => `${lc(s)}|${lc(r)}`
+const laneOf = (s: Address, r: Address, lane: bigint) => `${lc(s)}|${lc(r)}|${lane}`
+/** A ticket nonce is `lane << 128 | seq`. */
+export const LANE_SHIFT = 128n
+export const SEQ_MASK = (1n << 128n) - 1n
 
 export interface ModelParams { chainId: number; token?: Address; broker: Address; channel: Address; unlockPeriod: bigint; settleDelay: bigint }
 
@@ -100,7 +104,11 @@ export class SoukModel {
     return x
   }
   reserveOf(s: Address, r: Address): bigint { return this.s.reserves.get(pair(s, r)) ?? 0n }
-  nextNonce(s: Address, r: Address): bigint { return this.s.lastNonce.get(pair(s, r)) ?? 0n }
+  /** The lowest nonce a ticket from `s` to `r` in `lane` may carry: `lane << 128 | next seq`. */
+  nextNonce(s: Address, r: Address, lane = 0n): bigint {
+    if (lane > SEQ_MASK) throw new ModelRevert('TicketBrokerLaneOutOfRange', [lane])
+    return (lane << LANE_SHIFT) | (this.s.lastNonce.get(laneOf(s, r, lane)) ?? 0n)
+  }
   pendingClaims(s: Address): number { return (this.s.claims.get(lc(s))?.length ?? 0) - (this.s.claimHead.get(lc(s)) ?? 0) }
   /** Unpaid claims of `s`, oldest first. */
   claimQueue(s: Address): Claim[] {
@@ -202,22 +210,23 @@ export class SoukModel {
   }
 
   /** Validates one ticket, consumes its nonce, debits the sender; returns what to transfer now (0 = claim). */
-  private async redeem(st: SignedTicket): Promise<bigint> {
+  private async redeem(caller: Address, st: SignedTicket): Promise<bigint> {
     const t = st.ticket
-    if (lc(t.recipient) === ZERO || lc(t.sender) === ZERO) throw new ModelRevert('TicketBrokerZeroAddress')
+    if (lc(t.recipient) !== lc(caller)) throw new ModelRevert('TicketBrokerNotRecipient', [t.recipient, caller])
+    if (lc(t.sender) === ZERO) throw new ModelRevert('TicketBrokerZeroAddress')
     if (this.execBlock > t.expirationBlock) throw new ModelRevert('TicketBrokerTicketExpired', [t.expirationBlock, this.execBlock])
     if (keccak256(encodeAbiParameters([{ type: 'uint256' }], [st.recipientRand])) !== t.recipientRandHash) {
       throw new ModelRevert('TicketBrokerInvalidRecipientRand', [t.recipientRandHash, st.recipientRand])
     }
-    const next = this.nextNonce(t.sender, t.recipient)
-    if (t.senderNonce < next) throw new ModelRevert('TicketBrokerNonceUsed', [t.sender, t.recipient, t.senderNonce, next])
+    const lane = t.senderNonce >> LANE_SHIFT
+    const seq = t.senderNonce & SEQ_MASK
+    const next = this.s.lastNonce.get(laneOf(t.sender, t.recipient, lane)) ?? 0n
+    if (seq < next) throw new ModelRevert('TicketBrokerNonceUsed', [t.sender, t.recipient, t.senderNonce, (lane << LANE_SHIFT) | next])
     const digest = ticketDigest(this.p.chainId, this.p.broker, t)
     if (!(await validSigner(digest, st.r, st.s, st.v, t.sender))) throw new ModelRevert('TicketBrokerInvalidSignature', [t.sender])
     const draw = ticketDraw(st.r, st.s, st.v, st.recipientRand)
     if (draw >= t.winProb) throw new ModelRevert('TicketBrokerNotWinning', [draw, t.winProb])
-    // Checked arithmetic, as in the (fixed) contract: nonce 2^256 - 1 cannot be redeemed.
-    if (t.senderNonce === 2n ** 256n - 1n) throw new ModelRevert('Panic', [0x11n])
-    this.s.lastNonce.set(pair(t.sender, t.recipient), t.senderNonce + 1n)
+    this.s.lastNonce.set(laneOf(t.sender, t.recipient, lane), seq + 1n)
 
     const s = this.sender(t.sender)
     const face = t.faceValue
@@ -302,10 +311,10 @@ export class SoukModel {
     this.begin()
     const c = this.openChannel(id)
     if (lc(c.recipient) !== lc(caller)) throw new ModelRevert('PaymentChannelNotRecipient', [id, caller])
-    await this.checkVoucher(id, c, cumulativeAmount, signature)
-    const amount = cumulativeAmount > c.paid ? cumulativeAmount - c.paid : 0n
+    const due = await this.checkVoucher(id, c, cumulativeAmount, signature)
+    const amount = due > c.paid ? due - c.paid : 0n
     if (amount === 0n) return
-    c.paid = cumulativeAmount
+    c.paid = due
     this.transfer(this.p.channel, c.recipient, amount)
   }
 
@@ -314,10 +323,7 @@ export class SoukModel {
     const c = this.known(id)
     if (lc(c.recipient) !== lc(caller)) throw new ModelRevert('PaymentChannelNotRecipient', [id, caller])
     let best = c.closingAmount > c.paid ? c.closingAmount : c.paid
-    if (cumulativeAmount > best) {
-      await this.checkVoucher(id, c, cumulativeAmount, signature)
-      best = cumulativeAmount
-    }
+    if (cumulativeAmount > best) best = await this.checkVoucher(id, c, cumulativeAmount, signature)
     this.settleChannel(id, c, best)
   }
 
@@ -335,8 +341,8 @@ export class SoukModel {
     const c = this.known(id)
     if (c.settleBlock === 0n) throw new ModelRevert('PaymentChannelNotClosing', [id])
     if (this.execBlock >= c.settleBlock) throw new ModelRevert('PaymentChannelSettlePending', [id, c.settleBlock, this.execBlock])
-    await this.checkVoucher(id, c, cumulativeAmount, signature)
-    if (cumulativeAmount > c.closingAmount) c.closingAmount = cumulativeAmount
+    const due = await this.checkVoucher(id, c, cumulativeAmount, signature)
+    if (due > c.closingAmount) c.closingAmount = due
   }
 
   settle(id: Hex) {
@@ -357,14 +363,15 @@ export class SoukModel {
     if (c.settleBlock !== 0n) throw new ModelRevert('PaymentChannelAlreadyClosing', [id, c.settleBlock])
     return c
   }
-  private async checkVoucher(id: Hex, c: ChannelState, amount: bigint, signature: Hex) {
+  /** Reverts unless the sender signed the voucher; returns what it can pay: min(amount, deposit). */
+  private async checkVoucher(id: Hex, c: ChannelState, amount: bigint, signature: Hex): Promise<bigint> {
     let ok = size(signature) === 65
     if (ok) {
       const v = Number(hexToBigInt(slice(signature, 64, 65)))
       ok = await validSigner(voucherDigest(this.p.chainId, this.p.channel, id, amount), slice(signature, 0, 32), slice(signature, 32, 64), v, c.sender)
     }
     if (!ok) throw new ModelRevert('PaymentChannelInvalidVoucher', [id])
-    if (amount > c.deposit) throw new ModelRevert('PaymentChannelExceedsDeposit', [id, amount, c.deposit])
+    return amount < c.deposit ? amount : c.deposit
   }
   private settleChannel(id: Hex, c: ChannelState, best: bigint) {
     const toRecipient = best > c.paid ? best - c.paid : 0n

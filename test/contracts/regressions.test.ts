@@ -5,10 +5,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseEventLogs, type Address, type Hex } from 'viem'
+import { ContractRevertError } from '../../src/chain/index.js'
 import * as C from '../../artifacts/contracts.js'
 import {
   MAX_UINT256, compactSignature, deployRaw, expectRevert, highS, joinSignature, randHash, read, send, setupSouk, signTicket, signVoucher,
-  splitSignature, ticketArg, ticketDraw, transferLogs, type SignedTicket, type SoukEnv, type Ticket,
+  sendTogether, splitSignature, ticketArg, ticketDraw, transferLogs, type SignedTicket, type SoukEnv, type Ticket,
 } from './helpers.js'
 
 const UNLOCK = 20
@@ -64,7 +65,7 @@ async function winner(c: Ctx, o: { nonce: bigint; face: bigint; key?: Hex; recip
 /** Runs `f` expecting the revert `name`, and checks it changed none of the watched state. */
 async function revertsCleanly(c: Ctx, f: () => Promise<unknown>, name: string) {
   const snap = async () => [await senderOf(c, c.P), await reserveOf(c, c.P, c.R), await pending(c, c.P), await bal(c, c.R), await bal(c, c.P), await bal(c, c.env.d.ticketBroker),
-    await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R])]
+    await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 0n])]
   const before = await snap()
   const args = await expectRevert(f, name)
   assert.deepEqual(await snap(), before, `${name} changed state`)
@@ -253,34 +254,42 @@ test('expiry, wrong rand, losing tickets and replays are rejected without side e
     await revertsCleanly(c, () => redeem(c, loser), 'TicketBrokerNotWinning')
     const live = await winner(c, { nonce: 5n, face: 3n })
     await redeem(c, live)
-    assert.equal(await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R]), 6n)
+    assert.equal(await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 0n]), 6n)
     const args = await revertsCleanly(c, () => redeem(c, live), 'TicketBrokerNonceUsed')
     assert.deepEqual(args.slice(2), [5n, 6n])
-    // Lower nonces — including ones never redeemed — are dead too; the recipient redeems in nonce order.
+    // Lower nonces of the lane — including ones never redeemed — are dead too; the recipient redeems a lane in
+    // nonce order.
     await revertsCleanly(c, async () => redeem(c, await winner(c, { nonce: 4n, face: 3n })), 'TicketBrokerNonceUsed')
+    // Another lane of the same pair is independent: its seq 0 still pays, and lane 0 is untouched.
+    await redeem(c, await winner(c, { nonce: (1n << 128n) | 0n, face: 1n }))
+    assert.equal(await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 1n]), (1n << 128n) | 1n)
+    assert.equal(await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 0n]), 6n)
+    await assert.rejects(read(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 1n << 128n]), /TicketBrokerLaneOutOfRange/)
     // Another recipient's nonces are independent.
-    await redeem(c, await winner(c, { nonce: 0n, face: 2n, recipient: c.R2 }), c.outsider)
+    await redeem(c, await winner(c, { nonce: 0n, face: 2n, recipient: c.R2 }), c.other)
     assert.equal(await bal(c, c.R2), 2n)
-    assert.equal(await bal(c, c.R), 3n)
+    assert.equal(await bal(c, c.R), 4n)
   } finally {
     await c.env.chain.close()
   }
 })
 
-test('a ticket with nonce 2^256 - 1 cannot wrap the nonce counter and reopen old tickets for replay', async () => {
+test('a ticket with nonce 2^256 - 1 cannot wrap a lane counter and reopen old tickets for replay', async () => {
   const c = await ctx()
   try {
     await fund(c, 1000n)
     const first = await winner(c, { nonce: 0n, face: 10n })
     await redeem(c, first)
+    // 2^256 - 1 is seq 2^128 - 1 of lane 2^128 - 1: it redeems (the lane's counter becomes 2^128, no wrap) and
+    // touches no other lane. Before lanes, `senderNonce + 1` overflowed (first unchecked: replay; then Panic).
     const max = await winner(c, { nonce: MAX_UINT256, face: 10n })
-    // Before the fix, `senderNonce + 1` was unchecked: this ticket paid and set the next nonce to 0, after which
-    // every earlier winner of the pair could be replayed. Now it reverts (arithmetic overflow) and changes nothing.
-    const args = await revertsCleanly(c, () => redeem(c, max), 'Panic')
-    assert.equal(args[0], 0x11n)
+    await redeem(c, max)
+    assert.equal(await bal(c, c.R), 20n)
+    await revertsCleanly(c, () => redeem(c, max), 'TicketBrokerNonceUsed')
     await revertsCleanly(c, () => redeem(c, first), 'TicketBrokerNonceUsed')
-    await revertsCleanly(c, () => batch(c, [max, first]), 'Panic')
-    assert.equal(await bal(c, c.R), 10n)
+    assert.equal(await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 0n]), 1n)
+    // The lane is spent for good: nothing in it can ever be redeemed again.
+    await revertsCleanly(c, async () => redeem(c, await winner(c, { nonce: MAX_UINT256 - 5n, face: 1n })), 'TicketBrokerNonceUsed')
   } finally {
     await c.env.chain.close()
   }
@@ -331,11 +340,11 @@ test('batch redemption pays each recipient with exactly one token transfer', asy
     assert.equal(ts.length, 1)
     assert.deepEqual(ts[0], { from: c.env.d.ticketBroker.toLowerCase(), to: c.R.toLowerCase(), value: 70n })
     assert.equal(parseEventLogs({ abi: C.TicketBrokerAbi, logs: rc.logs, eventName: 'WinningTicketRedeemed' }).length, 10)
-    // Out of order within one sender, or mixed recipients: the whole batch reverts.
+    // Out of order within one sender's lane, or a ticket for another recipient: the whole batch reverts.
     const a = await winner(c, { nonce: 20n, face: 1n })
     const b = await winner(c, { nonce: 19n, face: 1n })
     await revertsCleanly(c, () => batch(c, [a, b]), 'TicketBrokerNonceUsed')
-    await revertsCleanly(c, async () => batch(c, [a, await winner(c, { nonce: 0n, face: 1n, recipient: c.R2 })]), 'TicketBrokerMixedRecipients')
+    await revertsCleanly(c, async () => batch(c, [a, await winner(c, { nonce: 0n, face: 1n, recipient: c.R2 })]), 'TicketBrokerNotRecipient')
     // Gas per ticket in a batch of 100 (reported, for the record against protocols.md §1).
     const many: SignedTicket[] = []
     for (let i = 0; i < 100; i++) many.push(await winner(c, { nonce: 100n + BigInt(i), face: 1n }))
@@ -347,7 +356,7 @@ test('batch redemption pays each recipient with exactly one token transfer', asy
   }
 })
 
-test('channel: newer voucher wins a challenge, older is ignored, no early settle, over-deposit and forged vouchers rejected, settled channels never pay again', async () => {
+test('channel: newer voucher wins a challenge, older is ignored, no early settle, forged vouchers rejected, settled channels never pay again', async () => {
   const c = await ctx()
   try {
     const id = await read<Hex>(c.env, c.env.d.paymentChannel, C.PaymentChannelAbi, 'nextChannelId', [c.P, c.R])
@@ -355,7 +364,6 @@ test('channel: newer voucher wins a challenge, older is ignored, no early settle
     const v = async (amount: bigint, key = c.payer) => signVoucher(c.env.chain.chainId, c.env.d.paymentChannel, key, id, amount)
     const v30 = await v(30n)
     const v60 = await v(60n)
-    await expectRevert(async () => send(c.env, c.payee, { ...PC(c), functionName: 'collect', args: [id, 101n, await v(101n)] }), 'PaymentChannelExceedsDeposit')
     await expectRevert(async () => send(c.env, c.payee, { ...PC(c), functionName: 'collect', args: [id, 60n, await v(60n, c.outsider)] }), 'PaymentChannelInvalidVoucher')
     await expectRevert(() => send(c.env, c.outsider, { ...PC(c), functionName: 'collect', args: [id, 60n, v60] }), 'PaymentChannelNotRecipient')
     await send(c.env, c.payee, { ...PC(c), functionName: 'collect', args: [id, 30n, v30] })
@@ -369,7 +377,6 @@ test('channel: newer voucher wins a challenge, older is ignored, no early settle
     let ch = await read<{ closingAmount: bigint; settleBlock: bigint }>(c.env, c.env.d.paymentChannel, C.PaymentChannelAbi, 'getChannel', [id])
     assert.equal(ch.closingAmount, 60n)
     assert.equal(ch.settleBlock, sc.blockNumber + BigInt(SETTLE))
-    await expectRevert(async () => send(c.env, c.payee, { ...PC(c), functionName: 'challenge', args: [id, 200n, await v(200n)] }), 'PaymentChannelExceedsDeposit')
     await expectRevert(() => send(c.env, c.payer, { ...PC(c), functionName: 'topUp', args: [id, 5n] }), 'PaymentChannelAlreadyClosing')
     // Not before settleBlock; a challenge at or after settleBlock is too late.
     const now = await c.env.chain.blockNumber()
@@ -401,6 +408,93 @@ test('channel: newer voucher wins a challenge, older is ignored, no early settle
     const s2 = parseEventLogs({ abi: C.PaymentChannelAbi, logs: cl.logs, eventName: 'ChannelSettled' })[0]!.args as { toRecipient: bigint; toSender: bigint }
     assert.deepEqual([s2.toRecipient, s2.toSender], [0n, 30n])
     assert.equal(await bal(c, c.R), 80n)
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+// ------------------------------------------------------------------ attacks, performed as the attacker would
+// Each runs the attacker's transaction and the victim's in ONE block, the attacker's first (automine off).
+
+test("attack: a sender voids a recipient's winners with a self-signed ticket, front-running its batch", async () => {
+  const c = await ctx()
+  try {
+    await send(c.env, c.payer, { ...B(c), functionName: 'fundReserve', args: [c.R, 500n] })
+    // R accepted five winning tickets in its lane 0 (nonces 0..4), 20 each.
+    const winners: SignedTicket[] = []
+    for (let i = 0; i < 5; i++) winners.push(await winner(c, { nonce: BigInt(i), face: 20n }))
+    // The sender signs a ticket to R under a rand of its own: face 0, always winning, a nonce above R's winners.
+    const ownRand = 0xbadn
+    const evil = await signTicket(c.env.chain.chainId, c.env.d.ticketBroker, c.payer, {
+      recipient: c.R, sender: c.P, faceValue: 0n, winProb: MAX_UINT256, senderNonce: 10n, recipientRandHash: randHash(ownRand),
+      expirationBlock: (await c.env.chain.blockNumber()) + 1000n,
+    }, ownRand)
+    const [attack, victim] = await sendTogether(c.env, [
+      { key: c.payer, p: { ...B(c), functionName: 'redeemWinningTicket', args: [ticketArg(evil)] } },
+      { key: c.payee, p: { ...B(c), functionName: 'batchRedeemWinningTickets', args: [winners.map(ticketArg)] } },
+    ])
+    assert.equal(attack!.receipt.blockNumber, victim!.receipt.blockNumber, 'both in one block')
+    assert.ok(attack!.receipt.transactionIndex < victim!.receipt.transactionIndex, 'the attacker went first')
+    assert.ok(!attack!.ok && attack!.error instanceof ContractRevertError && attack!.error.errorName === 'TicketBrokerNotRecipient', 'the sender cannot redeem a ticket of R')
+    assert.ok(victim!.ok, 'R is paid for every winner')
+    assert.equal(await bal(c, c.R), 100n)
+    assert.equal(await pending(c, c.P), 0n)
+    // The batch form, and a stranger relaying the evil ticket, fail the same way.
+    await revertsCleanly(c, () => batch(c, [evil], c.payer), 'TicketBrokerNotRecipient')
+    await revertsCleanly(c, () => redeem(c, evil, c.outsider), 'TicketBrokerNotRecipient')
+    // Unlocking and withdrawing afterwards returns only what R was not owed.
+    await send(c.env, c.payer, { ...B(c), functionName: 'unlock' })
+    await c.env.chain.dev!.mine(UNLOCK)
+    const before = await bal(c, c.P)
+    await send(c.env, c.payer, { ...B(c), functionName: 'withdraw', args: [[c.R]] })
+    assert.equal((await bal(c, c.P)) - before, 400n)
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+test('attack: a stranger front-runs a pending batch with its highest-nonce ticket', async () => {
+  const c = await ctx()
+  try {
+    await fund(c, 10_000n)
+    const winners: SignedTicket[] = []
+    for (let i = 0; i < 30; i++) winners.push(await winner(c, { nonce: BigInt(i), face: 7n }))
+    // The stranger lifts the batch's highest-nonce ticket (its rand is in the pending calldata) and mines it first,
+    // once alone and once as a one-ticket batch.
+    const [single, asBatch, victim] = await sendTogether(c.env, [
+      { key: c.outsider, p: { ...B(c), functionName: 'redeemWinningTicket', args: [ticketArg(winners[29]!)] } },
+      { key: c.outsider, p: { ...B(c), functionName: 'batchRedeemWinningTickets', args: [[ticketArg(winners[29]!)]] } },
+      { key: c.payee, p: { ...B(c), functionName: 'batchRedeemWinningTickets', args: [winners.map(ticketArg)] } },
+    ])
+    assert.equal(single!.receipt.blockNumber, victim!.receipt.blockNumber)
+    for (const a of [single!, asBatch!]) assert.ok(!a.ok && (a.error as ContractRevertError).errorName === 'TicketBrokerNotRecipient', 'the stranger cannot redeem')
+    assert.ok(victim!.ok, 'the batch pays all 30 (before the fix: 10 of 30)')
+    assert.equal(await bal(c, c.R), 210n)
+    // Replaying the revealed calldata afterwards: a stranger cannot; the recipient itself hits the used nonce.
+    await revertsCleanly(c, () => batch(c, winners, c.outsider), 'TicketBrokerNotRecipient')
+    await revertsCleanly(c, () => batch(c, winners), 'TicketBrokerNonceUsed')
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+test("a recipient's processes in different lanes never void each other's winners", async () => {
+  const c = await ctx()
+  try {
+    await fund(c, 10_000n)
+    const lane = (l: bigint, seq: bigint) => (l << 128n) | seq
+    // Process A holds lane 1 seqs 0..4; process B holds lane 2 seqs 0..9, and redeems first, up to seq 9.
+    const a: SignedTicket[] = []
+    const b: SignedTicket[] = []
+    for (let i = 0n; i < 5n; i++) a.push(await winner(c, { nonce: lane(1n, i), face: 3n }))
+    for (let i = 0n; i < 10n; i++) b.push(await winner(c, { nonce: lane(2n, i), face: 5n }))
+    await batch(c, b)
+    await batch(c, a)
+    assert.equal(await bal(c, c.R), 65n)
+    // Out of order across lanes inside one batch is fine; within a lane it is not.
+    await batch(c, [await winner(c, { nonce: lane(2n, 20n), face: 1n }), await winner(c, { nonce: lane(1n, 7n), face: 1n }), await winner(c, { nonce: lane(2n, 21n), face: 1n })])
+    assert.equal(await bal(c, c.R), 68n)
+    await revertsCleanly(c, async () => batch(c, [await winner(c, { nonce: lane(1n, 9n), face: 1n }), await winner(c, { nonce: lane(1n, 8n), face: 1n })]), 'TicketBrokerNonceUsed')
   } finally {
     await c.env.chain.close()
   }
