@@ -13,9 +13,21 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// the sender may start a close that settles after `settleDelay` blocks, during which the recipient can answer
 /// with a newer voucher. At settlement the recipient gets what the best voucher says and the sender the rest.
 ///
+/// A voucher above the deposit pays the whole deposit: it is the sender's signed promise of that much in total,
+/// and the channel pays as much of it as it holds (`min(cumulativeAmount, deposit)`), never reverting. Reverting
+/// would let a sender void a recipient's latest voucher whenever the deposit the recipient relied on is not the
+/// one on chain (a top-up dropped by a reorg or replaced in the mempool, a stale read): the recipient, which keeps
+/// only its latest voucher, would be left with what it had already collected. Capping never pays more than a
+/// voucher says, and after a top-up the same voucher collects the rest of what it promises. While a channel is
+/// open its deposit only grows (there is no withdrawal; the sender's way out is {startClose}, which freezes it),
+/// so a voucher the recipient accepted within the deposit stays fully payable. The recipient's off-chain check
+/// (src/payments/channel/payee.ts: it refuses vouchers above the deposit it reads) is what keeps it from
+/// serving more than is backed; the contract does not need to guard it.
+///
 /// Invariants (tested by property tests against a TypeScript reference model):
 ///  C1 token.balanceOf(this) == Σ over open channels (deposit - paid)
 ///  C2 paid never decreases and never exceeds deposit; a recipient never gets more than a signed voucher says
+///     (what a voucher pays is min(cumulativeAmount, deposit))
 ///  C3 a closed channel can never pay again
 contract PaymentChannel is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
@@ -43,7 +55,6 @@ contract PaymentChannel is EIP712, ReentrancyGuard {
     error PaymentChannelNotSender(bytes32 channelId, address caller);
     error PaymentChannelNotRecipient(bytes32 channelId, address caller);
     error PaymentChannelInvalidVoucher(bytes32 channelId);
-    error PaymentChannelExceedsDeposit(bytes32 channelId, uint256 cumulativeAmount, uint256 deposit);
     error PaymentChannelAlreadyClosing(bytes32 channelId, uint256 settleBlock);
     error PaymentChannelNotClosing(bytes32 channelId);
     error PaymentChannelSettlePending(bytes32 channelId, uint256 settleBlock, uint256 currentBlock);
@@ -97,30 +108,29 @@ contract PaymentChannel is EIP712, ReentrancyGuard {
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice The recipient collects what a voucher adds over what was already paid; the channel stays open.
+    /// @notice The recipient collects what a voucher adds over what was already paid, up to the deposit (a voucher
+    /// above the deposit collects the whole deposit, and the rest after a top-up); the channel stays open.
     /// Emits {ChannelCollected}.
     function collect(bytes32 channelId, uint256 cumulativeAmount, bytes calldata signature) external nonReentrant {
         Channel storage c = _open(channelId);
         if (c.recipient != msg.sender) revert PaymentChannelNotRecipient(channelId, msg.sender);
-        _checkVoucher(channelId, c, cumulativeAmount, signature);
-        uint256 amount = cumulativeAmount > c.paid ? cumulativeAmount - c.paid : 0;
+        uint256 due = _checkVoucher(channelId, c, cumulativeAmount, signature);
+        uint256 amount = due > c.paid ? due - c.paid : 0;
         if (amount == 0) return;
-        c.paid = cumulativeAmount;
-        emit ChannelCollected(channelId, amount, cumulativeAmount);
+        c.paid = due;
+        emit ChannelCollected(channelId, amount, due);
         token.safeTransfer(c.recipient, amount);
     }
 
     /// @notice The recipient closes at once with its best voucher (or none: `cumulativeAmount` = 0 and an
-    /// empty signature); it gets what the voucher adds and the sender the rest. Emits {ChannelSettled}.
+    /// empty signature); it gets what the voucher adds, up to the deposit, and the sender the rest.
+    /// Emits {ChannelSettled}.
     function closeByRecipient(bytes32 channelId, uint256 cumulativeAmount, bytes calldata signature) external nonReentrant {
         Channel storage c = _channels[channelId];
         if (c.sender == address(0)) revert PaymentChannelUnknown(channelId);
         if (c.recipient != msg.sender) revert PaymentChannelNotRecipient(channelId, msg.sender);
         uint256 best = c.closingAmount > c.paid ? c.closingAmount : c.paid;
-        if (cumulativeAmount > best) {
-            _checkVoucher(channelId, c, cumulativeAmount, signature);
-            best = cumulativeAmount;
-        }
+        if (cumulativeAmount > best) best = _checkVoucher(channelId, c, cumulativeAmount, signature); // >= best: best <= deposit
         _settle(channelId, c, best);
     }
 
@@ -136,17 +146,17 @@ contract PaymentChannel is EIP712, ReentrancyGuard {
         emit ChannelCloseStarted(channelId, c.paid, c.settleBlock);
     }
 
-    /// @notice During the settle delay, anyone may present a newer voucher; the best one counts.
+    /// @notice During the settle delay, anyone may present a newer voucher; the best one counts, up to the deposit.
     /// Emits {ChannelChallenged}.
     function challenge(bytes32 channelId, uint256 cumulativeAmount, bytes calldata signature) external {
         Channel storage c = _channels[channelId];
         if (c.sender == address(0)) revert PaymentChannelUnknown(channelId);
         if (c.settleBlock == 0) revert PaymentChannelNotClosing(channelId);
         if (block.number >= c.settleBlock) revert PaymentChannelSettlePending(channelId, c.settleBlock, block.number);
-        _checkVoucher(channelId, c, cumulativeAmount, signature);
-        if (cumulativeAmount > c.closingAmount) {
-            c.closingAmount = cumulativeAmount;
-            emit ChannelChallenged(channelId, cumulativeAmount);
+        uint256 due = _checkVoucher(channelId, c, cumulativeAmount, signature);
+        if (due > c.closingAmount) {
+            c.closingAmount = due;
+            emit ChannelChallenged(channelId, due);
         }
     }
 
@@ -166,13 +176,20 @@ contract PaymentChannel is EIP712, ReentrancyGuard {
         if (c.settleBlock != 0) revert PaymentChannelAlreadyClosing(channelId, c.settleBlock);
     }
 
-    function _checkVoucher(bytes32 channelId, Channel storage c, uint256 cumulativeAmount, bytes calldata signature) private view {
+    /// @dev Reverts unless `signature` is the sender's canonical signature of the voucher; returns what the voucher
+    /// can pay: `min(cumulativeAmount, deposit)`.
+    function _checkVoucher(bytes32 channelId, Channel storage c, uint256 cumulativeAmount, bytes calldata signature)
+        private
+        view
+        returns (uint256 due)
+    {
         // ECDSA.tryRecover(bytes) takes only 65-byte, low-s signatures.
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(voucherDigest(channelId, cumulativeAmount), signature);
         if (err != ECDSA.RecoverError.NoError || signer != c.sender || signature.length != 65) {
             revert PaymentChannelInvalidVoucher(channelId);
         }
-        if (cumulativeAmount > c.deposit) revert PaymentChannelExceedsDeposit(channelId, cumulativeAmount, c.deposit);
+        uint256 deposit = c.deposit;
+        due = cumulativeAmount < deposit ? cumulativeAmount : deposit;
     }
 
     /// @dev Pays `best - paid` to the recipient and the rest to the sender, then deletes the channel (C3).
