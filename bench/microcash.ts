@@ -134,7 +134,7 @@ function coreRatesOnce(n: number) {
   return { microcashCoreTicketsPerSecond: micro, lotteryCoreTicketsPerSecond: seq }
 }
 
-async function microcashGas(chain: Chain, d: SoukDeployment, lottery: Address, sponsorKey: Hex, serverKey: Hex) {
+export async function microcashGas(chain: Chain, d: SoukDeployment, lottery: Address, sponsorKey: Hex, serverKey: Hex) {
   // N = 200, W = 25: p = 1/8. All 200 numbers of several rounds go to one server; 100 winners = 4 rounds.
   const params: EscrowParams = { ticketValue: FACE, ticketsPerRound: 200, winnersPerRound: 25, roundLengthBlocks: 20, drawDelayBlocks: 2, rounds: 10, redeemWindowBlocks: 500 }
   const balance = FACE * 25n * 10n

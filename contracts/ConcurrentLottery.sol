@@ -17,10 +17,17 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// (r+1)·L − 1 + drawDelay. The hash of that block keys a pseudo-random permutation π of [0, N) (4-round Feistel
 /// network with cycle walking); sequence number s wins iff π(s) < W. π is a bijection, so every draw has exactly
 /// W winners, and each number wins with probability W/N. Winners are paid in full from the balance, batched, one
-/// transfer per call. A sponsor that issues one number to two servers is caught with the two signed tickets
-/// ({proveDuplicate}): its penalty deposit is split between the two servers and the escrow closes (no new rounds;
-/// tickets of rounds already begun stay redeemable until the expiry; the rest of the balance returns to the sponsor
-/// after the expiry).
+/// transfer per call.
+///
+/// Duplicates: a sponsor that issues one number to two servers shows it when that number wins and one server is
+/// paid for it. A server holding a sponsor-signed ticket for a winning number of the schedule that was paid to
+/// another server, and not to it, is a victim: {proveDuplicate} pays it V from the victims' pool, once per
+/// (number, server). The first proof catches the escrow: the schedule ends after the current round (tickets of
+/// begun rounds stay redeemable until the new expiry), ⌈penalty/2⌉ is burned (sent to {BURN_ADDRESS}: a loss the
+/// sponsor cannot recover through servers of its own) and ⌊penalty/2⌋ becomes the victims' pool. Proofs are
+/// accepted until the expiry; what is left of the pool is burned at {withdraw}, never returned to the sponsor.
+/// Residual: a caught sponsor can claim pool money through Sybil servers holding copies of paid numbers (one proof
+/// per V), so victims are compensated only while the pool lasts; the burned half is lost to it in any case.
 ///
 /// Draw seeds: a block hash is readable on chain for 256 blocks only. {recordDraw} (anyone) stores it once per block
 /// for every escrow; redemption records it implicitly. A draw nobody recorded within 256 blocks is lost, and its
@@ -29,15 +36,23 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// Reentrancy: OpenZeppelin's transient-storage guard (EIP-1153, cancun), the same API as ReentrancyGuard at a
 /// fraction of its gas.
 ///
-/// Replay protection: one bit per winner, indexed (round − startRound)·W + π(s), so all winners of a round share
-/// one or two storage words.
+/// Replay protection and payees: winner index (round − startRound)·W + π(s), so all winners of a round share one or
+/// two storage words. One global bitmap says a winner was paid; one bitmap per (escrow, server) over the same index
+/// says that server got V for it (redeemed or compensated). Redemption keeps the current word of both in memory and
+/// writes each once per word, not once per ticket.
 ///
 /// Invariants (tested by property tests against a TypeScript reference model):
-///  M1 token.balanceOf(this) == Σ balance + Σ penalty                 (money is neither created nor lost)
+///  M1 token.balanceOf(this) == Σ balance + Σ penalty + Σ pool        (money is neither created nor lost; burns
+///     leave the contract to BURN_ADDRESS)
 ///  M2 balance >= committed, where committed = W·V·(funded rounds) − Σ paid: every winner is always paid in full
-///  M3 a (escrow, round, seq) is paid at most once, and only if π(seq) < W: a draw pays at most W·V
-///  M4 a proven duplicate pays the whole penalty deposit to the two servers it names, once
-///  M5 only the owner changes its escrow's funding, schedule or unlock state; nothing returns to it before expiry
+///  M3 a (escrow, round, seq) is redeemed at most once, and only if π(seq) < W: a draw pays at most W·V from the
+///     balance; the server it paid is recorded
+///  M4 a proof pays at most V, once per (number, server), only to a server holding a sponsor-signed ticket for a
+///     winning number of the schedule that another server was paid for and it was not; compensations never exceed
+///     the pool, ⌊penalty/2⌋ at the first proof
+///  M5 only the owner changes its escrow's funding, schedule or unlock state; nothing returns to it before expiry;
+///     after a proof nothing of the penalty or pool ever returns to it (⌈penalty/2⌉ burned at once, the pool's
+///     remainder at withdrawal)
 contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -65,11 +80,12 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         uint64 endRound; // exclusive
         uint64 expiryBlock; // last block at which a winner may be redeemed
         bool unlocked;
-        bool closed; // a duplicate was proven
+        bool closed; // a duplicate was proven: no new rounds, the penalty was burned / moved to the pool
         bool withdrawn;
         uint256 balance;
         uint256 committed; // W·V·(rounds) − paid: what the balance must still cover
-        uint256 penalty;
+        uint256 penalty; // deposit until the first proof, 0 after it
+        uint256 pool; // victims' pool after the first proof: ⌊penalty/2⌋ minus compensations paid
     }
 
     struct Sig {
@@ -104,7 +120,7 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         TicketRef[] tickets;
     }
 
-    /// @notice One complete signed ticket (for {proveDuplicate}).
+    /// @notice One complete signed ticket: the victim's, in {proveDuplicate}.
     struct TicketProof {
         address server;
         uint64 round;
@@ -120,12 +136,15 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
     bytes32 public constant BATCH_TYPEHASH = keccak256("TicketBatch(uint256 escrowId,bytes32 root)");
     /// @notice Blocks for which a block hash stays readable on chain.
     uint256 public constant BLOCKHASH_WINDOW = 256;
+    /// @notice Where burned penalty money goes (no key is known for it).
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
 
     // ---------------------------------------------------------------- state
     IERC20 public immutable token;
     uint256 private _lastId;
     mapping(uint256 id => Escrow) private _escrows;
     mapping(uint256 id => mapping(uint256 word => uint256)) private _redeemed;
+    mapping(uint256 id => mapping(address server => mapping(uint256 word => uint256))) private _paidTo;
     mapping(uint256 blockNumber => bytes32) private _seeds;
 
     // ---------------------------------------------------------------- errors
@@ -150,6 +169,10 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
     error ConcurrentLotteryNotWinning(uint256 escrowId, uint256 round, uint256 seq, uint256 rank);
     error ConcurrentLotteryAlreadyRedeemed(uint256 escrowId, uint256 round, uint256 seq);
     error ConcurrentLotteryNotDuplicate(uint256 escrowId);
+    error ConcurrentLotteryNotRedeemed(uint256 escrowId, uint256 round, uint256 seq);
+    error ConcurrentLotteryNotPaidTo(uint256 escrowId, uint256 round, uint256 seq, address server);
+    error ConcurrentLotteryVictimPaid(uint256 escrowId, uint256 round, uint256 seq, address victim);
+    error ConcurrentLotteryPoolExhausted(uint256 escrowId);
 
     // ---------------------------------------------------------------- events
     event EscrowCreated(
@@ -160,9 +183,9 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
     event EscrowWithdrawn(uint256 indexed escrowId, uint256 balance, uint256 penalty);
     event DrawRecorded(uint256 indexed drawBlock, bytes32 seed);
     event WinnersRedeemed(uint256 indexed escrowId, address indexed server, uint256 count, uint256 amount);
-    event DuplicateProven(
-        uint256 indexed escrowId, uint256 round, uint256 seq, address serverA, address serverB, uint256 penalty, uint64 endRound, uint64 expiryBlock
-    );
+    event DuplicateProven(uint256 indexed escrowId, uint256 round, uint256 seq, address indexed victim, address paidServer, uint256 compensation);
+    event EscrowCaught(uint256 indexed escrowId, uint256 burned, uint256 pool, uint64 endRound, uint64 expiryBlock);
+    event PenaltyBurned(uint256 indexed escrowId, uint256 amount);
 
     constructor(IERC20 token_) EIP712("Souk ConcurrentLottery", "1") {
         if (address(token_) == address(0)) revert ConcurrentLotteryZeroAddress();
@@ -200,15 +223,16 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         return _permute(keccak256(abi.encode(seed, escrowId, round)), seq, ticketsPerRound);
     }
 
-    /// @notice Whether the winner (round, seq) of `escrowId` was already paid.
+    /// @notice Whether the winner (round, seq) of `escrowId` was already redeemed (by any server).
     function isRedeemed(uint256 escrowId, uint256 round, uint256 seq) external view returns (bool) {
-        Escrow storage e = _escrows[escrowId];
-        bytes32 seed = _seeds[drawBlockOf(round, e.roundLengthBlocks, e.drawDelayBlocks)];
-        if (seed == 0 || round < e.startRound) return false;
-        uint256 rank = winnerRank(seed, escrowId, round, seq, e.ticketsPerRound);
-        if (rank >= e.winnersPerRound) return false;
-        uint256 idx = (round - e.startRound) * e.winnersPerRound + rank;
-        return _redeemed[escrowId][idx >> 8] & (1 << (idx & 255)) != 0;
+        (bool ok, uint256 w, uint256 bit) = _winnerBit(escrowId, round, seq);
+        return ok && _redeemed[escrowId][w] & bit != 0;
+    }
+
+    /// @notice Whether `server` got V for the winner (round, seq) of `escrowId`: redeemed it, or was compensated.
+    function isPaidTo(uint256 escrowId, uint256 round, uint256 seq, address server) external view returns (bool) {
+        (bool ok, uint256 w, uint256 bit) = _winnerBit(escrowId, round, seq);
+        return ok && _paidTo[escrowId][server][w] & bit != 0;
     }
 
     /// @notice EIP-712 struct hash of a ticket; it is also the ticket's Merkle leaf.
@@ -291,20 +315,26 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         emit EscrowUnlocked(escrowId, e.endRound, e.expiryBlock);
     }
 
-    /// @notice After the expiry, returns the balance and whatever penalty deposit remains to the owner.
-    /// Emits {EscrowWithdrawn}.
+    /// @notice After the expiry, returns the balance and the penalty deposit (none after a proof) to the owner, and
+    /// burns what is left of the victims' pool. Once. Emits {EscrowWithdrawn} (and {PenaltyBurned} for the pool).
     function withdraw(uint256 escrowId) external nonReentrant {
         Escrow storage e = _owned(escrowId);
         if (block.number <= e.expiryBlock) revert ConcurrentLotteryNotExpired(escrowId, e.expiryBlock, block.number);
         uint256 bal = e.balance;
         uint256 pen = e.penalty;
-        if (e.withdrawn || bal + pen == 0) revert ConcurrentLotteryNothingToWithdraw(escrowId);
+        uint256 pool = e.pool;
+        if (e.withdrawn || bal + pen + pool == 0) revert ConcurrentLotteryNothingToWithdraw(escrowId);
         e.balance = 0;
         e.penalty = 0;
+        e.pool = 0;
         e.committed = 0;
         e.withdrawn = true;
         emit EscrowWithdrawn(escrowId, bal, pen);
-        token.safeTransfer(msg.sender, bal + pen);
+        if (pool != 0) {
+            emit PenaltyBurned(escrowId, pool);
+            token.safeTransfer(BURN_ADDRESS, pool);
+        }
+        if (bal + pen != 0) token.safeTransfer(msg.sender, bal + pen);
     }
 
     // ---------------------------------------------------------------- draws and redemption
@@ -326,9 +356,15 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         if (owner == address(0)) revert ConcurrentLotteryUnknownEscrow(escrowId);
         if (block.number > e.expiryBlock) revert ConcurrentLotteryEscrowExpired(escrowId, e.expiryBlock, block.number);
         Sched memory m = Sched(e.ticketValue, e.ticketsPerRound, e.winnersPerRound, e.roundLengthBlocks, e.drawDelayBlocks, e.startRound, e.endRound);
+        mapping(uint256 => uint256) storage paid = _redeemed[escrowId];
+        mapping(uint256 => uint256) storage mine = _paidTo[escrowId][server];
         uint256 count;
         uint256 lastRound = type(uint256).max;
         bytes32 key;
+        // The bitmap word in use, of both bitmaps, is kept in memory and written back when another word is needed.
+        uint256 w = type(uint256).max;
+        uint256 paidWord;
+        uint256 mineWord;
         for (uint256 b = 0; b < bundles.length; ++b) {
             SignedBundle calldata sb = bundles[b];
             _checkBundle(escrowId, owner, server, sb);
@@ -343,14 +379,25 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
                 uint256 rank = _permute(key, t.seq, m.ticketsPerRound);
                 if (rank >= m.winnersPerRound) revert ConcurrentLotteryNotWinning(escrowId, t.round, t.seq, rank);
                 uint256 idx = (uint256(t.round) - m.startRound) * m.winnersPerRound + rank;
-                uint256 word = _redeemed[escrowId][idx >> 8];
+                if (idx >> 8 != w) {
+                    if (w != type(uint256).max) {
+                        paid[w] = paidWord;
+                        mine[w] = mineWord;
+                    }
+                    w = idx >> 8;
+                    paidWord = paid[w];
+                    mineWord = mine[w];
+                }
                 uint256 bit = 1 << (idx & 255);
-                if (word & bit != 0) revert ConcurrentLotteryAlreadyRedeemed(escrowId, t.round, t.seq);
-                _redeemed[escrowId][idx >> 8] = word | bit;
+                if (paidWord & bit != 0) revert ConcurrentLotteryAlreadyRedeemed(escrowId, t.round, t.seq);
+                paidWord |= bit;
+                mineWord |= bit;
                 ++count;
             }
         }
         if (count == 0) return;
+        paid[w] = paidWord;
+        mine[w] = mineWord;
         uint256 amount = count * m.ticketValue;
         // Safe by M2: every paid ticket is a distinct winner of a funded round, and W·V per funded round is in
         // `committed` <= `balance`.
@@ -360,28 +407,58 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         token.safeTransfer(server, amount);
     }
 
-    /// @notice Proves that the owner of `escrowId` issued one (round, seq) to two servers, with both signed tickets.
-    /// The whole penalty deposit is split between the two servers (the first gets the odd unit), and the escrow
-    /// closes: no rounds after the current one; begun rounds stay redeemable until the new expiry.
-    /// Emits {DuplicateProven}.
-    function proveDuplicate(uint256 escrowId, TicketProof calldata a, TicketProof calldata b) external nonReentrant {
+    /// @notice Compensates a victim of a duplicated number: `victim` is a ticket the owner of `escrowId` signed (alone
+    /// or in a batch) for a winning (round, seq) of the schedule, which `paidServer` was paid for and the victim's
+    /// server was not. Pays that server V from the victims' pool (less if less is left), once per (number, server);
+    /// anyone may submit, the money always goes to the ticket's server. The first proof catches the escrow: the
+    /// schedule ends after the current round, ⌈penalty/2⌉ is burned and ⌊penalty/2⌋ becomes the pool. Accepted
+    /// until the expiry. Emits {DuplicateProven}, and on the first proof {EscrowCaught} and {PenaltyBurned}.
+    function proveDuplicate(uint256 escrowId, TicketProof calldata victim, address paidServer) external nonReentrant {
         Escrow storage e = _escrows[escrowId];
         address owner = e.owner;
         if (owner == address(0)) revert ConcurrentLotteryUnknownEscrow(escrowId);
-        if (e.closed || e.withdrawn) revert ConcurrentLotteryEscrowClosed(escrowId);
-        if (a.round != b.round || a.seq != b.seq || a.server == b.server) revert ConcurrentLotteryNotDuplicate(escrowId);
-        if (a.server == address(0) || b.server == address(0)) revert ConcurrentLotteryZeroAddress();
-        if (a.seq >= e.ticketsPerRound) revert ConcurrentLotterySeqOutOfSchedule(escrowId, a.seq, e.ticketsPerRound);
-        _checkProof(escrowId, owner, a);
-        _checkProof(escrowId, owner, b);
-        uint256 pen = e.penalty;
-        e.penalty = 0;
-        e.closed = true;
-        _truncate(e);
-        emit DuplicateProven(escrowId, a.round, a.seq, a.server, b.server, pen, e.endRound, e.expiryBlock);
-        uint256 half = pen / 2;
-        if (pen - half != 0) token.safeTransfer(a.server, pen - half);
-        if (half != 0) token.safeTransfer(b.server, half);
+        if (block.number > e.expiryBlock) revert ConcurrentLotteryEscrowExpired(escrowId, e.expiryBlock, block.number);
+        address server = victim.server;
+        if (server == address(0) || paidServer == address(0)) revert ConcurrentLotteryZeroAddress();
+        if (server == paidServer) revert ConcurrentLotteryNotDuplicate(escrowId);
+        Sched memory m = Sched(e.ticketValue, e.ticketsPerRound, e.winnersPerRound, e.roundLengthBlocks, e.drawDelayBlocks, e.startRound, e.endRound);
+        uint256 round = victim.round;
+        uint256 seq = victim.seq;
+        _checkRound(escrowId, m, round);
+        if (seq >= m.ticketsPerRound) revert ConcurrentLotterySeqOutOfSchedule(escrowId, seq, m.ticketsPerRound);
+        _checkProof(escrowId, owner, victim);
+        bytes32 key = keccak256(abi.encode(_seed(drawBlockOf(round, m.roundLengthBlocks, m.drawDelayBlocks)), escrowId, round));
+        uint256 rank = _permute(key, seq, m.ticketsPerRound);
+        if (rank >= m.winnersPerRound) revert ConcurrentLotteryNotWinning(escrowId, round, seq, rank);
+        uint256 idx = (round - m.startRound) * m.winnersPerRound + rank;
+        uint256 w = idx >> 8;
+        uint256 bit = 1 << (idx & 255);
+        if (_redeemed[escrowId][w] & bit == 0) revert ConcurrentLotteryNotRedeemed(escrowId, round, seq);
+        if (_paidTo[escrowId][paidServer][w] & bit == 0) revert ConcurrentLotteryNotPaidTo(escrowId, round, seq, paidServer);
+        uint256 vw = _paidTo[escrowId][server][w];
+        if (vw & bit != 0) revert ConcurrentLotteryVictimPaid(escrowId, round, seq, server);
+        _paidTo[escrowId][server][w] = vw | bit;
+        uint256 burn;
+        bool first = !e.closed;
+        if (first) {
+            uint256 pen = e.penalty;
+            burn = pen - pen / 2;
+            e.penalty = 0;
+            e.pool = pen / 2;
+            e.closed = true;
+            _truncate(e);
+            emit EscrowCaught(escrowId, burn, pen / 2, e.endRound, e.expiryBlock);
+        }
+        uint256 pool = e.pool;
+        uint256 pay = pool < m.ticketValue ? pool : m.ticketValue;
+        if (pay == 0 && !first) revert ConcurrentLotteryPoolExhausted(escrowId);
+        e.pool = pool - pay;
+        emit DuplicateProven(escrowId, round, seq, server, paidServer, pay);
+        if (burn != 0) {
+            emit PenaltyBurned(escrowId, burn);
+            token.safeTransfer(BURN_ADDRESS, burn);
+        }
+        if (pay != 0) token.safeTransfer(server, pay);
     }
 
     // ---------------------------------------------------------------- internals
@@ -401,6 +478,19 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
             e.endRound = cur + 1;
             e.expiryBlock = uint64(drawBlockOf(cur, e.roundLengthBlocks, e.drawDelayBlocks) + e.redeemWindowBlocks);
         }
+    }
+
+    /// @dev The bitmap word and bit of the winner (round, seq) of `escrowId`; ok == false when it is not a recorded
+    /// winner of the schedule.
+    function _winnerBit(uint256 escrowId, uint256 round, uint256 seq) private view returns (bool ok, uint256 w, uint256 bit) {
+        Escrow storage e = _escrows[escrowId];
+        if (round < e.startRound || round >= e.endRound || seq >= e.ticketsPerRound) return (false, 0, 0);
+        bytes32 seed = _seeds[drawBlockOf(round, e.roundLengthBlocks, e.drawDelayBlocks)];
+        if (seed == 0) return (false, 0, 0);
+        uint256 rank = winnerRank(seed, escrowId, round, seq, e.ticketsPerRound);
+        if (rank >= e.winnersPerRound) return (false, 0, 0);
+        uint256 idx = (round - e.startRound) * e.winnersPerRound + rank;
+        return (true, idx >> 8, 1 << (idx & 255));
     }
 
     function _checkRound(uint256 escrowId, Sched memory m, uint256 round) private pure {

@@ -1,6 +1,6 @@
 /**
- * ConcurrentLottery on chain: deploy, read escrows, open/top up/unlock/withdraw, record draws, redeem winners and
- * prove duplicates. Thin wrappers over `write` (reverts become `ContractRevertError` named after the Solidity error).
+ * ConcurrentLottery on chain: deploy, read escrows, open/top up/unlock/withdraw, record draws, redeem winners, read
+ * who was paid for a winner, and prove duplicates (a victim's claim on the victims' pool). Thin wrappers over `write` (reverts become `ContractRevertError` named after the Solidity error).
  *
  * @example
  * ```ts
@@ -48,8 +48,14 @@ export interface EscrowState {
   withdrawn: boolean
   balance: bigint
   committed: bigint
+  /** Penalty deposit; 0 once a duplicate was proven (half burned, half moved to `pool`). */
   penalty: bigint
+  /** Victims' pool: what is left for compensations after the first proof (burned at withdrawal). */
+  pool: bigint
 }
+
+/** Where the contract sends burned penalty money. */
+export const BURN_ADDRESS = '0x000000000000000000000000000000000000dEaD' as const
 
 /** A signed ticket as redeemed or proven: one ticket plus its signature (and Merkle path when batch-signed). */
 export interface SignedTicket {
@@ -91,6 +97,7 @@ export async function getEscrow(chain: Chain, lottery: Address, escrowId: bigint
     balance: e.balance,
     committed: e.committed,
     penalty: e.penalty,
+    pool: e.pool,
   }
 }
 
@@ -162,9 +169,28 @@ function toProof(t: SignedTicket) {
   return { server: t.server, round: BigInt(t.round), seq: t.seq, salt: t.salt, batch: t.batch, proof: t.proof, sig: splitSig(t.sig) }
 }
 
-/** Proves that one (round, seq) was issued to two servers: the penalty goes to them, the escrow closes. */
-export async function proveDuplicate(chain: Chain, key: Hex, lottery: Address, a: SignedTicket, b: SignedTicket): Promise<TransactionReceipt> {
-  return write(chain, chain.wallet(key), { address: lottery, abi: ConcurrentLotteryAbi, functionName: 'proveDuplicate', args: [a.escrowId, toProof(a), toProof(b)] })
+/**
+ * Proves that `victim`'s (round, seq) was issued twice: `paidServer` was paid for that winner and `victim.server`
+ * was not. Pays `victim.server` V from the victims' pool (whoever sends it); the first proof burns half the penalty
+ * and ends the schedule after the current round.
+ */
+export async function proveDuplicate(chain: Chain, key: Hex, lottery: Address, victim: SignedTicket, paidServer: Address, opts: { gas?: bigint } = {}): Promise<TransactionReceipt> {
+  return write(chain, chain.wallet(key), { address: lottery, abi: ConcurrentLotteryAbi, functionName: 'proveDuplicate', args: [victim.escrowId, toProof(victim), paidServer], gas: opts.gas })
+}
+
+/** The calldata of {@link proveDuplicate} (to send it another way, e.g. several in one block). */
+export function proveDuplicateCall(victim: SignedTicket, paidServer: Address) {
+  return { abi: ConcurrentLotteryAbi, functionName: 'proveDuplicate' as const, args: [victim.escrowId, toProof(victim), paidServer] as const }
+}
+
+/** Whether the winner (round, seq) of `escrowId` was redeemed by any server (false while its draw is unrecorded). */
+export async function isRedeemed(chain: Chain, lottery: Address, escrowId: bigint, round: number, seq: number): Promise<boolean> {
+  return chain.public.readContract({ address: lottery, abi: ConcurrentLotteryAbi, functionName: 'isRedeemed', args: [escrowId, BigInt(round), BigInt(seq)] })
+}
+
+/** Whether `server` got V for the winner (round, seq) of `escrowId` (redeemed it, or was compensated for it). */
+export async function isPaidTo(chain: Chain, lottery: Address, escrowId: bigint, round: number, seq: number, server: Address): Promise<boolean> {
+  return chain.public.readContract({ address: lottery, abi: ConcurrentLotteryAbi, functionName: 'isPaidTo', args: [escrowId, BigInt(round), BigInt(seq), server] })
 }
 
 /** Stores the draw seed of `drawBlock` on chain (while its hash is readable: 256 blocks). */

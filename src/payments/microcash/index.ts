@@ -7,15 +7,16 @@ import './register.js'
 
 export {
   createMicrocashPayer, createMicrocashPayee, microcashScheme, toWire, MICROCASH_SCHEME,
-  type MicrocashPayer, type MicrocashPayerOptions, type MicrocashPayeeOptions,
+  type MicrocashPayer, type MicrocashPayee, type MicrocashPayerOptions, type MicrocashPayeeOptions,
 } from './scheme.js'
 export {
   createMicrocashServer, ticketExpectedValue, MicrocashBodySchema, WireTicketSchema, MAX_TICKETS_PER_PAYMENT, MAX_PROOF_LENGTH,
+  DEFAULT_REDEEM_BATCH, REDEEM_MAX_DELAY_BLOCKS, type MicrocashLoss, type MicrocashLossReason, type MicrocashSettleReport,
   type MicrocashServer, type MicrocashServerOptions, type WireTicket, type MicrocashBody,
 } from './server.js'
 export { createIssuer, createSequenceAllocator, ScheduleExhaustedError, DEFAULT_RESERVE_SIZE, type Issuer, type IssuerOptions, type SequenceAllocator } from './issuer.js'
 export {
-  deployConcurrentLottery, getEscrow, createEscrow, topUp, unlockEscrow, withdrawEscrow, redeemWinners, proveDuplicate, recordDraw, seedOf, toBundles,
+  deployConcurrentLottery, getEscrow, createEscrow, topUp, unlockEscrow, withdrawEscrow, redeemWinners, proveDuplicate, proveDuplicateCall, isRedeemed, isPaidTo, recordDraw, seedOf, toBundles, BURN_ADDRESS,
   ConcurrentLotteryAbi, type EscrowParams, type EscrowState, type SignedTicket,
 } from './contract.js'
 export {

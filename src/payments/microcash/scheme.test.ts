@@ -9,7 +9,7 @@ import { PaymentRejectedError } from '../errors.js'
 import type { Payment } from '../types.js'
 import {
   createMicrocashPayee, createMicrocashPayer, createEscrow, deployConcurrentLottery, getEscrow, createIssuer, createSequenceAllocator, toWire,
-  microcashScheme, drawBlockOf, roundAt, type EscrowParams,
+  microcashScheme, drawBlockOf, roundAt, BURN_ADDRESS, type EscrowParams,
 } from './index.js'
 
 const PARAMS: EscrowParams = { ticketValue: 1000n, ticketsPerRound: 64, winnersPerRound: 8, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 40, redeemWindowBlocks: 100 }
@@ -127,7 +127,7 @@ test('microcash scheme: bad input is rejected with typed reasons and stores noth
   }
 })
 
-test('microcash scheme: a number issued to two servers is proven on chain; the penalty pays both victims', async () => {
+test('microcash scheme: numbers issued to two servers: the unpaid one proves each duplicate and is compensated V from the pool; half the penalty burns', async () => {
   const s = await setup()
   try {
     const dbA = openDatabase(':memory:')
@@ -147,16 +147,60 @@ test('microcash scheme: a number issued to two servers is proven on chain; the p
     const a = payeeA.address, b = payeeB.address
     const ra = await payeeA.settle({ force: true })
     assert.equal(ra.settled, 8) // all 8 winners of the round
-    const before = [await s.bal(a), await s.bal(b)]
+    assert.equal(ra.received, 8000n)
+    const before = [await s.bal(a), await s.bal(b), await s.bal(BURN_ADDRESS)]
     const rb = await payeeB.settle({ force: true })
     assert.equal(rb.settled, 0)
+    // Every one of B's 8 winners was paid to A: 8 proofs, V each from the pool (25,000 of the 50,001).
+    assert.equal(rb.compensated, 8)
+    assert.equal(rb.compensation, 8000n)
+    assert.equal(rb.received, 8000n)
+    assert.deepEqual(rb.lost, [])
+    assert.equal((await s.bal(b)) - before[1], 8000n)
+    assert.equal((await s.bal(a)) - before[0], 0n)
+    assert.equal((await s.bal(BURN_ADDRESS)) - before[2], 25_001n) // ⌈penalty / 2⌉, burned at the first proof
     const e = await getEscrow(s.chain, s.lottery, s.escrowId)
     assert.equal(e.closed, true)
     assert.equal(e.penalty, 0n)
-    // 50,001 split: the first ticket of the proof (B's own) gets the odd unit.
-    assert.equal((await s.bal(b)) - before[1], 25_001n)
-    assert.equal((await s.bal(a)) - before[0], 25_000n)
-    assert.ok(rb.transactions >= 1)
+    assert.equal(e.pool, 25_000n - 8000n)
+    assert.ok(e.endRound <= roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks) + 1, 'no new rounds after the proof')
+    assert.equal(payeeB.stats().received, 8000n)
+    assert.equal(payeeB.evidence().filter((x) => x.kind === 'duplicate').length, 8)
+    // A caught escrow's tickets are refused.
+    await rejects(pay(payeeB, mk().issueBundle(roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks), [{ server: b, count: 1 }])), 'expired')
+    // Settling again pays nothing twice.
+    const again = await payeeB.settle({ force: true })
+    assert.equal(again.received, 0n)
+  } finally {
+    await s.chain.close()
+  }
+})
+
+test('microcash scheme: a stolen winner the pool cannot pay is reported lost with its reason, never received', async () => {
+  const s = await setup()
+  try {
+    // An escrow without penalty: the first proof catches it but the pool is empty.
+    const sponsorKey = s.otherKey
+    const sponsor = s.chain.wallet(sponsorKey).account.address
+    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const dbB = openDatabase(':memory:')
+    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: dbB })
+    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.otherEscrow, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
+    const toA = mk().issueBundle(round, [{ server: payeeA.address, count: 64 }])
+    const toB = mk().issueBundle(round, [{ server: payeeB.address, count: 64 }])
+    const pay = (payee: typeof payeeA, tickets: typeof toA) => payee.receive({ scheme: 'microcash', payer: sponsor, payee: payee.address, amount: 125n * BigInt(tickets.length), body: { escrowId: s.otherEscrow, tickets: tickets.map(toWire) } })
+    for (let i = 0; i < 64; i += 32) { await pay(payeeA, toA.slice(i, i + 32)); await pay(payeeB, toB.slice(i, i + 32)) }
+    await s.chain.dev!.mine(12)
+    await payeeA.settle({ force: true })
+    const rb = await payeeB.settle({ force: true })
+    assert.equal(rb.received, 0n)
+    assert.equal(rb.compensated, 1) // the first proof pays 0 (empty pool) but catches the escrow
+    assert.equal(rb.lost.length, 8)
+    assert.ok(rb.lost.every((l) => l.reason === 'pool-exhausted' && l.value === 1000n), JSON.stringify(rb.lost, (_k, v) => typeof v === 'bigint' ? String(v) : v))
+    assert.equal(payeeB.losses().length, 8) // durable
+    assert.equal(payeeB.stats().received, 0n)
+    assert.equal((await getEscrow(s.chain, s.lottery, s.otherEscrow)).closed, true)
   } finally {
     await s.chain.close()
   }

@@ -25,15 +25,26 @@ import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, Payme
 import { addressOf, bytesToHex, hexToBytes } from './crypto.js'
 import { deployConcurrentLottery, getEscrow, type EscrowState, type SignedTicket } from './contract.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
-import { createMicrocashServer, MicrocashBodySchema, ticketExpectedValue, type MicrocashServerOptions, type WireTicket } from './server.js'
+import {
+  createMicrocashServer, MicrocashBodySchema, ticketExpectedValue, type MicrocashLoss, type MicrocashServer, type MicrocashServerOptions, type MicrocashSettleReport, type WireTicket,
+} from './server.js'
 import { processProof, roundAt, ticketHash } from './ticket.js'
 
 export const MICROCASH_SCHEME = 'microcash' as const
 
 export interface MicrocashPayeeOptions extends MicrocashServerOptions {}
 
+/** The server side of `microcash`: a `PayeeSide` whose settle report also gives compensations and losses. */
+export interface MicrocashPayee extends PayeeSide {
+  settle(opts?: { force?: boolean; signal?: AbortSignal }): Promise<MicrocashSettleReport>
+  /** Every loss recorded so far, with its reason. */
+  losses(): MicrocashLoss[]
+  /** Evidence of reused or duplicated numbers kept so far. */
+  evidence(): ReturnType<MicrocashServer['evidence']>
+}
+
 /** The server side of `microcash` as a `PayeeSide`. */
-export function createMicrocashPayee(o: MicrocashPayeeOptions): PayeeSide {
+export function createMicrocashPayee(o: MicrocashPayeeOptions): MicrocashPayee {
   const server = createMicrocashServer(o)
   return {
     scheme: MICROCASH_SCHEME,
@@ -57,6 +68,8 @@ export function createMicrocashPayee(o: MicrocashPayeeOptions): PayeeSide {
       return { credited, winning: false }
     },
     settle: (opts) => server.settle(opts),
+    losses: () => server.losses(),
+    evidence: () => server.evidence(),
     stats: () => server.stats(),
     async close() {},
   }

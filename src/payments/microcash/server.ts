@@ -1,7 +1,14 @@
 /**
  * The server's side of microcash: validate tickets, persist every ticket that may still win before acknowledging
  * it, learn each round's draw, keep only winners, redeem them in batches (one transaction and one token transfer
- * per escrow), and turn a stolen winner (the same number paid to another server) into a duplicate proof.
+ * per escrow), and turn a stolen winner (the same number paid to another server) into a duplicate proof that pays
+ * it V from the escrow's victims' pool.
+ *
+ * Redemption policy (what `sizeMicrocash` sizes the penalty for): an escrow's winners are redeemed once there are
+ * `redeemBatch` (16) of them, or once one of them is more than `REDEEM_MAX_DELAY_BLOCKS` (128) blocks past its draw,
+ * or near the expiry. A winner paid to another server is detected at that redemption. Every winner ends as
+ * received (redeemed, or compensated from the pool) or as a loss with its reason (`SettleReport.lost`): never
+ * booked as received when it was not.
  *
  * Validation order (cheapest first): schema → escrow (cached chain read) → schedule, round, draw margin → amount →
  * Merkle path → signature (once per batch root; later tickets of the bundle cost only the path hashes not yet seen)
@@ -15,7 +22,7 @@
  * await server.settle({ force: true })            // draws, redemption, duplicate proofs
  * ```
  */
-import { decodeFunctionData, parseAbiItem, type Address, type Hex } from 'viem'
+import { decodeEventLog, decodeFunctionData, parseAbiItem, type Address, type Hex } from 'viem'
 import { z } from 'zod'
 import type { Chain } from '../../chain/types.js'
 import { ContractRevertError } from '../../chain/errors.js'
@@ -26,7 +33,46 @@ import { PaymentRejectedError, type RejectReason } from '../errors.js'
 import type { PayeeStats, SettleReport } from '../types.js'
 import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from './crypto.js'
 import { batchDigest, drawBlockOf, hashPair, microcashDomain, permute, drawKey, roundAt, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
-import { ConcurrentLotteryAbi, getEscrow, proveDuplicate, recordDraw, redeemWinners, seedOf, type EscrowState, type SignedTicket } from './contract.js'
+import {
+  ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinners, seedOf, type EscrowState, type SignedTicket,
+} from './contract.js'
+
+/** Winners of one escrow a non-forced settle collects before redeeming them (the `redeemBatch` default). */
+export const DEFAULT_REDEEM_BATCH = 16
+/** A winner more than this many blocks past its draw is redeemed at the next settle, however few there are. */
+export const REDEEM_MAX_DELAY_BLOCKS = 128
+
+/** Why a winner (or a ticket that might have won) was not received. */
+export type MicrocashLossReason =
+  /** Nobody recorded the draw seed within 256 blocks: the round's tickets can no longer be drawn. */
+  | 'draw-seed-lost'
+  /** The escrow expired before the winner was redeemed or compensated. */
+  | 'expired'
+  /** Another server was paid for the number and the victims' pool is empty (or held less than V: the rest). */
+  | 'pool-exhausted'
+  /** Another server was paid for the number but no paid server could be found to name in a proof. */
+  | 'payee-unknown'
+  /** The duplicate proof was refused on chain (the error is in `detail`). */
+  | 'proof-rejected'
+
+export interface MicrocashLoss {
+  escrowId: bigint
+  round: number
+  seq: number
+  reason: MicrocashLossReason
+  /** Token units not received (V for a winner, V − compensation for a partial one, EV per ticket of a lost draw). */
+  value: bigint
+  detail?: string
+}
+
+/** A settle report with what the victims' pool paid and what was lost. */
+export interface MicrocashSettleReport extends SettleReport {
+  /** Winners paid by the victims' pool instead of redemption (their amount is in `received` too). */
+  compensated: number
+  compensation: bigint
+  /** Winners (or tickets of lost draws) that were not and will not be received, with their reasons. */
+  lost: MicrocashLoss[]
+}
 
 /** Most tickets in one payment message. */
 export const MAX_TICKETS_PER_PAYMENT = 64
@@ -63,7 +109,7 @@ export interface MicrocashServerOptions {
   escrowCacheMs?: number
   /** How long a block-number read stays fresh (ms). Default 0. */
   blockCacheMs?: number
-  /** Winners of one escrow to collect before a non-forced settle redeems them. Default 16. */
+  /** Winners of one escrow to collect before a non-forced settle redeems them. Default 16 (DEFAULT_REDEEM_BATCH). */
   redeemBatch?: number
   /** Most tickets per redemption transaction. Default 200. */
   maxTicketsPerTx?: number
@@ -73,9 +119,11 @@ export interface MicrocashServer {
   readonly address: Address
   /** Validates and persists `tickets` from `payer` (write before ack). Returns the expected value credited. */
   accept(payer: Address, escrowId: bigint, tickets: readonly WireTicket[], opts?: { amount?: bigint; signal?: AbortSignal }): Promise<{ credited: bigint }>
-  settle(opts?: { force?: boolean; signal?: AbortSignal }): Promise<SettleReport>
+  settle(opts?: { force?: boolean; signal?: AbortSignal }): Promise<MicrocashSettleReport>
   /** Evidence of reused or duplicated numbers kept so far. */
   evidence(): { escrowId: bigint; round: number; seq: number; kind: string; a: SignedTicket; b: SignedTicket | null }[]
+  /** Every loss recorded so far (durable, in the store). */
+  losses(): MicrocashLoss[]
   stats(): PayeeStats
 }
 
@@ -103,8 +151,14 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     a text not null, b text, proven integer not null default 0)`)
   const qGet = db.prepare('select salt, batch, proof, sig from microcash_tickets where lottery = ? and escrow = ? and round = ? and seq = ?')
   const qIns = db.prepare('insert into microcash_tickets (lottery, escrow, round, seq, salt, batch, proof, sig, status) values (?, ?, ?, ?, ?, ?, ?, ?, 0)')
+  db.exec(`create table if not exists microcash_losses (
+    lottery text not null, escrow text not null, round integer not null, seq integer not null, reason text not null,
+    value text not null, detail text)`)
   const qEv = db.prepare('insert into microcash_evidence (lottery, escrow, round, seq, kind, a, b) values (?, ?, ?, ?, ?, ?, ?)')
-  const ST_PENDING = 0, ST_WON = 1, ST_REDEEMED = 2, ST_LOST = 3, ST_STOLEN = 4
+  const qLoss = db.prepare('insert into microcash_losses (lottery, escrow, round, seq, reason, value, detail) values (?, ?, ?, ?, ?, ?, ?)')
+  const qStatus = db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and seq = ?')
+  // STOLEN: paid to another server, not compensated (a loss); COMPENSATED: paid by the victims' pool.
+  const ST_PENDING = 0, ST_WON = 1, ST_REDEEMED = 2, ST_LOST = 3, ST_STOLEN = 4, ST_COMPENSATED = 5
 
   const st: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
   const escrows = new Map<bigint, { at: number; e: EscrowState }>()
@@ -152,6 +206,7 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
       if (e.owner === '0x0000000000000000000000000000000000000000') throw reject('params-mismatch', `escrow ${escrowId} does not exist on this contract`)
       if (e.owner.toLowerCase() !== payer.toLowerCase()) throw reject('params-mismatch', `escrow ${escrowId} belongs to ${e.owner}, not to the payer`)
       if (e.withdrawn) throw reject('expired', `escrow ${escrowId} was withdrawn`)
+      if (e.closed) throw reject('expired', `escrow ${escrowId} was caught issuing a number twice: it issues no new tickets`)
       if (e.penalty < (o.minPenalty ?? 0n)) throw reject('underfunded', 'penalty deposit below the minimum', { penalty: e.penalty, min: o.minPenalty })
       const ev = ticketExpectedValue(e)
       const credited = ev * BigInt(tickets.length)
@@ -222,18 +277,36 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     return { seed: blk.hash!, recorded: false }
   }
 
-  /** Finds the ticket another server redeemed for (round, seq), from the redemption transaction's calldata. */
-  async function findConflict(escrowId: bigint, round: number, seq: number): Promise<SignedTicket | undefined> {
-    const logs = await o.chain.public.getLogs({
-      address: o.lottery,
-      event: parseAbiItem('event WinnersRedeemed(uint256 indexed escrowId, address indexed server, uint256 count, uint256 amount)'),
-      args: { escrowId },
-      fromBlock: 0n,
-    })
+  const redeemedEvent = parseAbiItem('event WinnersRedeemed(uint256 indexed escrowId, address indexed server, uint256 count, uint256 amount)')
+  const provenEvent = parseAbiItem('event DuplicateProven(uint256 indexed escrowId, uint256 round, uint256 seq, address indexed victim, address paidServer, uint256 compensation)')
+
+  /** The server other than this one that was paid for (round, seq): a `WinnersRedeemed` payee since the draw. */
+  async function findPayee(escrowId: bigint, round: number, seq: number, fromBlock: number): Promise<Address | undefined> {
+    const logs = await o.chain.public.getLogs({ address: o.lottery, event: redeemedEvent, args: { escrowId }, fromBlock: BigInt(fromBlock) })
+    const seen = new Set<string>([address.toLowerCase()])
     for (const l of logs) {
-      if (l.args.server?.toLowerCase() === address.toLowerCase()) continue
+      const srv = l.args.server
+      if (!srv || seen.has(srv.toLowerCase())) continue
+      seen.add(srv.toLowerCase())
+      if (await isPaidTo(o.chain, o.lottery, escrowId, round, seq, srv)) return srv
+    }
+    return undefined
+  }
+
+  /** What a proof already paid this server for (round, seq) (someone else may have sent it), or undefined. */
+  async function compensationFor(escrowId: bigint, round: number, seq: number, fromBlock: number): Promise<bigint | undefined> {
+    const logs = await o.chain.public.getLogs({ address: o.lottery, event: provenEvent, args: { escrowId, victim: address }, fromBlock: BigInt(fromBlock) })
+    const l = logs.find((x) => Number(x.args.round) === round && Number(x.args.seq) === seq)
+    return l ? l.args.compensation! : undefined
+  }
+
+  /** Best effort, for the evidence table: the other server's signed ticket, from its redemption's calldata. */
+  async function findConflict(escrowId: bigint, round: number, seq: number, payee: Address, fromBlock: number): Promise<SignedTicket | undefined> {
+    const logs = await o.chain.public.getLogs({ address: o.lottery, event: redeemedEvent, args: { escrowId, server: payee }, fromBlock: BigInt(fromBlock) })
+    for (const l of logs) {
       const tx = await o.chain.public.getTransaction({ hash: l.transactionHash! })
-      const call = decodeFunctionData({ abi: ConcurrentLotteryAbi, data: tx.input })
+      let call
+      try { call = decodeFunctionData({ abi: ConcurrentLotteryAbi, data: tx.input }) } catch { continue } // sent through another contract
       if (call.functionName !== 'redeemWinningTickets') continue
       const [, server, bundles] = call.args
       for (const bd of bundles) for (const t of bd.tickets) {
@@ -246,10 +319,21 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     return undefined
   }
 
-  async function settle(opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<SettleReport> {
-    const rep: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 }
+  /** Records a loss (durably, with the ticket's new status unless `status` < 0) and reports it. */
+  function loseTo(rep: MicrocashSettleReport, l: MicrocashLoss, status: number): void {
+    rep.lost.push(l)
+    db.transaction(() => {
+      qLoss.run(lot, l.escrowId.toString(), l.round, l.seq, l.reason, l.value.toString(), l.detail ?? null)
+      if (status >= 0) qStatus.run(status, lot, l.escrowId.toString(), l.round, l.seq)
+    })()
+    log.warn('winner lost', { escrowId: l.escrowId.toString(), round: l.round, seq: l.seq, reason: l.reason, detail: l.detail })
+  }
+
+  async function settle(opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<MicrocashSettleReport> {
+    const rep: MicrocashSettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0, compensated: 0, compensation: 0n, lost: [] }
     const b = Number(await o.chain.blockNumber())
     const unrecorded = new Map<number, bigint[]>() // drawBlock → escrows with winners on an unrecorded seed
+    const lose = (l: MicrocashLoss, status: number) => loseTo(rep, l, status)
     // 1. Draws: classify pending tickets of drawn rounds; losers are deleted.
     const groups = db.prepare('select escrow, round, count(*) as n from microcash_tickets where lottery = ? and status = ? group by escrow, round').all(lot, ST_PENDING) as { escrow: string; round: number; n: number }[]
     for (const g of groups) {
@@ -261,7 +345,8 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
       const s = await seedFor(draw, b)
       if (!s) {
         log.warn('draw seed lost (nobody recorded it within 256 blocks)', { escrowId: g.escrow, round: g.round, drawBlock: draw })
-        db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and status = ?').run(ST_LOST, lot, g.escrow, g.round, ST_PENDING)
+        const lostRows = db.prepare('select seq from microcash_tickets where lottery = ? and escrow = ? and round = ? and status = ?').all(lot, g.escrow, g.round, ST_PENDING) as { seq: number }[]
+        for (const r of lostRows) lose({ escrowId: id, round: g.round, seq: r.seq, reason: 'draw-seed-lost', value: ticketExpectedValue(e), detail: `draw block ${draw}` }, ST_LOST)
         continue
       }
       const k = drawKey(s.seed, id, g.round)
@@ -286,9 +371,15 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     for (const [esc, list] of byEscrow) {
       const id = BigInt(esc)
       const e = await escrow(id, true)
-      const urgent = b + 2 * margin >= e.expiryBlock || list.some((w) => b - drawBlockOf(w.round, e.roundLengthBlocks, e.drawDelayBlocks) > 128)
-      if (!opts.force && !urgent && list.length < (o.redeemBatch ?? 16)) { rep.pending += list.length; continue }
+      const drawOf = (round: number) => drawBlockOf(round, e.roundLengthBlocks, e.drawDelayBlocks)
+      const urgent = b + 2 * margin >= e.expiryBlock || list.some((w) => b - drawOf(w.round) > REDEEM_MAX_DELAY_BLOCKS)
+      if (!opts.force && !urgent && list.length < (o.redeemBatch ?? DEFAULT_REDEEM_BATCH)) { rep.pending += list.length; continue }
       let todo = list.map((w) => toSigned(id, w.round, w.seq, w))
+      if (b >= e.expiryBlock) {
+        // Redemption (mined at b + 1 at the earliest) and proofs are refused after the expiry.
+        for (const t of todo) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'expired', value: e.ticketValue, detail: `expiry block ${e.expiryBlock}` }, ST_STOLEN)
+        continue
+      }
       const maxTx = o.maxTicketsPerTx ?? 200
       while (todo.length > 0) {
         opts.signal?.throwIfAborted()
@@ -299,32 +390,23 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
           rep.gasUsed += r.gasUsed
           rep.settled += chunk.length
           rep.received += BigInt(chunk.length) * e.ticketValue
-          db.transaction(() => { for (const t of chunk) db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and seq = ?').run(ST_REDEEMED, lot, esc, t.round, t.seq) })()
-          for (const t of chunk) redeemedDraws.add(drawBlockOf(t.round, e.roundLengthBlocks, e.drawDelayBlocks))
+          db.transaction(() => { for (const t of chunk) qStatus.run(ST_REDEEMED, lot, esc, t.round, t.seq) })()
+          for (const t of chunk) redeemedDraws.add(drawOf(t.round))
           todo = todo.slice(chunk.length)
         } catch (err) {
           if (err instanceof ContractRevertError && err.errorName === 'ConcurrentLotteryAlreadyRedeemed') {
-            // Someone else was paid for this number: the sponsor issued it twice. Keep the evidence, prove it.
+            // Someone was paid for some of these numbers: take every such winner out (one view each), then retry.
             const round = Number(err.args[1] as bigint)
             const seq = Number(err.args[2] as bigint)
-            const mine = todo.find((t) => t.round === round && t.seq === seq)!
-            todo = todo.filter((t) => t !== mine)
-            db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and seq = ?').run(ST_STOLEN, lot, esc, round, seq)
-            const other = await findConflict(id, round, seq).catch(() => undefined)
-            qEv.run(lot, esc, round, seq, 'duplicate', safeJson(mine), other ? safeJson(other) : null)
-            log.warn('winner already paid to another server: duplicate sequence number', { escrowId: esc, round, seq, other: other?.server })
-            if (other) {
-              try {
-                const r = await proveDuplicate(o.chain, o.privateKey, o.lottery, mine, other)
-                rep.transactions++
-                rep.gasUsed += r.gasUsed
-                db.prepare('update microcash_evidence set proven = 1 where lottery = ? and escrow = ? and round = ? and seq = ?').run(lot, esc, round, seq)
-                escrows.delete(id)
-              } catch (e2) {
-                log.warn('duplicate proof not accepted', { error: (e2 as Error).message.split('\n')[0] })
-              }
-            }
+            const taken: SignedTicket[] = []
+            for (const t of todo) if ((t.round === round && t.seq === seq) || await isRedeemed(o.chain, o.lottery, id, t.round, t.seq)) taken.push(t)
+            todo = todo.filter((t) => !taken.includes(t))
+            for (const t of taken) await resolveTaken(e, id, t, rep)
             continue
+          }
+          if (err instanceof ContractRevertError && err.errorName === 'ConcurrentLotteryEscrowExpired') {
+            for (const t of todo) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'expired', value: e.ticketValue, detail: `expiry block ${e.expiryBlock}` }, ST_STOLEN)
+            break
           }
           throw err
         }
@@ -344,6 +426,60 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     return rep
   }
 
+  /**
+   * A winner `t` of escrow `id` that was redeemed already. Paid to this server (someone replayed its redemption,
+   * or an earlier attempt's receipt was lost): received. Paid to another server: the sponsor issued the number
+   * twice; prove it and book the compensation, or record the loss with its reason.
+   */
+  async function resolveTaken(e: EscrowState, id: bigint, t: SignedTicket, rep: MicrocashSettleReport): Promise<void> {
+    const esc = id.toString()
+    const draw = drawBlockOf(t.round, e.roundLengthBlocks, e.drawDelayBlocks)
+    const lose = (l: MicrocashLoss, status: number) => loseTo(rep, l, status)
+    const compensated = (amount: bigint, tx?: { gasUsed: bigint }) => {
+      if (tx) { rep.transactions++; rep.gasUsed += tx.gasUsed }
+      rep.compensated++
+      rep.compensation += amount
+      rep.received += amount
+      qStatus.run(ST_COMPENSATED, lot, esc, t.round, t.seq)
+      db.prepare('update microcash_evidence set proven = 1 where lottery = ? and escrow = ? and round = ? and seq = ?').run(lot, esc, t.round, t.seq)
+      if (amount < e.ticketValue) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'pool-exhausted', value: e.ticketValue - amount, detail: `compensated ${amount} of ${e.ticketValue}` }, -1)
+    }
+    if (await isPaidTo(o.chain, o.lottery, id, t.round, t.seq, address)) {
+      const c = await compensationFor(id, t.round, t.seq, draw)
+      if (c !== undefined) return compensated(c)
+      rep.settled++
+      rep.received += e.ticketValue
+      qStatus.run(ST_REDEEMED, lot, esc, t.round, t.seq)
+      return
+    }
+    const payee = await findPayee(id, t.round, t.seq, draw)
+    const other = payee ? await findConflict(id, t.round, t.seq, payee, draw).catch(() => undefined) : undefined
+    qEv.run(lot, esc, t.round, t.seq, 'duplicate', safeJson(t), other ? safeJson(other) : null)
+    log.warn('winner already paid to another server: duplicate sequence number', { escrowId: esc, round: t.round, seq: t.seq, other: payee })
+    if (!payee) return lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'payee-unknown', value: e.ticketValue }, ST_STOLEN)
+    try {
+      const r = await proveDuplicate(o.chain, o.privateKey, o.lottery, t, payee)
+      escrows.delete(id)
+      let amount = 0n
+      for (const l of r.logs) {
+        try {
+          const ev = decodeEventLog({ abi: ConcurrentLotteryAbi, data: l.data, topics: l.topics })
+          if (ev.eventName === 'DuplicateProven') amount = ev.args.compensation
+        } catch { /* the token's Transfer */ }
+      }
+      return compensated(amount, r)
+    } catch (err) {
+      const name = err instanceof ContractRevertError ? err.errorName : undefined
+      if (name === 'ConcurrentLotteryVictimPaid') {
+        // Someone sent this proof (or a replay of it) first: the pool paid this server anyway.
+        const c = await compensationFor(id, t.round, t.seq, draw)
+        if (c !== undefined) return compensated(c)
+      }
+      const reason: MicrocashLossReason = name === 'ConcurrentLotteryPoolExhausted' ? 'pool-exhausted' : name === 'ConcurrentLotteryEscrowExpired' ? 'expired' : 'proof-rejected'
+      return lose({ escrowId: id, round: t.round, seq: t.seq, reason, value: e.ticketValue, detail: name ?? (err as Error).message.split('\n')[0] }, ST_STOLEN)
+    }
+  }
+
   return {
     address,
     accept,
@@ -353,6 +489,10 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
         const fix = (x: SignedTicket) => ({ ...x, escrowId: BigInt(x.escrowId as unknown as string) })
         return { escrowId: BigInt(r.escrow), round: r.round, seq: r.seq, kind: r.kind, a: fix(JSON.parse(r.a)), b: r.b ? fix(JSON.parse(r.b)) : null }
       })
+    },
+    losses() {
+      return (db.prepare('select escrow, round, seq, reason, value, detail from microcash_losses where lottery = ?').all(lot) as { escrow: string; round: number; seq: number; reason: MicrocashLossReason; value: string; detail: string | null }[])
+        .map((r) => ({ escrowId: BigInt(r.escrow), round: r.round, seq: r.seq, reason: r.reason, value: BigInt(r.value), ...(r.detail ? { detail: r.detail } : {}) }))
     },
     stats: () => ({ ...st }),
   }
