@@ -18,10 +18,22 @@ import { parseEventLogs, type Address, type Hex, type TransactionReceipt } from 
 import * as C from '../../artifacts/contracts.js'
 import { ContractRevertError } from '../../src/chain/index.js'
 import {
-  MAX_UINT256, highS, joinSignature, randHash, splitSignature, read, send, setupSouk, signTicket, signTicketWithOutcome, signVoucher, ticketArg, transferLogs,
-  type SendParams, type SignedTicket, type SoukEnv,
+  MAX_UINT256, highS, joinSignature, randHash, splitSignature, read, send, sendTogether, setupSouk, signTicket, signTicketWithOutcome, signVoucher, ticketArg, transferLogs,
+  type SendParams, type SignedTicket, type SoukEnv, type Ticket,
 } from './helpers.js'
-import { ModelRevert, SoukModel, type ChannelState } from './model.js'
+import { ModelRevert, SEQ_MASK, SoukModel, type ChannelState } from './model.js'
+
+/** Lane 0 for the payees' ad-hoc redemptions; lanes 1..3 for the tickets they accept and hold. */
+const LANES = [0n, 1n, 2n, 3n] as const
+
+/** Batch order: by sender, then nonce (lane, then seq), as the broker needs within a (sender, lane). */
+function sortForBatch(sts: readonly SignedTicket[]): SignedTicket[] {
+  return [...sts].sort((a, b) => {
+    const s = a.ticket.sender.toLowerCase().localeCompare(b.ticket.sender.toLowerCase())
+    if (s !== 0) return s
+    return a.ticket.senderNonce < b.ticket.senderNonce ? -1 : a.ticket.senderNonce > b.ticket.senderNonce ? 1 : 0
+  })
+}
 
 const NIGHTLY = process.env.SOUK_TEST_SCALE === 'nightly'
 const RUNS = 20
@@ -33,6 +45,10 @@ const ZERO: Address = '0x0000000000000000000000000000000000000000'
 
 // ------------------------------------------------------------------ commands
 type TicketKind = 'win' | 'lose' | 'expired' | 'replay' | 'forged' | 'wrongRand' | 'staleNonce' | 'highS'
+/** Who submits a redemption: mostly the recipient; the sender and a stranger try too (they must fail). */
+type Submitter = 'payee' | 'sender' | 'stranger'
+/** What an adversary does in the same block, before an honest payee's batch. */
+type FrontRun = 'none' | 'stranger-lifts-top' | 'sender-voids' | 'sender-drains'
 type VoucherPick = 'new' | 'latest' | 'older' | 'forged' | 'over' | 'none' | 'highS'
 type Cmd =
   | { t: 'fundDeposit'; who: number; amt: number; over: boolean }
@@ -40,8 +56,13 @@ type Cmd =
   | { t: 'unlock'; who: number }
   | { t: 'cancelUnlock'; who: number }
   | { t: 'withdraw'; who: number; mask: number }
-  | { t: 'redeem'; payer: number; payee: number; kind: TicketKind; face: number; skip: number; half: boolean; exp: number; forger: number }
-  | { t: 'batch'; payee: number; payers: number[]; face: number; badAt: number; bad: TicketKind | 'mixed' | 'dupNonce' }
+  | { t: 'redeem'; payer: number; payee: number; kind: TicketKind; face: number; skip: number; half: boolean; exp: number; forger: number; by: Submitter; lane: number }
+  | { t: 'batch'; payee: number; payers: number[]; face: number; badAt: number; bad: TicketKind | 'mixed' | 'dupNonce'; lane: number }
+  | { t: 'accept'; payer: number; payee: number; lane: number; skip: number; gap: boolean; face: number; half: boolean }
+  | { t: 'redeemAccepted'; payee: number; payer: number; lane: number; all: boolean; front: FrontRun }
+  | { t: 'void'; payer: number; payee: number; lane: number; huge: boolean; by: Submitter }
+  | { t: 'replayRevealed'; i: number; byPayee: boolean }
+  | { t: 'selfDeal'; payer: number; face: number }
   | { t: 'settleClaims'; caller: number; payer: number }
   | { t: 'mine'; n: number }
   | { t: 'open'; payer: number; payee: number; amt: number; wrongTo: boolean }
@@ -59,6 +80,8 @@ const ticketKind = fc.constantFrom<TicketKind>('win', 'win', 'win', 'win', 'lose
 const pick = fc.constantFrom<VoucherPick>('new', 'new', 'new', 'latest', 'older', 'forged', 'over', 'none', 'highS')
 const anyone = fc.integer({ min: 0, max: 6 }) // 0-2 payers, 3-5 payees, 6 outsider
 const chIdx = fc.integer({ min: 0, max: 1000 })
+const lane = fc.integer({ min: 0, max: 2 }) // a payee's processes / stores each use their own lane
+const submitter = fc.constantFrom<Submitter>('payee', 'payee', 'payee', 'payee', 'payee', 'sender', 'stranger')
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('fundDeposit' as const), who, amt: fc.oneof({ weight: 4, arbitrary: amt }, { weight: 1, arbitrary: fc.integer({ min: 200, max: 900 }) }), over: fc.integer({ min: 0, max: 19 }).map((x) => x === 0) }) },
@@ -71,6 +94,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('redeem' as const), payer: p3, payee: p3, kind: ticketKind, face: fc.integer({ min: 0, max: 40 }),
       skip: fc.integer({ min: 0, max: 3 }), half: fc.boolean(), exp: fc.integer({ min: 0, max: 30 }), forger: fc.integer({ min: 0, max: 6 }),
+      by: submitter, lane,
     }),
   },
   {
@@ -79,9 +103,21 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       t: fc.constant('batch' as const), payee: p3,
       payers: fc.oneof(fc.array(p3, { minLength: 1, maxLength: 5 }), fc.array(p3, { minLength: 33, maxLength: 40 }).map((a) => a.map(() => a[0]!))),
       face: fc.integer({ min: 1, max: 12 }), badAt: fc.integer({ min: -8, max: 39 }),
-      bad: fc.constantFrom<TicketKind | 'mixed' | 'dupNonce'>('lose', 'expired', 'forged', 'wrongRand', 'highS', 'mixed', 'dupNonce'),
+      bad: fc.constantFrom<TicketKind | 'mixed' | 'dupNonce'>('lose', 'expired', 'forged', 'wrongRand', 'highS', 'mixed', 'dupNonce'), lane,
     }),
   },
+  // Adversarial and honest-payee actions around tickets a payee has accepted but not yet redeemed.
+  { weight: 6, arbitrary: fc.record({ t: fc.constant('accept' as const), payer: p3, payee: p3, lane, skip: fc.integer({ min: 0, max: 3 }), gap: fc.boolean(), face: fc.integer({ min: 1, max: 30 }), half: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('redeemAccepted' as const), payee: p3, payer: p3, lane, all: fc.boolean(),
+      front: fc.constantFrom<FrontRun>('none', 'stranger-lifts-top', 'sender-voids', 'sender-drains'),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('void' as const), payer: p3, payee: p3, lane, huge: fc.boolean(), by: fc.constantFrom<Submitter>('sender', 'stranger') }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('replayRevealed' as const), i: fc.nat(), byPayee: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('selfDeal' as const), payer: p3, face: fc.integer({ min: 1, max: 200 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('settleClaims' as const), caller: anyone, payer: who }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('mine' as const), n: fc.integer({ min: 1, max: 25 }) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('open' as const), payer: p3, payee: p3, amt, wrongTo: fc.integer({ min: 0, max: 19 }).map((x) => x === 0) }) },
@@ -107,7 +143,9 @@ class Run {
   readonly vouchers = new Map<Hex, { amount: bigint; sig: Hex }[]>()
   readonly maxSigned = new Map<Hex, bigint>()
   readonly channelPaid = new Map<Hex, bigint>()
-  readonly stats = { steps: 0, ok: 0, okBy: new Map<string, number>(), reverts: new Map<string, number>() }
+  readonly stats = { steps: 0, ok: 0, okBy: new Map<string, number>(), reverts: new Map<string, number>(), accepted: 0, frontRuns: 0 }
+  /** Winning tickets honest payees accepted and hold unredeemed, by `payee|payer|lane`. */
+  readonly accepted = new Map<string, SignedTicket[]>()
   private randCounter = 0n
 
   constructor(readonly env: SoukEnv, readonly a: Actors, base: SoukModel, readonly runId: number) {
@@ -123,7 +161,40 @@ class Run {
 
   /** Applies `modelOp` to a copy of the model and sends `p`; checks both agree, then everything else. */
   async step(key: Hex, p: SendParams, modelOp: (m: SoukModel) => unknown, onOk?: (r: TransactionReceipt) => void) {
+    return this.stepTogether([{ key, p, modelOp, onOk }])
+  }
+
+  /**
+   * Mines `txs` in one block in the given order (the first ones front-run the later ones) and checks each against the
+   * model applied in the same order. One transaction goes through `send` as usual.
+   */
+  async stepTogether(txs: readonly { key: Hex; p: SendParams; modelOp: (m: SoukModel) => unknown; onOk?: (r: TransactionReceipt) => void }[]) {
     this.stats.steps++
+    const outcomes: { actual?: ContractRevertError; receipt?: TransactionReceipt }[] = []
+    if (txs.length === 1) {
+      try {
+        outcomes.push({ receipt: await send(this.env, txs[0]!.key, txs[0]!.p) })
+      } catch (e) {
+        if (!(e instanceof ContractRevertError)) throw e
+        outcomes.push({ actual: e })
+      }
+    } else {
+      for (const r of await sendTogether(this.env, txs.map(({ key, p }) => ({ key, p })))) {
+        if (r.ok) outcomes.push({ receipt: r.receipt })
+        else {
+          assert.ok(r.error instanceof ContractRevertError, `undecodable revert: ${r.error.message}`)
+          outcomes.push({ actual: r.error })
+        }
+      }
+      assert.equal(new Set(outcomes.map((o) => o.receipt?.blockNumber).filter((b) => b !== undefined)).size <= 1, true, 'one block')
+    }
+    for (let i = 0; i < txs.length; i++) await this.settleStep(txs[i]!, outcomes[i]!)
+    this.model.block = await this.env.chain.blockNumber()
+    await this.checkState()
+  }
+
+  private async settleStep(tx: { p: SendParams; modelOp: (m: SoukModel) => unknown; onOk?: (r: TransactionReceipt) => void }, o: { actual?: ContractRevertError; receipt?: TransactionReceipt }) {
+    const { p, modelOp, onOk } = tx
     const next = this.model.clone()
     let expected: ModelRevert | undefined
     try {
@@ -132,14 +203,7 @@ class Run {
       if (!(e instanceof ModelRevert)) throw e
       expected = e
     }
-    let actual: ContractRevertError | undefined
-    let receipt: TransactionReceipt | undefined
-    try {
-      receipt = await send(this.env, key, p)
-    } catch (e) {
-      if (!(e instanceof ContractRevertError)) throw e
-      actual = e
-    }
+    const { actual, receipt } = o
     const what = `${p.functionName}(${(p.args ?? []).map((x) => JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))).join(', ')})`
     if (expected) {
       assert.ok(actual, `model expected ${expected.errorName} but the chain accepted ${what}`)
@@ -153,8 +217,6 @@ class Run {
       this.checkLogs(receipt!)
       onOk?.(receipt!)
     }
-    this.model.block = await this.env.chain.blockNumber()
-    await this.checkState()
   }
 
   /** Transfers out of the contracts equal the model's payouts; redemption events never repeat a nonce. */
@@ -196,13 +258,13 @@ class Run {
     const holders = [...this.a.all.map((k) => this.addr(k)), this.broker, this.channel]
     const senders = [...this.a.payers, this.a.outsider].map((k) => this.addr(k))
     const payees = this.a.payees.map((k) => this.addr(k))
-    const pairs = senders.flatMap((s) => payees.map((r) => [s, r] as const))
+    const pairs = senders.flatMap((s) => payees.flatMap((r) => LANES.map((l) => [s, r, l] as const)))
     const [bals, sends, claims, reserves, nonces, chans] = await Promise.all([
       Promise.all(holders.map((h) => read<bigint>(env, tok, C.SoukTokenAbi, 'balanceOf', [h]))),
       Promise.all(senders.map((s) => read<readonly [bigint, bigint, bigint]>(env, this.broker, C.TicketBrokerAbi, 'getSender', [s]))),
       Promise.all(senders.map((s) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'pendingClaims', [s]))),
-      Promise.all(pairs.map(([s, r]) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'reserveOf', [s, r]))),
-      Promise.all(pairs.map(([s, r]) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'nextNonce', [s, r]))),
+      Promise.all(pairs.filter((x) => x[2] === 0n).map(([s, r]) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'reserveOf', [s, r]))),
+      Promise.all(pairs.map(([s, r, l]) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'nextNonce', [s, r, l]))),
       Promise.all(chanIds.map((id) => read<ChannelState>(env, this.channel, C.PaymentChannelAbi, 'getChannel', [id]))),
     ])
     holders.forEach((h, i) => assert.equal(bals[i], model.balanceOf(h), `token balance of ${h}`))
@@ -212,10 +274,8 @@ class Run {
       assert.equal(claims[i], BigInt(model.pendingClaims(s)), `pending claims of ${s}`)
       assert.equal(m.debt, model.claimQueue(s).reduce((t, c) => t + c.amount, 0n), 'model debt == Σ claims')
     })
-    pairs.forEach(([s, r], i) => {
-      assert.equal(reserves[i], model.reserveOf(s, r), `reserve ${s}→${r}`)
-      assert.equal(nonces[i], model.nextNonce(s, r), `next nonce ${s}→${r}`)
-    })
+    pairs.filter((x) => x[2] === 0n).forEach(([s, r], i) => assert.equal(reserves[i], model.reserveOf(s, r), `reserve ${s}→${r}`))
+    pairs.forEach(([s, r, l], i) => assert.equal(nonces[i], model.nextNonce(s, r, l), `next nonce ${s}→${r} lane ${l}`))
     chanIds.forEach((id, i) => {
       const c = chans[i]!
       const m = model.getChannel(id)
@@ -243,6 +303,32 @@ class Run {
       assert.ok(got <= won, `I3: payee ${r} received ${got} > face of its winning tickets ${won}`)
       assert.equal(got + model.claimsOwedTo(r), won, `I3: payee ${r} paid + owed == Σ face`)
     }
+    await this.checkAccepted()
+  }
+
+  /**
+   * I6, the rule the adversaries attack: every winning ticket an honest payee accepted and still holds can be paid at
+   * face value or queued as a claim — whatever senders and strangers did since. Checked by redeeming, on a copy of
+   * the model, all of each payee's held tickets in one batch (lanes in seq order), which must not revert and must
+   * credit exactly their face (paid now + queued claims).
+   */
+  private async checkAccepted() {
+    for (let pi = 0; pi < this.a.payees.length; pi++) {
+      const held = [...this.accepted.entries()].filter(([k]) => k.startsWith(`${pi}|`)).flatMap(([, v]) => v)
+      if (held.length === 0) continue
+      const r = this.addr(this.a.payees[pi]!)
+      const m = this.model.clone()
+      const owedBefore = m.claimsOwedTo(r)
+      try {
+        await m.batchRedeemWinningTickets(r, sortForBatch(held))
+      } catch (e) {
+        if (e instanceof ModelRevert) assert.fail(`I6: payee ${pi}'s accepted tickets can no longer be redeemed: ${e.message}`)
+        throw e
+      }
+      const paid = m.payouts.reduce((t, x) => t + x.amount, 0n)
+      const face = held.reduce((t, x) => t + x.ticket.faceValue, 0n)
+      assert.equal(paid + m.claimsOwedTo(r) - owedBefore, face, `I6: payee ${pi}'s accepted tickets pay their face`)
+    }
   }
 
   // ------------------------------------------------------------ tickets
@@ -257,7 +343,7 @@ class Run {
   }
 
   /** Builds a ticket of the wanted kind; `nonce` is the nonce to use for fresh tickets. */
-  private async makeTicket(payer: number, payee: number, kind: TicketKind, face: bigint, nonce: bigint, exp: number, half: boolean, forger: number): Promise<SignedTicket> {
+  private async makeTicket(payer: number, payee: number, kind: TicketKind, face: bigint, nonce: bigint, exp: number, half: boolean, forger: number, lane = 0n): Promise<SignedTicket> {
     const exec = this.model.block + 1n
     const pk = `${payer}|${payee}`
     switch (kind) {
@@ -267,8 +353,8 @@ class Run {
         return this.freshTicket(payer, payee, face, nonce, exec + BigInt(exp), true, half)
       }
       case 'staleNonce': {
-        const next = this.model.nextNonce(this.addr(this.a.payers[payer]!), this.addr(this.a.payees[payee]!))
-        const n = next === 0n ? nonce : next - 1n - (BigInt(exp) % next)
+        const next = this.model.nextNonce(this.addr(this.a.payers[payer]!), this.addr(this.a.payees[payee]!), lane) & SEQ_MASK
+        const n = next === 0n ? nonce : (lane << 128n) | (next - 1n - (BigInt(exp) % next))
         return this.freshTicket(payer, payee, face, n, exec + BigInt(exp), true, half)
       }
       case 'expired':
@@ -293,6 +379,98 @@ class Run {
       case 'win':
         return this.freshTicket(payer, payee, face, nonce, exec + BigInt(exp), true, half)
     }
+  }
+
+  /** Random redemptions by the payee use lane 0; the accepted-ticket pool lives in lanes 1..3, which the
+   * sender and strangers also aim at. */
+  private freeLane(by: Submitter | 'payee', lane: number): bigint {
+    return by === 'payee' ? 0n : BigInt(lane + 1)
+  }
+
+  private heldKey(payee: number, payer: number, lane: bigint) { return `${payee}|${payer}|${lane}` }
+
+  /** An honest payee accepts a winning ticket in one of its lanes: in order, past a gap, or filling a gap. */
+  private async accept(cmd: Extract<Cmd, { t: 'accept' }>) {
+    this.stats.steps++
+    const L = BigInt(cmd.lane + 1)
+    const key = this.heldKey(cmd.payee, cmd.payer, L)
+    const held = this.accepted.get(key) ?? []
+    const payer = this.addr(this.a.payers[cmd.payer]!)
+    const payee = this.addr(this.a.payees[cmd.payee]!)
+    const floor = this.model.nextNonce(payer, payee, L) & SEQ_MASK
+    const have = new Set(held.map((x) => x.ticket.senderNonce & SEQ_MASK))
+    const top = held.reduce((m, x) => ((x.ticket.senderNonce & SEQ_MASK) + 1n > m ? (x.ticket.senderNonce & SEQ_MASK) + 1n : m), floor)
+    let seq = top + BigInt(cmd.skip)
+    if (cmd.gap) for (let x = floor; x < top; x++) if (!have.has(x)) { seq = x; break }
+    const base = { recipient: payee, sender: payer, faceValue: BigInt(cmd.face), senderNonce: (L << 128n) | seq, expirationBlock: this.model.block + 100_000n }
+    const st = cmd.half
+      ? await signTicketWithOutcome(this.env.chain.chainId, this.broker, this.a.payers[cmd.payer]!, { ...base, winProb: 2n ** 255n }, true, () => this.nextRand())
+      : await this.signWith(cmd.payer, { ...base, winProb: MAX_UINT256 })
+    held.push(st)
+    this.accepted.set(key, held)
+    this.stats.accepted++
+    await this.checkAccepted()
+  }
+
+  private async signWith(payer: number, t: Omit<Ticket, 'recipientRandHash'>): Promise<SignedTicket> {
+    const rand = this.nextRand()
+    return signTicket(this.env.chain.chainId, this.broker, this.a.payers[payer]!, { ...t, recipientRandHash: randHash(rand) }, rand)
+  }
+
+  /** The sender's voiding ticket: to the payee, under a rand of the sender's own, face 0, always winning. */
+  private async voidTicket(payer: number, payee: number, lane: number, huge: boolean): Promise<SignedTicket> {
+    const L = BigInt(lane + 1)
+    const held = this.accepted.get(this.heldKey(payee, payer, L)) ?? []
+    const top = held.reduce((m, x) => ((x.ticket.senderNonce & SEQ_MASK) > m ? x.ticket.senderNonce & SEQ_MASK : m), 0n)
+    const seq = huge ? SEQ_MASK : top + 3n
+    return this.signWith(payer, {
+      recipient: this.addr(this.a.payees[payee]!), sender: this.addr(this.a.payers[payer]!), faceValue: 0n, winProb: MAX_UINT256,
+      senderNonce: (L << 128n) | seq, expirationBlock: this.model.block + 1000n,
+    })
+  }
+
+  /** A winning ticket from a payer to itself. */
+  private async selfTicket(payer: number, face: bigint): Promise<SignedTicket> {
+    const me = this.addr(this.a.payers[payer]!)
+    return this.signWith(payer, { recipient: me, sender: me, faceValue: face, winProb: MAX_UINT256, senderNonce: this.model.nextNonce(me, me, 0n), expirationBlock: this.model.block + 50n })
+  }
+
+  /** The payee redeems what it holds (one lane of one payer, or everything), maybe with an adversary first in the block. */
+  private async redeemAccepted(cmd: Extract<Cmd, { t: 'redeemAccepted' }>): Promise<void> {
+    const L = BigInt(cmd.lane + 1)
+    const keys = cmd.all ? [...this.accepted.keys()].filter((k) => k.startsWith(`${cmd.payee}|`)) : [this.heldKey(cmd.payee, cmd.payer, L)]
+    const sts = sortForBatch(keys.flatMap((k) => this.accepted.get(k) ?? []))
+    if (sts.length === 0) return this.exec({ t: 'mine', n: 1 })
+    const payeeKey = this.a.payees[cmd.payee]!
+    const R = this.addr(payeeKey)
+    const B = { address: this.broker, abi: C.TicketBrokerAbi }
+    const victim = {
+      key: payeeKey, p: { ...B, functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] },
+      modelOp: (m: SoukModel) => m.batchRedeemWinningTickets(R, sts),
+      onOk: () => { for (const k of keys) this.accepted.delete(k); this.remember(sts) },
+    }
+    const top = sts.at(-1)!
+    const topPayer = this.a.payers.findIndex((k) => this.addr(k).toLowerCase() === top.ticket.sender.toLowerCase())
+    const front = []
+    if (cmd.front === 'stranger-lifts-top') {
+      front.push({ key: this.a.outsider, p: { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(top)] }, modelOp: (m: SoukModel) => m.redeemWinningTicket(this.addr(this.a.outsider), top) })
+    } else if (cmd.front === 'sender-voids') {
+      const v = await this.voidTicket(topPayer, cmd.payee, Number(top.ticket.senderNonce >> 128n) - 1, false)
+      const k = this.a.payers[topPayer]!
+      front.push({ key: k, p: { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(v)] }, modelOp: (m: SoukModel) => m.redeemWinningTicket(this.addr(k), v) })
+    } else if (cmd.front === 'sender-drains') {
+      // The sender empties its deposit into its own pocket just before the batch: the payee's tickets then come from
+      // its reserve or become claims, never less than face.
+      const k = this.a.payers[topPayer]!
+      const me = this.addr(k)
+      const dep = this.model.getSender(me).deposit
+      if (dep > 0n && this.model.getSender(me).debt === 0n) {
+        const st = await this.selfTicket(topPayer, dep)
+        front.push({ key: k, p: { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(st)] }, modelOp: (m: SoukModel) => m.redeemWinningTicket(me, st) })
+      }
+    }
+    this.stats.frontRuns += front.length
+    return this.stepTogether([...front, victim])
   }
 
   private remember(sts: readonly SignedTicket[]) {
@@ -360,7 +538,7 @@ class Run {
   }
 
   // ------------------------------------------------------------ dispatch
-  async exec(cmd: Cmd) {
+  async exec(cmd: Cmd): Promise<void> {
     // Before any channel exists, most channel commands open one instead (a few still hit an unknown id).
     if ('ch' in cmd && this.model.liveChannels().length === 0 && cmd.ch % 4 !== 0) {
       cmd = { t: 'open', payer: cmd.ch % 3, payee: (cmd.ch >> 2) % 3, amt: 20 + (cmd.ch % 40), wrongTo: false }
@@ -392,11 +570,12 @@ class Run {
         return this.step(k, { ...B, functionName: 'withdraw', args: [rs] }, (m) => m.withdraw(this.addr(k), rs))
       }
       case 'redeem': {
-        const nonce = this.model.nextNonce(this.addr(this.a.payers[cmd.payer]!), this.addr(this.a.payees[cmd.payee]!)) + BigInt(cmd.skip)
-        const st = await this.makeTicket(cmd.payer, cmd.payee, cmd.kind, BigInt(cmd.face), nonce, cmd.exp, cmd.half, cmd.forger)
-        // Anyone may submit a ticket; the payee usually does.
-        const caller = this.a.payees[cmd.payee]!
-        return this.step(caller, { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(st)] }, (m) => m.redeemWinningTicket(st), () => this.remember([st]))
+        const l = this.freeLane(cmd.by, cmd.lane)
+        const nonce = this.model.nextNonce(this.addr(this.a.payers[cmd.payer]!), this.addr(this.a.payees[cmd.payee]!), l) + BigInt(cmd.skip)
+        const st = await this.makeTicket(cmd.payer, cmd.payee, cmd.kind, BigInt(cmd.face), nonce, cmd.exp, cmd.half, cmd.forger, l)
+        // Only the recipient may submit; the sender and a stranger try (and must fail with TicketBrokerNotRecipient).
+        const caller = cmd.by === 'payee' ? this.a.payees[cmd.payee]! : cmd.by === 'sender' ? this.a.payers[cmd.payer]! : this.a.outsider
+        return this.step(caller, { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(st)] }, (m) => m.redeemWinningTicket(this.addr(caller), st), () => this.remember([st]))
       }
       case 'batch': {
         const nonces = new Map<number, bigint>()
@@ -404,16 +583,44 @@ class Run {
         for (let i = 0; i < cmd.payers.length; i++) {
           const payer = cmd.payers[i]!
           const recipient = this.addr(this.a.payees[cmd.payee]!)
-          let n = nonces.get(payer) ?? this.model.nextNonce(this.addr(this.a.payers[payer]!), recipient)
+          let n = nonces.get(payer) ?? this.model.nextNonce(this.addr(this.a.payers[payer]!), recipient, 0n)
           const bad = i === cmd.badAt ? cmd.bad : undefined
           if (bad === 'dupNonce' && nonces.has(payer)) n -= 1n
           const kind: TicketKind = bad === undefined || bad === 'mixed' || bad === 'dupNonce' ? 'win' : bad
           const payee = bad === 'mixed' ? (cmd.payee + 1) % 3 : cmd.payee
-          sts.push(await this.makeTicket(payer, payee, kind, BigInt(cmd.face + (i % 3)), n, 5 + i, false, cmd.badAt & 7))
+          sts.push(await this.makeTicket(payer, payee, kind, BigInt(cmd.face + (i % 3)), n, 5 + i, false, cmd.badAt & 7, n >> 128n))
           nonces.set(payer, n + 1n)
         }
         const caller = this.a.payees[cmd.payee]!
-        return this.step(caller, { ...B, functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] }, (m) => m.batchRedeemWinningTickets(sts), () => this.remember(sts))
+        return this.step(caller, { ...B, functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] }, (m) => m.batchRedeemWinningTickets(this.addr(caller), sts), () => this.remember(sts))
+      }
+      case 'accept':
+        return this.accept(cmd)
+      case 'redeemAccepted':
+        return this.redeemAccepted(cmd)
+      case 'void': {
+        // The sender signs a ticket to the payee under a rand of its own — face 0, always winning, a nonce above
+        // everything the payee holds in that lane (or the very top) — and submits it itself or through a stranger.
+        const st = await this.voidTicket(cmd.payer, cmd.payee, cmd.lane, cmd.huge)
+        const caller = cmd.by === 'sender' ? this.a.payers[cmd.payer]! : this.a.outsider
+        return this.step(caller, { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(st)] }, (m) => m.redeemWinningTicket(this.addr(caller), st))
+      }
+      case 'replayRevealed': {
+        // Calldata of past redemptions is public: a stranger resubmits it; or the recipient itself tries again.
+        const seen = [...this.redeemed.values()].flat()
+        if (seen.length === 0) return this.exec({ t: 'mine', n: 1 })
+        const st = seen[cmd.i % seen.length]!
+        const payee = this.a.payees.find((k) => this.addr(k).toLowerCase() === st.ticket.recipient.toLowerCase())!
+        const caller = cmd.byPayee ? payee : this.a.outsider
+        return this.step(caller, { ...B, functionName: 'batchRedeemWinningTickets', args: [[ticketArg(st)]] }, (m) => m.batchRedeemWinningTickets(this.addr(caller), [st]))
+      }
+      case 'selfDeal': {
+        // A sender that is also a "server" of its own: it pays itself from its deposit (an instant withdrawal). Honest
+        // payees' accepted tickets must still be paid or queued as claims.
+        const k = this.a.payers[cmd.payer]!
+        const me = this.addr(k)
+        const st = await this.selfTicket(cmd.payer, BigInt(cmd.face))
+        return this.step(k, { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(st)] }, (m) => m.redeemWinningTicket(me, st))
       }
       case 'settleClaims': {
         const payer = this.addr(this.senderKey(cmd.payer))
@@ -466,7 +673,7 @@ class Run {
   }
 }
 
-test(`TicketBroker + PaymentChannel match the reference model over ${RUNS} runs × ${STEPS} random steps`, { timeout: NIGHTLY ? 3_600_000 : 600_000 }, async () => {
+test(`adversarial property: every accepted ticket is paid or claimable at face value; TicketBroker + PaymentChannel match the reference model over ${RUNS} runs × ${STEPS} random steps`, { timeout: NIGHTLY ? 3_600_000 : 600_000 }, async () => {
   const t0 = performance.now()
   const env = await setupSouk({ accounts: 8, unlockPeriodBlocks: Number(UNLOCK), settleDelayBlocks: Number(SETTLE) })
   const keys = env.keys
@@ -488,6 +695,7 @@ test(`TicketBroker + PaymentChannel match the reference model over ${RUNS} runs 
   const reverts = new Map<string, number>()
   const okBy = new Map<string, number>()
   let maxClaims = 0
+  const adv = { accepted: 0, frontRuns: 0 }
   await fc.assert(
     fc.asyncProperty(fc.array(cmdArb, { minLength: STEPS, maxLength: STEPS }), async (cmds) => {
       await env.chain.dev!.revert(snap)
@@ -500,6 +708,8 @@ test(`TicketBroker + PaymentChannel match the reference model over ${RUNS} runs 
       }
       await run.checkState(true)
       totalSteps += run.stats.steps
+      adv.accepted += run.stats.accepted
+      adv.frontRuns += run.stats.frontRuns
       okTotal.n += run.stats.ok
       for (const [k, v] of run.stats.reverts) reverts.set(k, (reverts.get(k) ?? 0) + v)
       for (const [k, v] of run.stats.okBy) okBy.set(k, (okBy.get(k) ?? 0) + v)
@@ -507,10 +717,11 @@ test(`TicketBroker + PaymentChannel match the reference model over ${RUNS} runs 
     { numRuns: RUNS, seed: process.env.SOUK_FC_SEED ? Number(process.env.SOUK_FC_SEED) : undefined, endOnFailure: true },
   )
   const secs = ((performance.now() - t0) / 1000).toFixed(1)
-  console.log(`invariants: ${totalSteps} steps in ${secs}s; ${okTotal.n} successful calls ${JSON.stringify(Object.fromEntries([...okBy].sort()))}; most claims queued at once ${maxClaims}; reverts ${JSON.stringify(Object.fromEntries([...reverts].sort()))}`)
+  assert.ok(adv.accepted > 0 && adv.frontRuns > 0, `adversarial paths not reached: ${JSON.stringify(adv)}`)
+  console.log(`invariants: ${adv.accepted} tickets accepted and held, ${adv.frontRuns} front-runs; ${totalSteps} steps in ${secs}s; ${okTotal.n} successful calls ${JSON.stringify(Object.fromEntries([...okBy].sort()))}; most claims queued at once ${maxClaims}; reverts ${JSON.stringify(Object.fromEntries([...reverts].sort()))}`)
   assert.ok(totalSteps >= RUNS * STEPS, `ran ${totalSteps} steps`)
   // The generator must actually reach the interesting paths.
-  for (const name of ['TicketBrokerNonceUsed', 'TicketBrokerInvalidSignature', 'TicketBrokerTicketExpired', 'TicketBrokerNotWinning', 'TicketBrokerInvalidRecipientRand', 'TicketBrokerClaimsOutstanding', 'PaymentChannelInvalidVoucher', 'PaymentChannelExceedsDeposit']) {
+  for (const name of ['TicketBrokerNotRecipient', 'TicketBrokerNonceUsed', 'TicketBrokerInvalidSignature', 'TicketBrokerTicketExpired', 'TicketBrokerNotWinning', 'TicketBrokerInvalidRecipientRand', 'TicketBrokerClaimsOutstanding', 'PaymentChannelInvalidVoucher']) {
     assert.ok((reverts.get(name) ?? 0) > 0, `no step hit ${name}`)
   }
   for (const fn of ['fundDeposit', 'fundReserve', 'unlock', 'cancelUnlock', 'withdraw', 'redeemWinningTicket', 'batchRedeemWinningTickets', 'settleClaims', 'open', 'topUp', 'collect', 'closeByRecipient', 'startClose', 'challenge', 'settle']) {

@@ -186,22 +186,20 @@ export class SoukModel {
     this.transfer(this.p.broker, caller, dep + res)
   }
 
-  async redeemWinningTicket(st: SignedTicket) {
+  /** Only the ticket's recipient may redeem it (TicketBrokerNotRecipient otherwise). */
+  async redeemWinningTicket(caller: Address, st: SignedTicket) {
     this.begin()
-    const pay = await this.redeem(st)
+    const pay = await this.redeem(caller, st)
     if (pay !== 0n) this.transfer(this.p.broker, st.ticket.recipient, pay)
   }
 
-  async batchRedeemWinningTickets(tickets: readonly SignedTicket[]) {
+  /** The caller's winners, one transfer to it; every ticket must name the caller as recipient. */
+  async batchRedeemWinningTickets(caller: Address, tickets: readonly SignedTicket[]) {
     this.begin()
     if (tickets.length === 0) return
-    const recipient = tickets[0]!.ticket.recipient
     let total = 0n
-    for (const st of tickets) {
-      if (lc(st.ticket.recipient) !== lc(recipient)) throw new ModelRevert('TicketBrokerMixedRecipients', [recipient, st.ticket.recipient])
-      total += await this.redeem(st)
-    }
-    if (total !== 0n) this.transfer(this.p.broker, recipient, total)
+    for (const st of tickets) total += await this.redeem(caller, st)
+    if (total !== 0n) this.transfer(this.p.broker, caller, total)
   }
 
   settleClaims(sender: Address) {
