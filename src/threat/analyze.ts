@@ -1,7 +1,8 @@
 /**
  * The ABC analysis: for every threat category, enumerate the collusion matrix (coalitions of attacker roles x
- * targets), prune infeasible cells by explicit rules (each with a written reason), merge cells whose coalition adds
- * nothing over a smaller one with the same effect, and give every remaining cell a status. Pure functions.
+ * targets), prune infeasible cells by explicit rules (each with a written reason), merge a cell into a smaller
+ * coalition's cell only when both state the same effect (in their case or their category: an effect is never
+ * guessed), and give every remaining cell a status. Pure functions.
  *
  * @example
  * ```ts
@@ -12,7 +13,8 @@
  *   assets: [{ id: 'service', kind: 'service', owner: 'server', categories: [{ id: 'dos', name: 'DoS', kind: 'denial-of-service' }] }] })
  * const a = analyzeThreatModel(model)
  * a.counts.enumerated // 6: coalitions {client},{server},{client,server} x targets client, server
- * a.cases.map((c) => c.id) // ['dos:client->client', 'dos:client->server', 'dos:server->client']
+ * a.cases.map((c) => c.id) // ['dos:client->client', 'dos:client->server', 'dos:server->client', 'dos:client+server->client']
+ * // (no effect is stated, so client+server -> client does not merge into client -> client)
  * ```
  */
 import type { ThreatModel, Cell, CategoryMatrix, Counts, ThreatAnalysis, Match, CaseDecl, Category, Asset } from './types.js'
@@ -135,8 +137,17 @@ export function validateReferences(model: ThreatModel): ModelIssue[] {
   if (attackerIds.length === 0) issues.push({ path: ['roles'], message: 'no role can attack (every role has attacker: false)', hint: 'mark at least one role as a possible attacker' })
   model.roles.forEach((r, i) => {
     if (!r.attacker && !r.trust) issues.push({ path: ['roles', i, 'attacker'], message: `role "${r.id}" is declared trusted without a reason`, hint: 'add `trust: <why this role cannot attack>` or remove `attacker: false`' })
+    if (r.external && !r.attacker) issues.push({ path: ['roles', i, 'attacker'], message: `role "${r.id}" is external and trusted: an external attacker is an attacker by definition`, hint: 'remove `attacker: false` (and `trust`), or `external: true`' })
   })
+  const assumptionIds = model.assumptions.map((a) => a.id)
+  dup(assumptionIds, (i) => ['assumptions', i, 'id'], 'assumption')
+  const assumption = (id: string, path: (string | number)[]) => {
+    if (!assumptionIds.includes(id)) issues.push({ path, message: `unknown assumption "${id}"`, hint: `declare it under \`assumptions:\` or use one of: ${list(assumptionIds)}` })
+  }
+  model.prune.forEach((p, i) => p.assumes?.forEach((a, j) => assumption(a, ['prune', i, 'assumes', j])))
+  const external = new Set(model.roles.filter((r) => r.external).map((r) => r.id))
   model.assets.forEach((a, ai) => {
+    if (a.owner && external.has(a.owner)) issues.push({ path: ['assets', ai, 'owner'], message: `asset "${a.id}" is owned by "${a.owner}", an external role (it holds nothing of the market)`, hint: 'name a participant role as owner, or drop `external: true` from the role' })
     if (a.owner) role(a.owner, ['assets', ai, 'owner'])
     a.categories.forEach((c, ci) => {
       c.targets?.forEach((t, ti) => target(t, ['assets', ai, 'categories', ci, 'targets', ti]))
@@ -182,12 +193,14 @@ export function validateReferences(model: ThreatModel): ModelIssue[] {
       if (!mitigationIds.includes(m)) issues.push({ path: ['cases', i, 'mitigations', j], message: `unknown mitigation "${m}"`, hint: `declare it under \`mitigations:\` or use one of: ${list(mitigationIds)}` })
     })
     if (c.status !== 'mitigated' && c.mitigations) issues.push({ path: ['cases', i, 'mitigations'], message: `a case with status "${c.status}" lists mitigations`, hint: 'set status: mitigated, or remove the mitigations' })
+    c.assumes?.forEach((a, j) => assumption(a, ['cases', i, 'assumes', j]))
   })
   return issues
 }
 
+/** A category's columns: its `targets`, or every role that is not external (an outsider holds nothing to attack). */
 function targetsOf(model: ThreatModel, c: Category): string[] {
-  return c.targets ?? model.roles.map((r) => r.id)
+  return c.targets ?? model.roles.filter((r) => !r.external).map((r) => r.id)
 }
 
 /** Runs the analysis and returns it with every problem found in `cases` (dangling patterns, cases on pruned cells). */
@@ -209,18 +222,20 @@ export function analyzeWithIssues(model: ThreatModel): { analysis: ThreatAnalysi
           const hit = bestCase(model, cat.id, coalition, target)
           const cell: Cell = {
             id: cellId(cat.id, coalition, target), asset: asset.id, category: cat.id, coalition, target,
-            effect: hit?.decl.effect ?? cat.effect ?? cat.name, fate: 'case',
+            effect: hit?.decl.effect ?? cat.effect, fate: 'case',
           }
           const pruned = pruneReason(model, asset, cat, coalition, target, many)
           if (pruned) { cell.fate = 'pruned'; cell.pruned = pruned }
           cells.push(cell)
         }
       }
-      // Merge: coalitions come smallest first, so every proper subset was decided before its supersets.
+      // Merge: coalitions come smallest first, so every proper subset was decided before its supersets. A cell merges
+      // only when it and the smaller cell state the same effect: a larger coalition is assumed to add nothing only
+      // where the model says so, never by default (an unstated effect once hid an attack by publisher + cache).
       const kept: Cell[] = []
       for (const cell of cells) {
         if (cell.fate === 'pruned') continue
-        const into = kept.find((k) => k.target === cell.target && k.effect === cell.effect && k.coalition.length < cell.coalition.length && k.coalition.every((r) => cell.coalition.includes(r)))
+        const into = cell.effect === undefined ? undefined : kept.find((k) => k.target === cell.target && k.effect === cell.effect && k.coalition.length < cell.coalition.length && k.coalition.every((r) => cell.coalition.includes(r)))
         if (into) { cell.fate = 'merged'; cell.mergedInto = into.id } else kept.push(cell)
       }
       for (const cell of cells) {
@@ -237,6 +252,9 @@ export function analyzeWithIssues(model: ThreatModel): { analysis: ThreatAnalysi
         if (hit?.decl.mitigations) cell.mitigations = hit.decl.mitigations
         if (hit?.decl.reason) cell.reason = hit.decl.reason
         if (hit?.decl.risk) cell.risk = hit.decl.risk
+        if (hit?.decl.cost) cell.cost = hit.decl.cost
+        if (hit?.decl.gain) cell.gain = hit.decl.gain
+        if (hit?.decl.assumes) cell.assumes = hit.decl.assumes
         if (hit?.decl.note) cell.note = hit.decl.note
         allCases.push(cell)
       }
@@ -250,7 +268,7 @@ export function analyzeWithIssues(model: ThreatModel): { analysis: ThreatAnalysi
     const known = model.assets.some((a) => a.categories.some((c) => c.id === decl.category))
     if (!known) return // already reported by validateReferences
     if (h.any === 0) issues.push({ path: ['cases', i], message: 'this case matches no cell of the collusion matrix', hint: "check the category's targets and requiresAnyOf, and the coalition's roles" })
-    else if (h.kept === 0) issues.push({ path: ['cases', i], message: `this case matches only cells that are not threat cases: ${h.blocked.slice(0, 3).join('; ')}${h.blocked.length > 3 ? '; ...' : ''}`, hint: 'remove the case, narrow the prune rule, or give the case an `effect` that differs from the smaller coalition\'s so it is not merged' })
+    else if (h.kept === 0) issues.push({ path: ['cases', i], message: `this case matches only cells that are not threat cases: ${h.blocked.slice(0, 3).join('; ')}${h.blocked.length > 3 ? '; ...' : ''}`, hint: 'remove the case, narrow the prune rule, or give the case an `effect` that differs from the smaller coalition\'s (cells merge only on the same stated effect)' })
   })
   return { analysis: { model, matrices, cases: allCases, counts: total }, issues }
 }

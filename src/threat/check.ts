@@ -1,15 +1,17 @@
 /**
- * The CI gate: a model passes when no case is open and, with demonstrations, every mitigation that names a test
- * passes it. The test runner is injected, so this module stays pure; `runNodeTest` in `./run.ts` is the real one.
+ * The CI gate: a model passes when no case is open, no accepted case is riskier than `maxRisk` (when given) and,
+ * with demonstrations, every mitigation that names a test passes it. The test runner is injected, so this module
+ * stays pure; `nodeTestRunner` in `./run.ts` is the real one.
  *
  * @example
  * ```ts
  * import { checkAnalysis } from './check.js'
- * // const r = await checkAnalysis(analysis, { run: async (demo) => ({ ok: true, output: '' }) })
- * // r.ok, r.open.map((c) => c.id), r.failed
+ * // const r = await checkAnalysis(analysis, { maxRisk: 'medium', run: async (demo) => ({ ok: true, output: '' }) })
+ * // r.ok, r.open.map((c) => c.id), r.overRisk.map((c) => c.id), r.failed
  * ```
  */
-import type { ThreatAnalysis, Cell, Mitigation } from './types.js'
+import type { ThreatAnalysis, Cell, Mitigation, RiskLevel } from './types.js'
+import { RISK_LEVELS } from './schema.js'
 
 export interface Demonstration { test: string; name?: string }
 export interface DemonstrationResult { ok: boolean; output: string }
@@ -18,14 +20,23 @@ export type DemonstrationRunner = (demo: Demonstration, opts?: { signal?: AbortS
 export interface CheckResult {
   ok: boolean
   open: Cell[]
+  /** Accepted cases whose risk is above `maxRisk` (empty without it). */
+  overRisk: Cell[]
   /** Mitigated cases whose mitigation's demonstration failed. */
   failed: { case: string; mitigation: string; test: string; output: string }[]
   /** Every demonstration that ran, once each. */
   ran: { mitigation: string; test: string; ok: boolean }[]
 }
 
-export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: DemonstrationRunner; signal?: AbortSignal } = {}): Promise<CheckResult> {
+/** True when `risk` is above `max` in the order low < medium < high. */
+export function riskAbove(risk: RiskLevel | undefined, max: RiskLevel): boolean {
+  return RISK_LEVELS.indexOf(risk ?? 'high') > RISK_LEVELS.indexOf(max)
+}
+
+export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: DemonstrationRunner; signal?: AbortSignal; maxRisk?: RiskLevel } = {}): Promise<CheckResult> {
   const open = a.cases.filter((c) => c.status === 'open')
+  const maxRisk = opts.maxRisk
+  const overRisk = maxRisk ? a.cases.filter((c) => c.status === 'accepted' && riskAbove(c.risk, maxRisk)) : []
   const failed: CheckResult['failed'] = []
   const ran: CheckResult['ran'] = []
   if (opts.run) {
@@ -47,5 +58,5 @@ export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: Demonstrati
       }
     }
   }
-  return { ok: open.length === 0 && failed.length === 0, open, failed, ran }
+  return { ok: open.length === 0 && overRisk.length === 0 && failed.length === 0, open, overRisk, failed, ran }
 }

@@ -10,8 +10,8 @@ test('diff: a new prune rule removes cases with the reason, a status change is r
   const before = parseThreatModel(TOY, 'old.yaml').analysis
   const changed = TOY
     .replace('cases:\n', 'prune:\n  - id: server-honest\n    reason: the server is audited\n    when: { categories: [dos], coalitionIncludes: [server] }\ncases:\n')
-    .replace(/  - category: dos\n    coalition: \[server\]\n    status: accepted\n    risk: low\n    reason: the server only hurts its own business\n/, '')
-    .replace('status: mitigated\n    mitigations: [sigs]', 'status: accepted\n    risk: high\n    reason: no fix yet')
+    .replace(/  - category: dos\n    coalition: \[server\]\n    status: accepted\n    risk: low\n    reason: the server only hurts its own business\n    cost: .*\n    gain: .*\n/, '')
+    .replace('status: mitigated\n    mitigations: [sigs]', 'status: accepted\n    risk: high\n    reason: no fix yet\n    cost: { amount: 0, unit: coins, basis: b }\n    gain: { amount: 5, unit: coins, basis: b }')
   const after = parseThreatModel(changed, 'new.yaml').analysis
   const d = diffAnalyses(before, after)
   assert.deepEqual(d.added, [])
@@ -32,4 +32,16 @@ test('diff: a new role adds cases, removing it again reports them as no longer e
   assert.deepEqual(d.declarations.roles.added, ['miner'])
   const back = diffAnalyses(b, a)
   assert.ok(back.removed.find((r) => r.id === 'dos:miner->client')!.why.startsWith('no longer enumerated'))
+})
+
+test('diff.opened: new open cases and cases whose status became open, nothing else', () => {
+  const a = parseThreatModel(TOY, 'a.yaml').analysis
+  assert.deepEqual(diffAnalyses(a, a).opened, [])
+  const withStranger = parseThreatModel(TOY.replace('  - id: server\n', '  - id: server\n  - id: stranger\n    external: true\n'), 'b.yaml').analysis
+  assert.deepEqual(diffAnalyses(a, withStranger).opened, ['dos:stranger->client', 'dos:stranger->server'])
+  assert.deepEqual(diffAnalyses(withStranger, a).opened, [], 'closing cases opens none')
+  const reopened = parseThreatModel(TOY.replace(/  - category: theft\n    status: mitigated\n    mitigations: \[sigs\]\n/, ''), 'c.yaml').analysis
+  const d = diffAnalyses(a, reopened)
+  assert.deepEqual(d.opened, ['theft:client->coin'])
+  assert.deepEqual(d.changed.map((c) => [c.id, c.after.status]), [['theft:client->coin', 'open']])
 })

@@ -6,7 +6,7 @@
  * ```ts
  * import { diffAnalyses } from './diff.js'
  * // const d = diffAnalyses(loadThreatModel('old.yaml').analysis, loadThreatModel('new.yaml').analysis)
- * // d.added, d.removed, d.changed, d.counts.after.open - d.counts.before.open
+ * // d.opened (what `souk threat diff --fail-on-open` fails on), d.added, d.removed, d.changed, d.counts.after.open - d.counts.before.open
  * ```
  */
 import type { ThreatAnalysis, Cell, Counts, CaseStatus } from './types.js'
@@ -14,6 +14,8 @@ import type { ThreatAnalysis, Cell, Counts, CaseStatus } from './types.js'
 export interface CaseChange { id: string; before: { status: CaseStatus; mitigations?: string[] }; after: { status: CaseStatus; mitigations?: string[] } }
 export interface RemovedCase { id: string; status: CaseStatus; why: string }
 export interface ThreatDiff {
+  /** Cases that the change opened: new cases with status open, and existing cases whose status became open. */
+  opened: string[]
   added: Cell[]
   removed: RemovedCase[]
   changed: CaseChange[]
@@ -59,8 +61,9 @@ export function diffAnalyses(before: ThreatAnalysis, after: ThreatAnalysis): Thr
     prune: a.model.prune.map((p) => p.id),
   })
   const b = ids(before), n = ids(after)
+  const opened = [...added.filter((c) => c.status === 'open').map((c) => c.id), ...changed.filter((c) => c.after.status === 'open').map((c) => c.id)]
   return {
-    added, removed, changed,
+    opened, added, removed, changed,
     counts: { before: before.counts, after: after.counts },
     declarations: {
       roles: setDiff(b.roles, n.roles), assets: setDiff(b.assets, n.assets), categories: setDiff(b.categories, n.categories),
@@ -81,6 +84,7 @@ export function renderDiffMarkdown(d: ThreatDiff, names: { before: string; after
   for (const [k, v] of Object.entries(d.declarations)) {
     if (v.added.length || v.removed.length) out.push(`- ${k}: ${v.added.map((x) => `+${x}`).concat(v.removed.map((x) => `-${x}`)).join(', ')}`)
   }
+  if (d.opened.length) out.push('', `**Opened by this change (${d.opened.length}):** ${d.opened.map((id) => `\`${id}\``).join(', ')}`)
   out.push('', `## Added cases (${d.added.length})`, '')
   for (const c of d.added) out.push(`- \`${c.id}\` — ${c.status}${c.mitigations ? ` (${c.mitigations.join(', ')})` : ''}`)
   out.push('', `## Removed cases (${d.removed.length})`, '')

@@ -56,6 +56,27 @@ test('bad value, unknown key and YAML syntax: each with its line', () => {
   assert.equal(issuesOf(st)[0].line, lineOf(st, 'status: fixed'))
 })
 
+test('an empty, non-mapping or foreign file says what it is, not what a field lacks', () => {
+  assert.match(issuesOf('')[0].message, /the file is empty/)
+  assert.match(issuesOf('# only a comment\n')[0].message, /the file is empty/)
+  assert.match(issuesOf('- a\n- b\n')[0].message, /the top level is a list, not a mapping/)
+  assert.match(issuesOf('hello\n')[0].message, /the top level is a string \("hello"\)/)
+  assert.match(issuesOf('name: x\nroles: []\n')[0].message, /not a Souk threat model: the `souk:` marker is missing/)
+  const v = issuesOf(TOY.replace('threat-model/1', 'threat-model/2'))
+  assert.equal(v.length, 1)
+  assert.match(v[0].message, /unsupported format "threat-model\/2"/)
+  for (const text of ['', '- a\n']) assert.match(issuesOf(text)[0].hint!, /souk: threat-model\/1/)
+})
+
+test('a field of the wrong type is named as such, not as missing', () => {
+  const bad = TOY.replace('roles:\n  - id: client\n    many: true\n  - id: server\n', 'roles: 5\n')
+  const [i] = issuesOf(bad)
+  assert.deepEqual(i.path, ['roles'])
+  assert.equal(i.message, 'expected array, got a number (5)')
+  const missing = issuesOf(TOY.replace('name: toy\n', ''))
+  assert.match(missing[0].message, /missing required field "name"/)
+})
+
 test('the error message names the file and line for a person', () => {
   const bad = TOY.replace('owner: server\n    categories:\n      - id: dos', 'owner: svr\n    categories:\n      - id: dos')
   assert.throws(() => parseThreatModel(bad, 'models/x.yaml'), (e: Error) => e.message.includes(`models/x.yaml:${lineOf(bad, 'owner: svr')}:`) && e.message.includes('fix: declare it under `roles:`'))
@@ -70,7 +91,12 @@ test('shipped models load with no open case; cdn covers the required threats and
   for (const m of ['cdn', 'storage', 'compute']) {
     const { analysis } = loadThreatModel(new URL(`../../models/${m}.yaml`, import.meta.url).pathname)
     assert.equal(analysis.counts.open, 0, m)
-    assert.ok(analysis.counts.pruned > 0 && analysis.counts.merged > 0, m)
+    assert.ok(analysis.counts.pruned > 0, m)
+    // Every merge joins two cells that state the same effect.
+    for (const mx of analysis.matrices) for (const c of mx.cells.filter((x) => x.fate === 'merged')) {
+      const into = mx.cells.find((x) => x.id === c.mergedInto)!
+      assert.ok(c.effect && c.effect === into.effect, `${m}: ${c.id} merged into ${into.id} without the same stated effect`)
+    }
   }
   const { analysis } = loadThreatModel(new URL('../../models/cdn.yaml', import.meta.url).pathname)
   const byId = new Map(analysis.cases.map((c) => [c.id, c]))

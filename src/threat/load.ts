@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs'
 import { parseDocument, LineCounter, isMap, isPair, isScalar, type Node } from 'yaml'
 import type { z } from 'zod'
-import { ThreatModelSchema } from './schema.js'
+import { ThreatModelSchema, THREAT_MODEL_VERSION } from './schema.js'
 import { ThreatModelError, type ModelIssue } from './errors.js'
 import { validateReferences, analyzeWithIssues } from './analyze.js'
 import type { ThreatModel, ThreatAnalysis } from './types.js'
@@ -36,19 +36,47 @@ function locate(doc: Doc, lc: LineCounter, path: (string | number)[], key?: stri
   return undefined
 }
 
-function zodIssues(err: z.ZodError): ModelIssue[] {
+/** The value at `path` in `root`, and whether the path exists at all. */
+function valueAt(root: unknown, path: (string | number)[]): { present: boolean; value: unknown } {
+  let v: unknown = root
+  for (const p of path) {
+    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, p)) return { present: false, value: undefined }
+    v = (v as Record<string | number, unknown>)[p]
+  }
+  return { present: true, value: v }
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null (an empty value)' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v} (${JSON.stringify(v)})`
+}
+
+function zodIssues(err: z.ZodError, input: unknown): ModelIssue[] {
   const out: ModelIssue[] = []
   for (const i of err.issues) {
     const path = i.path.filter((p): p is string | number => typeof p !== 'symbol')
+    const at = valueAt(input, path)
     if (i.code === 'unrecognized_keys') {
       for (const k of i.keys) out.push({ path: [...path, k], message: `unknown key "${k}"`, hint: 'remove it or fix its spelling (see schemas/threat-model.schema.json)' })
-    } else if (i.code === 'invalid_type' && i.input === undefined) {
+    } else if (i.code === 'invalid_type' && !at.present && path.length > 0) {
       out.push({ path, message: `missing required field "${String(path[path.length - 1])}"`, hint: `add \`${String(path[path.length - 1])}:\`` })
+    } else if (i.code === 'invalid_type') {
+      out.push({ path, message: `${i.message.replace(/^Invalid input: /, '').replace(/, received .*$/, '')}, got ${kindOf(at.value)}` })
     } else {
       out.push({ path, message: i.message })
     }
   }
   return out
+}
+
+/** A model that is not even a mapping: say what it is instead, with the first lines a model needs. */
+function notAModel(js: unknown, text: string): ModelIssue | undefined {
+  const start = 'a model starts with `souk: threat-model/1`, `name:`, `roles:` and `assets:` (see docs/threat.md)'
+  if (text.trim() === '' || js === null || js === undefined) return { path: [], message: 'the file is empty (or only comments)', hint: start }
+  if (typeof js !== 'object' || Array.isArray(js)) return { path: [], message: `the top level is ${kindOf(js)}, not a mapping of keys to values`, hint: start }
+  const souk = (js as Record<string, unknown>).souk
+  if (souk === undefined) return { path: [], message: 'this is not a Souk threat model: the `souk:` marker is missing', hint: start }
+  if (souk !== THREAT_MODEL_VERSION) return { path: ['souk'], message: `unsupported format ${JSON.stringify(souk)}: this version of souk reads ${THREAT_MODEL_VERSION}`, hint: `set \`souk: ${THREAT_MODEL_VERSION}\` (and check the changes in docs/threat.md)` }
+  return undefined
 }
 
 /** Parses, validates and analyses model text. Throws `ThreatModelError` listing every problem with its line. */
@@ -68,8 +96,11 @@ export function parseThreatModel(text: string, file = '<model>'): { model: Threa
     const pos = unknownKey ? locate(doc, lc, i.path.slice(0, -1), last) : locate(doc, lc, i.path)
     return { ...i, line: pos?.line, col: pos?.col }
   })
-  const parsed = ThreatModelSchema.safeParse(doc.toJS())
-  if (!parsed.success) throw new ThreatModelError(file, withLines(zodIssues(parsed.error)))
+  const js: unknown = doc.toJS()
+  const shape = notAModel(js, text)
+  if (shape) throw new ThreatModelError(file, withLines([shape]))
+  const parsed = ThreatModelSchema.safeParse(js)
+  if (!parsed.success) throw new ThreatModelError(file, withLines(zodIssues(parsed.error, js)))
   const model = parsed.data
   const refIssues = validateReferences(model)
   if (refIssues.length) throw new ThreatModelError(file, withLines(refIssues))

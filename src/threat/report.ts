@@ -10,7 +10,7 @@
  * // writeFileSync('reports/cdn.md', renderMarkdown(analysis)); writeFileSync('reports/cdn.html', renderHtml(analysis))
  * ```
  */
-import type { ThreatAnalysis, Cell, CategoryMatrix, Counts } from './types.js'
+import type { ThreatAnalysis, Cell, CategoryMatrix, Counts, Amount, Role } from './types.js'
 
 const label = (coalition: string[]) => coalition.join(' + ')
 
@@ -29,13 +29,43 @@ function cellText(c: Cell, matrix: CategoryMatrix): string {
   }
 }
 
+/** "3 gas (basis)". */
+export function amountText(a: Amount): string {
+  return `${a.amount.toLocaleString('en-US', { maximumFractionDigits: 6 })} ${a.unit} (${a.basis})`
+}
+
+/** The attacker's cost and gain, and whether the attack pays when both are in the same unit. */
+export function economicsText(c: Pick<Cell, 'cost' | 'gain'>): string | undefined {
+  if (!c.cost && !c.gain) return undefined
+  const parts: string[] = []
+  if (c.cost) parts.push(`cost ${amountText(c.cost)}`)
+  if (c.gain) parts.push(`gain ${amountText(c.gain)}`)
+  if (c.cost && c.gain && c.cost.unit === c.gain.unit) {
+    parts.push(c.gain.amount > c.cost.amount ? `the attack pays: gain − cost = ${+(c.gain.amount - c.cost.amount).toFixed(6)} ${c.gain.unit}` : 'the attack does not pay')
+  }
+  return parts.join('; ')
+}
+
 function caseLine(c: Cell): string {
+  const assumes = c.assumes ? ` [assumes ${c.assumes.join(', ')}]` : ''
+  const econ = economicsText(c)
+  const money = econ ? ` — ${econ}` : ''
   switch (c.status) {
-    case 'mitigated': return `mitigated by ${(c.mitigations ?? []).join(', ')}${c.note ? ` — ${c.note}` : ''}`
-    case 'not-applicable': return `not applicable: ${c.reason}`
-    case 'accepted': return `accepted, ${c.risk} risk: ${c.reason}`
+    case 'mitigated': return `mitigated by ${(c.mitigations ?? []).join(', ')}${c.note ? ` — ${c.note}` : ''}${money}${assumes}`
+    case 'not-applicable': return `not applicable: ${c.reason}${assumes}`
+    case 'accepted': return `accepted, ${c.risk} risk: ${c.reason}${money}${assumes}`
     default: return `OPEN${c.note ? ` — ${c.note}` : ''}`
   }
+}
+
+/** "yes" / "no" when cost and gain share a unit, else "?" (they cannot be compared). */
+function pays(c: Pick<Cell, 'cost' | 'gain'>): string {
+  if (!c.cost || !c.gain || c.cost.unit !== c.gain.unit) return '?'
+  return c.gain.amount > c.cost.amount ? 'yes' : 'no'
+}
+
+function roleKind(r: Role): string {
+  return r.external ? 'yes (external)' : r.attacker ? 'yes' : 'no (trusted)'
 }
 
 function countsLine(c: Counts): string {
@@ -61,11 +91,20 @@ export function renderMarkdown(a: ThreatAnalysis): string {
   if (m.description) out.push(m.description.trim(), '')
   out.push(`**Totals:** ${countsLine(a.counts)}`, '', `Coalitions of up to ${m.settings.maxCoalitionSize} attacker roles.`, '')
   out.push('## Roles', '', '| role | many instances | attacker | notes |', '|---|---|---|---|')
-  for (const r of m.roles) out.push(`| ${r.id} | ${r.many ? 'yes' : 'no'} | ${r.attacker ? 'yes' : 'no (trusted)'} | ${mdEscape(r.trust ?? r.description ?? r.name ?? '')} |`)
+  for (const r of m.roles) out.push(`| ${r.id} | ${r.many ? 'yes' : 'no'} | ${roleKind(r)} | ${mdEscape(r.trust ?? r.description ?? r.name ?? '')} |`)
+  if (m.assumptions.length) {
+    out.push('', '## Assumptions', '', '| id | statement | basis | if broken |', '|---|---|---|---|')
+    for (const x of m.assumptions) out.push(`| ${x.id} | ${mdEscape(x.statement)} | ${mdEscape(x.basis ?? '')} | ${mdEscape(x.ifBroken ?? '')} |`)
+  }
   out.push('', '## Assets', '', '| asset | kind | owner | categories |', '|---|---|---|---|')
   for (const x of m.assets) out.push(`| ${x.id} | ${x.kind} | ${x.owner ?? '—'} | ${x.categories.map((c) => c.id).join(', ')} |`)
   out.push('', '## Mitigations', '', '| id | class | mechanism | demonstration |', '|---|---|---|---|')
   for (const x of m.mitigations) out.push(`| ${x.id} | ${x.class} | ${mdEscape(x.mechanism ?? x.name)} | ${x.demonstration ? `\`${x.demonstration.test}\`` : '—'} |`)
+  const accepted = a.cases.filter((c) => c.status === 'accepted')
+  if (accepted.length) {
+    out.push('', `## Accepted cases (${accepted.length}): risk, the attacker's cost and gain`, '', '| case | risk | cost | gain | pays? |', '|---|---|---|---|---|')
+    for (const c of accepted) out.push(`| \`${c.id}\` | ${c.risk} | ${c.cost ? mdEscape(amountText(c.cost)) : '—'} | ${c.gain ? mdEscape(amountText(c.gain)) : '—'} | ${pays(c)} |`)
+  }
   for (const mx of a.matrices) {
     out.push('', `## ${mx.name} (\`${mx.category}\`, asset \`${mx.asset}\`)`, '', countsLine(mx.counts), '')
     out.push(`| coalition \\ target | ${mx.targets.join(' | ')} |`, `|---|${mx.targets.map(() => '---').join('|')}|`)
@@ -76,7 +115,7 @@ export function renderMarkdown(a: ThreatAnalysis): string {
     const cases = mx.cells.filter((c) => c.fate === 'case')
     if (cases.length) {
       out.push('', '**Cases**', '')
-      for (const c of cases) out.push(`- \`${c.id}\` — ${caseLine(c)}${c.effect !== mx.name ? ` *(effect: ${c.effect})*` : ''}`)
+      for (const c of cases) out.push(`- \`${c.id}\` — ${mdEscape(caseLine(c))}${c.effect ? ` *(effect: ${mdEscape(c.effect)})*` : ''}`)
     }
     const groups = prunedGroups(mx)
     if (groups.length) {
@@ -85,8 +124,8 @@ export function renderMarkdown(a: ThreatAnalysis): string {
     }
     const merged = mx.cells.filter((c) => c.fate === 'merged')
     if (merged.length) {
-      out.push('', '**Merged** (the larger coalition adds nothing with the same effect)', '')
-      for (const c of merged) out.push(`- \`${c.id}\` into \`${c.mergedInto}\``)
+      out.push('', '**Merged** (both cells state the same effect; the larger coalition adds nothing to it)', '')
+      for (const c of merged) out.push(`- \`${c.id}\` into \`${c.mergedInto}\` (effect: ${mdEscape(c.effect ?? '')})`)
     }
   }
   return out.join('\n') + '\n'
@@ -100,8 +139,8 @@ function cellClass(c: Cell): string {
 
 function cellTitle(c: Cell): string {
   if (c.fate === 'pruned') return `${c.id}\npruned by ${c.pruned!.rule}: ${c.pruned!.reason}`
-  if (c.fate === 'merged') return `${c.id}\nmerged into ${c.mergedInto}`
-  return `${c.id}\n${caseLine(c)}\neffect: ${c.effect}`
+  if (c.fate === 'merged') return `${c.id}\nmerged into ${c.mergedInto} (same effect: ${c.effect})`
+  return `${c.id}\n${caseLine(c)}${c.effect ? `\neffect: ${c.effect}` : ''}`
 }
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
@@ -125,12 +164,22 @@ export function renderHtml(a: ThreatAnalysis): string {
   h.push('<p class="legend"><span class="s-open">OPEN</span><span class="s-mitigated">✓ mitigated</span><span class="s-not-applicable">n/a</span><span class="s-accepted">accepted</span><span class="f-pruned">– pruned</span><span class="f-merged">→ merged</span> Hover a cell for its id and reason.</p>')
   h.push(`<p>Coalitions of up to ${m.settings.maxCoalitionSize} attacker roles.</p>`)
   h.push('<h2>Roles</h2><table><tr><th>role</th><th>many instances</th><th>attacker</th><th>notes</th></tr>')
-  for (const r of m.roles) h.push(`<tr><td>${esc(r.id)}</td><td>${r.many ? 'yes' : 'no'}</td><td>${r.attacker ? 'yes' : 'no (trusted)'}</td><td>${esc(r.trust ?? r.description ?? r.name ?? '')}</td></tr>`)
+  for (const r of m.roles) h.push(`<tr><td>${esc(r.id)}</td><td>${r.many ? 'yes' : 'no'}</td><td>${roleKind(r)}</td><td>${esc(r.trust ?? r.description ?? r.name ?? '')}</td></tr>`)
+  if (m.assumptions.length) {
+    h.push('</table><h2>Assumptions</h2><table><tr><th>id</th><th>statement</th><th>basis</th><th>if broken</th></tr>')
+    for (const x of m.assumptions) h.push(`<tr><td><code>${esc(x.id)}</code></td><td>${esc(x.statement)}</td><td>${esc(x.basis ?? '')}</td><td>${esc(x.ifBroken ?? '')}</td></tr>`)
+  }
   h.push('</table><h2>Assets</h2><table><tr><th>asset</th><th>kind</th><th>owner</th><th>categories</th></tr>')
   for (const x of m.assets) h.push(`<tr><td>${esc(x.id)}</td><td>${x.kind}</td><td>${esc(x.owner ?? '—')}</td><td>${x.categories.map((k) => esc(k.name)).join(', ')}</td></tr>`)
   h.push('</table><h2>Mitigations</h2><table><tr><th>id</th><th>class</th><th>name</th><th>mechanism</th><th>demonstration</th></tr>')
   for (const x of m.mitigations) h.push(`<tr><td><code>${esc(x.id)}</code></td><td>${x.class}</td><td>${esc(x.name)}</td><td>${esc(x.mechanism ?? '')}</td><td>${x.demonstration ? `<code>${esc(x.demonstration.test)}</code>` : '—'}</td></tr>`)
   h.push('</table>')
+  const accepted = a.cases.filter((x) => x.status === 'accepted')
+  if (accepted.length) {
+    h.push(`<h2>Accepted cases (${accepted.length}): risk, the attacker's cost and gain</h2><table id="accepted"><tr><th>case</th><th>risk</th><th>cost</th><th>gain</th><th>pays?</th></tr>`)
+    for (const x of accepted) h.push(`<tr class="s-accepted"><td><code>${esc(x.id)}</code></td><td>${x.risk}</td><td>${x.cost ? esc(amountText(x.cost)) : '—'}</td><td>${x.gain ? esc(amountText(x.gain)) : '—'}</td><td>${pays(x)}</td></tr>`)
+    h.push('</table>')
+  }
   for (const mx of a.matrices) {
     h.push(`<section class="category" id="cat-${esc(mx.category)}"><h2>${esc(mx.name)} <small>(<code>${esc(mx.category)}</code>, asset <code>${esc(mx.asset)}</code>, ${mx.kind})</small></h2>`)
     h.push(`<p>${esc(countsLine(mx.counts))}</p><table class="matrix"><tr><th>coalition \\ target</th>${mx.targets.map((t) => `<th>${esc(t)}</th>`).join('')}</tr>`)
@@ -146,7 +195,7 @@ export function renderHtml(a: ThreatAnalysis): string {
     const cases = mx.cells.filter((x) => x.fate === 'case')
     if (cases.length) {
       h.push('<h3>Cases</h3><ul>')
-      for (const x of cases) h.push(`<li class="${cellClass(x)}"><code>${esc(x.id)}</code> — ${esc(caseLine(x))}${x.effect !== mx.name ? ` <em>(effect: ${esc(x.effect)})</em>` : ''}</li>`)
+      for (const x of cases) h.push(`<li class="${cellClass(x)}"><code>${esc(x.id)}</code> — ${esc(caseLine(x))}${x.effect ? ` <em>(effect: ${esc(x.effect)})</em>` : ''}</li>`)
       h.push('</ul>')
     }
     const groups = prunedGroups(mx)
@@ -158,7 +207,7 @@ export function renderHtml(a: ThreatAnalysis): string {
     const merged = mx.cells.filter((x) => x.fate === 'merged')
     if (merged.length) {
       h.push('<h3>Merged</h3><ul>')
-      for (const x of merged) h.push(`<li><code>${esc(x.id)}</code> into <code>${esc(x.mergedInto!)}</code></li>`)
+      for (const x of merged) h.push(`<li><code>${esc(x.id)}</code> into <code>${esc(x.mergedInto!)}</code> (effect: ${esc(x.effect ?? '')})</li>`)
       h.push('</ul>')
     }
     h.push('</section>')

@@ -23,6 +23,8 @@ const Id = z
 
 export const MITIGATION_CLASSES = ['cryptographic', 'algorithmic', 'financial', 'economic', 'systems'] as const
 export const CASE_STATUSES = ['open', 'not-applicable', 'mitigated', 'accepted'] as const
+/** Risk levels of accepted cases, lowest first (`check --max-risk` compares by this order). */
+export const RISK_LEVELS = ['low', 'medium', 'high'] as const
 export const CATEGORY_KINDS = [
   'corruption', 'denial-of-service', 'disclosure', 'repudiation', 'slacking', 'accounting', 'non-payment',
   'double-spending', 'front-running', 'sybil', 'theft', 'censorship', 'other',
@@ -36,6 +38,21 @@ export const RoleSchema = z.strictObject({
   many: z.boolean().default(false).meta({ description: 'Many instances of this role exist, so peers of the role can attack each other.' }),
   attacker: z.boolean().default(true).meta({ description: 'Whether the role can be part of an attacking coalition. Set false only with `trust`.' }),
   trust: z.string().optional().meta({ description: 'Why the role is trusted (required when attacker is false).' }),
+  external: z.boolean().default(false).meta({ description: 'An outsider with no part in the protocol: it holds no key, deposit or asset of the market, sees only what is public (chain state, pending transactions and their calldata, traffic it can reach) and can send transactions and messages. Never an asset owner, never trusted, and not a target unless a category names it.' }),
+})
+
+export const AssumptionSchema = z.strictObject({
+  id: Id,
+  statement: z.string().min(1).meta({ description: 'What the analysis takes for granted (e.g. "SHA-256 is preimage-resistant", "the chain finalises within 64 blocks").' }),
+  basis: z.string().optional().meta({ description: 'Why it is believed to hold (a reference, a measurement, a standard).' }),
+  ifBroken: z.string().optional().meta({ description: 'What an attacker gains when it does not hold.' }),
+})
+
+/** A number with its unit and where it comes from: how an accepted case states what an attack costs and gains. */
+export const AmountSchema = z.strictObject({
+  amount: z.number().finite().nonnegative().meta({ description: 'The figure, a non-negative number (per attack, per request, ... as the unit says).' }),
+  unit: z.string().min(1).meta({ description: 'What the amount counts, e.g. "chunk prices per request", "gas", "token units".' }),
+  basis: z.string().min(1).meta({ description: 'How the figure follows from the parameters (formula and the values used).' }),
 })
 
 export const CategorySchema = z.strictObject({
@@ -43,8 +60,8 @@ export const CategorySchema = z.strictObject({
   name: z.string().min(1),
   kind: z.enum(CATEGORY_KINDS),
   description: z.string().optional(),
-  effect: z.string().optional().meta({ description: 'What a successful attack achieves; cells with the same effect merge into the smallest coalition.' }),
-  targets: z.array(Id).min(1).optional().meta({ description: 'Matrix columns: role or asset ids. Default: every role.' }),
+  effect: z.string().optional().meta({ description: 'What a successful attack achieves, for every cell of the category without an effect of its own. Only cells that state the same effect merge into the smallest coalition; without one, no cell of the category merges.' }),
+  targets: z.array(Id).min(1).optional().meta({ description: 'Matrix columns: role or asset ids. Default: every role that is not external.' }),
   requiresAnyOf: z.array(Id).min(1).optional().meta({ description: 'Only coalitions containing one of these roles can carry the attack out; others are pruned.' }),
   ownerMayAttack: z.boolean().default(false).meta({ description: 'Keep cells where the asset owner attacks its own asset (e.g. an owner reneging on a deposit).' }),
 })
@@ -86,6 +103,7 @@ export const PruneRuleSchema = z.strictObject({
   id: Id,
   reason: z.string().min(1).meta({ description: 'Why every matching cell is infeasible. Shown in every report.' }),
   when: MatchSchema,
+  assumes: z.array(Id).min(1).optional().meta({ description: 'Assumptions (ids from the assumptions section) the pruning relies on.' }),
 })
 
 export const CaseSchema = z
@@ -96,16 +114,22 @@ export const CaseSchema = z
     target: Id.optional(),
     targets: z.array(Id).min(1).optional(),
     status: z.enum(CASE_STATUSES),
-    effect: z.string().optional().meta({ description: 'What this coalition achieves beyond the category effect; a distinct effect keeps the cell from merging.' }),
+    effect: z.string().optional().meta({ description: 'What this coalition achieves. A cell merges into a smaller coalition only when both state the same effect (here or in the category); a distinct effect, or none, keeps it a case.' }),
     mitigations: z.array(Id).min(1).optional(),
     reason: z.string().optional(),
-    risk: z.enum(['low', 'medium', 'high']).optional(),
+    risk: z.enum(RISK_LEVELS).optional(),
+    cost: AmountSchema.optional().meta({ description: "The attacker's cost, in numbers (required when accepted)." }),
+    gain: AmountSchema.optional().meta({ description: "The attacker's gain, in numbers (required when accepted)." }),
+    assumes: z.array(Id).min(1).optional().meta({ description: 'Assumptions (ids from the assumptions section) the status relies on.' }),
     note: z.string().optional(),
   })
   .superRefine((c, ctx) => {
     if (c.status === 'mitigated' && !c.mitigations) ctx.addIssue({ code: 'custom', path: ['mitigations'], message: 'a mitigated case must list `mitigations` (ids from the mitigations section)' })
     if (c.status === 'not-applicable' && !c.reason) ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a not-applicable case must give a `reason`' })
     if (c.status === 'accepted' && (!c.reason || !c.risk)) ctx.addIssue({ code: 'custom', path: [c.risk ? 'reason' : 'risk'], message: 'an accepted case must give `risk` (low|medium|high) and a `reason`' })
+    for (const k of ['cost', 'gain'] as const) {
+      if (c.status === 'accepted' && !c[k]) ctx.addIssue({ code: 'custom', path: [k], message: `an accepted case must state the attacker's ${k} in numbers: \`${k}: { amount: <number>, unit: <what it counts>, basis: <how it follows> }\`` })
+    }
     if (c.coalition && c.coalitionIncludes) ctx.addIssue({ code: 'custom', path: ['coalitionIncludes'], message: 'use either `coalition` (exact) or `coalitionIncludes` (pattern), not both' })
     if (c.target && c.targets) ctx.addIssue({ code: 'custom', path: ['targets'], message: 'use either `target` or `targets`, not both' })
   })
@@ -117,6 +141,7 @@ export const ThreatModelSchema = z.strictObject({
   settings: z
     .strictObject({ maxCoalitionSize: z.int().min(1).max(MAX_COALITION_SIZE_LIMIT).default(3) })
     .default({ maxCoalitionSize: 3 }),
+  assumptions: z.array(AssumptionSchema).default([]).meta({ description: 'What the analysis takes for granted; cases and prune rules cite them with `assumes`.' }),
   roles: z.array(RoleSchema).min(1),
   assets: z.array(AssetSchema).min(1),
   mitigations: z.array(MitigationSchema).default([]),

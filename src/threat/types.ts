@@ -2,7 +2,7 @@
  * Types of the threat-modeling layer: the parsed model (from the zod schema) and the analysis results.
  */
 import type { z } from 'zod'
-import type { ThreatModelSchema, RoleSchema, AssetSchema, CategorySchema, MitigationSchema, PruneRuleSchema, CaseSchema, MatchSchema, CASE_STATUSES, MITIGATION_CLASSES } from './schema.js'
+import type { ThreatModelSchema, RoleSchema, AssetSchema, CategorySchema, MitigationSchema, PruneRuleSchema, CaseSchema, MatchSchema, AssumptionSchema, AmountSchema, CASE_STATUSES, MITIGATION_CLASSES, RISK_LEVELS } from './schema.js'
 
 export type ThreatModel = z.output<typeof ThreatModelSchema>
 export type Role = z.output<typeof RoleSchema>
@@ -12,6 +12,9 @@ export type Mitigation = z.output<typeof MitigationSchema>
 export type PruneRule = z.output<typeof PruneRuleSchema>
 export type CaseDecl = z.output<typeof CaseSchema>
 export type Match = z.output<typeof MatchSchema>
+export type Assumption = z.output<typeof AssumptionSchema>
+export type Amount = z.output<typeof AmountSchema>
+export type RiskLevel = (typeof RISK_LEVELS)[number]
 export type CaseStatus = (typeof CASE_STATUSES)[number]
 export type MitigationClass = (typeof MITIGATION_CLASSES)[number]
 
@@ -23,7 +26,8 @@ export interface Cell {
   category: string
   coalition: string[]
   target: string
-  effect: string
+  /** What the attack achieves, as stated by the case governing the cell or by its category; undefined when neither states one (such a cell never merges). */
+  effect?: string
   fate: 'pruned' | 'merged' | 'case'
   /** Set when pruned: the rule id (built-in ones start with `builtin:`) and its written reason. */
   pruned?: { rule: string; reason: string }
@@ -33,7 +37,12 @@ export interface Cell {
   status?: CaseStatus
   mitigations?: string[]
   reason?: string
-  risk?: 'low' | 'medium' | 'high'
+  risk?: RiskLevel
+  /** The attacker's cost and gain (required for accepted cases). */
+  cost?: Amount
+  gain?: Amount
+  /** Assumption ids the status relies on. */
+  assumes?: string[]
   note?: string
 }
 

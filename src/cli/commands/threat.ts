@@ -5,10 +5,32 @@ import type { Command } from 'commander'
 import { z } from 'zod'
 
 const ReportOptions = z.object({ out: z.string().min(1).default('reports'), json: z.boolean().default(false), quiet: z.boolean().default(false) })
-const CheckOptions = z.object({ run: z.boolean().default(false), json: z.boolean().default(false), cwd: z.string().optional() })
+const CheckOptions = z.object({
+  run: z.boolean().default(false),
+  json: z.boolean().default(false),
+  cwd: z.string().optional(),
+  maxRisk: z.enum(['low', 'medium', 'high'], { error: '--max-risk must be low, medium or high' }).optional(),
+})
+const DiffOptions = z.object({ json: z.boolean().default(false), failOnOpen: z.boolean().default(false) })
 
-/** Exit codes of `souk threat check`: 0 all cases closed, 1 open or failed cases, 2 the model is invalid. */
+/**
+ * Exit codes of `souk threat check` (and `diff --fail-on-open`): 0 all cases closed, 1 open or failed cases (or an
+ * accepted case above --max-risk; for diff, a case the change opened), 2 a model is invalid.
+ */
 export const CHECK_EXIT = { ok: 0, open: 1, invalid: 2 } as const
+
+/** Loads a model; on a bad model prints the ThreatModelError (file, line, fix; no stack) and returns undefined. */
+async function loadOrReport(file: string): Promise<import('../../threat/types.js').ThreatAnalysis | undefined> {
+  const { loadThreatModel, ThreatModelError } = await import('../../threat/index.js')
+  try {
+    return loadThreatModel(file).analysis
+  } catch (e) {
+    if (!(e instanceof ThreatModelError)) throw e
+    process.stderr.write(`error: ${e.message}\n`)
+    process.exitCode = CHECK_EXIT.invalid
+    return undefined
+  }
+}
 
 export function register(program: Command): void {
   const threat = program.command('threat').description('ABC threat modeling: collusion matrices, pruning, merging, case status')
@@ -22,10 +44,11 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'do not print the table')
     .action(async (file: string, raw: unknown) => {
       const opts = ReportOptions.parse(raw)
-      const { loadThreatModel, renderMarkdown, renderHtml, renderCountsTable } = await import('../../threat/index.js')
+      const { renderMarkdown, renderHtml, renderCountsTable } = await import('../../threat/index.js')
       const { mkdirSync, writeFileSync } = await import('node:fs')
       const { basename, join } = await import('node:path')
-      const { analysis } = loadThreatModel(file)
+      const analysis = await loadOrReport(file)
+      if (!analysis) return
       mkdirSync(opts.out, { recursive: true })
       const stem = basename(file).replace(/\.ya?ml$/i, '')
       const md = join(opts.out, `${stem}.threat.md`)
@@ -42,46 +65,48 @@ export function register(program: Command): void {
     .argument('<old>', 'old model YAML')
     .argument('<new>', 'new model YAML')
     .option('--json', 'print the diff as JSON')
-    .action(async (a: string, b: string, raw: { json?: boolean }) => {
-      const { loadThreatModel, diffAnalyses, renderDiffMarkdown } = await import('../../threat/index.js')
-      const d = diffAnalyses(loadThreatModel(a).analysis, loadThreatModel(b).analysis)
-      if (raw.json) process.stdout.write(JSON.stringify(d, null, 2) + '\n')
+    .option('--fail-on-open', 'exit 1 when the change opens a case (a new open case, or a case whose status became open)')
+    .action(async (a: string, b: string, raw: unknown) => {
+      const opts = DiffOptions.parse(raw)
+      const { diffAnalyses, renderDiffMarkdown } = await import('../../threat/index.js')
+      const before = await loadOrReport(a)
+      const after = before && (await loadOrReport(b))
+      if (!before || !after) return
+      const d = diffAnalyses(before, after)
+      if (opts.json) process.stdout.write(JSON.stringify(d, null, 2) + '\n')
       else process.stdout.write(renderDiffMarkdown(d, { before: a, after: b }))
+      if (opts.failOnOpen && d.opened.length > 0) {
+        process.stderr.write(`${b}: the change opens ${d.opened.length} case${d.opened.length === 1 ? '' : 's'}: ${d.opened.join(', ')}\n`)
+        process.exitCode = CHECK_EXIT.open
+      }
     })
 
   threat
     .command('check')
-    .description('exit 1 while any case is open (or, with --run, a demonstration fails); exit 2 if the model is invalid')
+    .description('exit 1 while any case is open (or, with --run, a demonstration fails; with --max-risk, an accepted case is riskier); exit 2 if the model is invalid')
     .argument('<model>', 'threat model YAML file')
     .option('--run', 'run the test named by each mitigation used in a mitigated case; a failing test fails the case')
     .option('--json', 'print the result as JSON')
     .option('--cwd <dir>', 'directory demonstration paths are relative to (default: current directory)')
+    .option('--max-risk <level>', 'also fail on accepted cases whose risk is above this level (low | medium | high)')
     .action(async (file: string, raw: unknown) => {
       const opts = CheckOptions.parse(raw)
-      const { loadThreatModel, checkAnalysis, ThreatModelError } = await import('../../threat/index.js')
+      const { checkAnalysis, economicsText } = await import('../../threat/index.js')
       const { nodeTestRunner } = await import('../../threat/run.js')
-      let analysis
-      try {
-        analysis = loadThreatModel(file).analysis
-      } catch (e) {
-        if (e instanceof ThreatModelError) {
-          process.stderr.write(`error: ${e.message}\n`)
-          process.exitCode = CHECK_EXIT.invalid
-          return
-        }
-        throw e
-      }
+      const analysis = await loadOrReport(file)
+      if (!analysis) return
       const ac = new AbortController()
       const onSig = () => ac.abort()
       process.once('SIGINT', onSig)
-      const r = await checkAnalysis(analysis, { run: opts.run ? nodeTestRunner({ cwd: opts.cwd ?? process.cwd() }) : undefined, signal: ac.signal })
+      const r = await checkAnalysis(analysis, { run: opts.run ? nodeTestRunner({ cwd: opts.cwd ?? process.cwd() }) : undefined, signal: ac.signal, maxRisk: opts.maxRisk })
       process.off('SIGINT', onSig)
-      if (opts.json) process.stdout.write(JSON.stringify({ ok: r.ok, open: r.open.map((c) => c.id), failed: r.failed, ran: r.ran, counts: analysis.counts }, null, 2) + '\n')
+      if (opts.json) process.stdout.write(JSON.stringify({ ok: r.ok, open: r.open.map((c) => c.id), overRisk: r.overRisk.map((c) => ({ id: c.id, risk: c.risk, cost: c.cost, gain: c.gain })), failed: r.failed, ran: r.ran, counts: analysis.counts }, null, 2) + '\n')
       else {
         const c = analysis.counts
         process.stdout.write(`${file}: ${c.cases} cases — ${c.open} open, ${c.mitigated} mitigated, ${c.notApplicable} not applicable, ${c.accepted} accepted\n`)
         for (const x of r.ran) process.stdout.write(`  demonstration ${x.ok ? 'passed' : 'FAILED'}: ${x.mitigation} (${x.test})\n`)
         for (const x of r.open) process.stdout.write(`  OPEN ${x.id}\n`)
+        for (const x of r.overRisk) process.stdout.write(`  RISK ${x.id}: accepted at ${x.risk} risk, above --max-risk ${opts.maxRisk} (${economicsText(x) ?? 'no cost or gain stated'})\n`)
         for (const x of r.failed) process.stdout.write(`  FAILED ${x.case}: demonstration of ${x.mitigation} failed (${x.test})\n`)
         process.stdout.write(r.ok ? 'ok\n' : 'not ok\n')
       }
