@@ -10,7 +10,7 @@
  * await payee.settle({ force: true })    // close every channel with its best voucher
  * ```
  */
-import type { Address, Hex } from 'viem'
+import { parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../../chain/deploy.js'
@@ -137,18 +137,31 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
         opts.signal?.throwIfAborted()
         const c = await readChannel(id)
         if (c.sender === '0x0000000000000000000000000000000000000000') { info.closed = true; markClosed.run(id); continue }
-        const due = info.cumulative - c.paid
+        // The channel pays a voucher up to its deposit (PaymentChannel: min(cumulativeAmount, deposit)). Ours is within
+        // the deposit we read when accepting it; it can exceed what the chain now holds only if that read was undone
+        // (a reorganised top-up): the shortfall is then a loss, never booked as received.
+        const payable = info.cumulative < c.deposit ? info.cumulative : c.deposit
+        const due = payable > c.paid ? payable - c.paid : 0n
+        if (payable < info.cumulative) log.warn('voucher above the channel deposit: it pays the whole deposit, the rest is lost unless the payer tops up', { channel: id, cumulative: info.cumulative.toString(), deposit: c.deposit.toString() })
         const closing = c.settleBlock !== 0n
         const fn = opts.force || closing ? 'closeByRecipient' : due >= (ctx.options?.collectThreshold ?? 0n) && due > 0n ? 'collect' : undefined
         if (!fn) { report.pending++; continue }
         const r = await write(ctx.chain, ctx.chain.wallet(ctx.key), { address: contract, abi: PaymentChannelAbi, functionName: fn, args: [id, info.cumulative, info.sig] }, opts)
         report.transactions++
         report.gasUsed += r.gasUsed
-        report.received += due
+        // What was paid is what the contract's events say, not what we expected.
+        let got = 0n
+        let paid = c.paid
+        const ours = r.logs.filter((l) => l.address.toLowerCase() === contract)
+        for (const ev of parseEventLogs({ abi: PaymentChannelAbi, logs: ours, eventName: ['ChannelCollected', 'ChannelSettled'] })) {
+          if (ev.args.channelId.toLowerCase() !== id.toLowerCase()) continue
+          if (ev.eventName === 'ChannelCollected') { got += ev.args.amount; paid = ev.args.paid } else { got += ev.args.toRecipient; paid += ev.args.toRecipient }
+        }
+        report.received += got
         report.settled++
-        if (fn === 'closeByRecipient') { info.closed = true; markClosed.run(id) } else markCollected.run(info.cumulative.toString(), id)
-        info.paid = info.cumulative
-        log.info(`${fn} done`, { channel: id, amount: due.toString() })
+        if (fn === 'closeByRecipient') { info.closed = true; markClosed.run(id) } else markCollected.run(paid.toString(), id)
+        info.paid = paid
+        log.info(`${fn} done`, { channel: id, amount: got.toString() })
       }
       addSettleReport(stats, report)
       return report

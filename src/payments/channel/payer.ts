@@ -59,8 +59,13 @@ export async function createChannelPayer(ctx: ChannelPayerContext): Promise<Paye
       const payee = terms.payee
       let ch = open.get(payee)
       if (!ch) {
-        const deposit = ctx.options?.deposit ?? p.data.minDeposit
-        const id = p.data.channelId && p.data.cumulative !== undefined ? p.data.channelId : await openChannel(payee, deposit)
+        let deposit = ctx.options?.deposit ?? p.data.minDeposit
+        let id: Hex
+        if (p.data.channelId && p.data.cumulative !== undefined) {
+          // Resuming the payee's open channel: its deposit is what the chain holds (earlier top-ups included).
+          id = p.data.channelId
+          deposit = (await ctx.chain.public.readContract({ address: contract, abi: PaymentChannelAbi, functionName: 'getChannel', args: [id] })).deposit
+        } else id = await openChannel(payee, deposit)
         ch = { id, cumulative: p.data.channelId ? (p.data.cumulative ?? 0n) : 0n, deposit }
         open.set(payee, ch)
       }
@@ -73,8 +78,10 @@ export async function createChannelPayer(ctx: ChannelPayerContext): Promise<Paye
           if (amount <= 0n) throw new PaymentError('Amount must be positive')
           const next = c.cumulative + amount
           if (next > c.deposit) {
-            await write(ctx.chain, wallet, { address: contract, abi: PaymentChannelAbi, functionName: 'topUp', args: [c.id, c.deposit] })
-            c.deposit *= 2n
+            // The payee refuses a voucher above the deposit: at least double it, and always enough for this voucher.
+            const add = next - c.deposit > c.deposit ? next - c.deposit : c.deposit
+            await write(ctx.chain, wallet, { address: contract, abi: PaymentChannelAbi, functionName: 'topUp', args: [c.id, add] })
+            c.deposit += add
           }
           c.cumulative = next
           paid += amount
