@@ -13,6 +13,7 @@ export type RejectReason =
   | 'bad-signature'
   | 'non-canonical-signature'
   | 'replayed'
+  | 'nonce-out-of-range'
   | 'expired'
   | 'unknown-params'
   | 'params-mismatch'

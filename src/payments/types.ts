@@ -53,6 +53,11 @@ export interface SettleReport {
   pending: number
   /** Winners the chain queued as claims on a sender short of funds (paid from its next funding). */
   claims?: number
+  /** Payments that can no longer be settled (expired, consumed by someone else, refused by the contract): losses,
+   * each logged with its reason and kept in the store with status `lost`. Never counted in `received`. */
+  lostCount?: number
+  /** Face value of the lost payments. */
+  lostValue?: bigint
 }
 
 export interface PayeeStats {
@@ -64,6 +69,8 @@ export interface PayeeStats {
   received: bigint
   transactions: number
   gasUsed: bigint
+  /** Payments lost (see SettleReport.lostCount). */
+  lostCount?: number
 }
 
 export interface PayeeSide {

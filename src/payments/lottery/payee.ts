@@ -1,7 +1,17 @@
 /**
  * The lottery payee (ticket recipient): publishes ticket parameters, validates tickets, writes every winning
  * ticket to SQLite before acknowledging it, rotates its rand after a win (a revealed or soon-revealed rand is
- * never reused), and redeems winners in batches chosen by gas price, expiry and face value vs transaction cost.
+ * never reused), and redeems winners in batches chosen by gas price, expiry, the payer's unlock and face value vs
+ * transaction cost.
+ *
+ * Lanes (TicketBroker's replay protection): every set of parameters it hands out names a lane — the high 128 bits
+ * of the ticket nonces — that no other live session of this process uses. Lane ids are drawn at random per process,
+ * so several processes or stores behind one address never share a lane and never void each other's winners; a
+ * payer with several concurrent sessions gets one lane each. Within a rand, tickets may arrive out of order: any
+ * sequence number in [start, start + 2^20) not seen before is accepted; a rand is retired (synchronously) the moment
+ * a winner under it is stored, and only winners of retired rands are redeemed, so a lane's redemption never overtakes
+ * a ticket still to be accepted in it. A stored winner that can no longer be redeemed (expired, or its nonce consumed
+ * by a redemption this payee did not make) is reported as lost with its reason, never as received.
  *
  * @example
  * ```ts
@@ -13,7 +23,7 @@
  * ```
  */
 import { randomBytes } from 'node:crypto'
-import { parseEventLogs, type Address, type Hex } from 'viem'
+import { ContractFunctionRevertedError, parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../../chain/deploy.js'
@@ -72,13 +82,25 @@ interface RandState {
   payer: Address
   params: LotteryParams
   pricePerChunk: bigint
+  lane: LaneState
+  /** First sequence number (low 128 bits of the nonce) accepted under this rand. */
+  startSeq: bigint
+  /** Sequence numbers accepted under this rand (out of order allowed; each once). */
+  seen: Set<bigint>
   count: number
-  lastNonce: bigint
   active: boolean
   /** nonce ↦ EIP-712 digest under these parameters (hot path). */
   digest: (nonce: bigint) => Uint8Array
   /** signature ↦ draw under this rand. */
   draw: (sig: Uint8Array) => bigint
+}
+
+/** A lane of one payer in this process: its id and the first sequence number no rand has used yet. */
+interface LaneState {
+  id: bigint
+  nextSeq: bigint
+  /** The active rand using this lane, if any (one at a time). */
+  rand?: RandState
 }
 
 interface WinnerRow {
@@ -91,6 +113,7 @@ interface WinnerRow {
   rand: string
   expiration: string
   sig: string
+  created_block: string | null
 }
 
 export interface LotteryPayee extends PayeeSide {
@@ -98,8 +121,18 @@ export interface LotteryPayee extends PayeeSide {
   pendingWinners(): number
 }
 
+/** Tickets carry nonce = lane << 128 | seq. */
+export const LANE_SHIFT = 128n
+export const SEQ_MASK = (1n << LANE_SHIFT) - 1n
+/** Sequence numbers accepted under one rand: [start, start + SEQ_WINDOW). Bounds what a payer can make the lane skip. */
+export const SEQ_WINDOW = 1n << 20n
+/** Most lanes (concurrent sessions) one payer may hold in this process; the oldest session is retired past it. */
+export const MAX_LANES_PER_PAYER = 16
+/** Retired parameter sets remembered (a late ticket under one is told 'expired'); older ones are forgotten. */
+export const MAX_RETIRED_KEPT = 1024
+
 // Rows are scoped by (chain id, broker): one store file may serve several deployments (and dev chains restart at
-// nonce 0) without mixing their tickets.
+// nonce 0) without mixing their tickets. Status: pending → redeemed | claim | lost (with a reason).
 const SCHEMA = `
 create table if not exists lottery_rands (
   rand_hash text primary key, rand text not null, payer text not null, created_at integer not null, retired integer not null default 0,
@@ -109,6 +142,7 @@ create table if not exists lottery_winners (
   id integer primary key autoincrement, chain_id integer not null, broker text not null, sender text not null,
   nonce text not null, face text not null, win_prob text not null, rand_hash text not null, rand text not null,
   expiration text not null, sig text not null, status text not null default 'pending', tx text, reason text,
+  created_block text,
   unique (chain_id, broker, sender, nonce)
 );`
 
@@ -121,30 +155,33 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   const domain = ticketDomain(ctx.chain.chainId, broker)
   const db: Db = openDatabase(ctx.storePath ?? ':memory:')
   db.exec(SCHEMA)
+  // Stores written before lanes lack created_block.
+  const cols = (db.prepare('pragma table_info(lottery_winners)').all() as { name: string }[]).map((c) => c.name)
+  if (!cols.includes('created_block')) db.exec('alter table lottery_winners add column created_block text')
   // A restart retires every earlier rand: tickets under them are no longer accepted (so none can be replayed),
-  // but their stored winners stay redeemable.
+  // but their stored winners stay redeemable. New sessions get new lanes.
   db.prepare('update lottery_rands set retired = 1').run()
   const scope = [ctx.chain.chainId, broker] as const
   const insertRand = db.prepare('insert into lottery_rands (rand_hash, rand, payer, created_at, chain_id, broker) values (?, ?, ?, ?, ?, ?)')
   const retireRand = db.prepare('update lottery_rands set retired = 1 where rand_hash = ?')
   const insertWinner = db.prepare(
-    'insert into lottery_winners (chain_id, broker, sender, nonce, face, win_prob, rand_hash, rand, expiration, sig) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'insert into lottery_winners (chain_id, broker, sender, nonce, face, win_prob, rand_hash, rand, expiration, sig, created_block) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   )
-  const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' and chain_id = ? and broker = ? order by sender, cast(nonce as integer)")
+  const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
   const markRow = db.prepare('update lottery_winners set status = ?, tx = ?, reason = ? where id = ?')
-  const maxStoredNonce = db.prepare('select max(cast(nonce as integer)) as n from lottery_winners where chain_id = ? and broker = ? and sender = ?')
   const countPending = db.prepare("select count(*) as n from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
 
   const signers = createSignerCache()
   const rands = new Map<Hex, RandState>()
-  const currentRand = new Map<Address, Hex>()
-  const lastNonceByPayer = new Map<Address, bigint>()
+  const lanesByPayer = new Map<Address, LaneState[]>()
   const funds = new Map<Address, { at: number; deposit: bigint; reserve: bigint; withdrawBlock: bigint; debt: bigint }>()
   const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
   const redeemGasPerTicket = o.redeemGasPerTicket ?? 12_000n
   const redeemGasBase = o.redeemGasBase ?? 60_000n
   const validity = BigInt(o.paramsValidityBlocks ?? 200)
   const window = BigInt(o.redeemWindowBlocks ?? 1_000)
+  /** Settlements run one at a time (two would race for the same winners). */
+  let settling: Promise<unknown> = Promise.resolve()
 
   let blockCache: { at: number; n: bigint } | undefined
   /** The latest block, read at most once a second (the hot path must not wait on the chain per ticket). */
@@ -179,8 +216,29 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     return price
   }
 
+  /**
+   * A lane for a new rand of `payer`: the lane of the rand being rotated (`reuse`), else a lane of this payer with no
+   * active rand, else a new random lane (past MAX_LANES_PER_PAYER the oldest session is retired and its lane reused).
+   */
+  function laneFor(payer: Address, reuse?: LaneState): LaneState {
+    if (reuse) return reuse
+    const lanes = lanesByPayer.get(payer) ?? []
+    lanesByPayer.set(payer, lanes)
+    const free = lanes.find((l) => !l.rand?.active)
+    if (free) return free
+    if (lanes.length >= MAX_LANES_PER_PAYER) {
+      const oldest = lanes.reduce((a, b) => ((a.rand?.params.acceptUntilBlock ?? 0n) <= (b.rand?.params.acceptUntilBlock ?? 0n) ? a : b))
+      if (oldest.rand) retire(oldest.rand.hash)
+      return oldest
+    }
+    // A fresh 128-bit lane id: never used by this or any other process of this address (collision odds 2^-128).
+    const lane: LaneState = { id: readWord(randomBytes(32)) & SEQ_MASK, nextSeq: 0n }
+    lanes.push(lane)
+    return lane
+  }
+
   /** Fresh parameters for `payer`. On rotation (`rotating`) cached chain reads are good enough: a session is live. */
-  async function newParams(payer: Address, pricePerChunk: bigint, rotating = false): Promise<RandState> {
+  async function newParams(payer: Address, pricePerChunk: bigint, rotating?: LaneState): Promise<RandState> {
     const f = rotating ? await payerFunds(payer) : await payerFunds(payer, true)
     const b0 = currentBlock()
     const block = typeof b0 === 'bigint' ? b0 : await b0
@@ -204,45 +262,46 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const hash = randHash(rand)
     // Persist the rand before its hash leaves this process: winners under it must stay redeemable after a crash.
     insertRand.run(hash, rand.toString(), payer, clock.now(), ...scope)
-    // The nonce floor: above every nonce accepted in this process, every stored winner (a restart forgets the
-    // in-memory counter) and the broker's own counter (a winner at or below it could never be redeemed).
-    let next = (lastNonceByPayer.get(payer) ?? -1n) + 1n
-    if (!rotating) {
-      const stored = (maxStoredNonce.get(...scope, payer) as { n: number | bigint | null }).n
-      if (stored !== null && BigInt(stored) + 1n > next) next = BigInt(stored) + 1n
-      const onChain = await ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'nextNonce', args: [payer, me] })
-      if (onChain > next) next = onChain
-    }
+    const lane = laneFor(payer, rotating)
+    const startSeq = lane.nextSeq
     const params: LotteryParams = {
       faceValue: face,
       winProb: winProbFor(pricePerChunk, face),
       recipientRandHash: hash,
       expirationBlock: block + validity + window,
       acceptUntilBlock: block + validity,
-      nextNonce: next,
+      nextNonce: (lane.id << LANE_SHIFT) | startSeq,
     }
     const st: RandState = {
-      rand, hash, payer, params, pricePerChunk, count: 0, lastNonce: next - 1n, active: true,
+      rand, hash, payer, params, pricePerChunk, lane, startSeq, seen: new Set(), count: 0, active: true,
       digest: ticketHasher(domain, { recipient: me, sender: payer, faceValue: params.faceValue, winProb: params.winProb, recipientRandHash: hash, expirationBlock: params.expirationBlock }),
       draw: ticketDrawer(rand),
     }
-    const prev = currentRand.get(payer)
-    if (prev) retire(prev)
+    if (lane.rand && lane.rand.active) retire(lane.rand.hash)
+    lane.rand = st
     rands.set(hash, st)
-    currentRand.set(payer, hash)
     return st
   }
 
+  /** Retired rands kept in memory (to answer 'expired' rather than 'unknown-params'), oldest first; bounded. */
+  const retiredOrder: Hex[] = []
+  /** Stops accepting tickets under `hash` (synchronous: no ticket is accepted under it after this returns). */
   function retire(hash: Hex) {
     const st = rands.get(hash)
-    if (st) st.active = false
+    if (st?.active) {
+      st.active = false
+      retiredOrder.push(hash)
+      if (retiredOrder.length > MAX_RETIRED_KEPT) rands.delete(retiredOrder.shift()!)
+    }
     retireRand.run(hash)
   }
 
   function termsOf(st: RandState): PaymentTerms {
+    let top = st.startSeq - 1n
+    for (const x of st.seen) if (x > top) top = x
     return {
       scheme: 'lottery', chainId: ctx.chain.chainId, contract: broker, payee: me, pricePerChunk: st.pricePerChunk,
-      params: { ...st.params, nextNonce: st.lastNonce + 1n },
+      params: { ...st.params, nextNonce: (st.lane.id << LANE_SHIFT) | (top + 1n) },
     }
   }
 
@@ -252,16 +311,157 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     throw new PaymentRejectedError(reason, msg, { details })
   }
 
+  /** Whether the broker already paid (or queued) (sender, me, nonce): its events since `fromBlock` say. */
+  async function redeemedOnChain(sender: Address, nonce: bigint, fromBlock: bigint): Promise<{ status: 'redeemed' | 'claim'; tx: Hex } | undefined> {
+    for (const eventName of ['WinningTicketRedeemed', 'ClaimQueued'] as const) {
+      const logs = await ctx.chain.public.getContractEvents({ address: broker, abi: TicketBrokerAbi, eventName, args: { sender, recipient: me }, fromBlock, toBlock: 'latest' })
+      for (const l of logs) {
+        if ((l.args as { senderNonce?: bigint }).senderNonce === nonce) return { status: eventName === 'ClaimQueued' ? 'claim' : 'redeemed', tx: l.transactionHash as Hex }
+      }
+    }
+    return undefined
+  }
+
+  function recordLoss(report: SettleReport, r: WinnerRow, reason: string) {
+    markRow.run('lost', null, reason, r.id)
+    report.lostCount = (report.lostCount ?? 0) + 1
+    report.lostValue = (report.lostValue ?? 0n) + BigInt(r.face)
+    stats.lostCount = (stats.lostCount ?? 0) + 1
+    log.error('winning ticket lost', { sender: r.sender, nonce: r.nonce, face: r.face, reason })
+  }
+
+  function toArg(r: WinnerRow) {
+    const sig = hexToBytes(r.sig)
+    return {
+      ticket: {
+        recipient: me, sender: r.sender as Address, faceValue: BigInt(r.face), winProb: BigInt(r.win_prob),
+        senderNonce: BigInt(r.nonce), recipientRandHash: r.rand_hash as Hex, expirationBlock: BigInt(r.expiration),
+      },
+      r: `0x${Buffer.from(sig.subarray(0, 32)).toString('hex')}` as Hex,
+      s: `0x${Buffer.from(sig.subarray(32, 64)).toString('hex')}` as Hex,
+      v: sig[64]!,
+      recipientRand: BigInt(r.rand),
+    }
+  }
+
+  async function settleNow(opts: { force?: boolean; signal?: AbortSignal }): Promise<SettleReport> {
+    const rows = (pendingRows.all(...scope) as WinnerRow[])
+      // Only winners of retired rands: an active rand may still accept a lower sequence number in the lane.
+      .filter((r) => !rands.get(r.rand_hash as Hex)?.active)
+    const report: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: rows.length }
+    if (rows.length === 0) {
+      report.pending = (countPending.get(...scope) as { n: number }).n
+      return report
+    }
+    const block = await ctx.chain.blockNumber()
+    const gp = await gasPrice()
+    const deployBlock = BigInt(ctx.deployment.blockNumber ?? 0)
+    // Batch order: by sender, then nonce (lane, then seq), as the broker requires within a (sender, lane).
+    rows.sort((a, b) => (a.sender < b.sender ? -1 : a.sender > b.sender ? 1 : BigInt(a.nonce) < BigInt(b.nonce) ? -1 : BigInt(a.nonce) > BigInt(b.nonce) ? 1 : 0))
+    const live: WinnerRow[] = []
+    const nextOnChain = new Map<string, bigint>()
+    const unlocking = new Set<string>()
+    for (const r of rows) {
+      const nonce = BigInt(r.nonce)
+      const laneKey = `${r.sender}|${nonce >> LANE_SHIFT}`
+      let next = nextOnChain.get(laneKey)
+      if (next === undefined) {
+        next = await ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'nextNonce', args: [r.sender as Address, me, nonce >> LANE_SHIFT] })
+        nextOnChain.set(laneKey, next)
+        const f = await payerFunds(r.sender as Address, true)
+        if (f.withdrawBlock !== 0n) unlocking.add(r.sender)
+      }
+      if (nonce < next) {
+        // Consumed on chain: by our own redemption (a crash between the transaction and this store's update) or —
+        // it cannot be anyone else's — a loss to report, never income.
+        const mine = await redeemedOnChain(r.sender as Address, nonce, r.created_block ? BigInt(r.created_block) : deployBlock)
+        if (mine) markRow.run(mine.status, mine.tx, 'found on chain after a restart', r.id)
+        else recordLoss(report, r, `nonce ${nonce} already consumed on chain (next ${next}) by a redemption this payee did not make`)
+        continue
+      }
+      // The transaction runs in a later block than `block`: a ticket expiring at `block` is already too late.
+      if (BigInt(r.expiration) <= block) {
+        recordLoss(report, r, `expired at block ${r.expiration} before redemption`)
+        continue
+      }
+      live.push(r)
+    }
+    const maxBatch = o.maxBatchSize ?? 100
+    for (let i = 0; i < live.length; i += maxBatch) {
+      opts.signal?.throwIfAborted()
+      let batch = live.slice(i, i + maxBatch)
+      const face = batch.reduce((s, r) => s + BigInt(r.face), 0n)
+      const cost = (redeemGasBase + redeemGasPerTicket * BigInt(batch.length)) * gp
+      const urgent = batch.some((r) => BigInt(r.expiration) - block <= BigInt(o.expiryMarginBlocks ?? 50) || unlocking.has(r.sender))
+      const worth = face >= cost * (o.minValueToCostRatio ?? 20n)
+      const cheapEnough = o.maxGasPrice === undefined || gp <= o.maxGasPrice
+      if (!opts.force && !urgent && !(worth && cheapEnough)) continue
+      if (urgent && unlocking.size > 0) log.warn('payer is unlocking its funds: redeeming its winners now', { payers: [...unlocking] })
+      for (let attempt = 0; attempt < 2 && batch.length > 0; attempt++) {
+        try {
+          await redeemBatch(batch, report, opts)
+          break
+        } catch (e) {
+          log.error('batch redemption failed', { tickets: batch.length, error: (e as Error).message.split('\n')[0] })
+          if (attempt === 1) throw new PaymentError('Batch redemption failed twice', { cause: e, hints: ['Run settle again later: the chain may be unreachable.'] })
+          // Isolate: simulate each ticket alone; one the broker would refuse is a loss with the broker's reason, the
+          // rest are retried together.
+          const keep: WinnerRow[] = []
+          for (const r of batch) {
+            try {
+              await ctx.chain.public.simulateContract({ account: me, address: broker, abi: TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [toArg(r)] })
+              keep.push(r)
+            } catch (se) {
+              const reason = revertName(se)
+              if (reason) recordLoss(report, r, `the broker refuses it: ${reason}`)
+              else keep.push(r) // not the ticket's fault (the chain, the gas): retried below
+            }
+          }
+          if (keep.length === batch.length) throw new PaymentError('Batch redemption failed', { cause: e, hints: ['Run settle again: no single ticket is at fault (the chain or the account may be the problem).'] })
+          batch = keep
+        }
+      }
+    }
+    report.pending = (countPending.get(...scope) as { n: number }).n
+    addSettleReport(stats, report)
+    return report
+  }
+
+  async function redeemBatch(batch: WinnerRow[], report: SettleReport, opts: { signal?: AbortSignal }) {
+    const receipt = await write(ctx.chain, ctx.chain.wallet(ctx.key), {
+      address: broker, abi: TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [batch.map(toArg)],
+    }, opts)
+    // What was paid now is what the broker says: a winner whose sender fell short became a claim for its full face
+    // value, paid to us from the sender's next funding (ClaimPaid), not in this transaction.
+    const events = parseEventLogs({ abi: TicketBrokerAbi, logs: receipt.logs })
+    let paid = 0n
+    const claimed = new Set<string>()
+    for (const ev of events) {
+      if (ev.eventName === 'WinningTicketRedeemed' && ev.args.recipient.toLowerCase() === me) paid += ev.args.faceValue
+      if (ev.eventName === 'ClaimQueued' && ev.args.recipient.toLowerCase() === me) claimed.add(`${ev.args.sender.toLowerCase()}:${ev.args.senderNonce}`)
+    }
+    if (claimed.size > 0) log.warn('winning tickets queued as claims: the sender was short of funds', { claims: claimed.size })
+    db.transaction(() => {
+      for (const r of batch) {
+        const isClaim = claimed.has(`${r.sender.toLowerCase()}:${BigInt(r.nonce)}`)
+        markRow.run(isClaim ? 'claim' : 'redeemed', receipt.transactionHash, isClaim ? 'queued as a claim on the sender' : null, r.id)
+      }
+    })()
+    report.transactions++
+    report.gasUsed += receipt.gasUsed
+    report.settled += batch.length - claimed.size
+    report.claims = (report.claims ?? 0) + claimed.size
+    report.received += paid
+    log.info('batch redeemed', { tickets: batch.length, gas: receipt.gasUsed.toString() })
+  }
+
   const payee: LotteryPayee = {
     scheme: 'lottery',
     address: me,
     async terms(payer, pricePerChunk) {
-      const p = payer.toLowerCase() as Address
-      const cur = currentRand.get(p)
-      const st = cur ? rands.get(cur) : undefined
-      const block = await ctx.chain.blockNumber({ maxAgeMs: 1_000 })
-      if (st && st.active && st.pricePerChunk === pricePerChunk && block + 10n < st.params.acceptUntilBlock) return termsOf(st)
-      return termsOf(await newParams(p, pricePerChunk))
+      // Every call opens a new session in a lane of its own: concurrent sessions of one payer (several processes,
+      // several streams) never collide on nonces.
+      return termsOf(await newParams(payer.toLowerCase() as Address, pricePerChunk))
     },
 
     async receive(raw) {
@@ -276,148 +476,99 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       if (payment.payee !== me) reject('wrong-payee', `payment is for ${payment.payee}, not ${me}`)
       const body = payment.body
       const st = rands.get(body.recipientRandHash)
-      if (!st) reject('unknown-params', 'tickets name a rand this payee never issued (or issued before a restart)', { randHash: body.recipientRandHash })
+      if (!st) reject('unknown-params', 'tickets name a rand this payee does not accept (never issued, rotated, or issued before a restart)', { randHash: body.recipientRandHash })
       if (st.payer !== payment.payer) reject('params-mismatch', 'these parameters were issued to another payer')
       if (!st.active) reject('expired', 'these ticket parameters were rotated; use the newest terms', { randHash: st.hash })
+      if (body.faceValue !== st.params.faceValue || body.winProb !== st.params.winProb || body.expirationBlock !== st.params.expirationBlock) {
+        reject('params-mismatch', 'face value, win probability or expiry differ from the published parameters')
+      }
+      const n = BigInt(body.tickets.length)
+      if (payment.amount !== st.pricePerChunk * n) reject('amount-too-low', `amount ${payment.amount} ≠ ${n} tickets × ${st.pricePerChunk}`)
+      // Nonces: this rand's lane, a sequence number in its window, each once (any order).
+      const seqs: bigint[] = []
+      const inMsg = new Set<bigint>()
+      for (const t of body.tickets) {
+        if (t.nonce >> LANE_SHIFT !== st.lane.id) reject('params-mismatch', `nonce ${t.nonce} is not in lane ${st.lane.id} of these parameters`)
+        const seq = t.nonce & SEQ_MASK
+        if (seq < st.startSeq || seq >= st.startSeq + SEQ_WINDOW) reject('nonce-out-of-range', `sequence number ${seq} is outside [${st.startSeq}, ${st.startSeq + SEQ_WINDOW}) of these parameters`)
+        if (st.seen.has(seq) || inMsg.has(seq)) reject('replayed', `nonce ${t.nonce} was already paid under these parameters`)
+        inMsg.add(seq)
+        seqs.push(seq)
+      }
       const b0 = currentBlock()
       const block = typeof b0 === 'bigint' ? b0 : await b0
       if (block > st.params.acceptUntilBlock) {
         retire(st.hash)
         reject('expired', `parameters expired at block ${st.params.acceptUntilBlock} (now ${block})`)
       }
-      if (body.faceValue !== st.params.faceValue || body.winProb !== st.params.winProb || body.expirationBlock !== st.params.expirationBlock) {
-        reject('params-mismatch', 'face value, win probability or expiry differ from the published parameters')
-      }
-      const n = BigInt(body.tickets.length)
-      if (payment.amount !== st.pricePerChunk * n) reject('amount-too-low', `amount ${payment.amount} ≠ ${n} tickets × ${st.pricePerChunk}`)
       const f = cachedFunds(payment.payer) ?? (await payerFunds(payment.payer))
       if (f.withdrawBlock !== 0n && f.withdrawBlock <= st.params.expirationBlock) reject('underfunded', 'payer started unlocking its funds')
       if (f.reserve < st.params.faceValue) reject('underfunded', `reserve ${f.reserve} no longer covers face value ${st.params.faceValue}`)
       // Check every ticket before recording anything: the message is accepted or rejected whole.
-      let last = st.lastNonce
       const winners: { nonce: bigint; sig: Hex }[] = []
       for (const t of body.tickets) {
-        if (t.nonce <= last) reject('replayed', `nonce ${t.nonce} is not above the last accepted nonce ${last}`)
-        last = t.nonce
         const sig = hexToBytes(t.sig)
         // The digest binds every field (params were checked equal above) to this chain and broker.
         if (!signers.verify(st.digest(t.nonce), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
         if (st.draw(sig) < body.winProb) winners.push({ nonce: t.nonce, sig: t.sig })
       }
+      // From here to the return of the store, nothing awaits: the checks below and the write see one state.
+      if (!st.active) reject('expired', 'these ticket parameters were rotated while the payment was checked; use the newest terms', { randHash: st.hash })
+      for (const seq of seqs) if (st.seen.has(seq)) reject('replayed', `sequence number ${seq} was paid concurrently`)
       // Durable before acknowledged: winners go to SQLite in one transaction.
       if (winners.length > 0) {
         db.transaction(() => {
           for (const w of winners) {
-            insertWinner.run(...scope, payment.payer, w.nonce.toString(), body.faceValue.toString(), body.winProb.toString(), st.hash, st.rand.toString(), body.expirationBlock.toString(), w.sig)
+            insertWinner.run(...scope, payment.payer, w.nonce.toString(), body.faceValue.toString(), body.winProb.toString(), st.hash, st.rand.toString(), body.expirationBlock.toString(), w.sig, block.toString())
           }
         })()
       }
-      st.lastNonce = last
-      lastNonceByPayer.set(payment.payer, last)
+      for (const seq of seqs) {
+        st.seen.add(seq)
+        if (seq + 1n > st.lane.nextSeq) st.lane.nextSeq = seq + 1n
+      }
       st.count += body.tickets.length
       stats.payments++
       stats.credited += payment.amount
       stats.winning += winners.length
       let terms: PaymentTerms | undefined
-      // Rotate after a win (the rand will be revealed at redemption) or after enough tickets.
+      // Rotate after a win (the rand will be revealed at redemption) or after enough tickets. Retiring is
+      // synchronous, so no ticket below a stored winner can be accepted in this lane once the winner is redeemable.
       if (winners.length > 0 || st.count >= (o.maxTicketsPerRand ?? 600) || block + 10n >= st.params.acceptUntilBlock) {
-        terms = termsOf(await newParams(payment.payer, st.pricePerChunk, true))
+        retire(st.hash)
+        try {
+          terms = termsOf(await newParams(payment.payer, st.pricePerChunk, st.lane))
+        } catch (e) {
+          // The payment is accepted and stored; the payer asks for new terms on its next payment.
+          log.warn('could not issue new ticket parameters', { payer: payment.payer, error: (e as Error).message })
+        }
       }
       if (winners.length > 0) log.info('winning ticket stored', { payer: payment.payer, winners: winners.length, face: body.faceValue })
       return { credited: payment.amount, winning: winners.length > 0, terms } satisfies PaymentReceipt
     },
 
-    async settle(opts = {}): Promise<SettleReport> {
-      const rows = pendingRows.all(...scope) as WinnerRow[]
-      const report: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: rows.length }
-      if (rows.length === 0) return report
-      const block = await ctx.chain.blockNumber()
-      const gp = await gasPrice()
-      // Drop tickets that can no longer be redeemed (expired, or nonce already consumed on chain).
-      const live: WinnerRow[] = []
-      const nextOnChain = new Map<string, bigint>()
-      for (const r of rows) {
-        if (BigInt(r.expiration) < block) {
-          markRow.run('failed', null, 'expired before redemption', r.id)
-          log.error('winning ticket expired unredeemed', { sender: r.sender, nonce: r.nonce })
-          continue
-        }
-        let next = nextOnChain.get(r.sender)
-        if (next === undefined) {
-          next = await ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'nextNonce', args: [r.sender as Address, me] })
-          nextOnChain.set(r.sender, next)
-        }
-        if (BigInt(r.nonce) < next) {
-          markRow.run('redeemed', null, 'already redeemed on chain', r.id)
-          continue
-        }
-        live.push(r)
-      }
-      const maxBatch = o.maxBatchSize ?? 100
-      for (let i = 0; i < live.length; i += maxBatch) {
-        opts.signal?.throwIfAborted()
-        const batch = live.slice(i, i + maxBatch)
-        const face = batch.reduce((s, r) => s + BigInt(r.face), 0n)
-        const cost = (redeemGasBase + redeemGasPerTicket * BigInt(batch.length)) * gp
-        const urgent = batch.some((r) => BigInt(r.expiration) - block <= BigInt(o.expiryMarginBlocks ?? 50))
-        const worth = face >= cost * (o.minValueToCostRatio ?? 20n)
-        const cheapEnough = o.maxGasPrice === undefined || gp <= o.maxGasPrice
-        if (!opts.force && !urgent && !(worth && cheapEnough)) continue
-        const args = batch.map((r) => {
-          const sig = hexToBytes(r.sig)
-          return {
-            ticket: {
-              recipient: me, sender: r.sender as Address, faceValue: BigInt(r.face), winProb: BigInt(r.win_prob),
-              senderNonce: BigInt(r.nonce), recipientRandHash: r.rand_hash as Hex, expirationBlock: BigInt(r.expiration),
-            },
-            r: `0x${Buffer.from(sig.subarray(0, 32)).toString('hex')}` as Hex,
-            s: `0x${Buffer.from(sig.subarray(32, 64)).toString('hex')}` as Hex,
-            v: sig[64],
-            recipientRand: BigInt(r.rand),
-          }
-        })
-        try {
-          const receipt = await write(ctx.chain, ctx.chain.wallet(ctx.key), {
-            address: broker, abi: TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [args],
-          }, opts)
-          // What was paid now is what the broker says: a winner whose sender fell short became a claim for its
-          // full face value, paid to us from the sender's next funding (ClaimPaid), not in this transaction.
-          const events = parseEventLogs({ abi: TicketBrokerAbi, logs: receipt.logs })
-          let paid = 0n
-          const claimed = new Set<string>()
-          for (const ev of events) {
-            if (ev.eventName === 'WinningTicketRedeemed' && ev.args.recipient.toLowerCase() === me) paid += ev.args.faceValue
-            if (ev.eventName === 'ClaimQueued' && ev.args.recipient.toLowerCase() === me) claimed.add(`${ev.args.sender.toLowerCase()}:${ev.args.senderNonce}`)
-          }
-          if (claimed.size > 0) log.warn('winning tickets queued as claims: the sender was short of funds', { claims: claimed.size })
-          db.transaction(() => {
-            for (const r of batch) {
-              const isClaim = claimed.has(`${r.sender.toLowerCase()}:${r.nonce}`)
-              markRow.run(isClaim ? 'claim' : 'redeemed', receipt.transactionHash, isClaim ? 'queued as a claim on the sender' : null, r.id)
-            }
-          })()
-          report.transactions++
-          report.gasUsed += receipt.gasUsed
-          report.settled += batch.length - claimed.size
-          report.claims = (report.claims ?? 0) + claimed.size
-          report.received += paid
-          log.info('batch redeemed', { tickets: batch.length, face: face.toString(), gas: receipt.gasUsed.toString() })
-        } catch (e) {
-          log.error('batch redemption failed', { tickets: batch.length, error: (e as Error).message.split('\n')[0] })
-          if (batch.length === 1) markRow.run('failed', null, (e as Error).message.split('\n')[0], batch[0].id)
-          else throw new PaymentError('Batch redemption failed', { cause: e, hints: ['Run settle again: tickets already redeemed are skipped, and a failing ticket is isolated.'] })
-        }
-      }
-      report.pending = (countPending.get(...scope) as { n: number }).n
-      addSettleReport(stats, report)
-      return report
+    settle(opts = {}) {
+      const run = settling.then(() => settleNow(opts))
+      settling = run.catch(() => undefined)
+      return run
     },
 
     stats: () => ({ ...stats }),
     pendingWinners: () => (countPending.get(...scope) as { n: number }).n,
     async close() {
+      await settling
       db.close()
     },
   }
   return payee
+}
+
+/** The custom error name in a failed simulation, if the contract reverted with one. */
+function revertName(e: unknown): string | undefined {
+  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+    const d = (c as { data?: { errorName?: string } }).data
+    if (d && typeof d.errorName === 'string') return d.errorName
+    if (c instanceof ContractFunctionRevertedError && c.data?.errorName) return c.data.errorName
+  }
+  return undefined
 }

@@ -1,6 +1,7 @@
 /**
  * The lottery payer (ticket sender): signs tickets under the payee's published parameters, one ticket per chunk
- * price, with strictly increasing nonces per payee.
+ * price, with strictly increasing nonces per (payee, lane). The payee names the lane (the nonce's high 128 bits) in
+ * its terms; each session it opens has its own.
  *
  * @example
  * ```ts
@@ -33,8 +34,9 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
   const broker = ctx.deployment.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
   const keyBytes = hexToBytes(ctx.key)
-  // Highest nonce used per payee across sessions of this process.
-  const lastNonce = new Map<Address, bigint>()
+  // Highest nonce used per (payee, lane) across sessions of this process.
+  const lastNonce = new Map<string, bigint>()
+  const laneKey = (payee: Address, p: LotteryParams) => `${payee}|${p.nextNonce >> 128n}`
 
   function checkTerms(raw: PaymentTerms): { terms: PaymentTerms; params: LotteryParams } {
     const t = PaymentTermsSchema.safeParse(raw)
@@ -65,7 +67,8 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
             throw new PaymentError(`Amount ${amount} is not a whole number of chunks at ${terms.pricePerChunk}`)
           }
           const n = Number(amount / terms.pricePerChunk)
-          let nonce = lastNonce.get(payee) ?? -1n
+          const lk = laneKey(payee, params)
+          let nonce = lastNonce.get(lk) ?? -1n
           if (nonce < params.nextNonce - 1n) nonce = params.nextNonce - 1n
           const tickets: { nonce: bigint; sig: Hex }[] = []
           for (let i = 0; i < n; i++) {
@@ -73,7 +76,7 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
             const sig = signDigest(hasher(nonce), keyBytes)
             tickets.push({ nonce, sig: bytesToHex(sig) })
           }
-          lastNonce.set(payee, nonce)
+          lastNonce.set(lk, nonce)
           paid += amount
           const payment: Payment = {
             scheme: 'lottery', payer: me, payee, amount,
