@@ -101,15 +101,20 @@ test('shipped models load with no open case; cdn covers the required threats and
   const { analysis } = loadThreatModel(new URL('../../models/cdn.yaml', import.meta.url).pathname)
   const byId = new Map(analysis.cases.map((c) => [c.id, c]))
   const mech = new Map(analysis.model.mitigations.map((m) => [m.id, m]))
-  const required = ['accounting:cache+client->publisher', 'non-payment:publisher->cache', 'non-payment:client->cache', 'slacking:cache->publisher',
-    'double-spend:publisher->cache', 'double-spend:client->cache', 'front-run:publisher->cache', 'front-run:miner->cache']
+  const required = ['accounting:cache->publisher', 'non-payment:publisher->cache', 'non-payment:client->cache', 'slacking:cache->publisher',
+    'double-spend:publisher->cache', 'double-spend:client->cache', 'double-spend:cache+publisher->cache', 'front-run:publisher->cache',
+    'front-run:miner->cache', 'front-run:stranger->cache']
   for (const id of required) {
     const c = byId.get(id)
     assert.ok(c, `missing case ${id}`)
     assert.equal(c.status, 'mitigated', id)
     for (const m of c.mitigations!) assert.ok(mech.get(m)?.mechanism, `${id}: mitigation ${m} names no Souk mechanism`)
   }
-  assert.ok(byId.get('accounting:cache+client->publisher')!.mitigations!.includes('capnet-puzzle'))
+  assert.ok(byId.get('accounting:cache->publisher')!.mitigations!.includes('capnet-puzzle'))
+  // The colluding cache + client pair is a bound, not zero (CAPnet residual): accepted, with its cost and gain.
+  const pair = byId.get('accounting:cache+client->publisher')!
+  assert.equal(pair.status, 'accepted')
+  assert.ok(pair.cost && pair.gain && /m × price > \(n − m\) × d/.test(pair.reason!), 'the pair case states when the attack pays')
   // Sybil caches: cache collateral is not built yet, so the case is accepted with its risk stated, not mitigated.
   const sybil = byId.get('sybil:cache->publisher')
   assert.ok(sybil && sybil.status !== 'open', 'missing case sybil:cache->publisher')

@@ -67,6 +67,63 @@ for (const file of models) {
   })
 }
 
+for (const file of models) {
+  test(`${file}: has an external attacker role and an assumptions section; accepted cases state cost and gain`, () => {
+    const { model, analysis } = loadThreatModel(join(root, file))
+    assert.ok(model.roles.some((r) => r.external && r.attacker), 'no external attacker role')
+    assert.ok(model.assumptions.length > 0, 'no assumptions')
+    for (const c of analysis.cases.filter((x) => x.status === 'accepted')) {
+      assert.ok(c.cost && c.gain && Number.isFinite(c.cost.amount) && Number.isFinite(c.gain.amount), `${c.id}: accepted without cost and gain`)
+    }
+  })
+}
+
+test('models/cdn.yaml: every mitigated case relies on a mitigation with a demonstration', () => {
+  const { model, analysis } = loadThreatModel(join(root, 'models/cdn.yaml'))
+  const demo = new Set(model.mitigations.filter((m) => m.demonstration).map((m) => m.id))
+  for (const c of analysis.cases.filter((x) => x.status === 'mitigated')) {
+    assert.ok((c.mitigations ?? []).some((m) => demo.has(m)), `${c.id}: no mitigation with a demonstration`)
+  }
+})
+
+test('models/cdn.yaml: the threats of issue 8 are cases with the stated status', () => {
+  const { analysis } = loadThreatModel(join(root, 'models/cdn.yaml'))
+  const byId = new Map(analysis.cases.map((c) => [c.id, c]))
+  const expect: [string, string, string?][] = [
+    ['draw-bias:miner->cache', 'accepted'],
+    ['draw-bias:miner->publisher', 'not-applicable'],
+    ['reorg:miner->cache', 'accepted'],
+    ['reorg:miner+publisher->cache', 'accepted'],
+    ['key-theft:stranger->cache', 'accepted'],
+    ['key-theft:stranger->publisher', 'accepted'],
+    ['viewing-privacy:cache->client', 'accepted'],
+    ['viewing-privacy:publisher->client', 'accepted'],
+    ['viewing-privacy:stranger->client', 'accepted'],
+    // publisher + cache against honest caches
+    ['double-spend:cache+publisher->cache', 'mitigated', 'victims-only-penalty'],
+    ['non-payment:cache+publisher->cache', 'accepted'],
+    ['pool-drain:cache+publisher->cache', 'accepted'],
+    // the external attacker replaying or front-running revealed calldata
+    ['front-run:stranger->cache', 'mitigated', 'recipient-only-redeem'],
+    ['ticket-theft:stranger->cache', 'mitigated', 'recipient-only-redeem'],
+    // a sender voiding winners (attack 1) and a sponsor's own servers (attack 3)
+    ['front-run:publisher->cache', 'mitigated', 'replay-protection'],
+    ['non-payment:client->cache', 'mitigated', 'replay-protection'],
+    ['accounting:cache+client->publisher', 'accepted'],
+  ]
+  for (const [id, status, mitigation] of expect) {
+    const c = byId.get(id)
+    assert.ok(c, `missing case ${id}`)
+    assert.equal(c.status, status, id)
+    if (mitigation) assert.ok(c.mitigations!.includes(mitigation), `${id} is not mitigated by ${mitigation}`)
+  }
+  // The CAPnet residual: at the model's reference figures (m = 1 of n = 4, price = 2d) it does not pay; the reason
+  // says when it does.
+  const pair = byId.get('accounting:cache+client->publisher')!
+  assert.ok(pair.gain!.amount <= pair.cost!.amount && pair.gain!.unit === pair.cost!.unit)
+  assert.match(pair.reason!, /m × price > \(n − m\) × d/)
+})
+
 test('testTitles reads quoted and template titles', () => {
   assert.deepEqual(testTitles("test('a (b)', () => {})\ndescribe(\"c\", () => { it(`d ${x}`, () => {}) })\ntest('e\\'s', fn)"), ['a (b)', 'c', 'd ${x}', "e's"])
 })
