@@ -90,7 +90,7 @@ export function renderSummary(s: TestnetSummary): string {
   }
   L.push(`  on-chain              ${s.chain.transactions} transactions, ${BigInt(s.chain.gasUsed).toLocaleString('en-US')} gas (deploy excluded)`)
   L.push(`  caches                (received: settled on chain by the cache; chain: token transfers from ${s.payments.scheme === 'lottery' ? 'TicketBroker' : s.payments.scheme === 'channel' ? 'PaymentChannel' : 'ConcurrentLottery'} and its own events)`)
-  for (const c of s.caches) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} served ${String(c.chunksServed).padStart(4)} chunks, paid ${String(c.claimsPaid).padStart(4)}, credited ${fmtTok(c.credited)}, received ${fmtTok(c.received)} (chain: ${fmtTok(c.receivedOnChain)} ${c.matchesChain ? 'match' : `MISMATCH, events ${fmtTok(c.schemeEventsOnChain)}`})`)
+  for (const c of s.caches) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} served ${String(c.chunksServed).padStart(4)} chunks, paid ${String(c.claimsPaid).padStart(4)}, credited ${fmtTok(c.credited)}, received ${fmtTok(c.received)} (chain: ${fmtTok(c.receivedOnChain)} ${c.matchesChain ? 'match' : `MISMATCH, events ${fmtTok(c.schemeEventsOnChain)}`})${c.lost ? `, LOST ${c.lost} (see its log)` : ''}`)
   L.push('  clients')
   for (const c of s.clients) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} verified ${fmtMiB(c.bytesVerified)}${c.ok ? ', byte-exact' : ''}${c.cutOff ? `, cut off: ${c.cutOff}` : ''}${c.error && !c.cutOff ? `, error: ${c.error}` : ''}`)
   if (s.colluders) {

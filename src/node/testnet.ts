@@ -87,6 +87,8 @@ export interface CacheRow {
   winning: number; settled: number; pending: number
   received: string; receivedOnChain: string; schemeEventsOnChain: string; matchesChain: boolean
   forgedClaims: number; forgedClaimsPaid: number
+  /** Payments its payee can no longer settle (expired, consumed by someone else, refused): losses, never received. */
+  lost: number
 }
 
 export type PaymentsSummary =
@@ -310,6 +312,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
         settled: Number(s?.settle?.settled ?? 0), pending: Number(s?.settle?.pending ?? 0),
         received: received.toString(), receivedOnChain: onChain.toString(), schemeEventsOnChain: byEvents.toString(), matchesChain: received === onChain && onChain === byEvents,
         forgedClaims: Number(s?.stats?.forgedClaims ?? 0), forgedClaimsPaid: Number(s?.stats?.forgedClaimsPaid ?? 0),
+        lost: Number(s?.settle?.lostCount ?? 0),
       }
     })
     const clientRows = clients.map((c, j) => {
@@ -374,7 +377,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
         clientDownloadedFromHonestCaches: Object.entries(cl.bytesFrom).filter(([p]) => p !== cachePeer(badCache)).reduce((s, [, b]) => s + b, 0),
       }
     }
-    summary.ok = summary.contentOk && crashed.length === 0 && !interrupted && summary.paymentsRefused === 0 && cacheRows.every((c) => c.matchesChain)
+    summary.ok = summary.contentOk && crashed.length === 0 && !interrupted && summary.paymentsRefused === 0 && cacheRows.every((c) => c.matchesChain && c.lost === 0)
     return summary
   } finally {
     clearTimeout(hardTimeout)

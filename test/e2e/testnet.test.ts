@@ -35,7 +35,6 @@ test('testnet (lottery): 1 publisher, 2 caches, 2 clients as processes over libp
   assertCommon(s)
   assert.equal(s.payments.scheme, 'lottery')
   if (s.payments.scheme === 'lottery') assert.equal(s.payments.ticketsIssued, 16)
-  assert.ok(s.elapsedMs < 60_000, `took ${s.elapsedMs} ms`)
 })
 
 test('testnet (channel): both caches paid through their own channel, closed and collected on chain', { timeout: 120_000 }, async () => {
@@ -48,7 +47,6 @@ test('testnet (channel): both caches paid through their own channel, closed and 
     assert.equal(s.payments.channelsClosed, 2)
     assert.equal(BigInt(s.payments.collectedOnChain), s.caches.reduce((a, c) => a + BigInt(c.credited), 0n), 'every voucher collected')
   }
-  assert.ok(s.elapsedMs < 60_000, `took ${s.elapsedMs} ms`)
 })
 
 test('testnet (microcash): draws mined past on the embedded chain, winners redeemed, amounts match chain events', { timeout: 120_000 }, async () => {
@@ -63,5 +61,4 @@ test('testnet (microcash): draws mined past on the embedded chain, winners redee
     // 16 tickets out of N = 64 with W = 32 winners: P(no winner) ~ 1e-6.
     assert.ok(s.payments.winners > 0, 'the testnet escrow schedule gives a handful of winners')
   }
-  assert.ok(s.elapsedMs < 60_000, `took ${s.elapsedMs} ms`)
 })
