@@ -274,3 +274,24 @@ test('a payer that starts unlocking makes its stored winners urgent: they are re
     await pe.close()
   }
 })
+
+test('a winner retires its rand at once: a lower-numbered ticket racing it under the same rand is refused, so no redemption can void it', async () => {
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey })
+  try {
+    const terms = await pe.terms(payer, ALWAYS) // every ticket wins
+    const start = lp(terms).nextNonce & SEQ_MASK
+    // Warm the payee's caches so both receives run as far as they can without the chain.
+    await pe.receive(payment(terms, [start + 10n])).catch(() => undefined)
+    const t2 = await pe.terms(payer, ALWAYS)
+    const s2 = lp(t2).nextNonce & SEQ_MASK
+    const [hi, lo] = await Promise.allSettled([pe.receive(payment(t2, [s2 + 5n])), pe.receive(payment(t2, [s2]))])
+    assert.equal(hi.status, 'fulfilled')
+    assert.equal(lo.status, 'rejected')
+    assert.ok(lo.status === 'rejected' && lo.reason instanceof PaymentRejectedError && lo.reason.reason === 'expired', 'the racing ticket is told to use the new terms')
+    const rep = await pe.settle({ force: true })
+    assert.equal(rep.lostCount ?? 0, 0)
+    assert.equal(rep.settled, 2)
+  } finally {
+    await pe.close()
+  }
+})
