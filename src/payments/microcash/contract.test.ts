@@ -468,7 +468,50 @@ test(`ConcurrentLottery with adversaries matches its reference model over ${STEP
       return [round, seq, who]
     }
 
+    // Every 200 steps and at the end, every honest server settles what it holds in escrows not yet expired (redeem,
+    // then prove what was stolen): each winner it holds is then paid to it, or the pool of its escrow is empty.
+    let honestWinners = 0, compensatedBySweeps = 0, unpaidPoolEmpty = 0
+    async function honestSweep() {
+      const now = await block()
+      const open0 = escrows.filter((x) => now + 2 <= x.expiryBlock)
+      const redeems = []
+      for (const e of open0) for (const hs of honest) {
+        const { out } = await winnersOf(e, hs, now + 1)
+        if (out.length > 0) redeems.push(redeemPlan(e, hs, hs, out, 'sweep-redeem'))
+      }
+      // Two honest servers holding the same number: the second one's batch reverts (and it proves below).
+      if (redeems.length > 0) for (const r of await run(redeems)) assert.ok(r === undefined || r === 'ConcurrentLotteryAlreadyRedeemed', `sweep redemption: ${r}`)
+      const proofs = []
+      const claimed = new Set<string>()
+      for (const e of open0) for (const tk of held) {
+        const k = nk(e.id, tk.round, tk.seq)
+        if (tk.escrowId !== e.id || !isHonest(tk.server) || !paid.has(k) || paidTo.has(`${k}:${tk.server}`) || claimed.has(`${k}:${tk.server}`)) continue
+        claimed.add(`${k}:${tk.server}`)
+        proofs.push(provePlan(tk.server, tk, paid.get(k)!, 'sweep-prove'))
+      }
+      if (proofs.length > 0) {
+        for (const r of await run(proofs)) {
+          if (r === undefined) compensatedBySweeps++
+          else assert.equal(r, 'ConcurrentLotteryPoolExhausted', 'a stolen honest winner is compensated unless the pool is empty')
+        }
+      }
+      const seen = new Set<string>()
+      for (const e of open0) {
+        for (const tk of held.filter((x) => x.escrowId === e.id && isHonest(x.server))) {
+          const k = nk(e.id, tk.round, tk.seq)
+          if (!paid.has(k) || seen.has(`${k}:${tk.server}`)) continue // lost its draw, or not drawn yet
+          seen.add(`${k}:${tk.server}`)
+          honestWinners++
+          const ok = paidTo.has(`${k}:${tk.server}`)
+          if (!ok) { assert.equal(e.pool, 0n, `honest winner ${k} of ${tk.server} unpaid while the pool holds ${e.pool}`); unpaidPoolEmpty++ }
+          assert.equal(await chain.public.readContract({ address: lottery, abi: ConcurrentLotteryAbi, functionName: 'isPaidTo', args: [e.id, BigInt(tk.round), BigInt(tk.seq), tk.server] }), ok)
+        }
+      }
+      await check()
+    }
+
     for (let step = 0; step < STEPS; step++) {
+      if (step % 200 === 199) await honestSweep()
       let now = await block()
       const live = escrows.filter((x) => !x.withdrawn && !x.unlocked && !x.closed && Math.floor(now / x.roundLengthBlocks) < x.endRound)
       if (live.length < 2) { await open(R.pick(sponsors)); now = await block() }
@@ -639,43 +682,8 @@ test(`ConcurrentLottery with adversaries matches its reference model over ${STEP
       await check()
     }
 
-    // The end: every honest server settles what it holds in escrows not yet expired (redeem, then prove what was
-    // stolen). Each winner it holds is then paid to it, or the pool of its escrow is empty.
-    const now = await block()
-    let honestWinners = 0, compensatedAtEnd = 0, unpaidPoolEmpty = 0
-    const open0 = escrows.filter((x) => now + 2 <= x.expiryBlock)
-    const redeems = []
-    for (const e of open0) for (const hs of honest) {
-      const { out } = await winnersOf(e, hs, now + 1)
-      if (out.length > 0) redeems.push(redeemPlan(e, hs, hs, out, 'final-redeem'))
-    }
-    if (redeems.length > 0) for (const r of await run(redeems)) assert.equal(r, undefined, 'final redemption')
-    const proofs = []
-    const claimed = new Set<string>()
-    for (const e of open0) for (const tk of held) {
-      const k = nk(e.id, tk.round, tk.seq)
-      if (tk.escrowId !== e.id || !isHonest(tk.server) || !paid.has(k) || paidTo.has(`${k}:${tk.server}`) || claimed.has(`${k}:${tk.server}`)) continue
-      claimed.add(`${k}:${tk.server}`)
-      proofs.push(provePlan(tk.server, tk, paid.get(k)!, 'final-prove'))
-    }
-    if (proofs.length > 0) {
-      for (const r of await run(proofs)) {
-        if (r === undefined) compensatedAtEnd++
-        else assert.equal(r, 'ConcurrentLotteryPoolExhausted', 'a stolen honest winner is compensated unless the pool is empty')
-      }
-    }
-    for (const e of open0) {
-      for (const tk of held.filter((x) => x.escrowId === e.id && isHonest(x.server))) {
-        const k = nk(e.id, tk.round, tk.seq)
-        if (!paid.has(k)) continue // lost its draw, or not drawn yet
-        honestWinners++
-        const ok = paidTo.has(`${k}:${tk.server}`)
-        if (!ok) { assert.equal(e.pool, 0n, `honest winner ${k} of ${tk.server} unpaid while the pool holds ${e.pool}`); unpaidPoolEmpty++ }
-        assert.equal(await chain.public.readContract({ address: lottery, abi: ConcurrentLotteryAbi, functionName: 'isPaidTo', args: [e.id, BigInt(tk.round), BigInt(tk.seq), tk.server] }), ok)
-      }
-    }
-    await check()
-    t.diagnostic(`seed ${seed}: ${JSON.stringify(counts)}; at the end: ${honestWinners} honest winners, ${compensatedAtEnd} compensated by the final sweep, ${unpaidPoolEmpty} unpaid with an empty pool`)
+    await honestSweep()
+    t.diagnostic(`seed ${seed}: ${JSON.stringify(counts)}; sweeps: ${honestWinners} honest winners checked, ${compensatedBySweeps} compensated by a sweep, ${unpaidPoolEmpty} unpaid with an empty pool`)
     for (const k of ['issue', 'issue-dup', 'mine', 'redeem', 'prove', 'prove-sybil', 'sybil-drain', 'frontrun-sybil-proof', 'frontrun-victim-proof', 'replay-proof',
       'replayed-victim-proof:VictimPaid', 'frontrun-sybil-redeem', 'frontrun-honest-redeem:AlreadyRedeemed', 'replay-redeem', 'replayed-redeem:AlreadyRedeemed',
       'prove:PoolExhausted', 'prove:NotPaidTo', 'top-up', 'unlock', 'withdraw', 'record-draw', 'redeem:NotWinning']) {

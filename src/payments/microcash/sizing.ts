@@ -9,11 +9,19 @@
  * - V >= feeFactor × redemption cost per ticket (redemption fees stay <= 1/feeFactor of a win), or as given;
  *   W = ceil(B / V);
  * - N >= issue rate × round seconds × headroom, and N >= 2W; expected value of one ticket V·W/N;
- * - a sponsor that issues numbers to `maxDuplicates` extra servers is caught at the first draw in which a
- *   duplicated number wins; before that draw it can issue at most k rounds (k = rounds in flight: the issue round
- *   plus those that begin before its draw), so its gain is at most G = k × maxDuplicates × B. The penalty deposit
- *   P = max(0, G − cheaterGainBound) keeps its net gain within the bound (P = G with a bound of 0 makes cheating a
- *   loss and pays the victims in full).
+ * - a sponsor that issues numbers to `maxDuplicates` extra servers is caught when a victim's redemption of a
+ *   duplicated winner fails (another server was paid for it) and its proof is mined. With the server's redemption
+ *   policy (server.ts: redeem at `redeemBatch` = 16 winners, or once a winner is more than
+ *   `redeemMaxDelayBlocks` = 128 blocks past its draw) that is D blocks after the first such draw:
+ *   D = min(redeemMaxDelayBlocks + 1, batch delay) + settleIntervalBlocks − 1 + proofInclusionBlocks, where the
+ *   batch delay, (⌈redeemBatch / serverWinnersPerRound⌉ − 1)·L, counts only when the victim's winners per round are
+ *   known (a sponsor chooses victims that win rarely: by default only the timer counts). Rounds it can issue before
+ *   the proof ends the schedule: k = 1 + ⌊(L − 1 + drawDelay + D) / L⌋. Its gain is at most
+ *   G = k × maxDuplicates × B (the extra service), and the compensation owed to victims is at most
+ *   E = k × maxDuplicates × B (each duplicated winner leaves maxDuplicates servers unpaid, V each);
+ * - the first proof burns ⌈P/2⌉ and keeps ⌊P/2⌋ as the victims' pool. The burned half must cover the gain beyond
+ *   the tolerated bound (the sponsor can get the pool back through Sybil servers, never the burned half), the pool
+ *   `victimCoverage` of the exposure: P = 2 × max(G − cheaterGainBound, ⌈victimCoverage × E⌉).
  *
  * @example
  * ```ts
@@ -24,6 +32,7 @@
  * ```
  */
 import { ValidationError } from '../../core/errors.js'
+import { DEFAULT_REDEEM_BATCH, REDEEM_MAX_DELAY_BLOCKS } from './server.js'
 
 export interface SizingInput {
   /** Target expected payment per second, token units. */
@@ -48,8 +57,20 @@ export interface SizingInput {
   scheduleHeadroom?: number
   /** Extra servers a cheater gives each number to. Default 1 (one duplicate). */
   maxDuplicates?: number
-  /** Most a cheating sponsor may gain net of its forfeited penalty, token units. */
+  /** Most a cheating sponsor may gain net of its burned penalty, token units. */
   cheaterGainBound: bigint
+  /** The servers' redemption policy: winners collected before redeeming. Default 16 (server.ts DEFAULT_REDEEM_BATCH). */
+  redeemBatch?: number
+  /** The servers' redemption policy: a winner this many blocks past its draw is redeemed. Default 128 (server.ts). */
+  redeemMaxDelayBlocks?: number
+  /** Blocks between two `settle()` calls of a server. Default 1. */
+  settleIntervalBlocks?: number
+  /** Blocks for a proof transaction to be mined. Default 1. */
+  proofInclusionBlocks?: number
+  /** Winners per round a victim server holds, when known: it then redeems on the batch trigger. Default: unknown. */
+  serverWinnersPerRound?: number
+  /** Share of the worst-case compensation the victims' pool must cover, 0..1. Default 1. */
+  victimCoverage?: number
 }
 
 export interface SizingResult {
@@ -66,10 +87,18 @@ export interface SizingResult {
   actualPaymentRatePerSecond: number
   /** W·V·rounds. */
   balance: bigint
-  /** Rounds a sponsor can issue before the first draw that could reveal a duplicate. */
+  /** Blocks from the first draw with a duplicated winner to the mined proof that ends the schedule (D). */
+  detectionDelayBlocks: number
+  /** Rounds a sponsor can issue before a proof stops it (k). */
   roundsInFlight: number
-  /** Worst-case gain of a duplicating sponsor before it is caught. */
+  /** Worst-case gain of a duplicating sponsor before it is caught (G). */
   maxGainBeforeDetection: bigint
+  /** Worst-case compensation owed to victims of those rounds (E). */
+  compensationExposure: bigint
+  /** What the first proof burns: ⌈P/2⌉ >= G − cheaterGainBound. */
+  burnedOnDetection: bigint
+  /** The victims' pool after the first proof: ⌊P/2⌋. */
+  victimsPool: bigint
   penaltyDeposit: bigint
 }
 
@@ -100,9 +129,33 @@ export function sizeMicrocash(i: SizingInput): SizingResult {
   const N = Math.max(Ntarget, 2 * W, 2)
   need(N <= 2 ** 32, 'too many tickets per round: shorten the round')
   const budget = BigInt(W) * V
-  const k = 1 + Math.floor((L - 1 + drawDelay) / L)
-  const G = BigInt(k) * BigInt(i.maxDuplicates ?? 1) * budget
-  const P = G > i.cheaterGainBound ? G - i.cheaterGainBound : 0n
+  const int = (v: number | undefined, dflt: number, min: number, what: string) => {
+    const x = v ?? dflt
+    need(Number.isInteger(x) && x >= min, `${what} must be an integer >= ${min}`)
+    return x
+  }
+  const redeemBatch = int(i.redeemBatch, DEFAULT_REDEEM_BATCH, 1, 'redeemBatch')
+  const maxDelay = int(i.redeemMaxDelayBlocks, REDEEM_MAX_DELAY_BLOCKS, 0, 'redeemMaxDelayBlocks')
+  const settleEvery = int(i.settleIntervalBlocks, 1, 1, 'settleIntervalBlocks')
+  const inclusion = int(i.proofInclusionBlocks, 1, 1, 'proofInclusionBlocks')
+  const coverage = i.victimCoverage ?? 1
+  need(coverage >= 0 && coverage <= 1, 'victimCoverage must be in [0, 1]')
+  // The victim redeems (and finds the winner paid to another server) at the first settle after its timer fires
+  // (a winner more than maxDelay blocks past its draw), or after the draw that completes its batch.
+  let redeemAfter = maxDelay + 1
+  if (i.serverWinnersPerRound !== undefined) {
+    need(i.serverWinnersPerRound > 0, 'serverWinnersPerRound must be > 0')
+    redeemAfter = Math.min(redeemAfter, (Math.ceil(redeemBatch / i.serverWinnersPerRound) - 1) * L)
+  }
+  const D = redeemAfter + settleEvery - 1 + inclusion
+  const k = 1 + Math.floor((L - 1 + drawDelay + D) / L)
+  const dups = BigInt(i.maxDuplicates ?? 1)
+  const G = BigInt(k) * dups * budget
+  const E = BigInt(k) * dups * budget
+  const burnNeed = G > i.cheaterGainBound ? G - i.cheaterGainBound : 0n
+  const poolNeed = ceilDiv(E * BigInt(Math.round(coverage * 1e6)), 1_000_000n)
+  const half = burnNeed > poolNeed ? burnNeed : poolNeed
+  const P = 2n * half
   return {
     roundLengthBlocks: L,
     drawDelayBlocks: drawDelay,
@@ -113,8 +166,12 @@ export function sizeMicrocash(i: SizingInput): SizingResult {
     budgetPerRound: budget,
     actualPaymentRatePerSecond: Number(budget) / secs,
     balance: budget * BigInt(i.rounds),
+    detectionDelayBlocks: D,
     roundsInFlight: k,
     maxGainBeforeDetection: G,
+    compensationExposure: E,
+    burnedOnDetection: P - P / 2n,
+    victimsPool: P / 2n,
     penaltyDeposit: P,
   }
 }
