@@ -9,7 +9,7 @@ import { PaymentRejectedError } from '../errors.js'
 import type { Payment } from '../types.js'
 import {
   createMicrocashPayee, createMicrocashPayer, createEscrow, deployConcurrentLottery, getEscrow, createIssuer, createSequenceAllocator, toWire,
-  microcashScheme, drawBlockOf, roundAt, BURN_ADDRESS, type EscrowParams,
+  microcashScheme, drawBlockOf, roundAt, BURN_ADDRESS, redeemWinners, proveDuplicate, winnerRank, type EscrowParams,
 } from './index.js'
 
 const PARAMS: EscrowParams = { ticketValue: 1000n, ticketsPerRound: 64, winnersPerRound: 8, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 40, redeemWindowBlocks: 100 }
@@ -201,6 +201,79 @@ test('microcash scheme: a stolen winner the pool cannot pay is reported lost wit
     assert.equal(payeeB.losses().length, 8) // durable
     assert.equal(payeeB.stats().received, 0n)
     assert.equal((await getEscrow(s.chain, s.lottery, s.otherEscrow)).closed, true)
+  } finally {
+    await s.chain.close()
+  }
+})
+
+test('microcash server: a ticket for a round after the end of the schedule is out-of-schedule, even while that round runs', async () => {
+  const s = await setup()
+  try {
+    const payee = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const short = await createEscrow(s.chain, s.sponsorKey, { lottery: s.lottery, token: s.d.token, params: { ...PARAMS, rounds: 2 }, balance: 1000n * 8n * 2n, penalty: 0n })
+    const e = await getEscrow(s.chain, s.lottery, short)
+    // Into the first round after the schedule: it has begun, its draw is far, only the end-of-schedule check stops it.
+    await s.chain.dev!.mine(e.endRound * PARAMS.roundLengthBlocks - Number(await s.chain.blockNumber()))
+    const cur = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
+    assert.equal(cur, e.endRound)
+    const iss = createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: short, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const t = iss.issueOne(cur, payee.address)
+    await rejects(payee.receive({ scheme: 'microcash', payer: s.sponsor, payee: payee.address, amount: 125n, body: { escrowId: short, tickets: [toWire(t)] } }), 'out-of-schedule')
+    assert.equal(payee.stats().payments, 0)
+  } finally {
+    await s.chain.close()
+  }
+})
+
+test('microcash server: once a batch signature is known, a ticket whose path leads elsewhere is bad-merkle-path', async () => {
+  const s = await setup()
+  try {
+    const payee = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const iss = createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
+    const bundle = iss.issueBundle(round, [{ server: payee.address, count: 64 }])
+    const pay = (w: ReturnType<typeof toWire>) => payee.receive({ scheme: 'microcash', payer: s.sponsor, payee: payee.address, amount: 125n, body: { escrowId: s.escrowId, tickets: [w] } })
+    await pay(toWire(bundle[0])) // the signature of the bundle is checked and its root cached
+    const flip = (h: Hex) => (h.slice(0, -1) + (h.endsWith('0') ? '1' : '0')) as Hex
+    const far = toWire(bundle[63]) // no node of its path is known yet
+    await rejects(pay({ ...far, proof: far.proof.map(flip), root: undefined }), 'bad-merkle-path')
+    await rejects(pay({ ...far, proof: [...far.proof].reverse(), root: undefined }), 'bad-merkle-path')
+    assert.equal(payee.stats().payments, 1)
+    // The true path of the same ticket is accepted.
+    await pay(far)
+    assert.equal(payee.stats().payments, 2)
+  } finally {
+    await s.chain.close()
+  }
+})
+
+test('microcash server: a stranger replaying a victim\'s proof or a server\'s redemption first: the server books what it got, no loss', async () => {
+  const s = await setup()
+  try {
+    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: openDatabase(':memory:') })
+    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
+    const toA = mk().issueBundle(round, [{ server: payeeA.address, count: 64 }])
+    const toB = mk().issueBundle(round, [{ server: payeeB.address, count: 64 }])
+    const pay = (payee: typeof payeeA, tickets: typeof toA) => payee.receive({ scheme: 'microcash', payer: s.sponsor, payee: payee.address, amount: 125n * BigInt(tickets.length), body: { escrowId: s.escrowId, tickets: tickets.map(toWire) } })
+    for (let i = 0; i < 64; i += 32) { await pay(payeeA, toA.slice(i, i + 32)); await pay(payeeB, toB.slice(i, i + 32)) }
+    await s.chain.dev!.mine(12)
+    const seed = (await s.chain.public.getBlock({ blockNumber: BigInt(drawBlockOf(round, PARAMS.roundLengthBlocks, PARAMS.drawDelayBlocks)) })).hash!
+    const wins = (xs: typeof toA) => xs.filter((t) => winnerRank(seed, s.escrowId, round, t.seq, 64) < 8)
+    // A stranger submits A's winners (seen in A's pending calldata): A is paid all the same.
+    await redeemWinners(s.chain, s.otherKey, s.lottery, s.escrowId, payeeA.address, wins(toA))
+    const ra = await payeeA.settle({ force: true })
+    assert.equal(ra.received, 8000n)
+    assert.equal(ra.settled, 8)
+    assert.deepEqual(ra.lost, [])
+    // A stranger proves B's first stolen winner before B does: B books the compensation it got, proves the rest.
+    await proveDuplicate(s.chain, s.otherKey, s.lottery, wins(toB)[0], payeeA.address)
+    const rb = await payeeB.settle({ force: true })
+    assert.equal(rb.compensated, 8)
+    assert.equal(rb.received, 8000n)
+    assert.deepEqual(rb.lost, [])
+    assert.equal(await s.bal(payeeB.address), 8000n)
   } finally {
     await s.chain.close()
   }
