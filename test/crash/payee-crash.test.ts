@@ -32,10 +32,11 @@ function startChild(env: Record<string, string>) {
   return { child, ask, next }
 }
 
-test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems every one of them', { timeout: 120_000 }, async () => {
+test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems every one of them; each winner is stored before receive() returns', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'souk-crash-'))
   const chain = await createChain({ kind: 'embedded', accounts: 4 })
   const server = await serveJsonRpc(chain.provider, { port: 0 })
+  let started: ReturnType<typeof startChild> | undefined
   try {
     const d = await deploySouk(chain, chain.devKeys[0])
     const [, payerKey, payeeKey] = chain.devKeys as Hex[]
@@ -44,7 +45,7 @@ test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems
     await fundPayer('lottery', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 20n, reserves: [{ payee, amount: 10n ** 20n }] })
     const store = join(dir, 'payee.sqlite')
     const env = { SOUK_RPC: server.url, SOUK_DEPLOYMENT: dec.decode(encodeJson(d)), SOUK_KEY: payeeKey, SOUK_STORE: store }
-    const c = startChild(env)
+    const c = (started = startChild(env))
     assert.deepEqual(await c.next(), { ready: true })
     // A price close to the face value makes wins frequent.
     const price = 10n ** 15n
@@ -53,9 +54,12 @@ test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems
     const face = (terms.params as { faceValue: bigint }).faceValue
     let acked = 0
     for (let i = 0; i < 400 && acked < 12; i++) {
-      const r = (await c.ask({ op: 'pay', payment: await session.pay(price) })) as { receipt?: PaymentReceipt; error?: string }
+      const r = (await c.ask({ op: 'pay', payment: await session.pay(price) })) as { receipt?: PaymentReceipt; stored?: number; error?: string }
       if (!r.receipt) assert.fail(`payee refused a valid payment: ${r.error}`)
       if (r.receipt.winning) acked++
+      // Durable before acknowledged: every winner acknowledged so far is already in the file, read through another
+      // connection when receive() returned (one ticket per payment, so at most one winner per receipt).
+      assert.equal(r.stored, acked, `payment ${i}: ${acked} winners acknowledged, ${r.stored} stored when receive() returned`)
       if (r.receipt.terms) session.update(r.receipt.terms)
     }
     assert.ok(acked >= 3, `need acknowledged winners to test (got ${acked})`)
@@ -83,6 +87,12 @@ test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems
     assert.equal(rep2.settled, wins2)
     await revived.close()
   } finally {
+    // A failed assertion must not leave the child alive (its pipes would keep this test process running).
+    const child = started?.child
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await new Promise((r) => child.once('exit', r))
+    }
     await server.close()
     await chain.close()
     rmSync(dir, { recursive: true, force: true })
