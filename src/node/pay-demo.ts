@@ -34,6 +34,9 @@ export interface PaymentDemoResult {
   issued: number
   winning: number
   redeemed: number
+  /** Lottery: winners the chain queued as claims (the payer was short) and winners lost; both 0 when funded right. */
+  claims: number
+  lost: number
   /** Settlement transactions the payee sent, and their gas. */
   transactions: number
   gasUsed: bigint
@@ -44,6 +47,39 @@ export interface PaymentDemoResult {
   /** Token balance change of the payee on chain (must equal `received`). */
   onChainDelta: bigint
   seconds: number
+}
+
+/** The chance, per scheme run, that the lottery payer's funds fall short of its winners (then a winner is a claim). */
+export const SHORTFALL_PROBABILITY = 1e-9
+
+/**
+ * The most winners among `n` tickets each winning with probability `p` that funding must cover: the smallest k
+ * with P(Binomial(n, p) > k) <= `eps`.
+ *
+ * @example
+ * ```ts
+ * plausibleWinners(10, 0.5, 1e-3) // 9: P(all 10 win) = 1/1024 <= 1e-3 < P(9 or 10 win) = 11/1024
+ * ```
+ */
+export function plausibleWinners(n: number, p: number, eps = SHORTFALL_PROBABILITY): number {
+  if (!(p > 0)) return 0
+  if (p >= 1) return n
+  // pmf(k+1) = pmf(k) · (n-k)/(k+1) · p/(1-p), from pmf(0) = (1-p)^n; the tail is summed from the top down to
+  // keep its small values exact, over the range where terms are not negligible.
+  const logPmf0 = n * Math.log1p(-p)
+  const pmf: number[] = []
+  let log = logPmf0
+  for (let k = 0; k <= n; k++) {
+    pmf.push(Math.exp(log))
+    if (k > n * p && pmf[k]! < eps * 1e-6) break
+    log += Math.log(n - k) - Math.log(k + 1) + Math.log(p) - Math.log1p(-p)
+  }
+  let tail = 0
+  for (let k = pmf.length - 1; k >= 0; k--) {
+    if (tail + pmf[k]! > eps) return k
+    tail += pmf[k]!
+  }
+  return 0
 }
 
 export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ chainId: number; results: PaymentDemoResult[] }> {
@@ -68,10 +104,20 @@ export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ c
       const escrow = { ticketsPerRound, winnersPerRound: ticketsPerRound / 512, ticketValue: price * 512n, roundLengthBlocks: 20, drawDelayBlocks: 3, rounds: 4, redeemWindowBlocks: 200 }
       const options = scheme === 'microcash' ? { escrow } : undefined
       const deposit = scheme === 'microcash' ? price * BigInt(ticketsPerRound) * 4n : total * 2n
-      await fundPayer(scheme, { chain, deployment, key: payerKey, options }, { deposit, reserves: [{ payee, amount: total }] })
+      const ctx = { chain, deployment, key: payerKey, options }
+      // lottery: the reserve first (the payee's face value is capped by it), then a deposit for the winners the run
+      // can plausibly draw at that face value: the number of winners is random, its expected value alone is not
+      // enough (at 1500 chunks and ~943 chunks per win, 3 × the expected value still fell short 1 run in 40).
+      await fundPayer(scheme, ctx, scheme === 'lottery' ? { deposit: 0n, reserves: [{ payee, amount: total }] } : { deposit, reserves: [{ payee, amount: total }] })
       const seller = await createPayee(scheme, { chain, deployment, key: payeeKey })
-      const buyer = await createPayer(scheme, { chain, deployment, key: payerKey })
-      const session = await buyer.open(await seller.terms(payer, price))
+      const buyer = await createPayer(scheme, ctx)
+      const terms = await seller.terms(payer, price)
+      if (scheme === 'lottery') {
+        const face = (terms.params as { faceValue: bigint }).faceValue
+        const cover = BigInt(plausibleWinners(chunks, Number(price) / Number(face))) * face
+        await fundPayer(scheme, ctx, { deposit: cover > total * 3n ? cover - total : total * 2n })
+      }
+      const session = await buyer.open(terms)
       const balBefore = await chain.public.readContract({ address: deployment.token, abi: SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
       for (let i = 0; i < chunks; i++) {
         opts.signal?.throwIfAborted()
@@ -82,12 +128,12 @@ export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ c
       const setupTransactions = (await chain.public.getTransactionCount({ address: payer })) - txBefore
       // A microcash round is drawn from a block hash after the round: move the dev chain past the draw.
       if (scheme === 'microcash') await chain.dev!.mine(escrow.roundLengthBlocks + escrow.drawDelayBlocks + 2)
-      await seller.settle({ force: true, signal: opts.signal })
+      const rep = await seller.settle({ force: true, signal: opts.signal })
       const s = seller.stats()
       const balAfter = await chain.public.readContract({ address: deployment.token, abi: SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
       await seller.close()
       results.push({
-        scheme, chunks, payments: s.payments, issued: s.payments, winning: s.winning, redeemed: s.settled,
+        scheme, chunks, payments: s.payments, issued: s.payments, winning: s.winning, redeemed: s.settled, claims: rep.claims ?? 0, lost: rep.lostCount ?? 0,
         transactions: s.transactions, gasUsed: s.gasUsed, setupTransactions, expected: total, received: s.received,
         onChainDelta: balAfter - balBefore, seconds: (performance.now() - t0) / 1000,
       })
