@@ -43,10 +43,14 @@ export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: Demonstrati
     const byId = new Map<string, Mitigation>(a.model.mitigations.map((m) => [m.id, m]))
     const results = new Map<string, DemonstrationResult>()
     const used = new Set(a.cases.filter((c) => c.status === 'mitigated').flatMap((c) => c.mitigations ?? []))
+    // Two mitigations naming the same test (file and name) share one run.
+    const byDemo = new Map<string, DemonstrationResult>()
     for (const id of used) {
       const m = byId.get(id)
       if (!m?.demonstration) continue
-      const r = await opts.run(m.demonstration, { signal: opts.signal })
+      const key = `${m.demonstration.test}\u0000${m.demonstration.name ?? ''}`
+      const r = byDemo.get(key) ?? (await opts.run(m.demonstration, { signal: opts.signal }))
+      byDemo.set(key, r)
       results.set(id, r)
       ran.push({ mitigation: id, test: m.demonstration.test, ok: r.ok })
     }

@@ -16,8 +16,11 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { DemonstrationRunner } from './check.js'
 
-/** A demonstration taking longer than this fails (it is a test, not a benchmark). */
-export const DEMONSTRATION_TIMEOUT_MS = 120_000
+/**
+ * A demonstration taking longer than this fails (it is a test, not a benchmark). Generous: the adversarial property
+ * test of the contracts (2,000 random steps) takes ~3.5 min on 2 busy cores. `souk threat check --demo-timeout`.
+ */
+export const DEMONSTRATION_TIMEOUT_MS = 600_000
 const OUTPUT_TAIL_CHARS = 4000
 
 /** The `--test-name-pattern` that matches `name` literally (node reads the pattern as a regular expression). */
@@ -40,13 +43,15 @@ export function nodeTestRunner(opts: { cwd: string; timeoutMs?: number }): Demon
     // parent instead of exiting non-zero on failure; the demonstration must run as a standalone test process.
     const env = { ...process.env }
     delete env.NODE_TEST_CONTEXT
-    const child = spawn(process.execPath, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal, timeout: opts.timeoutMs ?? DEMONSTRATION_TIMEOUT_MS })
+    const limit = opts.timeoutMs ?? DEMONSTRATION_TIMEOUT_MS
+    const child = spawn(process.execPath, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal, timeout: limit })
     let out = ''
     const keep = (b: Buffer) => { out = (out + b.toString()).slice(-OUTPUT_TAIL_CHARS) }
     child.stdout.on('data', keep)
     child.stderr.on('data', keep)
     child.on('error', (e) => done({ ok: false, output: `${out}\n${e.message}` }))
-    child.on('close', (code) => {
+    child.on('close', (code, sig) => {
+      if (code === null) return done({ ok: false, output: `${out}\nstopped by ${sig}: the demonstration ran longer than ${limit / 1000} s (raise it with --demo-timeout) or was interrupted` })
       if (code !== 0) return done({ ok: false, output: out })
       const passed = passedCount(out)
       if (!passed) return done({ ok: false, output: `${out}\nno test ran${demo.name ? ` (no test title in ${demo.test} contains ${JSON.stringify(demo.name)})` : ''}: a demonstration must run at least one passing test` })

@@ -10,6 +10,7 @@ const CheckOptions = z.object({
   json: z.boolean().default(false),
   cwd: z.string().optional(),
   maxRisk: z.enum(['low', 'medium', 'high'], { error: '--max-risk must be low, medium or high' }).optional(),
+  demoTimeout: z.coerce.number({ error: '--demo-timeout must be a number of seconds' }).positive('--demo-timeout must be a positive number of seconds').optional(),
 })
 const DiffOptions = z.object({ json: z.boolean().default(false), failOnOpen: z.boolean().default(false) })
 
@@ -89,6 +90,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--cwd <dir>', 'directory demonstration paths are relative to (default: current directory)')
     .option('--max-risk <level>', 'also fail on accepted cases whose risk is above this level (low | medium | high)')
+    .option('--demo-timeout <seconds>', 'with --run, fail a demonstration that takes longer (default 600)')
     .action(async (file: string, raw: unknown) => {
       const opts = CheckOptions.parse(raw)
       const { checkAnalysis, economicsText } = await import('../../threat/index.js')
@@ -98,7 +100,7 @@ export function register(program: Command): void {
       const ac = new AbortController()
       const onSig = () => ac.abort()
       process.once('SIGINT', onSig)
-      const r = await checkAnalysis(analysis, { run: opts.run ? nodeTestRunner({ cwd: opts.cwd ?? process.cwd() }) : undefined, signal: ac.signal, maxRisk: opts.maxRisk })
+      const r = await checkAnalysis(analysis, { run: opts.run ? nodeTestRunner({ cwd: opts.cwd ?? process.cwd(), timeoutMs: opts.demoTimeout && opts.demoTimeout * 1000 }) : undefined, signal: ac.signal, maxRisk: opts.maxRisk })
       process.off('SIGINT', onSig)
       if (opts.json) process.stdout.write(JSON.stringify({ ok: r.ok, open: r.open.map((c) => c.id), overRisk: r.overRisk.map((c) => ({ id: c.id, risk: c.risk, cost: c.cost, gain: c.gain })), failed: r.failed, ran: r.ran, counts: analysis.counts }, null, 2) + '\n')
       else {
