@@ -13,7 +13,8 @@
  *   schedule, path, signature once per bundle, SQLite write before ack); lottery = `LotteryPayer` session into
  *   `LotteryPayee.receive`. Time = pay + receive; stores in memory for both.
  * Chain cost (both schemes at the same face value and win probability p = 1/8):
- * - gasPerRedeemedTicketMicrocash: a batch of 100 winners of one server (one round, batch-signed), one transfer;
+ * - gasPerRedeemedTicketMicrocash: a batch of 100 winners of one server (one round, batch-signed), one transfer, the
+ *   payee recorded per server (the bitmap a duplicate proof reads);
  *   gasSingleRedeemMicrocash: one winner alone. gasPerRedeemedTicketLottery: TicketBroker batch of 100.
  * - onChainBytesPer100kTicketsMicrocash / Lottery: calldata of the redemption transactions needed for the winners
  *   of 10^5 tickets (p·10^5 winners, batches of 100), measured from the real transaction inputs.

@@ -120,7 +120,7 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         TicketRef[] tickets;
     }
 
-    /// @notice One complete signed ticket: the victim's, in {proveDuplicate}.
+    /// @notice One complete signed ticket: the victim's, in {proveDuplicate} (`proof` empty unless `batch`).
     struct TicketProof {
         address server;
         uint64 round;
@@ -347,8 +347,9 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
 
     /// @notice Redeems winning tickets of `escrowId` that all pay `server`, in one transfer. Bundles are
     /// single-signed tickets or batch-signed tickets under one root (the signature is checked once per bundle).
-    /// All-or-nothing: any invalid, losing or already-paid ticket reverts the whole call. Anyone may submit.
-    /// Emits {WinnersRedeemed}.
+    /// All-or-nothing: any invalid, losing or already-paid ticket reverts the whole call. Anyone may submit (the
+    /// money always goes to `server`). Records, per winner, that it was paid and that `server` was the one paid
+    /// ({isRedeemed}, {isPaidTo}). Emits {WinnersRedeemed}.
     function redeemWinningTickets(uint256 escrowId, address server, SignedBundle[] calldata bundles) external nonReentrant {
         if (server == address(0)) revert ConcurrentLotteryZeroAddress();
         Escrow storage e = _escrows[escrowId];
