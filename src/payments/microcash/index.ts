@@ -1,7 +1,7 @@
 /**
  * The `microcash` payment scheme: concurrent probabilistic micropayments from one ConcurrentLottery escrow, with
- * batch-signed tickets, a fixed number of winners per draw and a penalty deposit paid to the victims of a
- * duplicated sequence number. See docs/microcash.md.
+ * batch-signed tickets, a fixed number of winners per draw and a penalty deposit that compensates the servers harmed
+ * by a duplicated sequence number (V each from a pool of half of it; the other half is burned). See docs/microcash.md.
  */
 import './register.js'
 
