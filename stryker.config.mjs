@@ -43,24 +43,41 @@ export const areas = {
       ...ranges(`${capnet}params.ts`, ['PuzzleParamsSchema', 'memoKeyOf', 'parsePuzzleParams']),
       ...ranges(`${capnet}hash.ts`, ['bytesEqual', 'abytes', 'aint']),
     ],
-    tests: [`${capnet}*.test.ts`],
+    tests: [`${capnet}*.mutation.test.ts`, `${capnet}*.test.ts`],
   },
-  // The payees: what accepts a payment and books it as received.
-  payees: {
-    mutate: ['src/payments/lottery/payee.ts', 'src/payments/channel/payee.ts', 'src/payments/microcash/server.ts'],
-    tests: ['src/payments/payments.test.ts', 'src/payments/**/*.test.ts', 'test/crash/*.test.ts'],
+  // The payees: what accepts a payment and books it as received (run all three as `payees`).
+  'lottery-payee': {
+    mutate: ['src/payments/lottery/payee.ts'],
+    tests: ['src/payments/lottery/*.mutation.test.ts', 'src/payments/lottery/payee.test.ts', 'src/payments/payments.test.ts', 'test/crash/payee-crash.test.ts'],
   },
-  // The contracts' TypeScript twins: the model the property tests check the contracts against, and microcash's
-  // off-chain ticket, Merkle and permutation code that must agree with ConcurrentLottery bit for bit.
-  twins: {
-    mutate: ['test/contracts/model.ts', 'src/payments/microcash/ticket.ts'],
-    tests: ['test/contracts/*.test.ts', 'src/payments/microcash/*.test.ts'],
+  'channel-payee': {
+    mutate: ['src/payments/channel/payee.ts'],
+    tests: ['src/payments/channel/*.mutation.test.ts', 'src/payments/channel/*.test.ts', 'src/payments/payments.test.ts'],
+  },
+  'microcash-server': {
+    mutate: ['src/payments/microcash/server.ts'],
+    tests: ['src/payments/microcash/*.mutation.test.ts', 'src/payments/microcash/scheme.test.ts', 'src/payments/microcash/contract.test.ts', 'src/payments/payments.test.ts'],
+  },
+  // The contracts' TypeScript twins (run both as `twins`): the model the property tests check the contracts
+  // against, and microcash's off-chain ticket, Merkle and permutation code that must agree with ConcurrentLottery.
+  model: {
+    mutate: ['test/contracts/model.ts'],
+    tests: ['test/contracts/*.mutation.test.ts', 'test/contracts/invariants.test.ts', 'test/contracts/regressions.test.ts'],
+  },
+  'microcash-ticket': {
+    mutate: ['src/payments/microcash/ticket.ts'],
+    tests: ['src/payments/microcash/*.mutation.test.ts', 'src/payments/microcash/ticket.test.ts', 'src/payments/microcash/contract.test.ts', 'test/contracts/vectors.test.ts'],
   },
 }
+/** Names for several areas at once. */
+export const groups = {
+  payees: ['lottery-payee', 'channel-payee', 'microcash-server'],
+  twins: ['model', 'microcash-ticket'],
+}
 
-const chosen = (process.env.SOUK_MUTATE_AREAS ?? '').split(',').filter(Boolean)
+const chosen = (process.env.SOUK_MUTATE_AREAS ?? '').split(',').filter(Boolean).flatMap((a) => groups[a] ?? [a])
 for (const a of chosen) if (!(a in areas)) throw new Error(`stryker.config.mjs: unknown area ${a} (areas: ${Object.keys(areas).join(', ')})`)
-const selected = chosen.length ? chosen : Object.keys(areas)
+const selected = chosen.length ? [...new Set(chosen)] : Object.keys(areas)
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -73,6 +90,10 @@ export default {
   },
   mutate: selected.flatMap((a) => areas[a].mutate),
   coverageAnalysis: 'perTest',
+  // Reuse the results of mutants whose code and covering test files did not change since the last run of the same
+  // areas (`npm run mutate -- <area> --force` reruns them all).
+  incremental: true,
+  incrementalFile: `reports/mutation/incremental-${chosen.length ? selected.join('+') : 'all'}.json`,
   // Other work shares the machine's two cores.
   concurrency: 1,
   timeoutMS: 20_000,

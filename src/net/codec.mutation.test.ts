@@ -116,6 +116,15 @@ describe('JSON codec', () => {
     assert.deepEqual(root.decode(enc('"ok"')), 'ok')
   })
 
+  test('issue paths: nested keys joined with dots, array indices kept as numbers, symbols as their names', () => {
+    const c = createCodec(z.object({ a: z.object({ list: z.array(z.string()) }) }), { maxBytes: 256 })
+    assert.throws(() => c.decode(enc('{"a":{"list":["x",1]}}')), (e: unknown) =>
+      e instanceof MalformedMessageError && /\(1 issue: a\.list\.1: /.test(e.message) && e.issues[0].path.length === 3 && e.issues[0].path[2] === 1)
+    const key = Symbol('k')
+    const sym = createCodec(z.object({ [key]: z.string() }), { maxBytes: 256 })
+    assert.throws(() => sym.encode({ [key]: 1 } as never), (e: unknown) => e instanceof MalformedMessageError && e.issues[0].path[0] === 'Symbol(k)')
+  })
+
   test('schema output is returned (defaults and transforms apply)', () => {
     const c = createCodec(z.object({ n: z.number().default(3) }), { maxBytes: 64 })
     assert.deepEqual(c.decode(enc('{}')), { n: 3 })
@@ -131,6 +140,8 @@ describe('binary codec', () => {
     const header = enc(JSON.stringify({ pad: 'x'.repeat(60) })) // 70 bytes of valid header, inside the frame
     assert.ok(header.length > 64)
     assert.throws(() => c.decode(frameOf(header.length, header, new Uint8Array(8))), malformed(new RegExp(`header length ${header.length} exceeds 64 bytes`)))
+    const named = createBinaryCodec(z.object({ pad: z.string() }), { maxBytes: 4096, maxHeaderBytes: 64, name: 'chunk' })
+    assert.throws(() => named.decode(frameOf(header.length, header)), malformed(/^Malformed message for chunk: header length 70 exceeds/))
     // the same header under a cap it fits in decodes: only the cap refused it
     const roomy = createBinaryCodec(z.object({ pad: z.string() }), { maxBytes: 4096, maxHeaderBytes: header.length })
     assert.equal(roomy.decode(frameOf(header.length, header, new Uint8Array(8))).header.pad.length, 60)
@@ -179,6 +190,8 @@ describe('binary codec', () => {
     assert.equal(exact.body.length, 0)
     const pastEnd = frameOf(h.length + 1, h)
     assert.throws(() => c.decode(pastEnd), malformed(new RegExp(`header length ${h.length + 1} runs past the frame end \\(${pastEnd.length} bytes\\)`)))
+    const named = createBinaryCodec(H, { maxBytes: 1024, name: 'chunk' })
+    assert.throws(() => named.decode(pastEnd), malformed(/^Malformed message for chunk: header length 8 runs past/))
     // a header of exactly maxHeaderBytes passes the cap
     const c7 = createBinaryCodec(H, { maxBytes: 1024, maxHeaderBytes: h.length })
     assert.equal(c7.decode(frameOf(h.length, h, new Uint8Array([1]))).body[0], 1)
@@ -260,6 +273,17 @@ describe('streams', () => {
     await b.handle(P, async (s) => { await s.write(new Uint8Array(300).fill(0x20)); await s.read().catch(() => {}) })
     const s = await a.dial('b', P)
     await assert.rejects(readMessage(s, codec), (e: unknown) => e instanceof MessageTooLargeError && e.details.peer === 'b' && e.details.protocol === P && e.size === 300)
+    assert.equal(s.closed, true)
+    await stop()
+  })
+
+  test('an error of the schema itself passes through readMessage unchanged (only codec errors get peer details)', async () => {
+    const { a, b, stop } = await pair()
+    const boom = new Error('schema code failed')
+    const throwing = createCodec(z.custom<string>(() => { throw boom }), { maxBytes: 64 })
+    await b.handle(P, async (s) => { await s.write(enc('"x"')); await s.read().catch(() => {}) })
+    const s = await a.dial('b', P)
+    await assert.rejects(readMessage(s, throwing), (e: unknown) => e === boom)
     assert.equal(s.closed, true)
     await stop()
   })
