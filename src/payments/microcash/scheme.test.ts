@@ -199,6 +199,9 @@ test('microcash scheme: a stolen winner the pool cannot pay is reported lost wit
     assert.equal(rb.lost.length, 8)
     assert.ok(rb.lost.every((l) => l.reason === 'pool-exhausted' && l.value === 1000n), JSON.stringify(rb.lost, (_k, v) => typeof v === 'bigint' ? String(v) : v))
     assert.equal(payeeB.losses().length, 8) // durable
+    assert.equal(rb.lostCount, 8)
+    assert.equal(rb.lostValue, 8000n)
+    assert.equal(payeeB.stats().lostCount, 8)
     assert.equal(payeeB.stats().received, 0n)
     assert.equal((await getEscrow(s.chain, s.lottery, s.otherEscrow)).closed, true)
   } finally {

@@ -70,7 +70,8 @@ export interface MicrocashSettleReport extends SettleReport {
   /** Winners paid by the victims' pool instead of redemption (their amount is in `received` too). */
   compensated: number
   compensation: bigint
-  /** Winners (or tickets of lost draws) that were not and will not be received, with their reasons. */
+  /** Winners (or tickets of lost draws) that were not and will not be received, with their reasons (their number
+   * and value are also in `lostCount` and `lostValue`). */
   lost: MicrocashLoss[]
 }
 
@@ -322,6 +323,10 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
   /** Records a loss (durably, with the ticket's new status unless `status` < 0) and reports it. */
   function loseTo(rep: MicrocashSettleReport, l: MicrocashLoss, status: number): void {
     rep.lost.push(l)
+    // The common SettleReport / PayeeStats loss counters too (a partial compensation counts once, for its shortfall).
+    rep.lostCount = (rep.lostCount ?? 0) + 1
+    rep.lostValue = (rep.lostValue ?? 0n) + l.value
+    st.lostCount = (st.lostCount ?? 0) + 1
     db.transaction(() => {
       qLoss.run(lot, l.escrowId.toString(), l.round, l.seq, l.reason, l.value.toString(), l.detail ?? null)
       if (status >= 0) qStatus.run(status, lot, l.escrowId.toString(), l.round, l.seq)
