@@ -101,7 +101,7 @@ test('models/cdn.yaml: the threats of issue 8 are cases with the stated status',
     ['viewing-privacy:stranger->client', 'accepted'],
     // publisher + cache against honest caches
     ['double-spend:cache+publisher->cache', 'mitigated', 'victims-only-penalty'],
-    ['non-payment:cache+publisher->cache', 'accepted'],
+    ['non-payment:cache+publisher->cache', 'mitigated'],
     ['pool-drain:cache+publisher->cache', 'accepted'],
     // the external attacker replaying or front-running revealed calldata
     ['front-run:stranger->cache', 'mitigated', 'recipient-only-redeem'],

@@ -17,7 +17,7 @@ import { write } from '../../chain/tx.js'
 import { bytesToHex } from '../../crypto/bytes.js'
 import { createPayee, createPayer, fundPayer, PaymentRejectedError, type LotteryParams, type Payment, type PaymentTerms } from '../index.js'
 import { createLotteryPayee, LANE_SHIFT, SEQ_MASK, SEQ_WINDOW } from './payee.js'
-import { expectedValue, MAX_WIN_PROB, signTicket, ticketDomain, winProbFor } from './ticket.js'
+import { expectedValue, MAX_WIN_PROB, randHash, signTicket, ticketDomain, winProbFor } from './ticket.js'
 
 let chain: Chain
 let d: SoukDeployment
@@ -291,6 +291,50 @@ test('a winner retires its rand at once: a lower-numbered ticket racing it under
     const rep = await pe.settle({ force: true })
     assert.equal(rep.lostCount ?? 0, 0)
     assert.equal(rep.settled, 2)
+  } finally {
+    await pe.close()
+  }
+})
+
+test("attack: a publisher drains its shared deposit through a cache of its own; the honest payee's winners never become claims", async () => {
+  const sponsorKey = chain.devKeys[4] as Hex
+  const sponsor = privateKeyToAddress(sponsorKey).toLowerCase() as Address
+  const ownCacheKey = chain.devKeys[0] as Hex
+  const ownCache = privateKeyToAddress(ownCacheKey).toLowerCase() as Address
+  // A deposit of 10 chunks' worth, a reserve of 3 for the honest payee.
+  await fundPayer('lottery', { chain, deployment: d, key: sponsorKey }, { deposit: 10n * ALWAYS, reserves: [{ payee, amount: 3n * ALWAYS }] })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey })
+  try {
+    const pr = await createPayer('lottery', { chain, deployment: d, key: sponsorKey })
+    const s = await pr.open(await pe.terms(sponsor, ALWAYS)) // every ticket wins, face = price
+    for (let i = 0; i < 3; i++) {
+      const r = await pe.receive(await s.pay(ALWAYS))
+      if (r.terms) s.update(r.terms)
+    }
+    assert.equal(pe.pendingWinners(), 3)
+    // The reserve now backs exactly the three winners held: a fourth ticket (which could win) is refused, and so are
+    // new terms, until the payee redeems.
+    await assert.rejects(pe.receive(await s.pay(ALWAYS)), (e: unknown) => e instanceof PaymentRejectedError && (e.reason === 'underfunded' || e.reason === 'expired' || e.reason === 'unknown-params'))
+    await rejects(pe.terms(sponsor, ALWAYS), 'underfunded')
+    // The sponsor's own cache redeems the whole deposit away (a winning ticket to itself for all of it).
+    const domain = ticketDomain(chain.chainId, d.ticketBroker)
+    const rand = 77n
+    const t = { recipient: ownCache, sender: sponsor, faceValue: 10n * ALWAYS, winProb: MAX_WIN_PROB, senderNonce: 0n, recipientRandHash: randHash(rand), expirationBlock: (await chain.blockNumber()) + 100n }
+    const sig = signTicket(domain, t, sponsorKey)
+    await write(chain, chain.wallet(ownCacheKey), {
+      address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket',
+      args: [{ ticket: t, r: bytesToHex(sig.subarray(0, 32)), s: bytesToHex(sig.subarray(32, 64)), v: sig[64]!, recipientRand: rand }],
+    })
+    const [deposit] = await chain.public.readContract({ address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'getSender', args: [sponsor] })
+    assert.equal(deposit, 0n, 'the deposit is gone')
+    // The honest payee's winners are paid in full from its reserve: no claim, no loss.
+    const before = await tokenBalance(payee)
+    const rep = await pe.settle({ force: true })
+    assert.equal(rep.settled, 3)
+    assert.equal(rep.claims ?? 0, 0)
+    assert.equal(rep.lostCount ?? 0, 0)
+    assert.equal((await tokenBalance(payee)) - before, 3n * ALWAYS)
+
   } finally {
     await pe.close()
   }

@@ -170,10 +170,19 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
   const markRow = db.prepare('update lottery_winners set status = ?, tx = ?, reason = ? where id = ?')
   const countPending = db.prepare("select count(*) as n from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
+  const pendingFaceRows = db.prepare("select sender, face from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
 
   const signers = createSignerCache()
   const rands = new Map<Hex, RandState>()
   const lanesByPayer = new Map<Address, LaneState[]>()
+  /**
+   * Σ face of each payer's stored, unredeemed winners. Only the payer's reserve for this payee is guaranteed (its
+   * deposit may be redeemed away by other recipients — servers of its own included), so the payee keeps
+   * pending face + the face of every ticket it accepts within that reserve: no winner it holds can become a claim.
+   */
+  const pendingFace = new Map<Address, bigint>()
+  for (const r of pendingFaceRows.all(...scope) as { sender: Address; face: string }[]) pendingFace.set(r.sender, (pendingFace.get(r.sender) ?? 0n) + BigInt(r.face))
+  const addPending = (payer: Address, delta: bigint) => pendingFace.set(payer, (pendingFace.get(payer) ?? 0n) + delta)
   const funds = new Map<Address, { at: number; deposit: bigint; reserve: bigint; withdrawBlock: bigint; debt: bigint }>()
   const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
   const redeemGasPerTicket = o.redeemGasPerTicket ?? 12_000n
@@ -245,12 +254,16 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const gp = await gasPrice(!rotating)
     let face = (redeemGasBase + redeemGasPerTicket) * gp * (o.faceValueMultiplier ?? 100n)
     if (face < pricePerChunk) face = pricePerChunk
-    // The reserve for this payee is the guarantee; the deposit may be spent by others first.
-    const guaranteed = f.reserve
+    // The reserve for this payee is the guarantee, less what its unredeemed winners already need; the deposit may
+    // be spent by others first.
+    const held = pendingFace.get(payer) ?? 0n
+    const guaranteed = f.reserve > held ? f.reserve - held : 0n
     if (face > guaranteed) face = guaranteed
     if (face < pricePerChunk || face === 0n) {
-      throw new PaymentRejectedError('underfunded', `payer ${payer} guarantees ${guaranteed} for this payee, less than one chunk (${pricePerChunk})`, {
-        hints: ['The payer must fund a reserve for this payee: TicketBroker.fundReserve(payee, amount).'],
+      throw new PaymentRejectedError('underfunded', `payer ${payer} guarantees ${guaranteed} for this payee beyond its unredeemed winners, less than one chunk (${pricePerChunk})`, {
+        hints: held > 0n
+          ? ['This payee holds unredeemed winners that use up the reserve: settle() redeems them, then new tickets are accepted.', 'Or the payer funds a larger reserve: TicketBroker.fundReserve(payee, amount).']
+          : ['The payer must fund a reserve for this payee: TicketBroker.fundReserve(payee, amount).'],
       })
     }
     if (f.withdrawBlock !== 0n) {
@@ -322,8 +335,14 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     return undefined
   }
 
+  /** Marks a pending row settled one way or another (it no longer draws on the payer's reserve). */
+  function markDone(r: WinnerRow, status: 'redeemed' | 'claim' | 'lost', tx: string | null, reason: string | null) {
+    markRow.run(status, tx, reason, r.id)
+    addPending(r.sender as Address, -BigInt(r.face))
+  }
+
   function recordLoss(report: SettleReport, r: WinnerRow, reason: string) {
-    markRow.run('lost', null, reason, r.id)
+    markDone(r, 'lost', null, reason)
     report.lostCount = (report.lostCount ?? 0) + 1
     report.lostValue = (report.lostValue ?? 0n) + BigInt(r.face)
     stats.lostCount = (stats.lostCount ?? 0) + 1
@@ -375,7 +394,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         // Consumed on chain: by our own redemption (a crash between the transaction and this store's update) or —
         // it cannot be anyone else's — a loss to report, never income.
         const mine = await redeemedOnChain(r.sender as Address, nonce, r.created_block ? BigInt(r.created_block) : deployBlock)
-        if (mine) markRow.run(mine.status, mine.tx, 'found on chain after a restart', r.id)
+        if (mine) markDone(r, mine.status, mine.tx, 'found on chain after a restart')
         else recordLoss(report, r, `nonce ${nonce} already consumed on chain (next ${next}) by a redemption this payee did not make`)
         continue
       }
@@ -444,7 +463,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     db.transaction(() => {
       for (const r of batch) {
         const isClaim = claimed.has(`${r.sender.toLowerCase()}:${BigInt(r.nonce)}`)
-        markRow.run(isClaim ? 'claim' : 'redeemed', receipt.transactionHash, isClaim ? 'queued as a claim on the sender' : null, r.id)
+        markDone(r, isClaim ? 'claim' : 'redeemed', receipt.transactionHash, isClaim ? 'queued as a claim on the sender' : null)
       }
     })()
     report.transactions++
@@ -503,7 +522,13 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       }
       const f = cachedFunds(payment.payer) ?? (await payerFunds(payment.payer))
       if (f.withdrawBlock !== 0n && f.withdrawBlock <= st.params.expirationBlock) reject('underfunded', 'payer started unlocking its funds')
-      if (f.reserve < st.params.faceValue) reject('underfunded', `reserve ${f.reserve} no longer covers face value ${st.params.faceValue}`)
+      // Every ticket of the message may win: the reserve must cover them on top of the winners already held.
+      const need = (pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n
+      if (f.reserve < need) {
+        reject('underfunded', `reserve ${f.reserve} does not cover ${n} more winner(s) of ${st.params.faceValue} on top of ${need - st.params.faceValue * n} unredeemed`, {
+          hint: 'the payee must redeem its winners (settle) or the payer fund a larger reserve',
+        })
+      }
       // Check every ticket before recording anything: the message is accepted or rejected whole.
       const winners: { nonce: bigint; sig: Hex }[] = []
       for (const t of body.tickets) {
@@ -513,6 +538,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         if (st.draw(sig) < body.winProb) winners.push({ nonce: t.nonce, sig: t.sig })
       }
       // From here to the return of the store, nothing awaits: the checks below and the write see one state.
+      if ((pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n > f.reserve) reject('underfunded', 'the reserve was used up by winners stored concurrently')
       if (!st.active) reject('expired', 'these ticket parameters were rotated while the payment was checked; use the newest terms', { randHash: st.hash })
       for (const seq of seqs) if (st.seen.has(seq)) reject('replayed', `sequence number ${seq} was paid concurrently`)
       // Durable before acknowledged: winners go to SQLite in one transaction.
@@ -522,6 +548,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
             insertWinner.run(...scope, payment.payer, w.nonce.toString(), body.faceValue.toString(), body.winProb.toString(), st.hash, st.rand.toString(), body.expirationBlock.toString(), w.sig, block.toString())
           }
         })()
+        addPending(payment.payer, body.faceValue * BigInt(winners.length))
       }
       for (const seq of seqs) {
         st.seen.add(seq)
