@@ -113,9 +113,11 @@ export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ c
       const buyer = await createPayer(scheme, ctx)
       const terms = await seller.terms(payer, price)
       if (scheme === 'lottery') {
+        // The payee holds no more winners than the reserve for it guarantees (the deposit is shared with every other
+        // recipient): the reserve must cover the winners the run can plausibly draw before it settles at the end.
         const face = (terms.params as { faceValue: bigint }).faceValue
         const cover = BigInt(plausibleWinners(chunks, Number(price) / Number(face))) * face
-        await fundPayer(scheme, ctx, { deposit: cover > total * 3n ? cover - total : total * 2n })
+        await fundPayer(scheme, ctx, { deposit: total, reserves: cover > total ? [{ payee, amount: cover - total }] : [] })
       }
       const session = await buyer.open(terms)
       const balBefore = await chain.public.readContract({ address: deployment.token, abi: SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
