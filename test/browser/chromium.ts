@@ -1,7 +1,9 @@
 /**
- * Shared helper for browser tests: launches Debian's chromium with playwright-core, loads a page and collects
- * console errors and page errors. CI installs chromium with apt in `.ci/run`; a missing browser is a failure,
- * never a skip.
+ * Shared helper for browser tests: launches a real Chromium with playwright-core, loads a page and collects console
+ * errors and page errors. The browser is, in order: `SOUK_CHROMIUM` if set, a system Chromium (Debian's `chromium`,
+ * `chromium-browser`, Google Chrome), else the Chromium that ships inside the `@sparticuz/chromium` npm package
+ * (unpacked to the temp folder on first use, ~3 s), so `npm install && npm test` needs nothing but Node. A browser
+ * that cannot start is a failure, never a skip.
  *
  * @example
  * ```ts
@@ -15,14 +17,31 @@
 import { existsSync } from 'node:fs'
 import { chromium, type Page, type Browser } from 'playwright-core'
 
-export const CHROMIUM_PATH = process.env.SOUK_CHROMIUM ?? '/usr/bin/chromium'
+/** System browsers looked for, first found wins. */
+export const SYSTEM_CHROMIUMS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable']
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 
-export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}. Install it: apt-get update && apt-get install -y chromium (CI does this in .ci/run), or set SOUK_CHROMIUM.`)
+/** Where the browser comes from, and how to start it. */
+export async function findChromium(): Promise<{ executablePath: string; args: string[]; source: 'env' | 'system' | 'npm' }> {
+  const env = process.env.SOUK_CHROMIUM
+  if (env) {
+    if (!existsSync(env)) throw new Error(`SOUK_CHROMIUM=${env} does not exist. Point it at a Chromium binary, or unset it to use the system's or the npm one.`)
+    return { executablePath: env, args: CHROMIUM_ARGS, source: 'env' }
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
+  const sys = SYSTEM_CHROMIUMS.find((p) => existsSync(p))
+  if (sys) return { executablePath: sys, args: CHROMIUM_ARGS, source: 'system' }
+  let packaged: { executablePath(): Promise<string>; args: string[] }
+  try {
+    packaged = (await import('@sparticuz/chromium')).default as typeof packaged
+  } catch (e) {
+    throw new Error(`No Chromium found: none of ${SYSTEM_CHROMIUMS.join(', ')} exists and @sparticuz/chromium is not installed (${(e as Error).message}). Run npm install, or set SOUK_CHROMIUM.`)
+  }
+  return { executablePath: await packaged.executablePath(), args: [...packaged.args, '--disable-gpu'], source: 'npm' }
+}
+
+export async function launchChromium(): Promise<Browser> {
+  const { executablePath, args } = await findChromium()
+  return chromium.launch({ executablePath, args, headless: true })
 }
 
 /** Opens `url` in a fresh page, runs `fn`, and always closes the browser. `errors` fills as the page logs them. */
