@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url'
 import { createChain, deploySouk } from '../src/chain/index.js'
 import { createLibp2pTransport, createMemoryNetwork, type Transport } from '../src/net/index.js'
 import { createPayee, createPayer, fundPayer } from '../src/payments/index.js'
-import { serveExchange, fetchExchange } from '../src/market/exchange/index.js'
+import { serveExchange, fetchExchange } from '../src/exchange/index.js'
 import { runCdnScenario } from '../src/services/cdn/scenario.js'
 import { benchCapnet } from './capnet.js'
 

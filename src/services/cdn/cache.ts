@@ -20,7 +20,7 @@ import { systemClock, type Clock } from '../../core/clock.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
 import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
-import { createClaimant, type Claimant } from '../../market/exchange/index.js'
+import { createClaimant, type Claimant } from '../../exchange/index.js'
 import { acceptProposal } from '../../market/selection.js'
 import { deriveOuterKey, merkleRoot, serveChunk, verifySolution } from '../../proofs/capnet/index.js'
 import {

@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../../core/clock.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
 import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
 import type { PayerSide, PaymentTerms } from '../../payments/types.js'
-import { createSponsorDesk, type SponsorDesk } from '../../market/exchange/index.js'
+import { createSponsorDesk, type SponsorDesk } from '../../exchange/index.js'
 import { simpleSelection, type HirePolicy, type SelectionStrategy, type ServerOffer } from '../../market/selection.js'
 import {
   CAPNET_DEFAULT_PARAMS, createBundle, describeContent, encryptLayer, padChunk, sealCacheTicket, sha256, verifySolution, type BundleRecord, type PuzzleParams,

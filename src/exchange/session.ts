@@ -26,11 +26,11 @@
  * r.chunks.length // 4
  * ```
  */
-import { silentLogger, type Logger } from '../../core/logger.js'
-import { SoukError } from '../../core/errors.js'
-import { readMessage, sendMessage, StreamClosedError, isProtocolViolation, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
-import { PaymentRejectedError } from '../../payments/errors.js'
-import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt } from '../../payments/types.js'
+import { silentLogger, type Logger } from '../core/logger.js'
+import { SoukError } from '../core/errors.js'
+import { readMessage, sendMessage, StreamClosedError, isProtocolViolation, type MessageStream, type PeerId, type Transport } from '../net/index.js'
+import { PaymentRejectedError } from '../payments/errors.js'
+import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt } from '../payments/types.js'
 import { clientCodec, serverCodec, EXCHANGE_IDLE_TIMEOUT_MS, EXCHANGE_PROTOCOL, type ServerHeader } from './protocol.js'
 import type { ChunkSource, ExchangeResult, ExchangeServerStats, RefuseReason } from './types.js'
 

@@ -12,7 +12,7 @@
  * The payment scheme (channel, lottery, microcash) is whatever `PayeeSide` / `PayerSide` the caller passes in.
  */
 import type { Address } from 'viem'
-import type { PeerId } from '../../net/index.js'
+import type { PeerId } from '../net/index.js'
 
 /** A service's view of one client-pays session: how many chunks it has, and how to produce each. */
 export interface ChunkSource {

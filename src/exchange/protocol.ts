@@ -3,8 +3,8 @@
  * messages are binary frames (JSON header, raw body) so chunks travel without base64.
  */
 import { z } from 'zod'
-import { createBinaryCodec, createCodec, MAX_CONTROL_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES, protocolId } from '../../net/index.js'
-import { PaymentSchema, PaymentTermsSchema, zAddress } from '../../payments/schemas.js'
+import { createBinaryCodec, createCodec, MAX_CONTROL_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES, protocolId } from '../net/index.js'
+import { PaymentSchema, PaymentTermsSchema, zAddress } from '../payments/schemas.js'
 
 /** Default protocol id of a client-pays exchange when the service does not pick its own. */
 export const EXCHANGE_PROTOCOL = protocolId('exchange', 1)

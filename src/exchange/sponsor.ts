@@ -22,10 +22,10 @@
  * ```
  */
 import type { Address } from 'viem'
-import { silentLogger, type Logger } from '../../core/logger.js'
-import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
-import { PaymentRejectedError } from '../../payments/errors.js'
-import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../../payments/types.js'
+import { silentLogger, type Logger } from '../core/logger.js'
+import { readMessage, sendMessage, type PeerId, type Transport } from '../net/index.js'
+import { PaymentRejectedError } from '../payments/errors.js'
+import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
 import { createMutex, type Mutex } from './mutex.js'
 import { claimCodec, claimReplyCodec, EXCHANGE_IDLE_TIMEOUT_MS, SPONSOR_CLAIM_PROTOCOL } from './protocol.js'
 import type { ClaimantStats, ClaimVerdict, SponsorClaim, SponsorDeskStats } from './types.js'

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { serveExchange, fetchExchange, createSponsorDesk, createClaimant } from './src/market/exchange/index.js'
+ * import { serveExchange, fetchExchange, createSponsorDesk, createClaimant } from './src/exchange/index.js'
  * ```
  */
 export * from './types.js'
