@@ -32,10 +32,10 @@ import { createPayee, createPayer, fundPayer, type Payment } from '../src/paymen
 import { signTicket, ticketDomain, ticketDigest as lotteryDigest, randHash, type Ticket } from '../src/payments/lottery/ticket.js'
 import {
   createMicrocashPayee, createMicrocashPayer, createEscrow, deployConcurrentLottery, createIssuer, createSequenceAllocator, redeemWinners,
-  microcashDomain, ticketHash, batchDigest, hashPair, winnerRank, roundAt, drawBlockOf, recoverDigest, signDigest, keccak256, KECCAK_IMPL,
+  microcashDomain, ticketHash, batchDigest, hashPair, winnerRank, roundAt, drawBlockOf,
   type EscrowParams,
 } from '../src/payments/microcash/index.js'
-import { bytesToHex, hexToBytes } from '../src/payments/microcash/crypto.js'
+import { bytesToHex, hexToBytes, recoverDigest, signDigest, keccak256, keccakBackend } from '../src/crypto/index.js'
 
 const P_DEN = 8 // win probability 1/8 for the chain-cost comparison
 const FACE = 10n ** 15n
@@ -221,7 +221,7 @@ export async function benchMicrocash(opts: { perServer?: number; lotteryTickets?
       onChainBytesPer100kTicketsMicrocash: Math.round(bytes(mg.calldataBytesPerTicketMicrocash)),
       onChainBytesPer100kTicketsLottery: Math.round(bytes(lg.calldataBytesPerTicketLottery)),
       winProbabilityForChainCosts: 1 / P_DEN,
-      keccakNative: KECCAK_IMPL === 'native' ? 1 : 0,
+      keccakNative: keccakBackend === 'native' ? 1 : 0,
     }
   } finally {
     await chain.close()

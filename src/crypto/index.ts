@@ -1,4 +1,7 @@
-/** Hot-path cryptography: keccak256 and secp256k1 with native backends and tested noble fallbacks. */
+/**
+ * Souk's one home for byte helpers and hot-path cryptography: hex/words (one `hexToBytes`, which throws on bad
+ * input), keccak256 and secp256k1 with native backends and tested noble fallbacks, EIP-712 digests.
+ */
 export * from './keccak.js'
 export * from './secp256k1.js'
 export * from './bytes.js'

@@ -16,15 +16,20 @@
  */
 import { createRequire } from 'node:module'
 import { secp256k1 as nobleSecp } from '@noble/curves/secp256k1.js'
+import { getAddress, type Address } from 'viem'
 import { keccak256 } from './keccak.js'
 
-const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
-const HALF_N = N >> 1n
+/** secp256k1 group order n and n/2 (EIP-2 low-s bound). */
+export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+export const SECP256K1_HALF_N = SECP256K1_N >> 1n
+const N = SECP256K1_N
+const HALF_N = SECP256K1_HALF_N
 
 interface NativeSecp {
   ecdsaVerify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean
   ecdsaRecover(sig: Uint8Array, recid: number, msg: Uint8Array, compressed: boolean): Uint8Array
   ecdsaSign(msg: Uint8Array, priv: Uint8Array): { signature: Uint8Array; recid: number }
+  publicKeyCreate(priv: Uint8Array, compressed: boolean): Uint8Array
 }
 
 function loadNative(): NativeSecp | undefined {
@@ -119,6 +124,43 @@ export function signDigest(digest: Uint8Array, privateKey: Uint8Array): Uint8Arr
   out[64] = 27 + recid
   if (!parseCanonicalSignature(out)) throw new Error('signDigest produced a non-canonical signature')
   return out
+}
+
+export type RecoverResult = { ok: true; address: Address } | { ok: false; reason: 'bad-signature' | 'non-canonical-signature' }
+
+const addressCache = new Map<string, Address>()
+
+/** The checksummed address of an uncompressed public key, cached (recovering payees see few signers). */
+function cachedAddress(pub: Uint8Array): Address {
+  const k = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString('latin1')
+  let address = addressCache.get(k)
+  if (!address) {
+    address = getAddress(addressOfPublicKey(pub))
+    if (addressCache.size > 10_000) addressCache.clear()
+    addressCache.set(k, address)
+  }
+  return address
+}
+
+/**
+ * Recovers the (checksummed) signer of a 32-byte `digest`. Never throws: a wrong length or an unrecoverable
+ * signature gives `bad-signature`; a v other than 27/28, s = 0 or a high s gives `non-canonical-signature` (checked
+ * before r, as the contracts do).
+ */
+export function recoverDigest(digest: Uint8Array, sig: Uint8Array): RecoverResult {
+  if (sig.length !== 65 || digest.length !== 32) return { ok: false, reason: 'bad-signature' }
+  const v = sig[64]
+  if (v !== 27 && v !== 28) return { ok: false, reason: 'non-canonical-signature' }
+  if (isZero(sig, 32) || compare(sig, 32, HALF_N_BYTES) > 0) return { ok: false, reason: 'non-canonical-signature' }
+  const pub = recoverPublicKey(digest, sig)
+  if (!pub) return { ok: false, reason: 'bad-signature' }
+  return { ok: true, address: cachedAddress(pub) }
+}
+
+/** The checksummed address of a private key. */
+export function addressOf(privateKey: Uint8Array): Address {
+  const pub = native ? native.publicKeyCreate(privateKey, false) : nobleSecp.getPublicKey(privateKey, false)
+  return getAddress(addressOfPublicKey(pub))
 }
 
 export interface SignerCache {

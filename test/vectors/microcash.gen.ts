@@ -8,8 +8,9 @@
 import { writeFileSync } from 'node:fs'
 import { keccak256, toHex, type Address, type Hex } from 'viem'
 import {
-  microcashDomain, ticketHash, ticketDigest, batchDigest, buildTree, proofOf, winnerRank, bytesToHex, type MicroTicket,
+  microcashDomain, ticketHash, ticketDigest, batchDigest, buildTree, proofOf, winnerRank, type MicroTicket,
 } from '../../src/payments/microcash/ticket.js'
+import { bytesToHex } from '../../src/crypto/bytes.js'
 
 const CONTRACT: Address = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
 const CHAIN_ID = 31337

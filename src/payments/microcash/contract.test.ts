@@ -26,7 +26,7 @@ import { findRevertData } from '../../chain/tx.js'
 import type { Chain } from '../../chain/types.js'
 import { openDatabase } from '../../core/db.js'
 import { BURN_ADDRESS, ConcurrentLotteryAbi, deployConcurrentLottery, getEscrow, toBundles, toParams, type EscrowParams, type EscrowState, type SignedTicket } from './contract.js'
-import { bytesToHex, hexToBytes, signDigest } from './crypto.js'
+import { bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
 import { drawBlockOf, microcashDomain, ticketDigest, winnerRank } from './ticket.js'
 

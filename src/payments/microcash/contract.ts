@@ -16,7 +16,7 @@ import { ConcurrentLotteryAbi, ConcurrentLotteryBytecode, SoukTokenAbi } from '.
 import { deployContract } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
 import type { Chain } from '../../chain/types.js'
-import { bytesToHex, hexToBytes } from './crypto.js'
+import { bytesToHex, hexToBytes } from '../../crypto/index.js'
 
 export { ConcurrentLotteryAbi }
 

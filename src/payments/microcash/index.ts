@@ -24,5 +24,4 @@ export {
   winnerRank, winnersOf, feistelHalfBits, type MicroTicket, type MerkleTree,
 } from './ticket.js'
 export { sizeMicrocash, type SizingInput, type SizingResult } from './sizing.js'
-export { keccak256, signDigest, recoverDigest, addressOf, KECCAK_IMPL } from './crypto.js'
 export { DEFAULT_ESCROW_SCHEDULE, latestEscrowOf } from './register.js'

@@ -8,7 +8,7 @@ import { keccak256, toHex, type Address } from 'viem'
 import { openDatabase } from '../../core/db.js'
 import { createIssuer, createSequenceAllocator, ScheduleExhaustedError } from './issuer.js'
 import { batchDigest, microcashDomain, processProof, ticketDigest, ticketHash } from './ticket.js'
-import { hexToBytes, recoverDigest } from './crypto.js'
+import { hexToBytes, recoverDigest } from '../../crypto/index.js'
 
 const LOTTERY: Address = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
 const worker = new URL('./testing/issuer-worker.ts', import.meta.url).pathname
@@ -28,7 +28,7 @@ test('issuer: 100 servers paid in parallel get distinct numbers, every ticket ve
         const key = `${t.round}:${t.seq}`
         assert.ok(!seen.has(key), `number ${key} issued twice`)
         seen.set(key, server)
-        const digest = t.batch ? batchDigest(domain, 3n, processProof(ticketHash(t), t.proof.map(hexToBytes))) : ticketDigest(domain, t)
+        const digest = t.batch ? batchDigest(domain, 3n, processProof(ticketHash(t), t.proof.map((h) => hexToBytes(h)))) : ticketDigest(domain, t)
         assert.deepEqual(recoverDigest(digest, hexToBytes(t.sig)), { ok: true, address: issuer.address })
       }
     }

@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto'
 import type { Address, Hex } from 'viem'
 import type { Db } from '../../core/db.js'
 import { PaymentError } from '../errors.js'
-import { addressOf, bytesToHex, hexToBytes, signDigest } from './crypto.js'
+import { addressOf, bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { batchDigest, buildTree, microcashDomain, proofOf, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
 import type { SignedTicket } from './contract.js'
 

@@ -22,7 +22,7 @@ import type { Db } from '../../core/db.js'
 import type { Logger } from '../../core/logger.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, PaymentTerms } from '../types.js'
-import { addressOf, bytesToHex, hexToBytes } from './crypto.js'
+import { addressOf, bytesToHex, hexToBytes } from '../../crypto/index.js'
 import { deployConcurrentLottery, getEscrow, type EscrowState, type SignedTicket } from './contract.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
 import {
@@ -100,7 +100,7 @@ export interface MicrocashPayer extends PayerSide {
 /** Turns an issued ticket into its wire form (what a payment body carries). */
 export function toWire(t: SignedTicket): WireTicket {
   const w: WireTicket = { round: t.round, seq: t.seq, salt: t.salt, batch: t.batch, proof: t.proof, sig: t.sig }
-  if (t.batch) w.root = t.root ?? bytesToHex(processProof(ticketHash(t), t.proof.map(hexToBytes)))
+  if (t.batch) w.root = t.root ?? bytesToHex(processProof(ticketHash(t), t.proof.map((h) => hexToBytes(h))))
   return w
 }
 

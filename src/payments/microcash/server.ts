@@ -31,7 +31,7 @@ import { safeJson } from '../../core/errors.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
 import { PaymentRejectedError, type RejectReason } from '../errors.js'
 import type { PayeeStats, SettleReport } from '../types.js'
-import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from './crypto.js'
+import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from '../../crypto/index.js'
 import { batchDigest, drawBlockOf, hashPair, microcashDomain, permute, drawKey, roundAt, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
 import {
   ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinners, seedOf, type EscrowState, type SignedTicket,
@@ -179,7 +179,7 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     const path: Uint8Array[] = [leaf]
     let cur = leaf
     let known = entry?.nodes.has(bytesToHex(cur)) ?? false
-    const sibs = t.proof.map(hexToBytes)
+    const sibs = t.proof.map((h) => hexToBytes(h))
     for (let i = 0; i < sibs.length && !known; i++) {
       cur = hashPair(cur, sibs[i])
       path.push(cur)

@@ -7,10 +7,10 @@ import { deploySouk } from '../../chain/deploy.js'
 import { ConcurrentLotteryAbi, deployConcurrentLottery } from './contract.js'
 import {
   microcashDomain, ticketHash, ticketDigest, batchDigest, buildTree, proofOf, processProof, winnerRank, winnersOf, permute, drawKey,
-  bytesToHex, hexToBytes, type MicroTicket,
+  type MicroTicket,
 } from './ticket.js'
 import { generate } from '../../../test/vectors/microcash.gen.js'
-import { signDigest, recoverDigest, addressOf, SECP256K1_N, writeWord } from './crypto.js'
+import { signDigest, recoverDigest, addressOf, SECP256K1_N, writeWord, bytesToHex, hexToBytes } from '../../crypto/index.js'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 
 const vectors = JSON.parse(readFileSync(new URL('../../../test/vectors/microcash.json', import.meta.url), 'utf8')) as ReturnType<typeof generate> & Record<string, unknown>

@@ -15,8 +15,7 @@
  * ```
  */
 import type { Address, Hex } from 'viem'
-import { keccak256, writeWord, writeAddress, hexToBytes, bytesToHex } from './crypto.js'
-import { eip712Domain, typeHash } from '../../crypto/eip712.js'
+import { keccak256, writeWord, writeAddress, hexToBytes, eip712Domain, typeHash } from '../../crypto/index.js'
 
 /** One ticket: sequence number `seq` of issue round `round` of escrow `escrowId`, payable to `server` only. */
 export interface MicroTicket {
@@ -198,5 +197,3 @@ export function winnersOf(seed: Hex | Uint8Array, escrowId: bigint, round: numbe
   }
   return out
 }
-
-export { bytesToHex, hexToBytes }
