@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { keccak_256 } from '@noble/hashes/sha3.js'
+import { nativeBackendsAllowed } from './backend.js'
 
 interface NativeKeccakState {
   initialize(rate: number, capacity: number): void
@@ -21,7 +22,7 @@ interface NativeKeccakState {
 }
 
 function loadNative(): (new () => NativeKeccakState) | undefined {
-  if (process.env.SOUK_PURE_JS === '1') return undefined
+  if (!nativeBackendsAllowed()) return undefined
   try {
     const require = createRequire(import.meta.url)
     const addon = require('node-gyp-build')(dirname(require.resolve('keccak/package.json'))) as unknown

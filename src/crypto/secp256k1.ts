@@ -18,6 +18,7 @@ import { createRequire } from 'node:module'
 import { secp256k1 as nobleSecp } from '@noble/curves/secp256k1.js'
 import { getAddress, type Address } from 'viem'
 import { keccak256 } from './keccak.js'
+import { nativeBackendsAllowed } from './backend.js'
 
 /** secp256k1 group order n and n/2 (EIP-2 low-s bound). */
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -33,7 +34,7 @@ interface NativeSecp {
 }
 
 function loadNative(): NativeSecp | undefined {
-  if (process.env.SOUK_PURE_JS === '1') return undefined
+  if (!nativeBackendsAllowed()) return undefined
   try {
     const require = createRequire(import.meta.url)
     const m = require('secp256k1') as NativeSecp
