@@ -15,7 +15,7 @@
  * ```
  */
 import type { Address, Hex } from 'viem'
-import { keccak256, writeWord, writeAddress, hexToBytes, eip712Domain, typeHash } from '../../crypto/index.js'
+import { keccak256, writeWord, writeAddress, hexToBytes, eip712Domain, eip712Digest, typeHash } from '../../crypto/index.js'
 
 /** One ticket: sequence number `seq` of issue round `round` of escrow `escrowId`, payable to `server` only. */
 export interface MicroTicket {
@@ -49,18 +49,9 @@ export function ticketHash(t: MicroTicket): Uint8Array {
   return keccak256(th)
 }
 
-function typedDigest(domain: Uint8Array, structHash: Uint8Array): Uint8Array {
-  const d = new Uint8Array(66)
-  d[0] = 0x19
-  d[1] = 0x01
-  d.set(domain, 2)
-  d.set(structHash, 34)
-  return keccak256(d)
-}
-
 /** The digest signed for a single ticket (`ConcurrentLottery.ticketDigest`). */
 export function ticketDigest(domain: Uint8Array, t: MicroTicket): Uint8Array {
-  return typedDigest(domain, ticketHash(t))
+  return eip712Digest(domain, ticketHash(t))
 }
 
 /** The digest signed for a batch with Merkle root `root` (`ConcurrentLottery.batchDigest`). */
@@ -69,62 +60,16 @@ export function batchDigest(domain: Uint8Array, escrowId: bigint, root: Uint8Arr
   b.set(BATCH_TYPEHASH, 0)
   writeWord(b, 32, escrowId)
   b.set(root, 64)
-  return typedDigest(domain, keccak256(b))
+  return eip712Digest(domain, keccak256(b))
 }
 
 // ---------------------------------------------------------------- Merkle tree (OZ MerkleProof, sorted pairs)
-const pairBuf = new Uint8Array(64)
-/** OZ `Hashes.commutativeKeccak256`: keccak of the two nodes in ascending order. */
-export function hashPair(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (Buffer.compare(a, b) <= 0) {
-    pairBuf.set(a, 0)
-    pairBuf.set(b, 32)
-  } else {
-    pairBuf.set(b, 0)
-    pairBuf.set(a, 32)
-  }
-  return keccak256(pairBuf)
-}
-
-export interface MerkleTree {
-  root: Uint8Array
-  /** levels[0] = leaves, last level = [root]. */
-  levels: Uint8Array[][]
-}
-
-/** Builds the tree: pairs (2i, 2i+1) per level; an odd last node moves up unchanged. */
-export function buildTree(leaves: Uint8Array[]): MerkleTree {
-  if (leaves.length === 0) throw new RangeError('buildTree: no leaves')
-  const levels: Uint8Array[][] = [leaves]
-  let cur = leaves
-  while (cur.length > 1) {
-    const next: Uint8Array[] = []
-    for (let i = 0; i < cur.length; i += 2) next.push(i + 1 < cur.length ? hashPair(cur[i], cur[i + 1]) : cur[i])
-    levels.push(next)
-    cur = next
-  }
-  return { root: cur[0], levels }
-}
-
-/** The sibling path of leaf `index` (what OZ `MerkleProof.processProof` consumes). */
-export function proofOf(tree: MerkleTree, index: number): Uint8Array[] {
-  const out: Uint8Array[] = []
-  let i = index
-  for (let l = 0; l < tree.levels.length - 1; l++) {
-    const level = tree.levels[l]
-    const sib = i ^ 1
-    if (sib < level.length) out.push(level[sib])
-    i >>= 1
-  }
-  return out
-}
-
-/** OZ `MerkleProof.processProof`. */
-export function processProof(leaf: Uint8Array, proof: readonly Uint8Array[]): Uint8Array {
-  let cur = leaf
-  for (const p of proof) cur = hashPair(cur, p)
-  return cur
-}
+// The batch tree is src/crypto/merkle.ts's sorted-keccak-pairs construction, what ConcurrentLottery verifies with
+// OZ `MerkleProof.processProofCalldata`; these are its microcash names.
+export {
+  hashSortedPair as hashPair, buildSortedTree as buildTree, sortedTreeProof as proofOf, processSortedProof as processProof,
+  type MerkleTree,
+} from '../../crypto/merkle.js'
 
 // ---------------------------------------------------------------- rounds and draws
 /** The round containing `blockNumber`. */

@@ -5,7 +5,8 @@
  *   manifest's `contentLength`; for encryption and the puzzle it is zero-padded to `chunkSize` ({@link padChunk}).
  * - leaf(i) = sha256(0x00 || u32be(i) || chunk_i) over the *unpadded* chunk; node = sha256(0x01 || left || right).
  *   An odd node at the end of a level is carried up unchanged. The index in the leaf stops chunk reordering; the
- *   0x00/0x01 prefixes stop a node being passed off as a leaf (second-preimage).
+ *   0x00/0x01 prefixes stop a node being passed off as a leaf (second-preimage). The tree shape is
+ *   src/crypto/merkle.ts's, shared with microcash's batch tree (another node rule: see there).
  *
  * @example
  * ```ts
@@ -14,6 +15,7 @@
  * verifyMerkleProof(manifest.merkleRoot, chunks[2], tree.proof(2)) // true
  * ```
  */
+import { merkleLevels, merkleSiblings } from '../../crypto/merkle.js'
 import { sha256Parts, u32be, bytesEqual, abytes, aint } from './hash.js'
 
 const LEAF_PREFIX = new Uint8Array([0x00])
@@ -110,14 +112,7 @@ export class ChunkMerkleTree {
   constructor(chunks: readonly Uint8Array[]) {
     if (chunks.length === 0) throw new RangeError('a Merkle tree needs at least one chunk')
     if (chunks.length > CAPNET_MAX_CHUNKS) throw new RangeError(`at most ${CAPNET_MAX_CHUNKS} chunks`)
-    let level = chunks.map((c, i) => merkleLeaf(i, abytes(c, `chunks[${i}]`)))
-    this.#levels = [level]
-    while (level.length > 1) {
-      const next: Uint8Array[] = []
-      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? merkleNode(level[i], level[i + 1]) : level[i])
-      this.#levels.push(next)
-      level = next
-    }
+    this.#levels = merkleLevels(chunks.map((c, i) => merkleLeaf(i, abytes(c, `chunks[${i}]`))), merkleNode)
     this.leafCount = chunks.length
   }
 
@@ -129,15 +124,7 @@ export class ChunkMerkleTree {
   /** Inclusion proof of chunk `index`. */
   proof(index: number): MerkleProof {
     aint(index, 'index', 0, this.leafCount)
-    const siblings: Uint8Array[] = []
-    let idx = index
-    for (let d = 0; d < this.#levels.length - 1; d++) {
-      const level = this.#levels[d]
-      const sib = idx ^ 1
-      if (sib < level.length) siblings.push(level[sib])
-      idx >>= 1
-    }
-    return { index, leafCount: this.leafCount, siblings }
+    return { index, leafCount: this.leafCount, siblings: merkleSiblings(this.#levels, index) }
   }
 }
 
