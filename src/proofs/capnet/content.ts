@@ -16,7 +16,8 @@
  * ```
  */
 import { merkleLevels, merkleSiblings } from '../../crypto/merkle.js'
-import { sha256Parts, u32be, bytesEqual, abytes, aint } from './hash.js'
+import { sha256Parts } from '../../crypto/sha256.js'
+import { u32be, bytesEqual, abytes, aint } from './hash.js'
 
 const LEAF_PREFIX = new Uint8Array([0x00])
 const NODE_PREFIX = new Uint8Array([0x01])

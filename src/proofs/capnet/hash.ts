@@ -1,45 +1,16 @@
 /**
- * The hash of the puzzle chain, the Merkle tree and the commitments: SHA-256 through node:crypto.
- *
- * Chosen by measurement (bench/capnet.ts, 2-core reference machine, Node 20.20): for the 48-byte inputs of a chain
- * step, one-shot `crypto.hash('sha256', ..)` runs ~1.0 M hashes/s vs ~0.6 M/s for `@noble/hashes` and ~0.5 M/s for
- * `createHash().update().digest()`; in bulk (1 MiB) node:crypto does ~1.3-1.7 GB/s vs ~0.12-0.16 GB/s pure JS.
- * `crypto.hash` exists from Node 20.12; older runtimes fall back to `createHash`.
+ * CAPnet's hashing helpers: a SHA-256 and HMAC-SHA-256 in JavaScript tuned for the puzzle's short inputs (below),
+ * byte helpers, the byte {@link Rng}s and inline asserts. Generic SHA-256 / HMAC through node:crypto is
+ * src/crypto/sha256.ts's.
  *
  * @example
  * ```ts
- * import { sha256 } from './hash.js'
- * sha256(new Uint8Array([1, 2, 3])).length // 32
+ * import { sha256Js, u32be } from './hash.js'
+ * sha256Js(u32be(7)).length // 32
  * ```
  */
 import * as nodeCrypto from 'node:crypto'
-
-type OneShot = (alg: string, data: Uint8Array, enc: 'buffer') => Buffer
-const oneShot = (nodeCrypto as unknown as { hash?: OneShot }).hash
-
-/** SHA-256 of one buffer (the fast one-shot path). */
-export const sha256: (data: Uint8Array) => Uint8Array = oneShot
-  ? (data) => plain(oneShot('sha256', data, 'buffer'))
-  : (data) => plain(nodeCrypto.createHash('sha256').update(data).digest())
-
-/** A plain Uint8Array view of a Buffer (public results are never Buffers). */
-export function plain(b: Buffer): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.length)
-}
-
-/** SHA-256 of the concatenation of several buffers (no copy). */
-export function sha256Parts(...parts: Uint8Array[]): Uint8Array {
-  const h = nodeCrypto.createHash('sha256')
-  for (const p of parts) h.update(p)
-  return plain(h.digest())
-}
-
-/** HMAC-SHA-256, used as the PRF of every key derivation. */
-export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const h = nodeCrypto.createHmac('sha256', key)
-  for (const p of parts) h.update(p)
-  return plain(h.digest())
-}
+import { sha256Parts } from '../../crypto/sha256.js'
 
 /** Big-endian u32. */
 export function u32be(n: number): Uint8Array {
@@ -255,7 +226,7 @@ export function hmacKey(key: Uint8Array): HmacKey {
 }
 
 const HMAC_OUTER_BUF = new Uint8Array(64)
-/** HMAC-SHA-256 in JavaScript over the concatenation of `parts` (same result as {@link hmacSha256}). */
+/** HMAC-SHA-256 in JavaScript over the concatenation of `parts` (same result as src/crypto/sha256.ts hmacSha256). */
 export function hmacSha256Js(key: Uint8Array | HmacKey, ...parts: Uint8Array[]): Uint8Array {
   const hk = key instanceof Uint8Array ? hmacKey(key) : key
   let len = 0

@@ -18,7 +18,8 @@ export {
   CAPNET_DEFAULT_PARAMS, CAPNET_ROUNDS_MIN, CAPNET_PIECE_SIZE_MIN, CAPNET_PIECE_SIZE_MAX, CAPNET_CACHES_MAX, CAPNET_ROUNDS_MAX, CAPNET_CHUNK_SIZE_MAX,
   PuzzleParamsSchema, parsePuzzleParams, piecesPerChunk, chainLength, expectedSolveHashes, type PuzzleParams,
 } from './params.js'
-export { sha256, seededRng, systemRng, randomBelow, type Rng } from './hash.js'
+export { seededRng, systemRng, randomBelow, type Rng } from './hash.js'
+export { sha256 } from '../../crypto/sha256.js'
 export {
   chunkContent, padChunk, chunkLength, describeContent, merkleLeaf, merkleRoot, merkleProof, verifyMerkleProof, ChunkMerkleTree,
   CAPNET_MAX_CHUNKS, type ContentManifest, type MerkleProof,

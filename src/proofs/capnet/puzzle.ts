@@ -23,7 +23,8 @@
  * verifySolution(puzzle, secret) // true
  * ```
  */
-import { sha256, sha256Into, sha256PaddedLength, bytesEqual, randomBelow, pooledSystemRng, type Rng } from './hash.js'
+import { sha256 } from '../../crypto/sha256.js'
+import { sha256Into, sha256PaddedLength, bytesEqual, randomBelow, pooledSystemRng, type Rng } from './hash.js'
 import { secretCommitment, verifySecretCommitment, type PieceSource } from './keys.js'
 import { parsePuzzleParams, piecesPerChunk, chainLength, type PuzzleParams } from './params.js'
 import { PuzzleUnsolvableError } from './errors.js'
