@@ -248,7 +248,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
 
   /** Fresh parameters for `payer`. On rotation (`rotating`) cached chain reads are good enough: a session is live. */
   async function newParams(payer: Address, pricePerChunk: bigint, rotating?: LaneState): Promise<RandState> {
-    const f = rotating ? await payerFunds(payer) : await payerFunds(payer, true)
+    let f = rotating ? await payerFunds(payer) : await payerFunds(payer, true)
+    // A cached read is trusted only when it says yes: a reserve that looks too small is read again.
+    if (rotating && f.reserve < (pendingFace.get(payer) ?? 0n) + pricePerChunk) f = await payerFunds(payer, true)
     const b0 = currentBlock()
     const block = typeof b0 === 'bigint' ? b0 : await b0
     const gp = await gasPrice(!rotating)
@@ -520,7 +522,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         retire(st.hash)
         reject('expired', `parameters expired at block ${st.params.acceptUntilBlock} (now ${block})`)
       }
-      const f = cachedFunds(payment.payer) ?? (await payerFunds(payment.payer))
+      let f = cachedFunds(payment.payer) ?? (await payerFunds(payment.payer))
+      // A cached read is trusted only when it says yes: funds that look short are read again before refusing.
+      if ((f.withdrawBlock !== 0n || f.reserve < (pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n) && clock.now() - f.at > 0) f = await payerFunds(payment.payer, true)
       if (f.withdrawBlock !== 0n && f.withdrawBlock <= st.params.expirationBlock) reject('underfunded', 'payer started unlocking its funds')
       // Every ticket of the message may win: the reserve must cover them on top of the winners already held.
       const need = (pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n
