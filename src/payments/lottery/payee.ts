@@ -85,8 +85,10 @@ interface RandState {
   lane: LaneState
   /** First sequence number (low 128 bits of the nonce) accepted under this rand. */
   startSeq: bigint
-  /** Sequence numbers accepted under this rand (out of order allowed; each once). */
-  seen: Set<bigint>
+  /** Sequence numbers accepted under this rand, as offsets from `startSeq` (< 2^20: plain numbers hash fast). */
+  seen: Set<number>
+  /** Highest offset accepted (-1: none). */
+  topOffset: number
   count: number
   active: boolean
   /** nonce ↦ EIP-712 digest under these parameters (hot path). */
@@ -288,7 +290,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       nextNonce: (lane.id << LANE_SHIFT) | startSeq,
     }
     const st: RandState = {
-      rand, hash, payer, params, pricePerChunk, lane, startSeq, seen: new Set(), count: 0, active: true,
+      rand, hash, payer, params, pricePerChunk, lane, startSeq, seen: new Set(), topOffset: -1, count: 0, active: true,
       digest: ticketHasher(domain, { recipient: me, sender: payer, faceValue: params.faceValue, winProb: params.winProb, recipientRandHash: hash, expirationBlock: params.expirationBlock }),
       draw: ticketDrawer(rand),
     }
@@ -312,8 +314,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   }
 
   function termsOf(st: RandState): PaymentTerms {
-    let top = st.startSeq - 1n
-    for (const x of st.seen) if (x > top) top = x
+    const top = st.startSeq + BigInt(st.topOffset)
     return {
       scheme: 'lottery', chainId: ctx.chain.chainId, contract: broker, payee: me, pricePerChunk: st.pricePerChunk,
       params: { ...st.params, nextNonce: (st.lane.id << LANE_SHIFT) | (top + 1n) },
@@ -506,15 +507,16 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       const n = BigInt(body.tickets.length)
       if (payment.amount !== st.pricePerChunk * n) reject('amount-too-low', `amount ${payment.amount} ≠ ${n} tickets × ${st.pricePerChunk}`)
       // Nonces: this rand's lane, a sequence number in its window, each once (any order).
-      const seqs: bigint[] = []
-      const inMsg = new Set<bigint>()
+      const offs: number[] = []
+      const inMsg = new Set<number>()
       for (const t of body.tickets) {
         if (t.nonce >> LANE_SHIFT !== st.lane.id) reject('params-mismatch', `nonce ${t.nonce} is not in lane ${st.lane.id} of these parameters`)
         const seq = t.nonce & SEQ_MASK
         if (seq < st.startSeq || seq >= st.startSeq + SEQ_WINDOW) reject('nonce-out-of-range', `sequence number ${seq} is outside [${st.startSeq}, ${st.startSeq + SEQ_WINDOW}) of these parameters`)
-        if (st.seen.has(seq) || inMsg.has(seq)) reject('replayed', `nonce ${t.nonce} was already paid under these parameters`)
-        inMsg.add(seq)
-        seqs.push(seq)
+        const off = Number(seq - st.startSeq)
+        if (st.seen.has(off) || inMsg.has(off)) reject('replayed', `nonce ${t.nonce} was already paid under these parameters`)
+        inMsg.add(off)
+        offs.push(off)
       }
       const b0 = currentBlock()
       const block = typeof b0 === 'bigint' ? b0 : await b0
@@ -544,7 +546,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       // From here to the return of the store, nothing awaits: the checks below and the write see one state.
       if ((pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n > f.reserve) reject('underfunded', 'the reserve was used up by winners stored concurrently')
       if (!st.active) reject('expired', 'these ticket parameters were rotated while the payment was checked; use the newest terms', { randHash: st.hash })
-      for (const seq of seqs) if (st.seen.has(seq)) reject('replayed', `sequence number ${seq} was paid concurrently`)
+      for (const off of offs) if (st.seen.has(off)) reject('replayed', `sequence number ${st.startSeq + BigInt(off)} was paid concurrently`)
       // Durable before acknowledged: winners go to SQLite in one transaction.
       if (winners.length > 0) {
         db.transaction(() => {
@@ -554,10 +556,12 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         })()
         addPending(payment.payer, body.faceValue * BigInt(winners.length))
       }
-      for (const seq of seqs) {
-        st.seen.add(seq)
-        if (seq + 1n > st.lane.nextSeq) st.lane.nextSeq = seq + 1n
+      for (const off of offs) {
+        st.seen.add(off)
+        if (off > st.topOffset) st.topOffset = off
       }
+      const next = st.startSeq + BigInt(st.topOffset) + 1n
+      if (next > st.lane.nextSeq) st.lane.nextSeq = next
       st.count += body.tickets.length
       stats.payments++
       stats.credited += payment.amount
