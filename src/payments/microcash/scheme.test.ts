@@ -33,6 +33,12 @@ async function setup() {
   return { chain, d, lottery, sponsorKey, aKey, bKey, otherKey, sponsor, escrowId, otherEscrow, bal }
 }
 
+type Setup = Awaited<ReturnType<typeof setup>>
+/** A microcash payee (server) with an in-memory store. */
+const memPayee = (s: Setup, privateKey: Hex) => createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey, db: openDatabase(':memory:') })
+/** The sponsor's issuer for `escrowId`, 64 tickets per round, with an in-memory allocator. */
+const memIssuer = (s: Setup, escrowId: bigint) => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+
 const rejects = (p: Promise<unknown>, reason: string) =>
   assert.rejects(p, (e: unknown) => { assert.ok(e instanceof PaymentRejectedError, String(e)); assert.equal(e.reason, reason, e.message); return true })
 
@@ -79,7 +85,7 @@ test('microcash scheme: pay two servers from one escrow, draw, batch redemption 
 test('microcash scheme: bad input is rejected with typed reasons and stores nothing', async () => {
   const s = await setup()
   try {
-    const payee = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const payee = memPayee(s, s.aKey)
     const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, db: openDatabase(':memory:') })
     const ev = 125n
     const sess = await payer.open(await payee.terms(payer.address, ev))
@@ -111,7 +117,7 @@ test('microcash scheme: bad input is rejected with typed reasons and stores noth
     await payee.receive(good)
     await rejects(payee.receive(good), 'replayed')
     // The sponsor reissues the same number to this server: refused and kept as evidence.
-    const cheat = createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const cheat = memIssuer(s, s.escrowId)
     const again = cheat.issueOne(t0.round, payee.address)
     assert.equal(again.seq, t0.seq)
     await rejects(payee.receive({ ...good, body: { escrowId: s.escrowId, tickets: [toWire(again)] } }), 'duplicate-sequence')
@@ -132,9 +138,9 @@ test('microcash scheme: numbers issued to two servers: the unpaid one proves eac
   try {
     const dbA = openDatabase(':memory:')
     const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: dbA })
-    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: openDatabase(':memory:') })
+    const payeeB = memPayee(s, s.bKey)
     // A cheating sponsor: two allocators, so every number of the round goes to both servers.
-    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const mk = () => memIssuer(s, s.escrowId)
     const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
     const toA = mk().issueBundle(round, [{ server: payeeA.address, count: 64 }])
     const toB = mk().issueBundle(round, [{ server: payeeB.address, count: 64 }])
@@ -182,7 +188,7 @@ test('microcash scheme: a stolen winner the pool cannot pay is reported lost wit
     // An escrow without penalty: the first proof catches it but the pool is empty.
     const sponsorKey = s.otherKey
     const sponsor = s.chain.wallet(sponsorKey).account.address
-    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const payeeA = memPayee(s, s.aKey)
     const dbB = openDatabase(':memory:')
     const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: dbB })
     const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.otherEscrow, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
@@ -212,14 +218,14 @@ test('microcash scheme: a stolen winner the pool cannot pay is reported lost wit
 test('microcash server: a ticket for a round after the end of the schedule is out-of-schedule, even while that round runs', async () => {
   const s = await setup()
   try {
-    const payee = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
+    const payee = memPayee(s, s.aKey)
     const short = await createEscrow(s.chain, s.sponsorKey, { lottery: s.lottery, token: s.d.token, params: { ...PARAMS, rounds: 2 }, balance: 1000n * 8n * 2n, penalty: 0n })
     const e = await getEscrow(s.chain, s.lottery, short)
     // Into the first round after the schedule: it has begun, its draw is far, only the end-of-schedule check stops it.
     await s.chain.dev!.mine(e.endRound * PARAMS.roundLengthBlocks - Number(await s.chain.blockNumber()))
     const cur = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
     assert.equal(cur, e.endRound)
-    const iss = createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: short, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const iss = memIssuer(s, short)
     const t = iss.issueOne(cur, payee.address)
     await rejects(payee.receive({ scheme: 'microcash', payer: s.sponsor, payee: payee.address, amount: 125n, body: { escrowId: short, tickets: [toWire(t)] } }), 'out-of-schedule')
     assert.equal(payee.stats().payments, 0)
@@ -231,8 +237,8 @@ test('microcash server: a ticket for a round after the end of the schedule is ou
 test('microcash server: once a batch signature is known, a ticket whose path leads elsewhere is bad-merkle-path', async () => {
   const s = await setup()
   try {
-    const payee = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
-    const iss = createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const payee = memPayee(s, s.aKey)
+    const iss = memIssuer(s, s.escrowId)
     const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
     const bundle = iss.issueBundle(round, [{ server: payee.address, count: 64 }])
     const pay = (w: ReturnType<typeof toWire>) => payee.receive({ scheme: 'microcash', payer: s.sponsor, payee: payee.address, amount: 125n, body: { escrowId: s.escrowId, tickets: [w] } })
@@ -253,9 +259,9 @@ test('microcash server: once a batch signature is known, a ticket whose path lea
 test('microcash server: a stranger replaying a victim\'s proof or a server\'s redemption first: the server books what it got, no loss', async () => {
   const s = await setup()
   try {
-    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:') })
-    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: openDatabase(':memory:') })
-    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+    const payeeA = memPayee(s, s.aKey)
+    const payeeB = memPayee(s, s.bKey)
+    const mk = () => memIssuer(s, s.escrowId)
     const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
     const toA = mk().issueBundle(round, [{ server: payeeA.address, count: 64 }])
     const toB = mk().issueBundle(round, [{ server: payeeB.address, count: 64 }])
