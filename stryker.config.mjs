@@ -78,6 +78,8 @@ export const groups = {
 const chosen = (process.env.SOUK_MUTATE_AREAS ?? '').split(',').filter(Boolean).flatMap((a) => groups[a] ?? [a])
 for (const a of chosen) if (!(a in areas)) throw new Error(`stryker.config.mjs: unknown area ${a} (areas: ${Object.keys(areas).join(', ')})`)
 const selected = chosen.length ? [...new Set(chosen)] : Object.keys(areas)
+// Runs of different areas may go on side by side: each keeps its own reports, incremental file and sandboxes.
+const runName = chosen.length ? selected.join('+') : 'all'
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -93,20 +95,20 @@ export default {
   // Reuse the results of mutants whose code and covering test files did not change since the last run of the same
   // areas (`npm run mutate -- <area> --force` reruns them all).
   incremental: true,
-  incrementalFile: `reports/mutation/incremental-${chosen.length ? selected.join('+') : 'all'}.json`,
+  incrementalFile: `reports/mutation/incremental-${runName}.json`,
   // Other work shares the machine's two cores.
   concurrency: 1,
   timeoutMS: 20_000,
   timeoutFactor: 2,
   // The sandbox is a copy of the tree without these (node_modules is linked, not copied).
-  ignorePatterns: ['.souk', '.scratch', 'reports', '*.sqlite*', '/tmp', '.doc-example-*', 'bench/results'],
+  ignorePatterns: ['.stryker-tmp', '.souk', '.scratch', 'reports', '*.sqlite*', '/tmp', '.doc-example-*', 'bench/results'],
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: `reports/mutation/${runName}.html` },
+  jsonReporter: { fileName: `reports/mutation/${runName}.json` },
   thresholds: { high: 95, low: 90, break: null },
   // Stryker rewrites the sandbox's tsconfig.json through TypeScript's JS API, which TypeScript 7 (native) no longer
   // has; our tsconfig has no `extends` or `references` to rewrite, so point the rewriter at a file that is not there.
   tsconfigFile: 'tsconfig.stryker-none.json',
-  tempDirName: '.stryker-tmp',
+  tempDirName: `.stryker-tmp/${runName}`,
   cleanTempDir: true,
 }

@@ -2,7 +2,7 @@
  * Mutation testing of the trust-boundary code with StrykerJS and its TAP runner (docs/testing.md).
  * Usage: npm run mutate [-- <area>... [<stryker option>...]]. Areas: codec, capnet, lottery-payee, channel-payee,
  * microcash-server (the three: payees), model, microcash-ticket (the two: twins); default: all of them.
- * Reports: reports/mutation/mutation.html and .json. Not part of `npm test` (the whole run takes a long while).
+ * Reports: reports/mutation/<areas>.html and .json. Not part of `npm test` (the whole run takes a long while).
  */
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
