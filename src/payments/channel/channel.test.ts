@@ -105,6 +105,9 @@ test('a top-up the chain forgets (reorg): the payee closes with its voucher, get
   assert.equal((await balance(t.payee)) - before, 10n * P, 'the whole deposit')
   assert.equal(rep.received, 10n * P, 'booked as received: what the chain paid, not what the voucher says')
   assert.equal(rep.settled, 1)
+  assert.equal(rep.lostCount, 1, 'the rest of the voucher is a loss')
+  assert.equal(rep.lostValue, 5n * P)
+  assert.equal(t.pe.stats().lostCount, 1)
 })
 
 test('not-monotonic: a voucher that adds less than the payment claims is refused, and nothing is stored', async () => {

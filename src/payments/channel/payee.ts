@@ -2,6 +2,11 @@
  * The channel payee: verifies cumulative vouchers per chunk, persists the latest one before acknowledging,
  * and collects or closes on chain (closing at once when the payer starts a unilateral close).
  *
+ * What it books: `received` is what the contract's events say it paid, never what a voucher says. What a voucher
+ * promised and the chain will never pay is a loss (`lostCount` channels, `lostValue` token units), logged with its
+ * reason: a voucher above a deposit the chain no longer holds (a reorganised top-up) when the channel closes, or a
+ * channel its payer closed and settled before this payee presented its best voucher.
+ *
  * @example
  * ```ts
  * import { createChannelPayee } from './payee.js'
@@ -43,7 +48,11 @@ export interface ChannelPayeeContext {
   options?: ChannelPayeeOptions
 }
 
-interface ChannelInfo { sender: Address; deposit: bigint; paid: bigint; settleBlock: bigint; cumulative: bigint; sig?: Hex; closed: boolean }
+/** What the payee knows of a channel: the deposit it last read (0 = not read yet in this process), its best voucher,
+ * what the chain had paid it at the last collect, and the block from which to look for the channel's events. */
+const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000'
+
+interface ChannelInfo { sender: Address; deposit: bigint; settleBlock: bigint; cumulative: bigint; sig?: Hex; closed: boolean; collected: bigint; fromBlock: bigint }
 
 export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<PayeeSide> {
   const log = (ctx.logger ?? silentLogger()).child('channel-payee')
@@ -52,14 +61,22 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
   const domain = channelDomain(ctx.chain.chainId, contract)
   const db = openDatabase(ctx.storePath ?? ':memory:')
   db.exec(`create table if not exists channel_vouchers (
-    channel_id text primary key, sender text not null, cumulative text not null, sig text not null, collected text not null default '0', closed integer not null default 0)`)
-  const upsert = db.prepare(`insert into channel_vouchers (channel_id, sender, cumulative, sig) values (?, ?, ?, ?)
+    channel_id text primary key, sender text not null, cumulative text not null, sig text not null, collected text not null default '0', closed integer not null default 0,
+    from_block text not null default '0')`)
+  // Stores written before `from_block` existed get it (searching their channels' events from block 0).
+  if (!(db.prepare('pragma table_info(channel_vouchers)').all() as { name: string }[]).some((c) => c.name === 'from_block')) {
+    db.exec(`alter table channel_vouchers add column from_block text not null default '0'`)
+  }
+  const upsert = db.prepare(`insert into channel_vouchers (channel_id, sender, cumulative, sig, collected, from_block) values (?, ?, ?, ?, ?, ?)
     on conflict(channel_id) do update set cumulative = excluded.cumulative, sig = excluded.sig`)
-  const markClosed = db.prepare('update channel_vouchers set closed = 1, collected = cumulative where channel_id = ?')
+  const markClosed = db.prepare('update channel_vouchers set closed = 1, collected = ? where channel_id = ?')
   const markCollected = db.prepare('update channel_vouchers set collected = ? where channel_id = ?')
   const channels = new Map<Hex, ChannelInfo>()
-  for (const r of db.prepare('select * from channel_vouchers').all() as { channel_id: Hex; sender: Address; cumulative: string; sig: Hex; closed: number; collected: string }[]) {
-    channels.set(r.channel_id, { sender: r.sender, deposit: 0n, paid: BigInt(r.collected), settleBlock: 0n, cumulative: BigInt(r.cumulative), sig: r.sig, closed: r.closed === 1 })
+  type Row = { channel_id: Hex; sender: Address; cumulative: string; sig: Hex; closed: number; collected: string; from_block: string }
+  for (const r of db.prepare('select * from channel_vouchers').all() as Row[]) {
+    channels.set(r.channel_id, {
+      sender: r.sender, deposit: 0n, settleBlock: 0n, cumulative: BigInt(r.cumulative), sig: r.sig, closed: r.closed === 1, collected: BigInt(r.collected), fromBlock: BigInt(r.from_block),
+    })
   }
   const signers = createSignerCache()
   const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
@@ -103,9 +120,11 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
       let info = channels.get(body.channelId)
       if (!info || info.deposit === 0n) {
         const c = await readChannel(body.channelId)
-        if (c.sender === '0x0000000000000000000000000000000000000000') reject('unknown-channel', `channel ${body.channelId} does not exist on chain`)
+        if (c.sender === ZERO_ADDRESS) reject('unknown-channel', `channel ${body.channelId} does not exist on chain`)
         if (c.recipient.toLowerCase() !== me) reject('wrong-payee', `channel ${body.channelId} pays ${c.recipient}`)
-        info = { sender: c.sender.toLowerCase() as Address, deposit: c.deposit, paid: c.paid, settleBlock: c.settleBlock, cumulative: info?.cumulative ?? c.paid, sig: info?.sig, closed: false }
+        info = info
+          ? { ...info, deposit: c.deposit, settleBlock: c.settleBlock }
+          : { sender: c.sender.toLowerCase() as Address, deposit: c.deposit, settleBlock: c.settleBlock, cumulative: c.paid, closed: false, collected: c.paid, fromBlock: await ctx.chain.public.getBlockNumber() }
         channels.set(body.channelId, info)
       }
       if (info.closed) reject('unknown-channel', 'channel is closed')
@@ -123,7 +142,7 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
       if (!signers.verify(voucherDigest(domain, body.channelId, body.cumulativeAmount), hexToBytes(body.sig), payment.payer)) {
         reject('bad-signature', 'voucher signature is not the payer\'s (or not canonical)')
       }
-      upsert.run(body.channelId, info.sender, body.cumulativeAmount.toString(), body.sig) // durable before ack
+      upsert.run(body.channelId, info.sender, body.cumulativeAmount.toString(), body.sig, info.collected.toString(), info.fromBlock.toString()) // durable before ack
       info.cumulative = body.cumulativeAmount
       info.sig = body.sig
       stats.payments++
@@ -132,35 +151,60 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
     },
     async settle(opts = {}): Promise<SettleReport> {
       const report: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 }
+      /** What `info`'s best voucher promised beyond `paidToUs`, the chain's total payment to this payee on it. */
+      const lose = (id: Hex, info: ChannelInfo, paidToUs: bigint, reason: string) => {
+        const value = info.cumulative - paidToUs
+        if (value <= 0n) return
+        report.lostCount = (report.lostCount ?? 0) + 1
+        report.lostValue = (report.lostValue ?? 0n) + value
+        stats.lostCount = (stats.lostCount ?? 0) + 1
+        log.warn('channel voucher lost', { channel: id, reason, value: value.toString(), cumulative: info.cumulative.toString() })
+      }
       for (const [id, info] of channels) {
         if (info.closed || !info.sig) continue
         opts.signal?.throwIfAborted()
         const c = await readChannel(id)
-        if (c.sender === '0x0000000000000000000000000000000000000000') { info.closed = true; markClosed.run(id); continue }
+        if (c.sender === ZERO_ADDRESS) {
+          // Settled without us: the payer closed it and the settle delay passed. Whatever its settlement paid us (a
+          // challenge with our voucher by anyone) is received; the rest of our voucher is lost.
+          const settled = await ctx.chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelSettled', args: { channelId: id }, fromBlock: info.fromBlock })
+          const got = settled.reduce((sum, ev) => sum + (ev.args.toRecipient ?? 0n), 0n)
+          report.received += got
+          lose(id, info, info.collected + got, 'the payer closed and settled the channel before this payee presented its best voucher')
+          info.closed = true
+          info.collected += got
+          markClosed.run(info.collected.toString(), id)
+          continue
+        }
         // The channel pays a voucher up to its deposit (PaymentChannel: min(cumulativeAmount, deposit)). Ours is within
         // the deposit we read when accepting it; it can exceed what the chain now holds only if that read was undone
-        // (a reorganised top-up): the shortfall is then a loss, never booked as received.
+        // (a reorganised top-up): the shortfall is then a loss when the channel closes, never booked as received.
         const payable = info.cumulative < c.deposit ? info.cumulative : c.deposit
-        const due = payable > c.paid ? payable - c.paid : 0n
+        const due = payable - c.paid
         if (payable < info.cumulative) log.warn('voucher above the channel deposit: it pays the whole deposit, the rest is lost unless the payer tops up', { channel: id, cumulative: info.cumulative.toString(), deposit: c.deposit.toString() })
         const closing = c.settleBlock !== 0n
-        const fn = opts.force || closing ? 'closeByRecipient' : due >= (ctx.options?.collectThreshold ?? 0n) && due > 0n ? 'collect' : undefined
+        const fn = opts.force || closing ? 'closeByRecipient' : due > 0n && due >= (ctx.options?.collectThreshold ?? 0n) ? 'collect' : undefined
         if (!fn) { report.pending++; continue }
         const r = await write(ctx.chain, ctx.chain.wallet(ctx.key), { address: contract, abi: PaymentChannelAbi, functionName: fn, args: [id, info.cumulative, info.sig] }, opts)
         report.transactions++
         report.gasUsed += r.gasUsed
         // What was paid is what the contract's events say, not what we expected.
         let got = 0n
-        let paid = c.paid
+        // Stryker disable next-line MethodExpression,ArrowFunction,ConditionalExpression: defence in depth: only PaymentChannel emits these events in a transaction sent to it
         const ours = r.logs.filter((l) => l.address.toLowerCase() === contract)
         for (const ev of parseEventLogs({ abi: PaymentChannelAbi, logs: ours, eventName: ['ChannelCollected', 'ChannelSettled'] })) {
+          // Stryker disable next-line ConditionalExpression,BlockStatement: defence in depth: a collect or close emits events of its own channel only
           if (ev.args.channelId.toLowerCase() !== id.toLowerCase()) continue
-          if (ev.eventName === 'ChannelCollected') { got += ev.args.amount; paid = ev.args.paid } else { got += ev.args.toRecipient; paid += ev.args.toRecipient }
+          got += ev.eventName === 'ChannelCollected' ? ev.args.amount : ev.args.toRecipient
         }
         report.received += got
         report.settled++
-        if (fn === 'closeByRecipient') { info.closed = true; markClosed.run(id) } else markCollected.run(paid.toString(), id)
-        info.paid = paid
+        info.collected = c.paid + got
+        if (fn === 'closeByRecipient') {
+          lose(id, info, info.collected, 'the voucher is above what the channel holds (a top-up the chain no longer has)')
+          info.closed = true
+          markClosed.run(info.collected.toString(), id)
+        } else markCollected.run(info.collected.toString(), id)
         log.info(`${fn} done`, { channel: id, amount: got.toString() })
       }
       addSettleReport(stats, report)
