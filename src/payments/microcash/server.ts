@@ -273,7 +273,9 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
   async function seedFor(drawBlock: number, b: number): Promise<{ seed: Hex; recorded: boolean } | undefined> {
     const s = await seedOf(o.chain, o.lottery, drawBlock)
     if (s) return { seed: s, recorded: true }
-    if (b - drawBlock > 256 || b <= drawBlock) return undefined
+    // The next transaction (redemption or recordDraw) lands at b + 1 at the earliest, where blockhash reads only the
+    // 256 blocks before it: a draw 256 blocks old can no longer be redeemed or recorded.
+    if (b - drawBlock >= 256 || b <= drawBlock) return undefined
     const blk = await o.chain.public.getBlock({ blockNumber: BigInt(drawBlock) })
     return { seed: blk.hash!, recorded: false }
   }
