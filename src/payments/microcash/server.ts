@@ -11,8 +11,8 @@
  * booked as received when it was not.
  *
  * Validation order (cheapest first): schema → escrow (cached chain read) → schedule, round, draw margin → amount →
- * Merkle path → signature (once per batch root; later tickets of the bundle cost only the path hashes not yet seen)
- * → reuse of a sequence number (a second, different ticket with the same number is kept as evidence).
+ * Merkle path (the whole path of every ticket: it is what gets redeemed) → signature (once per batch root and
+ * escrow) → reuse of a sequence number (a second, different ticket with the same number is kept as evidence).
  *
  * @example
  * ```ts
@@ -171,34 +171,28 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     escrows.set(id, { at: now, e })
     return e
   }
-  // Batch roots whose signature was checked: sig → { root, nodes proven to be in that tree }.
-  const roots = new Map<string, { root: string; owner: Address; nodes: Set<string> }>()
+  // Batch roots whose signature was checked, per escrow (a signature covers one escrow's digest): `escrowId:sig` →
+  // the root it signs. Only the signature check is cached: each ticket's whole path is hashed and must lead to that
+  // root, because the path is stored and redeemed as received (a path that merely reached a node proven by an
+  // earlier ticket could end in anything, and its redemption would revert for the whole escrow).
+  const roots = new Map<string, string>()
 
   function checkBatch(owner: Address, escrowId: bigint, leaf: Uint8Array, t: WireTicket): void {
-    let entry = roots.get(t.sig)
-    const path: Uint8Array[] = [leaf]
     let cur = leaf
-    let known = entry?.nodes.has(bytesToHex(cur)) ?? false
-    const sibs = t.proof.map((h) => hexToBytes(h))
-    for (let i = 0; i < sibs.length && !known; i++) {
-      cur = hashPair(cur, sibs[i])
-      path.push(cur)
-      known = entry?.nodes.has(bytesToHex(cur)) ?? false
-    }
+    for (const h of t.proof) cur = hashPair(cur, hexToBytes(h))
     const root = bytesToHex(cur)
-    if (!known) {
-      if (entry) throw reject('bad-merkle-path', 'the path does not lead to the signed root', { seq: t.seq })
-      if (t.root && t.root.toLowerCase() !== root) throw reject('bad-merkle-path', 'the path does not lead to the claimed root', { seq: t.seq })
-      const r = recoverDigest(batchDigest(domain, escrowId, cur), hexToBytes(t.sig))
-      if (!r.ok) throw reject(r.reason, 'batch signature does not verify')
-      if (r.address !== owner) throw reject('bad-signature', 'batch not signed by the escrow owner', { signer: r.address, owner })
-      entry = { root, owner, nodes: new Set([root]) }
-      if (roots.size >= 4096) roots.delete(roots.keys().next().value!)
-      roots.set(t.sig, entry)
+    const k = `${escrowId}:${t.sig}`
+    const signed = roots.get(k)
+    if (signed !== undefined) {
+      if (signed !== root) throw reject('bad-merkle-path', 'the path does not lead to the signed root', { seq: t.seq })
+      return
     }
-    // Every node computed below a proven node, and every sibling used, is now proven too.
-    for (const p of path) entry!.nodes.add(bytesToHex(p))
-    for (let i = 0; i < path.length - 1 && i < sibs.length; i++) entry!.nodes.add(bytesToHex(sibs[i]))
+    if (t.root && t.root.toLowerCase() !== root) throw reject('bad-merkle-path', 'the path does not lead to the claimed root', { seq: t.seq })
+    const r = recoverDigest(batchDigest(domain, escrowId, cur), hexToBytes(t.sig))
+    if (!r.ok) throw reject(r.reason, 'batch signature does not verify')
+    if (r.address !== owner) throw reject('bad-signature', 'batch not signed by the escrow owner', { signer: r.address, owner })
+    if (roots.size >= 4096) roots.delete(roots.keys().next().value!)
+    roots.set(k, root)
   }
 
   async function accept(payer: Address, escrowId: bigint, tickets: readonly WireTicket[], opts: { amount?: bigint } = {}) {
