@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { numberToHex, hexToBigInt, keccak256, parseEventLogs, recoverAddress, toHex, type Address, type Hex } from 'viem'
+import { numberToHex, keccak256, parseEventLogs, recoverAddress, toHex, type Address, type Hex } from 'viem'
 import * as C from '../../artifacts/contracts.js'
 import { ContractRevertError, findRevertData } from '../../src/chain/index.js'
 import { bytesToHex, hexToBytes, signDigest } from '../../src/crypto/index.js'
@@ -278,6 +278,8 @@ class Diff {
 }
 
 const nonceOf = (lane: bigint, seq: bigint) => (lane << LANE_SHIFT) | seq
+/** A raw signature of `digest` by `key`, 65 bytes with v 27/28. */
+const privateKeyToSign = async (key: Hex, digest: Hex): Promise<Hex> => bytesToHex(signDigest(hexToBytes(digest), hexToBytes(key))) as Hex
 
 /** Each scenario runs twice: on the model alone first (fast, its literal expectations), then beside the chain. */
 const scenarios: [string, (d: Diff) => Promise<void>][] = []
@@ -601,5 +603,174 @@ scenario('channels: close by the sender, challenge until one block before the se
   assert.deepEqual(d.m.liveChannels(), [])
 })
 
+// ================================================================== random short scenarios, side by side
+type Cmd =
+  | { t: 'deposit' | 'unlock' | 'cancel' | 'settleClaims'; who: number; amt: number }
+  | { t: 'reserve'; who: number; to: number; amt: number }
+  | { t: 'withdraw'; who: number; mask: number }
+  | { t: 'redeem'; payer: number; payee: number; face: number; skip: number; win: boolean; by: number }
+  | { t: 'mine'; n: number }
+  | { t: 'open'; payer: number; payee: number; amt: number }
+  | { t: 'collect' | 'closeByRecipient' | 'challenge' | 'startClose' | 'settle' | 'topUp'; ch: number; amt: number }
+const small = fc.integer({ min: 0, max: 40 })
+const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ t: fc.constantFrom('deposit' as const, 'unlock' as const, 'cancel' as const, 'settleClaims' as const), who: fc.nat(2), amt: small }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('reserve' as const), who: fc.nat(2), to: fc.nat(2), amt: small }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('withdraw' as const), who: fc.nat(2), mask: fc.nat(3) }) },
+  { weight: 5, arbitrary: fc.record({ t: fc.constant('redeem' as const), payer: fc.nat(1), payee: fc.nat(1), face: small, skip: fc.nat(2), win: fc.boolean(), by: fc.nat(2) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('mine' as const), n: fc.integer({ min: 1, max: 8 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('open' as const), payer: fc.nat(1), payee: fc.nat(1), amt: small }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constantFrom('collect' as const, 'closeByRecipient' as const, 'challenge' as const, 'startClose' as const, 'settle' as const, 'topUp' as const), ch: fc.nat(7), amt: small }) },
+)
+
+async function runCmd(d: Diff, c: Cmd) {
+  const payers = [P1, P2, X]
+  const payees = [R1, R2]
+  switch (c.t) {
+    case 'deposit': return d.deposit(payers[c.who]!, BigInt(c.amt))
+    case 'unlock': return d.unlock(payers[c.who]!)
+    case 'cancel': return d.cancel(payers[c.who]!)
+    case 'settleClaims': return d.settleClaims(R1, a(payers[c.who]!))
+    case 'reserve': return d.reserve(payers[c.who]!, c.to === 2 ? ZERO : a(payees[c.to]!), BigInt(c.amt))
+    case 'withdraw': return d.withdraw(payers[c.who]!, payees.filter((_, i) => c.mask & (1 << i)).map(a))
+    case 'redeem': {
+      const from = payers[c.payer]!
+      const to = a(payees[c.payee]!)
+      const st = await d.ticket(from, to, BigInt(c.face), d.m.nextNonce(a(from), to) + BigInt(c.skip), { win: c.win })
+      return d.redeem([payees[c.payee]!, from, X][c.by]!, st)
+    }
+    case 'mine': return d.mine(c.n)
+    case 'open': return d.tx(payers[c.payer]!, 'channel', 'open', [a(payees[c.payee]!), BigInt(c.amt)], (m) => m.open(a(payers[c.payer]!), a(payees[c.payee]!), BigInt(c.amt)))
+    default: {
+      if (d.opened.length === 0) return d.mine(1)
+      const id = d.opened[c.ch % d.opened.length]!
+      const ch = d.m.getChannel(id)
+      const senderKey = [P1, P2].find((k) => lc(a(k)) === lc(ch.sender)) ?? P1
+      const recipientKey = [R1, R2].find((k) => lc(a(k)) === lc(ch.recipient)) ?? R1
+      const amt = ch.paid + BigInt(c.amt)
+      const sig = await d.voucher(senderKey, id, amt)
+      if (c.t === 'collect') return d.collect(recipientKey, id, amt, sig)
+      if (c.t === 'closeByRecipient') return d.closeByRecipient(recipientKey, id, amt, sig)
+      if (c.t === 'challenge') return d.challenge(X, id, amt, sig)
+      if (c.t === 'startClose') return d.startClose(senderKey, id)
+      if (c.t === 'topUp') return d.topUp(senderKey, id, BigInt(c.amt))
+      return d.settle(X, id)
+    }
+  }
+}
+
+// ================================================================== the model alone: what the chain cannot show
+test('model alone: views of a sender, pair, lane or channel never touched are zero, and lanes stop at 2^128 - 1', () => {
+  const m = base.clone()
+  const [s, r] = [a(P1), a(R1)]
+  assert.deepEqual(m.getSender(s), { deposit: 0n, withdrawBlock: 0n, debt: 0n })
+  assert.deepEqual([m.reserveOf(s, r), m.nextNonce(s, r), m.nextNonce(s, r, 3n), m.nextNonce(s, r, SEQ_MASK)], [0n, 0n, 3n << 128n, SEQ_MASK << 128n])
+  assert.deepEqual([m.pendingClaims(s), m.claimQueue(s), m.brokerOwes(), m.claimsOwedTo(r), m.balanceOf(r), m.openedCount(s)], [0, [], 0n, 0n, 0n, 0n])
+  assert.deepEqual(m.getChannel(`0x${'11'.repeat(32)}`), { sender: ZERO, recipient: ZERO, deposit: 0n, paid: 0n, closingAmount: 0n, settleBlock: 0n })
+  assert.deepEqual([m.liveChannels(), m.channelOwes(), m.payouts], [[], 0n, []])
+  assert.throws(() => m.nextNonce(s, r, SEQ_MASK + 1n), (e: unknown) => e instanceof ModelRevert && e.errorName === 'TicketBrokerLaneOutOfRange' && e.args.length === 1 && e.args[0] === SEQ_MASK + 1n)
+})
+
+test('model alone: a ModelRevert names the error and its values; views hand out copies; clone() is independent both ways', async () => {
+  const e = new ModelRevert('TicketBrokerNonceUsed', [1n, '0xab'])
+  assert.equal(e.message, 'model revert TicketBrokerNonceUsed(1, 0xab)')
+  assert.ok(e instanceof Error)
+  assert.deepEqual([new ModelRevert('TicketBrokerZeroAmount').args, new ModelRevert('TicketBrokerZeroAmount').message], [[], 'model revert TicketBrokerZeroAmount()'])
+  const m = base.clone()
+  assert.deepEqual([m.block, m.p], [base.block, base.p])
+  m.fundDeposit(a(P1), 10n)
+  m.getSender(a(P1)).deposit = 999n
+  assert.equal(m.getSender(a(P1)).deposit, 10n, 'getSender returns a copy')
+  const st = await Diff.modelOnly().ticket(P1, a(R1), 30n, 0n)
+  await m.redeemWinningTicket(a(R1), st)
+  m.claimQueue(a(P1))[0]!.amount = 1n
+  assert.deepEqual(m.claimQueue(a(P1)), [{ recipient: lc(a(R1)), amount: 30n }], 'claimQueue returns copies')
+  const id = m.open(a(P2), a(R2), 7n)
+  m.getChannel(id).paid = 7n
+  assert.equal(m.getChannel(id).paid, 0n, 'getChannel returns a copy')
+  const c = m.clone()
+  assert.equal(c.block, m.block)
+  c.block += 5n
+  c.fundDeposit(a(P1), 5n)
+  c.mint(a(R2), 1n)
+  await c.collect(a(R2), id, 3n, await signVoucher(env.chain.chainId, env.d.paymentChannel, P2, id, 3n))
+  assert.deepEqual([m.block, m.getSender(a(P1)), m.balanceOf(a(R2)), m.getChannel(id).paid], [base.block, { deposit: 10n, withdrawBlock: 0n, debt: 30n }, 0n, 0n], 'the original is untouched')
+  assert.deepEqual([c.getSender(a(P1)), c.balanceOf(a(R2)), c.getChannel(id).paid, c.pendingClaims(a(P1))], [{ deposit: 0n, withdrawBlock: 0n, debt: 15n }, 4n, 3n, 1])
+  m.mint(a(X), 1n)
+  assert.equal(c.balanceOf(a(X)), START, 'and the copy does not see later changes to the original')
+})
+
+test('model alone: addresses compare case-insensitively; brokerOwes, claimsOwedTo and channelOwes sum over every sender and channel', async () => {
+  const m = base.clone()
+  const upper = (x: Address) => `0x${x.slice(2).toUpperCase()}` as Address
+  m.mint(upper(a(R1)), 4n)
+  assert.equal(m.balanceOf(lc(a(R1)) as Address), 4n)
+  m.fundDeposit(upper(a(P1)), 10n)
+  m.fundReserve(a(P1), upper(a(R1)), 3n)
+  m.fundDeposit(a(P2), 20n)
+  m.fundReserve(a(P2), a(R2), 5n)
+  assert.deepEqual([m.getSender(a(P1)).deposit, m.reserveOf(upper(a(P1)), lc(a(R1)) as Address)], [10n, 3n])
+  assert.equal(m.brokerOwes(), 38n)
+  assert.equal(m.balanceOf(env.d.ticketBroker), 38n)
+  const d = Diff.modelOnly()
+  await m.redeemWinningTicket(a(R1), await d.ticket(P2, a(R1), 30n, 0n))
+  await m.redeemWinningTicket(a(R2), await d.ticket(P1, a(R2), 11n, 0n))
+  await m.redeemWinningTicket(a(R1), await d.ticket(P1, a(R1), 9n, 1n))
+  assert.deepEqual([m.claimsOwedTo(a(R1)), m.claimsOwedTo(upper(a(R2))), m.claimsOwedTo(a(X))], [39n, 11n, 0n])
+  assert.equal(m.brokerOwes(), 38n, 'queued claims are not paid yet')
+  const c1 = m.open(a(P1), a(R1), 10n)
+  const c2 = m.open(a(P2), a(R2), 6n)
+  await m.collect(a(R1), c1, 4n, await signVoucher(env.chain.chainId, env.d.paymentChannel, P1, c1, 4n))
+  assert.equal(m.channelOwes(), 12n)
+  assert.deepEqual(m.liveChannels(), [c1, c2])
+  m.startClose(a(P2), c2)
+  m.block += SETTLE
+  m.settle(c2)
+  assert.deepEqual([m.liveChannels(), m.channelOwes()], [[c1], 6n])
+})
+
+test('model alone: signatures follow OpenZeppelin ECDSA: low s up to n/2 inclusive, v 27 or 28, r and s non-zero, the signer named', async () => {
+  const digest = keccak256(toHex('souk model signature rules'))
+  const sig = splitSignature(await privateKeyToSign(P1, digest))
+  assert.equal(await validSigner(digest, sig.r, sig.s, sig.v, a(P1)), true)
+  assert.equal(await validSigner(digest, sig.r, sig.s, sig.v, lc(a(P1)) as Address), true)
+  assert.equal(await validSigner(digest, sig.r, sig.s, sig.v, a(P2)), false)
+  for (const v of [0, 1, 26, 29]) assert.equal(await validSigner(digest, sig.r, sig.s, v, a(P1)), false, `v = ${v}`)
+  const hi = highS(sig)
+  assert.equal(await validSigner(digest, hi.r, hi.s, hi.v, a(P1)), false, 'the high-s twin is refused')
+  // s = n/2 is the largest accepted s: whoever it recovers to is the signer; s = n/2 + 1 is refused whatever it recovers to.
+  for (const [s, ok] of [[HALF_N, true], [HALF_N + 1n, false]] as const) {
+    const sh = numberToHex(s, { size: 32 })
+    const who = await recoverAddress({ hash: digest, signature: { r: sig.r, s: sh, v: 27n } })
+    assert.equal(await validSigner(digest, sig.r, sh, 27, who), ok, `s = n/2${ok ? '' : ' + 1'}`)
+  }
+  const zero = numberToHex(0n, { size: 32 })
+  assert.equal(await validSigner(digest, zero, sig.s, sig.v, a(P1)), false, 'r = 0')
+  assert.equal(await validSigner(digest, sig.r, zero, sig.v, a(P1)), false, 's = 0')
+  assert.equal(await validSigner(digest, numberToHex(SECP256K1_N, { size: 32 }), sig.s, sig.v, a(P1)), false, 'r = n')
+  assert.equal(await validSigner(digest, `0x${'ff'.repeat(32)}`, sig.s, sig.v, a(P1)), false, 'r off the curve range')
+})
+
+test('model alone: the 0x address and the zero sender are refused before anything moves', async () => {
+  const m = base.clone()
+  assert.throws(() => m.fundReserve(a(P1), ZERO, 1n), (e: unknown) => e instanceof ModelRevert && e.errorName === 'TicketBrokerZeroAddress')
+  assert.throws(() => m.open(a(P1), ZERO, 1n), (e: unknown) => e instanceof ModelRevert && e.errorName === 'PaymentChannelZeroAddress')
+  assert.equal(m.balanceOf(a(P1)), START)
+})
+
 for (const [name, f] of scenarios) test(`model alone: ${name}`, () => f(Diff.modelOnly()))
 for (const [name, f] of scenarios) test(`model and contracts side by side: ${name}`, async () => f(await Diff.onChain()))
+
+test('model and contracts side by side: short random call sequences (fast-check, fixed seed) agree call for call', async () => {
+  let runs = 0
+  await fc.assert(
+    fc.asyncProperty(fc.array(cmdArb, { minLength: 14, maxLength: 14 }), async (cmds) => {
+      const d = await Diff.onChain()
+      d.loose = true
+      for (const c of cmds) await runCmd(d, c)
+      runs++
+    }),
+    { numRuns: 5, seed: 8, endOnFailure: true },
+  )
+  assert.equal(runs, 5)
+})
