@@ -560,8 +560,8 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         st.seen.add(off)
         if (off > st.topOffset) st.topOffset = off
       }
-      const next = st.startSeq + BigInt(st.topOffset) + 1n
-      if (next > st.lane.nextSeq) st.lane.nextSeq = next
+      // Only the lane's active rand accepts tickets, and its top only grows: the lane's next rand starts above it.
+      st.lane.nextSeq = st.startSeq + BigInt(st.topOffset) + 1n
       st.count += body.tickets.length
       stats.payments++
       stats.credited += payment.amount
