@@ -18,7 +18,7 @@ import { PaymentRejectedError } from '../errors.js'
 import { createEscrow, getEscrow, isPaidTo, proveDuplicate, recordDraw, redeemWinners, seedOf, withdrawEscrow, BURN_ADDRESS, type EscrowParams, type SignedTicket } from './contract.js'
 import { createIssuer, createSequenceAllocator } from './issuer.js'
 import { toWire } from './scheme.js'
-import { createMicrocashServer, ticketExpectedValue, type MicrocashServerOptions, type WireTicket } from './server.js'
+import { createMicrocashServer, MAX_PROOF_LENGTH, MAX_TICKETS_PER_PAYMENT, MicrocashBodySchema, ticketExpectedValue, WireTicketSchema, type MicrocashServerOptions, type WireTicket } from './server.js'
 import { batchDigest, buildTree, drawBlockOf, microcashDomain, proofOf, roundAt, ticketDigest, ticketHash, winnerRank, type MicroTicket } from './ticket.js'
 
 const P: EscrowParams = { ticketValue: 1000n, ticketsPerRound: 64, winnersPerRound: 8, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 40, redeemWindowBlocks: 100 }
@@ -108,6 +108,31 @@ const report = (r: Partial<Awaited<ReturnType<Server['settle']>>>) => ({ transac
 
 // ---------------------------------------------------------------- accept
 
+test('the wire schema: integer round and seq >= 0, 32-byte hex salt and root, a 65-byte hex signature, at most 32 path nodes', () => {
+  const h = (hex: string) => `0x${hex}`
+  const h32 = h('ab'.repeat(32))
+  const t = { round: 0, seq: 0, salt: h32, batch: true, proof: [h32], sig: h('1c'.repeat(65)), root: h32 }
+  const ok = (x: unknown) => assert.equal(WireTicketSchema.safeParse(x).success, true, JSON.stringify(x))
+  const bad = (x: unknown) => assert.equal(WireTicketSchema.safeParse(x).success, false, JSON.stringify(x))
+  ok(t)
+  ok({ ...t, root: undefined, proof: [] })
+  ok({ ...t, round: 7, seq: 63, salt: h('0123456789'.repeat(6) + '0123'), root: h('abcdef'.repeat(10) + 'abcd'), sig: h('ABCDEF'.repeat(21) + 'ABCD') })
+  ok({ ...t, proof: Array(MAX_PROOF_LENGTH).fill(h32) })
+  assert.equal(MAX_PROOF_LENGTH, 32)
+  bad({ ...t, proof: Array(MAX_PROOF_LENGTH + 1).fill(h32) })
+  for (const v of [-1, 1.5]) { bad({ ...t, round: v }); bad({ ...t, seq: v }) }
+  bad({ ...t, batch: 'yes' })
+  for (const k of ['salt', 'root'] as const) {
+    for (const v of [h('ab'.repeat(31) + 'a'), h('ab'.repeat(32) + 'a'), 'ab'.repeat(33), h('ab'.repeat(31) + 'zz'), ` ${h32}`, `${h32} `, `x${h32}`, `${h32}0`]) bad({ ...t, [k]: v })
+  }
+  bad({ ...t, proof: [h('ab'.repeat(31))] })
+  for (const v of [h('1c'.repeat(64)), h('1c'.repeat(65) + '1'), h('1c'.repeat(64) + 'zz'), `${h('1c'.repeat(65))}0`, `0${h('1c'.repeat(65))}`, '1c'.repeat(66)]) bad({ ...t, sig: v })
+  // A payment body: a positive escrow id and 1 to 64 tickets.
+  const body = (escrowId: bigint, n: number) => MicrocashBodySchema.safeParse({ escrowId, tickets: Array(n).fill(t) }).success
+  assert.equal(MAX_TICKETS_PER_PAYMENT, 64)
+  assert.deepEqual([body(1n, 1), body(1n, 64), body(0n, 1), body(-1n, 1), body(1n, 0), body(1n, 65)], [true, true, false, false, false, false])
+})
+
 test('the expected value of a ticket is V·W/N, rounded down', () => {
   assert.equal(ticketExpectedValue({ ticketValue: 1000n, winnersPerRound: 8, ticketsPerRound: 64 }), 125n)
   assert.equal(ticketExpectedValue({ ticketValue: 1000n, winnersPerRound: 3, ticketsPerRound: 64 }), 46n)
@@ -140,25 +165,6 @@ test('the escrow must exist, belong to the payer and hold the least penalty the 
   await rejects(strict.accept(E.owner, E.id, [t(1)]), 'underfunded', /penalty deposit below the minimum/, { penalty: 500n, min: 501n })
   // No minimum set: any penalty, even none.
   assert.deepEqual(await server(aKey).accept(O.owner, O.id, [single(O, { round, seq: 0, server: s.address })]), { credited: 125n })
-})
-
-test('a withdrawn escrow is refused as expired; an escrow read is trusted for escrowCacheMs', async () => {
-  await nextRound()
-  const E = await openEscrow({ params: { rounds: 1, redeemWindowBlocks: 1, drawDelayBlocks: 20 } })
-  const cached = server(aKey, { escrowCacheMs: 1e9 })
-  const fresh = server(aKey, { escrowCacheMs: 0 })
-  const dflt = server(aKey)
-  const round = E.e.startRound
-  for (const [i, s] of [cached, fresh, dflt].entries()) await s.accept(E.owner, E.id, [single(E, { round, seq: i, server: s.address })])
-  await mineTo(E.e.expiryBlock)
-  await withdrawEscrow(chain, E.key, lottery, E.id)
-  // The default cache (1 s) has expired for sure after this wait; the 1e9 ms one has not.
-  await new Promise((r) => setTimeout(r, 1100))
-  const late = (s: Server, seq: number) => s.accept(E.owner, E.id, [single(E, { round, seq, server: s.address })])
-  await rejects(late(fresh, 10), 'expired', new RegExp(`escrow ${E.id} was withdrawn`))
-  await rejects(late(dflt, 11), 'expired', new RegExp(`escrow ${E.id} was withdrawn`))
-  // The stale read does not know of the withdrawal: only the draw margin stops the ticket.
-  await rejects(late(cached, 12), 'expired', new RegExp(`round ${round} draws at block ${E.draw(round)}; now `))
 })
 
 test('the schedule: sequence numbers below N, rounds from the start to the end of the escrow, none that has not begun', async () => {
@@ -317,6 +323,25 @@ test('a number issued twice to this server is refused as duplicate-sequence and 
   assert.deepEqual(a.stats(), { payments: 3, credited: 500n, winning: 0, rejected: 3, settled: 0, received: 0n, transactions: 0, gasUsed: 0n })
 })
 
+test('a withdrawn escrow is refused as expired; an escrow read is trusted for escrowCacheMs', async () => {
+  await nextRound()
+  const E = await openEscrow({ params: { rounds: 1, redeemWindowBlocks: 1, drawDelayBlocks: 20 } })
+  const cached = server(aKey, { escrowCacheMs: 1e9 })
+  const fresh = server(aKey, { escrowCacheMs: 0 })
+  const dflt = server(aKey)
+  const round = E.e.startRound
+  for (const [i, s] of [cached, fresh, dflt].entries()) await s.accept(E.owner, E.id, [single(E, { round, seq: i, server: s.address })])
+  await mineTo(E.e.expiryBlock)
+  await withdrawEscrow(chain, E.key, lottery, E.id)
+  // The default cache (1 s) has expired for sure after this wait; the 1e9 ms one has not.
+  await new Promise((r) => setTimeout(r, 1100))
+  const late = (s: Server, seq: number) => s.accept(E.owner, E.id, [single(E, { round, seq, server: s.address })])
+  await rejects(late(fresh, 10), 'expired', new RegExp(`escrow ${E.id} was withdrawn`))
+  await rejects(late(dflt, 11), 'expired', new RegExp(`escrow ${E.id} was withdrawn`))
+  // The stale read does not know of the withdrawal: only the draw margin stops the ticket.
+  await rejects(late(cached, 12), 'expired', new RegExp(`round ${round} draws at block ${E.draw(round)}; now `))
+})
+
 // ---------------------------------------------------------------- settle
 
 test('settle: tickets wait for their draw; after it exactly the W winners are redeemed in one transaction and paid V each', async () => {
@@ -338,6 +363,17 @@ test('settle: tickets wait for their draw; after it exactly the W winners are re
   assert.deepEqual(a.stats(), { payments: 1, credited: 8000n, winning: 8, rejected: 0, settled: 8, received: 8000n, transactions: 1, gasUsed: r.gasUsed })
   assert.deepEqual(await a.settle({ force: true }), report({}))
   assert.deepEqual(a.losses(), [])
+})
+
+test('settle: single-signed winners are redeemed as single-ticket bundles', async () => {
+  await nextRound()
+  const E = await openEscrow()
+  const a = server(aKey)
+  const ts = Array.from({ length: 64 }, () => E.issuer.issueOne(E.e.startRound, a.address))
+  await a.accept(E.owner, E.id, ts.map(toWire))
+  await mineTo(E.draw(E.e.startRound) + 1)
+  const r = await a.settle({ force: true })
+  assert.deepEqual(r, report({ settled: 8, received: 8000n, transactions: 1, gasUsed: r.gasUsed }))
 })
 
 test('settle: maxTicketsPerTx splits a redemption into several transactions', async () => {
@@ -371,6 +407,7 @@ test('settle without force: winners wait for redeemBatch (default 16) of them, o
   assert.equal(await seedOf(chain, lottery, d1), undefined)
   const ra = await a.settle()
   assert.deepEqual(ra, report({ pending: 8, transactions: 1, gasUsed: ra.gasUsed }))
+  assert.ok(ra.gasUsed > 0n)
   assert.ok(await seedOf(chain, lottery, d1))
   // B: 8 winners = redeemBatch: redeemed (the draw is recorded already: one transaction).
   const rb = await b.settle()
@@ -524,6 +561,7 @@ test('settle: winners a stranger already redeemed for this server are received; 
   assert.deepEqual(r, report({ settled: 8, received: 8000n, transactions: 1, gasUsed: r.gasUsed }))
   assert.equal(await balanceOf(a.address), before + 5000n)
   assert.deepEqual(a.evidence(), [])
+  assert.deepEqual(await a.settle({ force: true }), report({})) // booked once
 })
 
 const strip = ({ root: _root, ...t }: SignedTicket) => t
@@ -584,6 +622,28 @@ test('a victims\' pool that runs dry: a partial compensation is received and its
   const now = roundAt(await head(), 4)
   await rejects(b.accept(E.owner, E.id, [single(E, { round: now, seq: 0, server: b.address })]), 'expired', new RegExp(`escrow ${E.id} was caught issuing a number twice: it issues no new tickets`))
   assert.deepEqual(await b.settle({ force: true }), report({}))
+})
+
+test('settle reads the escrow afresh: a schedule cut short by a proven duplicate makes waiting winners urgent', async () => {
+  await nextRound()
+  const E = await openEscrow({ penalty: 20_001n })
+  const a = server(aKey), b = server(bKey), d = server(cKey, { escrowCacheMs: 1e9 })
+  const round = E.e.startRound
+  await payRound(a, E, round)
+  await payRound(b, E, round, E.twin())
+  await nextRound()
+  await payRound(d, E, round + 1) // D's escrow read is cached now, with the whole schedule
+  await mineTo(E.draw(round + 1) + 1)
+  assert.deepEqual((await d.settle()).pending, 8)
+  await a.settle({ force: true })
+  assert.equal((await b.settle({ force: true })).compensated, 8) // the first proof ends the schedule early
+  const cut = await getEscrow(chain, lottery, E.id)
+  assert.ok(cut.expiryBlock < E.e.expiryBlock)
+  await mineTo(cut.expiryBlock - 5)
+  assert.deepEqual(await d.settle(), report({ pending: 8 }))
+  await mineTo(cut.expiryBlock - 4)
+  const r = await d.settle()
+  assert.deepEqual(r, report({ settled: 8, received: 8000n, transactions: 1, gasUsed: r.gasUsed }))
 })
 
 test('proofs that would land after the expiry are lost as expired', async () => {
