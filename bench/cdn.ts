@@ -12,9 +12,10 @@
  *   batches of 100 tickets (what a long-running cache sends).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { deploySouk } from '../src/payments/deploy.js'
 import { randomBytes } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
-import { createChain, deploySouk } from '../src/chain/index.js'
+import { createChain } from '../src/chain/index.js'
 import { createLibp2pTransport, createMemoryNetwork, type Transport } from '../src/net/index.js'
 import { createPayee, createPayer, fundPayer } from '../src/payments/index.js'
 import { serveExchange, fetchExchange } from '../src/exchange/index.js'

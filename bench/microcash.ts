@@ -22,11 +22,12 @@
  * Run: `node --import tsx bench/microcash.ts` (or `npm run bench`). Writes bench/results/microcash.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { deploySouk, type SoukDeployment } from '../src/payments/deploy.js'
 import { signed } from './payments.js'
 import { pathToFileURL } from 'node:url'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
-import { createChain, deploySouk, faucet, write, abis, type Chain, type SoukDeployment } from '../src/chain/index.js'
+import { createChain, faucet, write, abis, type Chain } from '../src/chain/index.js'
 import { openDatabase } from '../src/core/db.js'
 import { createPayee, createPayer, fundPayer, type Payment } from '../src/payments/index.js'
 import { signTicket, ticketDomain, ticketDigest as lotteryDigest, randHash, type Ticket } from '../src/payments/lottery/ticket.js'
@@ -168,14 +169,14 @@ export async function microcashGas(chain: Chain, d: SoukDeployment, lottery: Add
 async function lotteryGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
   const payer = privateKeyToAddress(payerKey)
   const payee = privateKeyToAddress(payeeKey)
-  const domain = ticketDomain(chain.chainId, d.ticketBroker)
+  const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
   const rand = 987654321n
   const exp = (await chain.blockNumber()) + 100_000n
   let nonce = 0n
   const mk = () => signed(domain, { recipient: payee, sender: payer, faceValue: FACE, winProb: (1n << 256n) - 1n, senderNonce: nonce++, recipientRandHash: randHash(rand), expirationBlock: exp }, payerKey, rand)
   const w = chain.wallet(payeeKey)
-  await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
-  const b100 = await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 100 }, mk)] })
+  await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
+  const b100 = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 100 }, mk)] })
   const tx = await chain.public.getTransaction({ hash: b100.transactionHash })
   return { gasPerRedeemedTicketLottery: Number(b100.gasUsed) / 100, calldataBytesPerTicketLottery: (tx.input.length - 2) / 2 / 100 }
 }
@@ -186,7 +187,7 @@ export async function benchMicrocash(opts: { perServer?: number; lotteryTickets?
   try {
     const d = await deploySouk(chain, chain.devKeys[0])
     const lottery = await deployConcurrentLottery(chain, chain.devKeys[0], d.token)
-    d.extra.concurrentLottery = lottery
+    d.contracts.microcash.concurrentLottery = lottery
     const keys = chain.devKeys as Hex[]
     // Scheme path, alternately twice each (best kept: the machine is shared).
     let schemeMicro = 0

@@ -12,10 +12,11 @@
  * Run: `node --import tsx bench/payments.ts` (or `npm run bench`). Writes bench/results/payments.json.
  */
 import { pathToFileURL } from 'node:url'
+import { deploySouk, type SoukDeployment } from '../src/payments/deploy.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
-import { createChain, deploySouk, write, abis, type Chain, type SoukDeployment } from '../src/chain/index.js'
+import { createChain, write, abis, type Chain } from '../src/chain/index.js'
 import { createPayee, createPayer, fundPayer, type Payment, type PaymentTerms } from '../src/payments/index.js'
 import { signTicket, ticketDomain, ticketDigest, randHash, MAX_WIN_PROB, type Ticket } from '../src/payments/lottery/ticket.js'
 import { recoverPublicKey, verifyWithPublicKey } from '../src/crypto/secp256k1.js'
@@ -32,17 +33,17 @@ export function signed(domain: Uint8Array, t: Ticket, key: Hex, rand: bigint) {
 async function redeemGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
   const payer = privateKeyToAddress(payerKey)
   const payee = privateKeyToAddress(payeeKey)
-  const domain = ticketDomain(chain.chainId, d.ticketBroker)
+  const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
   const rand = 987654321n
   const exp = (await chain.blockNumber()) + 100_000n
   let nonce = 0n
   const mk = () => signed(domain, { recipient: payee, sender: payer, faceValue: 10n ** 12n, winProb: MAX_WIN_PROB, senderNonce: nonce++, recipientRandHash: randHash(rand), expirationBlock: exp }, payerKey, rand)
   const w = chain.wallet(payeeKey)
   // Warm-up: the first redemption of a pair creates its nonce word and the payee's token balance.
-  await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
-  const single = await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
-  const b10 = await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 10 }, mk)] })
-  const b100 = await write(chain, w, { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 100 }, mk)] })
+  await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
+  const single = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
+  const b10 = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 10 }, mk)] })
+  const b100 = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 100 }, mk)] })
   return { redeemGasSingle: Number(single.gasUsed), redeemGasPerTicketBatch10: Number(b10.gasUsed) / 10, redeemGasPerTicketBatch100: Number(b100.gasUsed) / 100 }
 }
 
@@ -72,7 +73,7 @@ async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payee
   const ticketsVerifiedPerSecond = (received * 1000) / spent
   let t: number
   // The same signatures, bare.
-  const domain = ticketDomain(chain.chainId, d.ticketBroker)
+  const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
   const items = payments.map((p) => {
     const b = p.body as { faceValue: bigint; winProb: bigint; recipientRandHash: Hex; expirationBlock: bigint; tickets: { nonce: bigint; sig: Hex }[] }
     const digest = ticketDigest(domain, { recipient: p.payee, sender: p.payer, faceValue: b.faceValue, winProb: b.winProb, senderNonce: b.tickets[0].nonce, recipientRandHash: b.recipientRandHash, expirationBlock: b.expirationBlock })

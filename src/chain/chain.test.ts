@@ -21,7 +21,7 @@ test('embedded chain: deploy, faucet, dev controls, decoded custom errors', asyn
   assert.equal(await chain.blockNumber(), b0)
   // A call that must fail reverts with its named custom error.
   await assert.rejects(
-    write(chain, chain.wallet(chain.devKeys[1]), { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'fundDeposit', args: [0n] }),
+    write(chain, chain.wallet(chain.devKeys[1]), { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'fundDeposit', args: [0n] }),
     (e: unknown) => e instanceof ContractRevertError && e.errorName === 'TicketBrokerZeroAmount',
   )
   await assert.rejects(

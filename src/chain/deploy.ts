@@ -1,13 +1,14 @@
 /**
- * Deploys Souk's contracts and records their addresses per chain id.
+ * Deploying contracts and recording where they are, per chain id. The chain layer names no payment scheme:
+ * `deploySouk` (src/payments/deploy.ts) deploys the token and each scheme with `deployContract`, and the result is a
+ * `Deployment<Contracts>` whose `contracts` the payment layer types.
  *
  * @example
  * ```ts
  * import { createChain } from './chain.js'
- * import { deploySouk } from './deploy.js'
+ * import { deployContract } from './deploy.js'
  * const chain = await createChain({ kind: 'embedded' })
- * const d = await deploySouk(chain, chain.devKeys[0])
- * d.ticketBroker // 0x…  (also d.paymentChannel, d.extra.concurrentLottery)
+ * const token = await deployContract(chain, chain.devKeys[0], abis.SoukTokenAbi, abis.SoukTokenBytecode, ['Souk Test Coin', 'SOUK', 10n ** 30n])
  * ```
  */
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs'
@@ -18,27 +19,16 @@ import type { Chain } from './types.js'
 import { ChainError, toChainError } from './errors.js'
 import { serialSend, waitReceipt, write } from './tx.js'
 
-export interface SoukDeployment {
+/** Where a set of contracts paying in `token` lives on one chain; `contracts` is the deployer's own record. */
+export interface Deployment<Contracts = Record<string, unknown>> {
   chainId: number
   token: Address
-  ticketBroker: Address
-  paymentChannel: Address
-  /** Extra contracts deployed by later modules (e.g. `concurrentLottery`). */
-  extra: Record<string, Address>
   deployer: Address
+  /** Latest block once everything was deployed (decimal string). */
   blockNumber: string
-  params: { unlockPeriodBlocks: number; settleDelayBlocks: number; faucetCap: string }
-}
-
-export interface DeployOptions {
-  /** Reuse an existing ERC-20 instead of deploying the fake coin. */
-  token?: Address
-  unlockPeriodBlocks?: number
-  settleDelayBlocks?: number
-  /** Most one faucet call mints (fake coin only). */
-  faucetCap?: bigint
-  /** Where to record the addresses (JSON keyed by chain id); none by default. */
-  recordPath?: string
+  /** Most one faucet call mints (decimal string; the fake coin only). */
+  faucetCap: string
+  contracts: Contracts
 }
 
 /** Deploys any compiled contract by name and returns its address. */
@@ -55,44 +45,26 @@ export async function deployContract(chain: Chain, deployerKey: Hex, abi: Abi | 
   return r.contractAddress
 }
 
-export async function deploySouk(chain: Chain, deployerKey: Hex, opts: DeployOptions = {}): Promise<SoukDeployment> {
-  const unlock = opts.unlockPeriodBlocks ?? 100
-  const settle = opts.settleDelayBlocks ?? 50
-  const cap = opts.faucetCap ?? 10n ** 30n
-  const token = opts.token ?? (await deployContract(chain, deployerKey, C.SoukTokenAbi, C.SoukTokenBytecode, ['Souk Test Coin', 'SOUK', cap]))
-  const ticketBroker = await deployContract(chain, deployerKey, C.TicketBrokerAbi, C.TicketBrokerBytecode, [token, BigInt(unlock)])
-  const paymentChannel = await deployContract(chain, deployerKey, C.PaymentChannelAbi, C.PaymentChannelBytecode, [token, BigInt(settle)])
-  // The microcash scheme's escrows (src/payments/microcash).
-  const concurrentLottery = await deployContract(chain, deployerKey, C.ConcurrentLotteryAbi, C.ConcurrentLotteryBytecode, [token])
-  const d: SoukDeployment = {
-    chainId: chain.chainId,
-    token,
-    ticketBroker,
-    paymentChannel,
-    extra: { concurrentLottery },
-    deployer: chain.wallet(deployerKey).account.address,
-    blockNumber: (await chain.blockNumber()).toString(),
-    params: { unlockPeriodBlocks: unlock, settleDelayBlocks: settle, faucetCap: cap.toString() },
-  }
-  if (opts.recordPath) recordDeployment(opts.recordPath, d)
-  return d
-}
-
 /** Adds `d` to the JSON file at `path` under its chain id. */
-export function recordDeployment(path: string, d: SoukDeployment): void {
-  const all = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, SoukDeployment>) : {}
+export function recordDeployment(path: string, d: Deployment<unknown>): void {
+  const all = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, Deployment<unknown>>) : {}
   all[String(d.chainId)] = d
   mkdirSync(dirname(path), { recursive: true })
   writeFileSync(path, JSON.stringify(all, null, 2))
 }
 
 /** Reads the deployment recorded for `chainId`, or undefined. */
-export function loadDeployment(path: string, chainId: number): SoukDeployment | undefined {
+export function loadDeployment<Contracts = Record<string, unknown>>(path: string, chainId: number): Deployment<Contracts> | undefined {
   if (!existsSync(path)) return undefined
-  return (JSON.parse(readFileSync(path, 'utf8')) as Record<string, SoukDeployment>)[String(chainId)]
+  return (JSON.parse(readFileSync(path, 'utf8')) as Record<string, Deployment<Contracts>>)[String(chainId)]
 }
 
 /** Mints fake coins from the faucet to `to` (dev chains). */
 export async function faucet(chain: Chain, key: Hex, token: Address, to: Address, amount: bigint) {
   return write(chain, chain.wallet(key), { address: token, abi: C.SoukTokenAbi, functionName: 'faucet', args: [to, amount] })
 }
+
+// Transitional (issue 9), to be deleted: the *.mutation.test.ts files, which other work owns right now, still
+// import `deploySouk` from the chain layer and read `d.ticketBroker` / `d.paymentChannel`. Everything else imports
+// `deploySouk` from src/payments. This is the chain layer's only reference to the payment layer.
+export { deploySoukFlat as deploySouk, type FlatSoukDeployment as SoukDeployment } from '../payments/deploy.js'

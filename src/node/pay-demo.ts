@@ -13,7 +13,7 @@
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain } from '../chain/chain.js'
-import { deploySouk } from '../chain/deploy.js'
+import { deploySouk } from '../payments/deploy.js'
 import { SoukTokenAbi } from '../../artifacts/contracts.js'
 import { createPayee, createPayer, fundPayer, type SchemeName } from '../payments/index.js'
 

@@ -12,12 +12,12 @@
  * ```
  */
 import { createHash } from 'node:crypto'
+import type { SoukDeployment } from '../payments/deploy.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { z } from 'zod'
 import { createChain } from '../chain/chain.js'
-import type { SoukDeployment } from '../chain/deploy.js'
 import { systemClock } from '../core/clock.js'
 import { openDatabase } from '../core/db.js'
 import { silentLogger, type Logger } from '../core/logger.js'

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain } from '../chain/chain.js'
-import { deploySouk } from '../chain/deploy.js'
+import { deploySouk } from '../payments/deploy.js'
 import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
 import { serveJsonRpc } from '../chain/rpc-server.js'
 import { chainFromProvider } from '../chain/chain.js'
@@ -135,7 +135,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const deploymentPath = join(dataDir, 'deployment.json')
   writeFileSync(deploymentPath, JSON.stringify(deployment, null, 2))
   const startBlock = BigInt(deployment.blockNumber)
-  emit({ kind: 'deployed', ticketBroker: deployment.ticketBroker })
+  emit({ kind: 'deployed', ticketBroker: deployment.contracts.lottery.ticketBroker })
 
   const children: Child[] = []
   // If this parent dies, take the (detached) children with it.
@@ -254,7 +254,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     }
     // What each address received from the scheme's contract: ERC-20 Transfer events (generic), and the same
     // amount from the scheme's own events.
-    const contract = (scheme === 'lottery' ? deployment.ticketBroker : scheme === 'channel' ? deployment.paymentChannel : deployment.extra.concurrentLottery) as Address
+    const contract = (scheme === 'lottery' ? deployment.contracts.lottery.ticketBroker : scheme === 'channel' ? deployment.contracts.channel.paymentChannel : deployment.contracts.microcash.concurrentLottery) as Address
     const range = { fromBlock: startBlock, toBlock: latest }
     const add = (m: Record<string, bigint>, a: string, v: bigint) => { m[a.toLowerCase()] = (m[a.toLowerCase()] ?? 0n) + v }
     const transfers: Record<string, bigint> = {}

@@ -43,3 +43,11 @@ export class PaymentRejectedError extends PaymentError {
 export class InsufficientFundsError extends PaymentError {
   override name = 'InsufficientFundsError'
 }
+
+/** A scheme name no scheme in `schemes.ts` has (a configuration or flag naming a scheme this build does not know). */
+export class UnknownSchemeError extends PaymentError {
+  override name = 'UnknownSchemeError'
+  constructor(readonly scheme: string, readonly known: readonly string[]) {
+    super(`Unknown payment scheme "${scheme}"`, { code: 'PAYMENT_UNKNOWN_SCHEME', hints: [`Available: ${known.join(', ')}.`], details: { scheme } })
+  }
+}

@@ -1,8 +1,9 @@
 import { test, describe, before, after } from 'node:test'
+import { deploySouk, type SoukDeployment } from './deploy.js'
 import assert from 'node:assert/strict'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
-import { createChain, deploySouk, type Chain, type SoukDeployment, abis } from '../chain/index.js'
+import { createChain, type Chain, abis } from '../chain/index.js'
 import { write } from '../chain/tx.js'
 import { createPayee, createPayer, fundPayer, PaymentRejectedError, type Payment, type PayeeSide, type PayerSession } from './index.js'
 import { ticketDigest, ticketDomain, signTicket, isWinningTicket, ticketDraw, winProbFor, MAX_WIN_PROB, randHash } from './lottery/ticket.js'
@@ -54,19 +55,19 @@ describe('crypto backends', () => {
 
 describe('lottery tickets', () => {
   test('off-chain digest equals TicketBroker.ticketDigest; draw equals isWinning', async () => {
-    const domain = ticketDomain(chain.chainId, d.ticketBroker)
+    const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
     const t = { recipient: payee, sender: payer, faceValue: 10n ** 18n, winProb: MAX_WIN_PROB / 3n, senderNonce: 7n, recipientRandHash: randHash(42n), expirationBlock: 999n }
-    const onChain = await chain.public.readContract({ address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'ticketDigest', args: [t] })
+    const onChain = await chain.public.readContract({ address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'ticketDigest', args: [t] })
     assert.equal(bytesToHex(ticketDigest(domain, t)), onChain)
     const sig = signTicket(domain, t, payerKey)
-    const win = await chain.public.readContract({ address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'isWinning', args: [bytesToHex(sig.subarray(0, 32)), bytesToHex(sig.subarray(32, 64)), sig[64], 42n, t.winProb] })
+    const win = await chain.public.readContract({ address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'isWinning', args: [bytesToHex(sig.subarray(0, 32)), bytesToHex(sig.subarray(32, 64)), sig[64], 42n, t.winProb] })
     assert.equal(isWinningTicket(sig, 42n, t.winProb), win)
-    const cd = await chain.public.readContract({ address: d.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'voucherDigest', args: [`0x${'ab'.repeat(32)}`, 12345n] })
-    assert.equal(bytesToHex(voucherDigest(channelDomain(chain.chainId, d.paymentChannel), `0x${'ab'.repeat(32)}`, 12345n)), cd)
+    const cd = await chain.public.readContract({ address: d.contracts.channel.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'voucherDigest', args: [`0x${'ab'.repeat(32)}`, 12345n] })
+    assert.equal(bytesToHex(voucherDigest(channelDomain(chain.chainId, d.contracts.channel.paymentChannel), `0x${'ab'.repeat(32)}`, 12345n)), cd)
   })
 
   test('over 10^4 tickets at winProb p the number of winners lies within 4 sigma', () => {
-    const domain = ticketDomain(chain.chainId, d.ticketBroker)
+    const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
     const p = 0.05
     const winProb = winProbFor(5n, 100n)
     const n = 10_000
@@ -124,12 +125,12 @@ describe('lottery scheme end to end', () => {
     // forged: a signature by another key
     const forged = structuredClone(good)
     const fb = forged.body as typeof body & { faceValue: bigint; winProb: bigint; expirationBlock: bigint }
-    fb.tickets[0].sig = bytesToHex(signTicket(ticketDomain(chain.chainId, d.ticketBroker), { recipient: payee, sender: payer, faceValue: fb.faceValue, winProb: fb.winProb, senderNonce: fb.tickets[0].nonce, recipientRandHash: fb.recipientRandHash, expirationBlock: fb.expirationBlock }, otherKey))
+    fb.tickets[0].sig = bytesToHex(signTicket(ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker), { recipient: payee, sender: payer, faceValue: fb.faceValue, winProb: fb.winProb, senderNonce: fb.tickets[0].nonce, recipientRandHash: fb.recipientRandHash, expirationBlock: fb.expirationBlock }, otherKey))
     await expectReject(forged, 'bad-signature')
     // wrong chain: signed under another chain id's domain
     const wrongChain = structuredClone(good)
     const wb = wrongChain.body as typeof fb
-    wb.tickets[0].sig = bytesToHex(signTicket(ticketDomain(1, d.ticketBroker), { recipient: payee, sender: payer, faceValue: wb.faceValue, winProb: wb.winProb, senderNonce: wb.tickets[0].nonce, recipientRandHash: wb.recipientRandHash, expirationBlock: wb.expirationBlock }, payerKey))
+    wb.tickets[0].sig = bytesToHex(signTicket(ticketDomain(1, d.contracts.lottery.ticketBroker), { recipient: payee, sender: payer, faceValue: wb.faceValue, winProb: wb.winProb, senderNonce: wb.tickets[0].nonce, recipientRandHash: wb.recipientRandHash, expirationBlock: wb.expirationBlock }, payerKey))
     await expectReject(wrongChain, 'bad-signature')
     await expectReject({ ...good, body: { ...body, recipientRandHash: randHash(5n) } }, 'unknown-params')
     const before = pe.stats()
@@ -231,9 +232,9 @@ describe('lottery settlement when the sender falls short', () => {
       // Never more than the reserve: the winners held fit in it.
       assert.equal((pe as unknown as { pendingWinners(): number }).pendingWinners(), wins)
       // The payer unlocks and withdraws its reserve while the payee does not settle.
-      await write(c, c.wallet(pk), { address: dep.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'unlock', args: [] })
+      await write(c, c.wallet(pk), { address: dep.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'unlock', args: [] })
       await c.dev!.mine(6)
-      await write(c, c.wallet(pk), { address: dep.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'withdraw', args: [[q]] })
+      await write(c, c.wallet(pk), { address: dep.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'withdraw', args: [[q]] })
       const bal = () => c.public.readContract({ address: dep.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [q] })
       const b0 = await bal()
       const rep = await pe.settle({ force: true })
@@ -243,7 +244,7 @@ describe('lottery settlement when the sender falls short', () => {
       assert.equal(rep.received, 0n)
       assert.equal(rep.lostCount ?? 0, 0)
       assert.equal(await bal(), b0)
-      const debtOf = async () => (await c.public.readContract({ address: dep.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'getSender', args: [p] }))[2]
+      const debtOf = async () => (await c.public.readContract({ address: dep.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'getSender', args: [p] }))[2]
       const owed = await debtOf()
       assert.ok(owed > 0n && owed <= 10n ** 16n, `the claims (${owed}) fit in the reserve the payee relied on`)
       // The sender's next funding pays the claims first, in full.

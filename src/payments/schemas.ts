@@ -4,12 +4,14 @@
  */
 import { z } from 'zod'
 import type { Address, Hex } from 'viem'
+import { schemeEnum } from './schemes.js'
 
 export const zAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'an 0x-prefixed 20-byte address').transform((s) => s.toLowerCase() as Address)
 export const zHex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'an 0x-prefixed 32-byte hex string').transform((s) => s.toLowerCase() as Hex)
 export const zSig = z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'a 65-byte signature r‖s‖v in hex').transform((s) => s.toLowerCase() as Hex)
 export const zUint = z.bigint().nonnegative()
-export const zScheme = z.enum(['lottery', 'channel', 'microcash'])
+/** A scheme name from the list in schemes.ts (lazy: the scheme modules import this file). */
+export const zScheme = z.lazy(() => schemeEnum())
 
 export const PaymentTermsSchema = z.object({
   scheme: zScheme,

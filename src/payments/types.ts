@@ -1,13 +1,14 @@
 /**
- * The payment layer's interfaces. A `PaymentScheme` has a payer side and a payee side; the exchange protocol
+ * The payment layer's wire and role interfaces. A `PaymentScheme` (scheme.ts) has a payer side and a payee side; the exchange protocol
  * (src/market, src/services) moves `PaymentTerms` from payee to payer and one `Payment` per chunk back, and never
  * needs to know which scheme is in use. Every wire type is JSON-safe given the net codec (bigint and bytes
  * supported), and is validated by a zod schema at the boundary (`schemas.ts`).
  */
 import type { Address, Hex } from 'viem'
+import type { SchemeName } from './schemes.js'
 
-export type SchemeName = 'lottery' | 'channel' | 'microcash'
-export const SCHEME_NAMES: readonly SchemeName[] = ['lottery', 'channel', 'microcash']
+/** The name of a scheme in the list (`schemes.ts`). */
+export type { SchemeName } from './schemes.js'
 
 /** What a payee requires of a payer, scheme-specific in `params`. Sent payee → payer, possibly renewed. */
 export interface PaymentTerms {

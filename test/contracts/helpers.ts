@@ -34,7 +34,7 @@ import {
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import * as C from '../../artifacts/contracts.js'
-import { createChain, ContractRevertError, ChainError, findRevertData, type Chain, type SoukDeployment } from '../../src/chain/index.js'
+import { createChain, ContractRevertError, ChainError, findRevertData, type Chain } from '../../src/chain/index.js'
 
 /** secp256k1 group order. */
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -168,9 +168,20 @@ export async function signTicketWithOutcome(
 /** Gas limit for every test transaction: no estimation round trip, and reverts are mined like on a real chain. */
 export const TX_GAS = 3_000_000n
 
+/** The raw contracts the contract tests drive (deployed in `deploySouk`'s order, so at the same addresses). */
+export interface ContractsDeployment {
+  chainId: number
+  token: Address
+  ticketBroker: Address
+  paymentChannel: Address
+  deployer: Address
+  blockNumber: string
+  params: { unlockPeriodBlocks: number; settleDelayBlocks: number; faucetCap: string }
+}
+
 export interface SoukEnv {
   chain: Chain
-  d: SoukDeployment
+  d: ContractsDeployment
   keys: readonly Hex[]
   addr: (key: Hex) => Address
 }
@@ -188,13 +199,13 @@ export async function setupSouk(opts: { accounts?: number; unlockPeriodBlocks?: 
   // nonce manager is global per (address, chain id) and goes wrong for a second embedded chain in one process.
   const unlock = opts.unlockPeriodBlocks ?? 20
   const settle = opts.settleDelayBlocks ?? 10
-  const partial = { chain, keys: chain.devKeys, addr, d: undefined as unknown as SoukDeployment }
+  const partial = { chain, keys: chain.devKeys, addr, d: undefined as unknown as ContractsDeployment }
   const deployer = chain.devKeys[0]!
   const token = await deployRaw(partial, deployer, C.SoukTokenAbi, C.SoukTokenBytecode, ['Souk Test Coin', 'SOUK', 10n ** 30n])
   const ticketBroker = await deployRaw(partial, deployer, C.TicketBrokerAbi, C.TicketBrokerBytecode, [token, BigInt(unlock)])
   const paymentChannel = await deployRaw(partial, deployer, C.PaymentChannelAbi, C.PaymentChannelBytecode, [token, BigInt(settle)])
-  const d: SoukDeployment = {
-    chainId: chain.chainId, token, ticketBroker, paymentChannel, extra: {}, deployer: addr(deployer), blockNumber: String(await chain.blockNumber()),
+  const d: ContractsDeployment = {
+    chainId: chain.chainId, token, ticketBroker, paymentChannel, deployer: addr(deployer), blockNumber: String(await chain.blockNumber()),
     params: { unlockPeriodBlocks: unlock, settleDelayBlocks: settle, faucetCap: String(10n ** 30n) },
   }
   return { ...partial, d }

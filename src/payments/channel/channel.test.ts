@@ -4,13 +4,14 @@
  * what `settle()` books when the chain pays less than the voucher says.
  */
 import { test, before, after } from 'node:test'
+import { deploySouk, type SoukDeployment } from '../deploy.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
-import { createChain, deploySouk, abis, type Chain, type SoukDeployment } from '../../chain/index.js'
+import { createChain, abis, type Chain } from '../../chain/index.js'
 import { write } from '../../chain/tx.js'
 import { bytesToHex, hexToBytes } from '../../crypto/bytes.js'
 import { PaymentRejectedError, type RejectReason } from '../errors.js'
@@ -53,7 +54,7 @@ async function pair(storePath?: string) {
   const channelId = (first.body as { channelId: Hex }).channelId
   /** A voucher for `cumulative` on `id`, signed by `key`, claiming `amount` for this chunk. */
   const voucher = (cumulative: bigint, o: { amount?: bigint; key?: Hex; id?: Hex; from?: Address; to?: Address } = {}): Payment => {
-    const sig = signVoucher(channelDomain(chain.chainId, d.paymentChannel.toLowerCase() as Address), o.id ?? channelId, cumulative, o.key ?? payerKey)
+    const sig = signVoucher(channelDomain(chain.chainId, d.contracts.channel.paymentChannel.toLowerCase() as Address), o.id ?? channelId, cumulative, o.key ?? payerKey)
     return { scheme: 'channel', payer: o.from ?? payer, payee: o.to ?? payee, amount: o.amount ?? P, body: { channelId: o.id ?? channelId, cumulativeAmount: cumulative, sig: bytesToHex(sig) } }
   }
   return { payerKey, payeeKey, payer, payee, pe, session, channelId, voucher }
@@ -85,7 +86,7 @@ test('attack: a voucher above the deposit', async () => {
   await rejects(t.pe, t.voucher(1000n * P, { amount: 990n * P }), 'underfunded', /exceeds the channel deposit/)
   assert.equal(await cumulativeOf(t.pe, t.payer), 10n * P, 'a refused voucher is not stored')
   // Once the payer tops up, the same voucher is backed: the payee reads the new deposit and accepts it.
-  await write(chain, chain.wallet(t.payerKey), { address: d.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'topUp', args: [t.channelId, P] })
+  await write(chain, chain.wallet(t.payerKey), { address: d.contracts.channel.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'topUp', args: [t.channelId, P] })
   assert.equal((await t.pe.receive(t.voucher(11n * P))).credited, P)
   const rep = await t.pe.settle({ force: true })
   assert.equal(rep.received, 11n * P)
@@ -185,7 +186,7 @@ test('every other refusal of the channel payee, each with its reason and none st
 
   // A channel its sender started closing: refused (the payee would have to race the settle delay for it).
   const c = await pair()
-  await write(chain, chain.wallet(c.payerKey), { address: d.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'startClose', args: [c.channelId] })
+  await write(chain, chain.wallet(c.payerKey), { address: d.contracts.channel.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'startClose', args: [c.channelId] })
   const late = await createChannelPayee({ chain, deployment: d, key: c.payeeKey })
   await rejects(late, c.voucher(2n * P), 'expired', /closing/)
   reasons.add('expired')

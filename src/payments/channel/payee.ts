@@ -18,7 +18,7 @@
 import { parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
-import type { SoukDeployment } from '../../chain/deploy.js'
+import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { PaymentChannelAbi } from '../../../artifacts/contracts.js'
 import { openDatabase } from '../../core/db.js'
@@ -57,7 +57,7 @@ interface ChannelInfo { sender: Address; deposit: bigint; settleBlock: bigint; c
 export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<PayeeSide> {
   const log = (ctx.logger ?? silentLogger()).child('channel-payee')
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
-  const contract = ctx.deployment.paymentChannel.toLowerCase() as Address
+  const contract = ctx.deployment.contracts.channel.paymentChannel.toLowerCase() as Address
   const domain = channelDomain(ctx.chain.chainId, contract)
   const db = openDatabase(ctx.storePath ?? ':memory:')
   db.exec(`create table if not exists channel_vouchers (
@@ -80,7 +80,7 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
   }
   const signers = createSignerCache()
   const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
-  const settleDelay = ctx.deployment.params.settleDelayBlocks
+  const settleDelay = ctx.deployment.contracts.channel.settleDelayBlocks
 
   function reject(reason: ConstructorParameters<typeof PaymentRejectedError>[0], msg: string): never {
     stats.rejected++

@@ -13,7 +13,7 @@
 import { parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
-import type { SoukDeployment } from '../../chain/deploy.js'
+import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { PaymentChannelAbi, SoukTokenAbi } from '../../../artifacts/contracts.js'
 import { bytesToHex } from '../../crypto/bytes.js'
@@ -31,7 +31,7 @@ export interface ChannelPayerContext {
 
 export async function createChannelPayer(ctx: ChannelPayerContext): Promise<PayerSide> {
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
-  const contract = ctx.deployment.paymentChannel.toLowerCase() as Address
+  const contract = ctx.deployment.contracts.channel.paymentChannel.toLowerCase() as Address
   const domain = channelDomain(ctx.chain.chainId, contract)
   const wallet = ctx.chain.wallet(ctx.key)
   const open = new Map<Address, { id: Hex; cumulative: bigint; deposit: bigint }>()

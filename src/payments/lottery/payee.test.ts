@@ -5,6 +5,7 @@
  * isolated from its batch. Every test runs on the embedded EVM with real SQLite stores.
  */
 import { test, before, after } from 'node:test'
+import { deploySouk, type SoukDeployment } from '../deploy.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
-import { createChain, deploySouk, abis, type Chain, type SoukDeployment } from '../../chain/index.js'
+import { createChain, abis, type Chain } from '../../chain/index.js'
 import { write } from '../../chain/tx.js'
 import { bytesToHex } from '../../crypto/bytes.js'
 import { createPayee, createPayer, fundPayer, PaymentRejectedError, type LotteryParams, type Payment, type PaymentTerms } from '../index.js'
@@ -50,7 +51,7 @@ const tokenBalance = (a: Address) => chain.public.readContract({ address: d.toke
 /** A payment signed by hand: `seqs` in the terms' lane, in the order given. */
 function payment(terms: PaymentTerms, seqs: bigint[], o: { amount?: bigint; nonces?: bigint[] } = {}): Payment {
   const p = lp(terms)
-  const domain = ticketDomain(chain.chainId, d.ticketBroker)
+  const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
   const nonces = o.nonces ?? seqs.map((s) => (laneOf(terms) << LANE_SHIFT) | s)
   const tickets = nonces.map((nonce) => ({
     nonce,
@@ -197,7 +198,7 @@ test('a winner that can no longer be redeemed is a loss with its reason, never i
       }
     }
     // 1. "A crash after the transaction": the second winner was redeemed on chain, but the store still says pending.
-    await write(chain, chain.wallet(payeeKey), { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [argOf(stored(t(second)))] })
+    await write(chain, chain.wallet(payeeKey), { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [argOf(stored(t(second)))] })
     // That also put the lane past the first winner: redeemed by no one, it is now unredeemable — a loss.
     const before = await tokenBalance(payee)
     // 2. The third winner expires.
@@ -266,7 +267,7 @@ test('a payer that starts unlocking makes its stored winners urgent: they are re
     await pe.receive(await s.pay(ALWAYS))
     // Not worth redeeming yet (value/cost bar set absurdly high), so a normal settle waits.
     assert.equal((await pe.settle()).settled, 0)
-    await write(chain, chain.wallet(otherPayer), { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'unlock', args: [] })
+    await write(chain, chain.wallet(otherPayer), { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'unlock', args: [] })
     const rep = await pe.settle()
     assert.equal(rep.settled, 1, 'redeemed because the payer is unlocking')
     assert.equal(pe.pendingWinners(), 0)
@@ -317,15 +318,15 @@ test("attack: a publisher drains its shared deposit through a cache of its own; 
     await assert.rejects(pe.receive(await s.pay(ALWAYS)), (e: unknown) => e instanceof PaymentRejectedError && (e.reason === 'underfunded' || e.reason === 'expired' || e.reason === 'unknown-params'))
     await rejects(pe.terms(sponsor, ALWAYS), 'underfunded')
     // The sponsor's own cache redeems the whole deposit away (a winning ticket to itself for all of it).
-    const domain = ticketDomain(chain.chainId, d.ticketBroker)
+    const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
     const rand = 77n
     const t = { recipient: ownCache, sender: sponsor, faceValue: 10n * ALWAYS, winProb: MAX_WIN_PROB, senderNonce: 0n, recipientRandHash: randHash(rand), expirationBlock: (await chain.blockNumber()) + 100n }
     const sig = signTicket(domain, t, sponsorKey)
     await write(chain, chain.wallet(ownCacheKey), {
-      address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket',
+      address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket',
       args: [{ ticket: t, r: bytesToHex(sig.subarray(0, 32)), s: bytesToHex(sig.subarray(32, 64)), v: sig[64]!, recipientRand: rand }],
     })
-    const [deposit] = await chain.public.readContract({ address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'getSender', args: [sponsor] })
+    const [deposit] = await chain.public.readContract({ address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'getSender', args: [sponsor] })
     assert.equal(deposit, 0n, 'the deposit is gone')
     // The honest payee's winners are paid in full from its reserve: no claim, no loss.
     const before = await tokenBalance(payee)

@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto'
 import { ContractFunctionRevertedError, parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
-import type { SoukDeployment } from '../../chain/deploy.js'
+import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { TicketBrokerAbi } from '../../../artifacts/contracts.js'
 import { openDatabase, type Db } from '../../core/db.js'
@@ -153,7 +153,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   const log = (ctx.logger ?? silentLogger()).child('lottery-payee')
   const clock = ctx.clock ?? systemClock()
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
-  const broker = ctx.deployment.ticketBroker.toLowerCase() as Address
+  const broker = ctx.deployment.contracts.lottery.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
   const db: Db = openDatabase(ctx.storePath ?? ':memory:')
   db.exec(SCHEMA)

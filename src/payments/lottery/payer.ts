@@ -14,7 +14,7 @@
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
-import type { SoukDeployment } from '../../chain/deploy.js'
+import type { SoukDeployment } from '../deploy.js'
 import { bytesToHex } from '../../crypto/bytes.js'
 import { PaymentError } from '../errors.js'
 import { LotteryParamsSchema, PaymentTermsSchema, type LotteryParams } from '../schemas.js'
@@ -31,7 +31,7 @@ export interface LotteryPayerContext {
 
 export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<PayerSide> {
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
-  const broker = ctx.deployment.ticketBroker.toLowerCase() as Address
+  const broker = ctx.deployment.contracts.lottery.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
   const keyBytes = hexToBytes(ctx.key)
   // Highest nonce used per (payee, lane) across sessions of this process.

@@ -17,11 +17,12 @@
  * block is mined, so a reverted transaction is mined like on a real chain and its error is read from its trace.
  */
 import { test } from 'node:test'
+import { deploySouk } from '../deploy.js'
 import assert from 'node:assert/strict'
 import { decodeErrorResult, encodeFunctionData, toHex, type Abi, type Address, type Hex, type TransactionReceipt } from 'viem'
 import { SoukTokenAbi } from '../../../artifacts/contracts.js'
 import { createChain } from '../../chain/chain.js'
-import { deploySouk, faucet } from '../../chain/deploy.js'
+import { faucet } from '../../chain/deploy.js'
 import { findRevertData } from '../../chain/tx.js'
 import type { Chain } from '../../chain/types.js'
 import { openDatabase } from '../../core/db.js'

@@ -1,8 +1,9 @@
 import { test } from 'node:test'
+import { deploySouk } from '../deploy.js'
 import assert from 'node:assert/strict'
 import type { Address, Hex } from 'viem'
 import { createChain } from '../../chain/chain.js'
-import { deploySouk, faucet } from '../../chain/deploy.js'
+import { faucet } from '../../chain/deploy.js'
 import { abis } from '../../chain/index.js'
 import { openDatabase } from '../../core/db.js'
 import { PaymentRejectedError } from '../errors.js'
@@ -21,7 +22,7 @@ async function setup() {
   const [deployer, sponsorKey, aKey, bKey, otherKey] = chain.devKeys
   const d = await deploySouk(chain, deployer)
   const lottery = await deployConcurrentLottery(chain, deployer, d.token)
-  d.extra.concurrentLottery = lottery
+  d.contracts.microcash.concurrentLottery = lottery
   const sponsor = chain.wallet(sponsorKey).account.address
   const other = chain.wallet(otherKey).account.address
   await faucet(chain, deployer, d.token, sponsor, 10n ** 9n)
@@ -295,7 +296,7 @@ test('microcash is selectable through the scheme registry like lottery and chann
   const chain = await createChain({ kind: 'embedded', accounts: 3, seed: 'microcash-registry' })
   try {
     const d = await deploySouk(chain, chain.devKeys[0])
-    d.extra.concurrentLottery = await deployConcurrentLottery(chain, chain.devKeys[0], d.token)
+    d.contracts.microcash.concurrentLottery = await deployConcurrentLottery(chain, chain.devKeys[0], d.token)
     const payerCtx = { chain, deployment: d, key: chain.devKeys[1] }
     const payeeCtx = { chain, deployment: d, key: chain.devKeys[2] }
     const payeeAddr = chain.wallet(chain.devKeys[2]).account.address

@@ -1,7 +1,7 @@
 /**
  * The `microcash` PaymentScheme: a payer (sponsor) paying many payees concurrently from one ConcurrentLottery
  * escrow, and a payee (server) that validates, persists and redeems. Selected by configuration like `lottery` and
- * `channel` (see `microcashScheme`).
+ * `channel` (see `microcashScheme` in index.ts).
  *
  * A payer session keeps a bundle of `bundleSize` tickets for its payee, signed once, and hands them out one (or a
  * few) per payment; a bundle is for the current round and is dropped when the round changes.
@@ -23,7 +23,7 @@ import type { Logger } from '../../core/logger.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, PaymentTerms } from '../types.js'
 import { addressOf, bytesToHex, hexToBytes } from '../../crypto/index.js'
-import { deployConcurrentLottery, getEscrow, type EscrowState, type SignedTicket } from './contract.js'
+import { getEscrow, type EscrowState, type SignedTicket } from './contract.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
 import {
   createMicrocashServer, MicrocashBodySchema, ticketExpectedValue, type MicrocashLoss, type MicrocashServer, type MicrocashServerOptions, type MicrocashSettleReport, type WireTicket,
@@ -162,14 +162,3 @@ export function createMicrocashPayer(o: MicrocashPayerOptions): MicrocashPayer {
     async close() {},
   }
 }
-
-/** Descriptor for the scheme registry (src/payments/index.ts). */
-export const microcashScheme = {
-  name: MICROCASH_SCHEME,
-  /** Key of the contract address in `SoukDeployment.extra`. */
-  deploymentKey: 'concurrentLottery',
-  deploy: deployConcurrentLottery,
-  createPayer: createMicrocashPayer,
-  createPayee: createMicrocashPayee,
-} as const
-

@@ -1,9 +1,10 @@
 import { test } from 'node:test'
+import { deploySouk } from '../deploy.js'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { hashTypedData, keccak256, toHex, type Address, type Hex } from 'viem'
 import { createChain } from '../../chain/chain.js'
-import { deploySouk } from '../../chain/deploy.js'
+
 import { ConcurrentLotteryAbi, deployConcurrentLottery } from './contract.js'
 import {
   microcashDomain, ticketHash, ticketDigest, batchDigest, buildTree, proofOf, processProof, winnerRank, winnersOf, permute, drawKey,

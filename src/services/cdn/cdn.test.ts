@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test'
+import { deploySouk, type SoukDeployment } from '../../payments/deploy.js'
 import assert from 'node:assert/strict'
-import { createChain, deploySouk, type Chain, type SoukDeployment } from '../../chain/index.js'
+import { createChain, type Chain } from '../../chain/index.js'
 import { createMemoryNetwork, createLibp2pTransport } from '../../net/index.js'
 import { minePastCurrentDraw, runCdnScenario, type CdnScenarioOptions } from './scenario.js'
 import { SoukTokenAbi } from '../../../artifacts/contracts.js'
@@ -57,7 +58,7 @@ test('CDN with the channel scheme (memory transport): caches hired at once each 
   for (const c of r.caches) {
     assert.equal(c.claimsRejected, 0)
     assert.equal(c.settle!.received, c.credited, 'closing the channel collects every voucher')
-    assert.equal(await transfersTo(dep.paymentChannel, c.payee, from), c.settle!.received)
+    assert.equal(await transfersTo(dep.contracts.channel.paymentChannel, c.payee, from), c.settle!.received)
   }
 })
 
@@ -69,7 +70,7 @@ test('CDN with the microcash scheme (memory transport): one ticket per chunk, dr
   for (const c of r.caches) {
     assert.equal(c.settle!.pending, 0, 'every round with tickets was drawn before settling')
     winners += c.settle!.settled
-    assert.equal(await transfersTo(dep.extra.concurrentLottery, c.payee, from), c.settle!.received)
+    assert.equal(await transfersTo(dep.contracts.microcash.concurrentLottery, c.payee, from), c.settle!.received)
   }
   // 16 tickets, N = 64 per round, W = 32: P(no winner) ~ 1e-6.
   assert.ok(winners > 0, 'the testnet schedule makes a handful of the 16 tickets win')

@@ -11,9 +11,9 @@
  * ```
  */
 import type { Address, Hex } from 'viem'
+import type { SoukDeployment } from '../../payments/deploy.js'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
-import type { SoukDeployment } from '../../chain/deploy.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
 import type { Transport } from '../../net/index.js'
 import { createPayee, createPayer, fundPayer } from '../../payments/index.js'
