@@ -87,10 +87,13 @@ export default {
   plugins: ['@stryker-mutator/tap-runner'],
   tap: {
     testFiles: [...new Set(selected.flatMap((a) => areas[a].tests))],
-    nodeArgs: ['--test-reporter=tap', '--import', 'tsx', '-r', '{{hookFile}}', '{{testFile}}'],
+    // The sandbox's TypeScript is transpiled to JavaScript beside it first (buildCommand), and each test file runs as
+    // plain JavaScript: no module hook, so a process starts ~2.5 s of CPU faster than with tsx (measured here).
+    nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', 'scripts/run-js.mjs', '{{testFile}}'],
     forceBail: true,
   },
   mutate: selected.flatMap((a) => areas[a].mutate),
+  buildCommand: 'node scripts/mutate-build.mjs',
   coverageAnalysis: 'perTest',
   // Reuse the results of mutants whose code and covering test files did not change since the last run of the same
   // areas (`npm run mutate -- <area> --force` reruns them all).
