@@ -22,10 +22,10 @@ import { systemClock } from '../core/clock.js'
 import { openDatabase } from '../core/db.js'
 import { silentLogger, type Logger } from '../core/logger.js'
 import { createLibp2pTransport } from '../net/index.js'
-import { createPayee, createPayer, fundPayer } from '../payments/index.js'
+import { createPayee, createPayer, fundPayer, schemeByName, schemeEnum } from '../payments/index.js'
 import { createMutex } from '../exchange/index.js'
 import { createPublisher, createCache, createClient, sqliteChunkStore, type CdnEvent } from '../services/cdn/index.js'
-import { CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_RESERVE, cdnEscrowSchedule } from '../services/cdn/scenario.js'
+import { CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_RESERVE } from '../services/cdn/scenario.js'
 import { CAPNET_DEFAULT_PARAMS } from '../proofs/capnet/index.js'
 
 export const PeerConfigSchema = z.object({
@@ -40,7 +40,7 @@ export const PeerConfigSchema = z.object({
   bootstrap: z.string().optional(),
   listen: z.string().default('/ip4/127.0.0.1/tcp/0'),
   dataDir: z.string(),
-  scheme: z.enum(['lottery', 'channel', 'microcash']).default('lottery'),
+  scheme: z.lazy(() => schemeEnum()).default('lottery'),
   behaviour: z.enum(['honest', 'garbage', 'colluding', 'stingy']).default('honest'),
   partner: z.string().optional(),
   contentBytes: z.coerce.number().int().min(1).default(4 << 20),
@@ -51,7 +51,7 @@ export const PeerConfigSchema = z.object({
   /** Client: fetch the content this many times (at least), or keep fetching until `durationMs` ran out. */
   rounds: z.coerce.number().int().min(1).default(1),
   durationMs: z.coerce.number().int().min(0).default(0),
-  /** Publisher, microcash: chunks it expects to pay per round, to size the escrow (default 8 clients × the content). */
+  /** Publisher: chunks it expects to pay per round, to size its payer (microcash: the escrow; default 8 clients × the content). */
   expectedChunks: z.coerce.number().int().min(1).optional(),
 })
 export type PeerConfig = z.input<typeof PeerConfigSchema>
@@ -94,23 +94,21 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
     if (cfg.role === 'publisher') {
       const key = cfg.key as Hex
       const ctx = { chain: chain!, deployment, key, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, logger: log }
-      // microcash: an escrow whose schedule fits this run (a handful of winners), not the 65 536-ticket default.
-      const plan = cfg.scheme === 'microcash'
-        ? cdnEscrowSchedule({ expectedChunks: cfg.expectedChunks ?? 8 * Math.ceil(cfg.contentBytes / CAPNET_DEFAULT_PARAMS.chunkSize), caches: cfg.maxCaches, pricePerChunk: cfg.pricePerChunk })
-        : undefined
-      await fundPayer(cfg.scheme, { ...ctx, options: plan && { escrow: plan.escrow } }, { deposit: plan && plan.balance > CDN_DEFAULT_DEPOSIT ? plan.balance : CDN_DEFAULT_DEPOSIT })
-      const payer = await createPayer(cfg.scheme, { ...ctx, options: plan && { bundleSize: plan.bundleSize } })
+      // The scheme sizes the payer for this run (microcash: an escrow with a handful of winners, not the default).
+      const plan = schemeByName(cfg.scheme).plan({ expectedPayments: cfg.expectedChunks ?? 8 * Math.ceil(cfg.contentBytes / CAPNET_DEFAULT_PARAMS.chunkSize), payees: cfg.maxCaches, pricePerPayment: cfg.pricePerChunk })
+      await fundPayer(cfg.scheme, { ...ctx, options: plan.fundOptions }, { deposit: plan.deposit > CDN_DEFAULT_DEPOSIT ? plan.deposit : CDN_DEFAULT_DEPOSIT })
+      const payer = await createPayer(cfg.scheme, { ...ctx, options: plan.payerOptions })
       const m = createMutex()
       const content = makeContent(cfg.contentBytes, cfg.contentSeed)
       const p = await createPublisher({
         transport, payer, clock, logger: log, onEvent: emit,
-        fundServer: cfg.scheme === 'lottery' ? (payee) => m.run(() => fundPayer(cfg.scheme, ctx, { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
+        fundServer: plan.fundsEachPayee ? (payee) => m.run(() => fundPayer(cfg.scheme, ctx, { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
       }, {
         contentId: 'content', content,
         policy: { maxPricePerChunk: cfg.pricePerChunk, minCapacityBytes: 0, minCollateral: 0n, maxServers: cfg.maxCaches },
         puzzle: { cachesPerRequest: cfg.cachesPerRequest },
       })
-      emit({ kind: 'published', bytes: content.length, sha256: sha(content), chunks: p.manifest.chunkCount, payer: payer.address, scheme: cfg.scheme, ...(plan ? { escrow: json(plan.escrow), expectedWinners: plan.expectedWinners } : {}) })
+      emit({ kind: 'published', bytes: content.length, sha256: sha(content), chunks: p.manifest.chunkCount, payer: payer.address, scheme: cfg.scheme, ...(plan.facts ? { plan: json(plan.facts) } : {}) })
       await untilAborted(io.signal)
       emit({ kind: 'stats', stats: json(p.stats()) })
       await p.stop()

@@ -9,6 +9,7 @@
  * ```
  */
 import cliProgress from 'cli-progress'
+import { schemeByName } from '../payments/registry.js'
 import type { TestnetEvent, TestnetSummary } from './testnet.js'
 
 const MiB = 1024 * 1024
@@ -79,17 +80,10 @@ export function renderSummary(s: TestnetSummary): string {
   L.push(`  bytes verified        ${fmtMiB(s.bytesVerified)} (decrypted, Merkle-checked; content byte-exact: ${s.contentOk ? 'yes' : 'NO'})`)
   const served = s.caches.reduce((a, c) => a + c.chunksServed, 0)
   L.push(`  chunks paid           ${s.chunksPaid} of ${served} served${s.paymentsRefused ? ` (${s.paymentsRefused} payments REFUSED by caches)` : ''}`)
-  const p = s.payments
-  if (p.scheme === 'lottery') {
-    L.push(`  payments (lottery)    ${p.ticketsIssued} tickets issued, ${p.won} won, ${p.redeemed} redeemed on chain in ${p.redeemTransactions} transactions`)
-  } else if (p.scheme === 'channel') {
-    L.push(`  payments (channel)    ${p.vouchersSigned} vouchers signed, ${p.channelsOpened} channels opened, ${p.channelsClosed} closed, ${p.collections} collections; ${fmtTok(p.collectedOnChain)} collected on chain`)
-  } else {
-    L.push(`  payments (microcash)  ${p.ticketsIssued} tickets issued, ${p.draws} draws, ${p.winners} winners (expected ~${p.expectedWinners.toFixed(1)}), ${p.redeemed} redeemed on chain in ${p.redeemTransactions} transactions${p.pending ? `, ${p.pending} pending` : ''}`)
-    L.push(`  escrow schedule       ${p.ticketsPerRound} tickets, ${p.winnersPerRound} winners per round, ticket value ${fmtTok(p.ticketValue)}${p.minedBlocks ? `; mined ${p.minedBlocks} blocks past the draw` : ''}`)
-  }
+  const scheme = schemeByName(s.payments.scheme as string)
+  L.push(...scheme.describe(s.payments))
   L.push(`  on-chain              ${s.chain.transactions} transactions, ${BigInt(s.chain.gasUsed).toLocaleString('en-US')} gas (deploy excluded)`)
-  L.push(`  caches                (received: settled on chain by the cache; chain: token transfers from ${s.payments.scheme === 'lottery' ? 'TicketBroker' : s.payments.scheme === 'channel' ? 'PaymentChannel' : 'ConcurrentLottery'} and its own events)`)
+  L.push(`  caches                (received: settled on chain by the cache; chain: token transfers from ${scheme.contractName} and its own events)`)
   for (const c of s.caches) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} served ${String(c.chunksServed).padStart(4)} chunks, paid ${String(c.claimsPaid).padStart(4)}, credited ${fmtTok(c.credited)}, received ${fmtTok(c.received)} (chain: ${fmtTok(c.receivedOnChain)} ${c.matchesChain ? 'match' : `MISMATCH, events ${fmtTok(c.schemeEventsOnChain)}`})${c.lost ? `, LOST ${c.lost} (see its log)` : ''}`)
   L.push('  clients')
   for (const c of s.clients) L.push(`    ${c.name.padEnd(9)} ${c.behaviour.padEnd(9)} verified ${fmtMiB(c.bytesVerified)}${c.ok ? ', byte-exact' : ''}${c.cutOff ? `, cut off: ${c.cutOff}` : ''}${c.error && !c.cutOff ? `, error: ${c.error}` : ''}`)

@@ -24,10 +24,10 @@ import { deploySouk } from '../payments/deploy.js'
 import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
 import { serveJsonRpc } from '../chain/rpc-server.js'
 import { chainFromProvider } from '../chain/chain.js'
-import { ConcurrentLotteryAbi, PaymentChannelAbi, SoukTokenAbi, TicketBrokerAbi } from '../../artifacts/contracts.js'
+import { SoukTokenAbi } from '../../artifacts/contracts.js'
 import { CAPNET_DEFAULT_PARAMS } from '../proofs/capnet/index.js'
-import { minePastCurrentDraw } from '../services/cdn/scenario.js'
-import { drawBlockOf, roundAt } from '../payments/microcash/ticket.js'
+import { schemeByName } from '../payments/registry.js'
+import type { SchemeName, SchemeOf } from '../payments/schemes.js'
 import { redactUrl, SoukError } from '../core/errors.js'
 import { generateIdentity, peerIdFromIdentity } from '../net/index.js'
 import { makeContent } from './peer.js'
@@ -37,7 +37,7 @@ export interface TestnetOptions {
   caches?: number
   clients?: number
   contentBytes?: number
-  scheme?: 'lottery' | 'channel' | 'microcash'
+  scheme?: SchemeName
   /** Clients keep fetching until this many ms passed (0: each fetches the content once). */
   durationMs?: number
   /** Settle on this chain instead of the embedded one (a dev chain whose Souk dev keys are funded). */
@@ -91,16 +91,8 @@ export interface CacheRow {
   lost: number
 }
 
-export type PaymentsSummary =
-  | { scheme: 'lottery'; ticketsIssued: number; won: number; redeemed: number; redeemTransactions: number }
-  | { scheme: 'channel'; vouchersSigned: number; channelsOpened: number; channelsClosed: number; collections: number; collectedOnChain: string }
-  | {
-      scheme: 'microcash'; ticketsIssued: number; draws: number; winners: number; redeemed: number; pending: number; redeemTransactions: number
-      /** The run's escrow schedule and the winners it should give if every expected chunk is paid. */
-      ticketsPerRound: number; winnersPerRound: number; ticketValue: string; expectedWinners: number
-      /** Empty blocks the testnet mined on the embedded chain to pass the draw blocks (0 with --rpc). */
-      minedBlocks: number
-    }
+/** What the payment scheme did, in its own terms (`PaymentScheme.summarize` of the scheme named by `scheme`). */
+export type PaymentsSummary = { [N in SchemeName]: { scheme: N } & ReturnType<SchemeOf<N>['summarize']> }[SchemeName]
 
 interface Child { name: string; role: string; proc: ChildProcess; events: TestnetEvent[]; stderr: string[]; exited: Promise<{ code: number | null; signal: string | null }>; expectedExit: boolean }
 
@@ -112,6 +104,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const nCaches = o.caches ?? 4, nClients = o.clients ?? 8
   const contentBytes = o.contentBytes ?? 4 << 20
   const scheme = o.scheme ?? 'lottery'
+  const plugin = schemeByName(scheme as string)
   const colluders = o.colluders ?? (nCaches >= 2 && nClients >= 2)
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'souk-testnet-'))
   mkdirSync(dataDir, { recursive: true })
@@ -135,7 +128,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const deploymentPath = join(dataDir, 'deployment.json')
   writeFileSync(deploymentPath, JSON.stringify(deployment, null, 2))
   const startBlock = BigInt(deployment.blockNumber)
-  emit({ kind: 'deployed', ticketBroker: deployment.contracts.lottery.ticketBroker })
+  emit({ kind: 'deployed', contracts: deployment.contracts })
 
   const children: Child[] = []
   // If this parent dies, take the (detached) children with it.
@@ -202,8 +195,8 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const badClient = colluders ? 0 : -1
   const stingy = new Set(Array.from({ length: Math.min(o.stingy ?? 0, nClients) }, (_, k) => nClients - 1 - k))
   try {
-    // microcash sizes its escrow to the chunks a run pays per round (every client fetches the content once; with
-    // --duration, guess one fetch per 2 s per client). Without transactions the embedded chain stays in one round.
+    // The publisher sizes its payer for the chunks a run pays per round (every client fetches the content once; with
+    // --duration, guess one fetch per 2 s per client): microcash sizes its escrow from it.
     const chunkCount = Math.ceil(contentBytes / CAPNET_DEFAULT_PARAMS.chunkSize)
     const expectedChunks = nClients * chunkCount * Math.max(1, Math.ceil((o.durationMs ?? 0) / 2_000))
     const pub = spawnPeer('publisher', 'publisher', ['--max-caches', String(nCaches), '--caches-per-request', String(o.cachesPerRequest ?? Math.min(4, nCaches)),
@@ -233,14 +226,14 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     }
     for (const c of clients) if (c.proc.exitCode === null) await stopChild(c, 5_000)
     const servingTo = await chain.blockNumber()
-    // microcash on the embedded chain: blocks come only with transactions, so the draw of the round the tickets
-    // were issued in is still ahead. Mine past it (dev chain only, never with --rpc) so the caches' settle sees
-    // the draw, keeps its winners and redeems them.
+    // Some schemes need blocks to pass before what was paid can settle (microcash: the draw of the round the
+    // tickets were issued in; the embedded chain makes blocks only with transactions). `ripen` mines them, on a dev
+    // chain only, never with --rpc.
     let minedBlocks = 0
-    const escrow = pub.events.find((e) => e.kind === 'published')?.escrow as { ticketValue: string; ticketsPerRound: number; winnersPerRound: number; roundLengthBlocks: number; drawDelayBlocks: number } | undefined
-    if (scheme === 'microcash' && !o.rpcUrl && chain.dev && escrow && !abort.signal.aborted) {
-      minedBlocks = await minePastCurrentDraw(chain, escrow)
-      emit({ kind: 'mined', blocks: minedBlocks, reason: 'past the microcash draw block' })
+    const planFacts = pub.events.find((e) => e.kind === 'published')?.plan as Record<string, unknown> | undefined
+    if (plugin.ripen && !o.rpcUrl && chain.dev && planFacts && !abort.signal.aborted) {
+      minedBlocks = await plugin.ripen(chain, planFacts)
+      emit({ kind: 'mined', blocks: minedBlocks, reason: `so the ${scheme} payments can settle` })
     }
     await Promise.all(caches.map((c) => stopChild(c)))
     await stopChild(pub)
@@ -253,49 +246,17 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       for (const h of block.transactions) { transactions++; gasUsed += (await chain.public.getTransactionReceipt({ hash: h as Hex })).gasUsed }
     }
     // What each address received from the scheme's contract: ERC-20 Transfer events (generic), and the same
-    // amount from the scheme's own events.
-    const contract = (scheme === 'lottery' ? deployment.contracts.lottery.ticketBroker : scheme === 'channel' ? deployment.contracts.channel.paymentChannel : deployment.contracts.microcash.concurrentLottery) as Address
+    // amount from the scheme's own events (its `audit`).
     const range = { fromBlock: startBlock, toBlock: latest }
+    const audit = await plugin.audit(chain, deployment.contracts[scheme], range)
+    const contract = audit.contract
     const add = (m: Record<string, bigint>, a: string, v: bigint) => { m[a.toLowerCase()] = (m[a.toLowerCase()] ?? 0n) + v }
     const transfers: Record<string, bigint> = {}
     for (const l of await chain.public.getContractEvents({ address: deployment.token, abi: SoukTokenAbi, eventName: 'Transfer', args: { from: contract }, ...range })) {
       const a = l.args as { to: Address; value: bigint }
       add(transfers, a.to, a.value)
     }
-    const schemeEvents: Record<string, bigint> = {}
-    let redeemedCount = 0, redeemTxs = new Set<string>(), channelsOpened = 0, channelsClosed = 0, collections = 0
-    if (scheme === 'lottery') {
-      for (const l of await chain.public.getContractEvents({ address: contract, abi: TicketBrokerAbi, eventName: 'WinningTicketRedeemed', ...range })) {
-        const a = l.args as { recipient: Address; faceValue: bigint }
-        add(schemeEvents, a.recipient, a.faceValue)
-        redeemedCount++
-        redeemTxs.add(l.transactionHash!)
-      }
-    } else if (scheme === 'channel') {
-      const recipientOf = new Map<string, Address>()
-      for (const l of await chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelOpened', ...range })) {
-        const a = l.args as { channelId: Hex; recipient: Address }
-        recipientOf.set(a.channelId, a.recipient)
-        channelsOpened++
-      }
-      for (const l of await chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelCollected', ...range })) {
-        const a = l.args as { channelId: Hex; amount: bigint }
-        add(schemeEvents, recipientOf.get(a.channelId) ?? '0x', a.amount)
-        collections++
-      }
-      for (const l of await chain.public.getContractEvents({ address: contract, abi: PaymentChannelAbi, eventName: 'ChannelSettled', ...range })) {
-        const a = l.args as { channelId: Hex; toRecipient: bigint }
-        add(schemeEvents, recipientOf.get(a.channelId) ?? '0x', a.toRecipient)
-        channelsClosed++
-      }
-    } else {
-      for (const l of await chain.public.getContractEvents({ address: contract, abi: ConcurrentLotteryAbi, eventName: 'WinnersRedeemed', ...range })) {
-        const a = l.args as { server: Address; count: bigint; amount: bigint }
-        add(schemeEvents, a.server, a.amount)
-        redeemedCount += Number(a.count)
-        redeemTxs.add(l.transactionHash!)
-      }
-    }
+    const schemeEvents = audit.paidByEvents
     const last = (c: Child, kind: string) => [...c.events].reverse().find((e) => e.kind === kind)
     const contentSha = createHash('sha256').update(makeContent(contentBytes, 'souk')).digest('hex')
     const cacheRows: CacheRow[] = caches.map((c, i) => {
@@ -308,7 +269,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
         name: c.name, behaviour: i === badCache ? 'colluding' : 'honest', payee,
         chunksServed: Number(s?.stats?.chunksServed ?? 0), claimsPaid: Number(s?.stats?.claimsPaid ?? 0), credited: String(s?.stats?.credited ?? '0'),
         // Winners: the lottery knows at receipt (winning tickets), microcash at the draw (the payee's count).
-        winning: scheme === 'microcash' ? Number(s?.payments?.winning ?? 0) : Number(s?.stats?.winningTickets ?? 0),
+        winning: plugin.winnersOf({ service: s?.stats ?? {}, payee: s?.payments ?? {} }),
         settled: Number(s?.settle?.settled ?? 0), pending: Number(s?.settle?.pending ?? 0),
         received: received.toString(), receivedOnChain: onChain.toString(), schemeEventsOnChain: byEvents.toString(), matchesChain: received === onChain && onChain === byEvents,
         forgedClaims: Number(s?.stats?.forgedClaims ?? 0), forgedClaimsPaid: Number(s?.stats?.forgedClaimsPaid ?? 0),
@@ -332,26 +293,13 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     const pubStats = (last(pub, 'stats') as { stats?: Record<string, unknown> } | undefined)?.stats
     const chunksPaid = cacheRows.reduce((s, c) => s + c.claimsPaid, 0)
     const sum = (f: (c: CacheRow) => number) => cacheRows.reduce((s, c) => s + f(c), 0)
-    let payments: PaymentsSummary
-    if (scheme === 'lottery') {
-      payments = { scheme, ticketsIssued: chunksPaid, won: sum((c) => c.winning), redeemed: redeemedCount, redeemTransactions: redeemTxs.size }
-    } else if (scheme === 'channel') {
-      // One voucher per payment, including any a cache refused.
-      payments = { scheme, vouchersSigned: Number(pubStats?.claimsPaid ?? chunksPaid) + Number(pubStats?.paymentsRefused ?? 0), channelsOpened, channelsClosed, collections,
-        collectedOnChain: Object.values(schemeEvents).reduce((a, b) => a + b, 0n).toString() }
-    } else {
-      const e = escrow ?? { ticketValue: '0', ticketsPerRound: 1, winnersPerRound: 0, roundLengthBlocks: 1, drawDelayBlocks: 1 }
-      const ev = (BigInt(e.ticketValue) * BigInt(e.winnersPerRound)) / BigInt(e.ticketsPerRound)
-      const credited = cacheRows.reduce((a, c) => a + BigInt(c.credited), 0n)
-      // Rounds the serving window touched whose draw block is behind us now.
-      let draws = 0
-      for (let r = roundAt(servingFrom, e.roundLengthBlocks); r <= roundAt(servingTo, e.roundLengthBlocks); r++) if (drawBlockOf(r, e.roundLengthBlocks, e.drawDelayBlocks) < Number(latest)) draws++
-      payments = {
-        scheme, ticketsIssued: ev > 0n ? Number(credited / ev) : 0, draws, winners: sum((c) => c.winning), redeemed: redeemedCount, pending: sum((c) => c.pending), redeemTransactions: redeemTxs.size,
-        ticketsPerRound: e.ticketsPerRound, winnersPerRound: e.winnersPerRound, ticketValue: e.ticketValue,
-        expectedWinners: Number(pub.events.find((x) => x.kind === 'published')?.expectedWinners ?? 0), minedBlocks,
-      }
-    }
+    const payments = {
+      scheme,
+      ...plugin.summarize({
+        paymentsAccepted: chunksPaid, payer: pubStats, plan: planFacts, servingFrom, servingTo, latest, ripenedBlocks: minedBlocks,
+        payees: cacheRows.map((c) => ({ winning: c.winning, pending: c.pending, credited: BigInt(c.credited) })),
+      }, audit),
+    } as PaymentsSummary
     const summary: TestnetSummary = {
       ok: false,
       contentOk: honestClients.length > 0 && honestClients.every((c) => c.ok),

@@ -4,6 +4,7 @@
  * `SOUK_NODE_IDENTITY`, a libp2p identity) or `--key`, so they stay out of process listings when spawned.
  */
 import type { Command } from 'commander'
+import { schemeNames } from '../../payments/schemes.js'
 
 export function register(program: Command): void {
   program
@@ -17,7 +18,7 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'where SQLite state lives', '.souk/node')
     .option('--key <hex>', 'secp256k1 key (default $SOUK_NODE_KEY)')
     .option('--listen <multiaddr>', 'listen address', '/ip4/127.0.0.1/tcp/0')
-    .option('--scheme <name>', 'payment scheme: lottery | channel | microcash', 'lottery')
+    .option('--scheme <name>', `payment scheme: ${schemeNames().join(' | ')}`, 'lottery')
     .option('--behaviour <b>', 'honest | garbage | colluding | stingy (adversarial peers for testing)', 'honest')
     .option('--partner <peerId>', 'colluding mode: the partner peer id')
     .option('--content-bytes <n>', 'publisher: content size', String(4 << 20))
@@ -25,7 +26,7 @@ export function register(program: Command): void {
     .option('--caches-per-request <n>', 'publisher: chunks (caches) per bundle', '4')
     .option('--rounds <n>', 'client: fetch the content this many times', '1')
     .option('--duration-ms <ms>', 'client: keep fetching until this much time passed', '0')
-    .option('--expected-chunks <n>', 'publisher, microcash: chunks expected per round (sizes the escrow schedule)')
+    .option('--expected-chunks <n>', 'publisher: chunks expected per round (sizes the payer, e.g. the microcash escrow)')
     .action(async (o: Record<string, string>) => {
       const { runPeer } = await import('../../node/peer.js')
       const { streamLogger } = await import('../../core/logger.js')
@@ -38,7 +39,7 @@ export function register(program: Command): void {
       await runPeer({
         role: o.role as 'cache', name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
         key: o.key ?? process.env.SOUK_NODE_KEY, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen,
-        scheme: o.scheme as 'lottery', behaviour: o.behaviour as 'honest', partner: o.partner, contentBytes: o.contentBytes as never,
+        scheme: o.scheme as never, behaviour: o.behaviour as 'honest', partner: o.partner, contentBytes: o.contentBytes as never,
         maxCaches: o.maxCaches as never, cachesPerRequest: o.cachesPerRequest as never, rounds: o.rounds as never, durationMs: o.durationMs as never, expectedChunks: o.expectedChunks as never,
       }, { report: (e) => process.stdout.write(safeJson(e) + '\n'), logger, signal: ac.signal })
       process.exit(0)

@@ -4,12 +4,13 @@
  */
 import type { Command } from 'commander'
 import { z } from 'zod'
+import { schemeEnum, schemeNames } from '../../payments/schemes.js'
 
 const Options = z.object({
   chunks: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
   price: z.string().regex(/^\d+$/, 'a whole number of token units').default('10000000000000'),
-  schemes: z.string().default('lottery,channel,microcash').transform((s) => s.split(',').map((x) => x.trim()))
-    .pipe(z.array(z.enum(['lottery', 'channel', 'microcash'])).min(1)),
+  schemes: z.string().default(schemeNames().join(',')).transform((s) => s.split(',').map((x) => x.trim()))
+    .pipe(z.array(schemeEnum()).min(1)),
   json: z.boolean().default(false),
 })
 
@@ -21,7 +22,7 @@ export function register(program: Command): void {
     .description('pay a payee per chunk with each payment scheme on the embedded chain, then settle and summarize')
     .option('--chunks <n>', 'chunks to pay for, per scheme', '10000')
     .option('--price <units>', 'price of one chunk in token units (1 SOUK = 1e18)', '10000000000000')
-    .option('--schemes <list>', 'comma-separated: lottery, channel, microcash', 'lottery,channel,microcash')
+    .option('--schemes <list>', `comma-separated: ${schemeNames().join(', ')}`, schemeNames().join(','))
     .option('--json', 'print the results as JSON')
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)

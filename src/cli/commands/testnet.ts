@@ -4,13 +4,14 @@
  */
 import type { Command } from 'commander'
 import { z } from 'zod'
+import { schemeEnum, schemeNames } from '../../payments/schemes.js'
 
 const Options = z.object({
   caches: z.coerce.number().int().min(1).max(16).default(4),
   clients: z.coerce.number().int().min(1).max(32).default(8),
   contentBytes: z.coerce.number().int().min(1024).max(256 << 20).default(4 << 20),
   duration: z.coerce.number().min(0).default(0),
-  scheme: z.enum(['lottery', 'channel', 'microcash']).default('lottery'),
+  scheme: schemeEnum().default('lottery'),
   rpc: z.string().url().optional(),
   stingy: z.coerce.number().int().min(0).default(0),
   colluders: z.boolean().default(true),
@@ -26,7 +27,7 @@ export function register(program: Command): void {
     .option('--clients <n>', 'clients', '8')
     .option('--content-bytes <n>', 'content size in bytes', String(4 << 20))
     .option('--duration <seconds>', 'clients keep fetching for this long (0: fetch once)', '0')
-    .option('--scheme <name>', 'payment scheme: lottery | channel | microcash', 'lottery')
+    .option('--scheme <name>', `payment scheme: ${schemeNames().join(' | ')}`, 'lottery')
     .option('--rpc <url>', 'settle on this chain instead of the embedded one')
     .option('--stingy <n>', 'clients that stop paying', '0')
     .option('--no-colluders', 'leave out the colluding cache + client pair')

@@ -3,7 +3,8 @@ import { deploySouk, type SoukDeployment } from '../../payments/deploy.js'
 import assert from 'node:assert/strict'
 import { createChain, type Chain } from '../../chain/index.js'
 import { createMemoryNetwork, createLibp2pTransport } from '../../net/index.js'
-import { minePastCurrentDraw, runCdnScenario, type CdnScenarioOptions } from './scenario.js'
+import { runCdnScenario, type CdnScenarioOptions } from './scenario.js'
+import { minePastCurrentDraw } from '../../payments/microcash/index.js'
 import { SoukTokenAbi } from '../../../artifacts/contracts.js'
 
 let chain: Chain

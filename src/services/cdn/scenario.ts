@@ -16,10 +16,8 @@ import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
 import type { Transport } from '../../net/index.js'
-import { createPayee, createPayer, fundPayer } from '../../payments/index.js'
+import { createPayee, createPayer, fundPayer, schemeByName, type PaymentPlan } from '../../payments/index.js'
 import type { SchemeName, SettleReport } from '../../payments/types.js'
-import type { EscrowParams } from '../../payments/microcash/contract.js'
-import { drawBlockOf, roundAt } from '../../payments/microcash/ticket.js'
 import { createMutex } from '../../exchange/index.js'
 import { createPublisher, type Publisher } from './publisher.js'
 import { createCache, type Cache } from './cache.js'
@@ -33,52 +31,6 @@ export const CDN_DEFAULT_PRICE_PER_CHUNK = 2n * 10n ** 14n
 /** Default publisher deposit and per-cache reserve (fake coins on dev chains). */
 export const CDN_DEFAULT_DEPOSIT = 10n ** 21n
 export const CDN_DEFAULT_RESERVE = 10n ** 20n
-
-/** A microcash escrow sized for one CDN run (see `cdnEscrowSchedule`). */
-export interface CdnEscrowPlan {
-  /** `fundPayer('microcash', { options: { escrow } })`. */
-  escrow: EscrowParams
-  /** Payer option `bundleSize`: tickets signed at once per cache (unused ones of a round are wasted numbers). */
-  bundleSize: number
-  /** Escrow balance the schedule commits (W · V · rounds). */
-  balance: bigint
-  /** Winners to expect if `expectedChunks` chunks are paid in one round. */
-  expectedWinners: number
-}
-
-const pow2Ceil = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)))
-const pow2Floor = (x: number) => 2 ** Math.floor(Math.log2(Math.max(1, x)))
-
-/**
- * A microcash escrow schedule for a short CDN run on a dev chain, so that a run shows a handful of winners.
- *
- * The default schedule (`DEFAULT_ESCROW_SCHEDULE`: 65 536 tickets, 16 winners per round) is sized for a sponsor
- * paying ~65k chunks per round: with a few hundred tickets the expected number of winners is ~0.05. Here
- * `ticketsPerRound` N is ~4x the chunks the run is expected to pay in a round (a power of 2 with headroom: bundles
- * leave unused numbers, runs vary), `winnersPerRound` W is chosen so that about `targetWinners` (default 6) of the
- * paid tickets win, and `ticketValue` V = price · N / W makes a ticket's expected value V·W/N exactly one chunk's
- * price (one ticket per chunk). N and W are powers of 2, W ≤ N/2 (the contract's rule).
- *
- * @example
- * ```ts
- * const plan = cdnEscrowSchedule({ expectedChunks: 16, caches: 2, pricePerChunk: 2n * 10n ** 14n })
- * plan.escrow.ticketsPerRound // 64; winnersPerRound 32; expectedWinners 8
- * ```
- */
-export function cdnEscrowSchedule(o: { expectedChunks: number; caches: number; pricePerChunk: bigint; targetWinners?: number; rounds?: number }): CdnEscrowPlan {
-  const chunks = Math.max(1, Math.ceil(o.expectedChunks))
-  const target = o.targetWinners ?? 6
-  const ticketsPerRound = Math.min(2 ** 30, pow2Ceil(Math.max(4 * chunks, 4 * target, 16)))
-  const winnersPerRound = Math.min(ticketsPerRound / 2, 2 ** Math.round(Math.log2(Math.max(1, (target * ticketsPerRound) / chunks))))
-  const ticketValue = o.pricePerChunk * BigInt(ticketsPerRound / winnersPerRound)
-  const rounds = o.rounds ?? 20
-  return {
-    escrow: { ticketValue, ticketsPerRound, winnersPerRound, roundLengthBlocks: 10, drawDelayBlocks: 5, rounds, redeemWindowBlocks: 200 },
-    bundleSize: Math.min(64, pow2Floor(ticketsPerRound / (4 * Math.max(1, o.caches)))),
-    balance: ticketValue * BigInt(winnersPerRound * rounds),
-    expectedWinners: (Math.min(chunks, ticketsPerRound) * winnersPerRound) / ticketsPerRound,
-  }
-}
 
 export interface CdnScenarioOptions {
   chain: Chain
@@ -102,8 +54,8 @@ export interface CdnScenarioOptions {
   onEvent?: EventSink
   /** Run clients one after the other (default: all at once). */
   sequential?: boolean
-  /** microcash: the escrow to open (default `cdnEscrowSchedule` for clients × chunks). */
-  escrow?: CdnEscrowPlan
+  /** How to fund and configure the publisher's payer (default: the scheme's `plan` for clients × chunks). */
+  plan?: PaymentPlan
   /** Called after the last claim landed, before the caches settle (e.g. mine past the draw blocks on a dev chain). */
   beforeSettle?(): Promise<void>
 }
@@ -116,19 +68,8 @@ export interface CdnScenarioResult {
   elapsedMs: number
 }
 
-/**
- * Dev chains only: mines empty blocks until the draw block of the current round has passed, so every ticket issued
- * so far (rounds ≤ the current one) is drawn and winners can be redeemed. Returns the blocks mined (0 if none).
- * Needs `chain.dev` (the embedded chain, or a dev node): never call it against a real chain.
- */
-export async function minePastCurrentDraw(chain: Chain, schedule: Pick<EscrowParams, 'roundLengthBlocks' | 'drawDelayBlocks'>): Promise<number> {
-  if (!chain.dev) throw new Error('minePastCurrentDraw needs a dev chain (chain.dev)')
-  const b = Number(await chain.blockNumber())
-  const draw = drawBlockOf(roundAt(b, schedule.roundLengthBlocks), schedule.roundLengthBlocks, schedule.drawDelayBlocks)
-  const n = draw + 1 - b
-  if (n > 0) await chain.dev.mine(n)
-  return Math.max(0, n)
-}
+/** Re-exported for the tests and callers that mined past a microcash draw through the scenario. */
+export { minePastCurrentDraw } from '../../payments/microcash/index.js'
 
 /** Runs the scenario to completion (every client done), settles every cache with `force`, stops everything. */
 export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenarioResult> {
@@ -142,9 +83,9 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
   const pubKey = keys[0]
   const ctx = (key: Hex) => ({ chain: o.chain, deployment: o.deployment, key, logger: log })
   const chunkCount = Math.ceil(content.length / (o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize))
-  const plan = scheme === 'microcash' ? (o.escrow ?? cdnEscrowSchedule({ expectedChunks: o.clients * chunkCount, caches: o.caches, pricePerChunk: price })) : undefined
-  await fundPayer(scheme, { ...ctx(pubKey), options: plan && { escrow: plan.escrow } }, { deposit: plan && plan.balance > CDN_DEFAULT_DEPOSIT ? plan.balance : CDN_DEFAULT_DEPOSIT })
-  const payer = await createPayer(scheme, { ...ctx(pubKey), options: plan && { bundleSize: plan.bundleSize } })
+  const plan = o.plan ?? schemeByName(scheme).plan({ expectedPayments: o.clients * chunkCount, payees: o.caches, pricePerPayment: price })
+  await fundPayer(scheme, { ...ctx(pubKey), options: plan.fundOptions }, { deposit: plan.deposit > CDN_DEFAULT_DEPOSIT ? plan.deposit : CDN_DEFAULT_DEPOSIT })
+  const payer = await createPayer(scheme, { ...ctx(pubKey), options: plan.payerOptions })
   const fundMutex = createMutex()
   const pt = await newT('publisher')
   let publisher: Publisher | undefined
@@ -153,7 +94,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
   try {
     publisher = await createPublisher({
       transport: pt, payer, logger: log, onEvent: o.onEvent,
-      fundServer: scheme === 'lottery' ? (payee) => fundMutex.run(() => fundPayer(scheme, ctx(pubKey), { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
+      fundServer: plan.fundsEachPayee ? (payee) => fundMutex.run(() => fundPayer(scheme, ctx(pubKey), { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
     }, {
       contentId: 'content', content, chunkSize: o.chunkSize,
       policy: { maxPricePerChunk: price, minCapacityBytes: 0, minCollateral: 0n, maxServers: o.caches },
