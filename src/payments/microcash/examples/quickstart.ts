@@ -3,14 +3,11 @@
  * Run: node --import tsx src/payments/microcash/examples/quickstart.ts
  */
 import { privateKeyToAddress } from 'viem/accounts'
-import { deploySouk } from '../../deploy.js'
 import { createChain } from '../../../chain/index.js'
-import { createPayee, createPayer, fundPayer } from '../../index.js'
-import { deployConcurrentLottery } from '../index.js' // also registers 'microcash'
+import { createPayee, createPayer, deploySouk, fundPayer } from '../../index.js'
 
 const chain = await createChain({ kind: 'embedded' })
-const d = await deploySouk(chain, chain.devKeys[0])
-d.contracts.microcash.concurrentLottery = await deployConcurrentLottery(chain, chain.devKeys[0], d.token)
+const d = await deploySouk(chain, chain.devKeys[0]) // the token, then every scheme: d.contracts.microcash.concurrentLottery
 const sponsor = { chain, deployment: d, key: chain.devKeys[1] }
 const cache = { chain, deployment: d, key: chain.devKeys[2] } // add storePath: 'cache.db' to persist
 // deposit = escrow balance (16 winners x 100 rounds x V), Σ reserves = penalty deposit.
