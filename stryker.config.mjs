@@ -79,7 +79,8 @@ const chosen = (process.env.SOUK_MUTATE_AREAS ?? '').split(',').filter(Boolean).
 for (const a of chosen) if (!(a in areas)) throw new Error(`stryker.config.mjs: unknown area ${a} (areas: ${Object.keys(areas).join(', ')})`)
 const selected = chosen.length ? [...new Set(chosen)] : Object.keys(areas)
 // Runs of different areas may go on side by side: each keeps its own reports, incremental file and sandboxes.
-const runName = chosen.length ? selected.join('+') : 'all'
+// SOUK_MUTATE_RUN names a run over part of an area (`--mutate file:lines`), so that its results are kept apart.
+const runName = process.env.SOUK_MUTATE_RUN ?? (chosen.length ? selected.join('+') : 'all')
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
