@@ -20,6 +20,8 @@ import { createLibp2pTransport, createMemoryNetwork, type Transport } from '../s
 import { createPayee, createPayer, fundPayer } from '../src/payments/index.js'
 import { serveExchange, fetchExchange } from '../src/exchange/index.js'
 import { runCdnScenario } from '../src/services/cdn/scenario.js'
+import { systemClock } from '../src/core/clock.js'
+import { systemRng } from '../src/crypto/rng.js'
 import { benchCapnet } from './capnet.js'
 
 const MiB = 1024 * 1024
@@ -67,7 +69,7 @@ export async function benchCdn(): Promise<Record<string, number>> {
   // On-chain transactions per GB, from an in-process CDN run with the lottery.
   const latestBefore = await chain.blockNumber()
   const net = createMemoryNetwork()
-  const r = await runCdnScenario({ chain, deployment: dep, newTransport: async (role) => net.createTransport({ peerId: role }), caches: 4, clients: 4, contentBytes: 8 * MiB, keys: chain.devKeys.slice(20 - 5) })
+  const r = await runCdnScenario({ chain, deployment: dep, clock: systemClock(), rng: systemRng, newTransport: async (role) => net.createTransport({ peerId: role }), caches: 4, clients: 4, contentBytes: 8 * MiB, keys: chain.devKeys.slice(20 - 5) })
   const delivered = r.clients.reduce((s, c) => s + c.bytesVerified, 0)
   const settleTxs = r.caches.reduce((s, c) => s + (c.settle?.transactions ?? 0), 0)
   const latest = await chain.blockNumber()

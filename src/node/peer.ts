@@ -26,7 +26,8 @@ import { createPayee, createPayer, fundPayer, schemeByName, schemeEnum } from '.
 import { createMutex } from '../exchange/index.js'
 import { createPublisher, createCache, createClient, sqliteChunkStore, type CdnEvent } from '../services/cdn/index.js'
 import { CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_RESERVE } from '../services/cdn/scenario.js'
-import { CAPNET_DEFAULT_PARAMS } from '../proofs/capnet/index.js'
+import { CAPNET_DEFAULT_PARAMS, systemRng } from '../proofs/capnet/index.js'
+import { forkRng } from '../crypto/rng.js'
 
 export const PeerConfigSchema = z.object({
   role: z.enum(['publisher', 'cache', 'client']),
@@ -101,7 +102,7 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
       const m = createMutex()
       const content = makeContent(cfg.contentBytes, cfg.contentSeed)
       const p = await createPublisher({
-        transport, payer, clock, logger: log, onEvent: emit,
+        transport, payer, clock, rng: forkRng(systemRng, 'publisher'), logger: log, onEvent: emit,
         fundServer: plan.fundsEachPayee ? (payee) => m.run(() => fundPayer(cfg.scheme, ctx, { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
       }, {
         contentId: 'content', content,
@@ -117,7 +118,7 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
       if (!cfg.bootstrap) throw new Error('a cache needs --bootstrap <publisher address>')
       const payee = await createPayee(cfg.scheme, { chain: chain!, deployment, key: cfg.key as Hex, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, logger: log })
       const store = sqliteChunkStore(openDatabase(join(cfg.dataDir, 'chunks.sqlite'), { synchronous: 'NORMAL' }))
-      const cache = await createCache({ transport, payee, store, clock, logger: log, onEvent: emit }, {
+      const cache = await createCache({ transport, payee, store, clock, rng: forkRng(systemRng, 'cache'), logger: log, onEvent: emit }, {
         publisher: cfg.bootstrap, behaviour: cfg.behaviour === 'stingy' ? 'honest' : cfg.behaviour, partner: cfg.partner,
         offer: { pricePerChunk: cfg.pricePerChunk, floorPricePerChunk: cfg.pricePerChunk / 2n, capacityBytes: 1 << 30, collateral: 0n },
         lateClaimDelayMs: 1_000,

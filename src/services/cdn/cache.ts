@@ -10,19 +10,18 @@
  *
  * @example
  * ```ts
- * const cache = await createCache({ transport, payee, store: memoryChunkStore() }, { publisher: publisherAddr, offer: { pricePerChunk: 10n, floorPricePerChunk: 5n, capacityBytes: 1e9, collateral: 0n } })
+ * const cache = await createCache({ transport, payee, store: memoryChunkStore(), clock, rng, logger }, { publisher: publisherAddr, offer: { pricePerChunk: 10n, floorPricePerChunk: 5n, capacityBytes: 1e9, collateral: 0n } })
  * await cache.ready
  * ```
  */
-import { randomBytes } from 'node:crypto'
 import type { Address } from 'viem'
-import { systemClock, type Clock } from '../../core/clock.js'
-import { silentLogger, type Logger } from '../../core/logger.js'
+import type { Clock } from '../../core/clock.js'
+import type { Logger } from '../../core/logger.js'
 import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
 import { createClaimant, type Claimant } from '../../exchange/index.js'
 import { acceptProposal } from '../../market/selection.js'
-import { deriveOuterKey, merkleRoot, serveChunk, verifySolution } from '../../proofs/capnet/index.js'
+import { deriveOuterKey, merkleRoot, serveChunk, verifySolution, type Rng } from '../../proofs/capnet/index.js'
 import {
   CDN_CLAIM, CDN_COLLUDE, CDN_CONTENT, CDN_FETCH, CDN_JOIN, collideCodec, collideReplyCodec, contentChunkCodec, contentRequestCodec, fetchCodec, fetchReplyCodec,
   hex, joinCodec, joinReplyCodec, verifyPayOrder,
@@ -34,8 +33,10 @@ export interface CacheComponents {
   transport: Transport
   payee: PayeeSide
   store: ChunkStore
-  clock?: Clock
-  logger?: Logger
+  clock: Clock
+  /** Garbage mode's bytes and colluding mode's made-up secrets (a seeded stream in simulations). */
+  rng: Rng
+  logger: Logger
   onEvent?: EventSink
 }
 
@@ -72,14 +73,13 @@ interface Served { client: PeerId; requestId: Uint8Array; chunkIndex: number; pr
  *
  * @example
  * ```ts
- * const cache = await createCache({ transport, payee, store }, { publisher, offer })
+ * const cache = await createCache({ transport, payee, store, clock, rng, logger }, { publisher, offer })
  * await cache.ready
  * ```
  */
 export async function createCache(c: CacheComponents, o: CacheOptions): Promise<Cache> {
-  const { transport, payee, store } = c
-  const log = (c.logger ?? silentLogger()).child('cache')
-  const clock = c.clock ?? systemClock()
+  const { transport, payee, store, clock, rng } = c
+  const log = c.logger.child('cache')
   const emit = c.onEvent ?? (() => {})
   const behaviour = o.behaviour ?? 'honest'
   const maxUnproven = o.maxUnprovenPerClient ?? 1
@@ -135,7 +135,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     } catch {
       return refuse('cache ticket does not open: not issued by our publisher for this chunk', true)
     }
-    if (behaviour === 'garbage') body = new Uint8Array(randomBytes(body.length))
+    if (behaviour === 'garbage') body = rng(body.length)
     const s: Served = { client, requestId: get.requestId, chunkIndex: get.chunkIndex, proven: false }
     served.set(key, s)
     debts.add(reqHex)
@@ -196,7 +196,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
 
   function tryForgedClaims(s: Served) {
     // The attack: claim payment without the client having solved the puzzle (no secret, then a made-up one).
-    for (const secret of [undefined, new Uint8Array(randomBytes(32))]) {
+    for (const secret of [undefined, rng(32)]) {
       st.forgedClaims++
       void track((async () => {
         if (!forger) return

@@ -6,6 +6,8 @@ import { createMemoryNetwork, createLibp2pTransport } from '../../net/index.js'
 import { runCdnScenario, type CdnScenarioOptions } from './scenario.js'
 import { minePastCurrentDraw } from '../../payments/microcash/index.js'
 import { SoukTokenAbi } from '../../../artifacts/contracts.js'
+import { systemClock } from '../../core/clock.js'
+import { systemRng } from '../../proofs/capnet/index.js'
 
 let chain: Chain
 let dep: SoukDeployment
@@ -20,7 +22,7 @@ const memory = () => { const net = createMemoryNetwork(); return async (role: st
 let keyBase = 1
 /** Fresh keys per scenario: lottery nonces and reserves are per (payer, payee). */
 const keys = (n: number) => { const k = chain.devKeys.slice(keyBase, keyBase + n); keyBase += n; return k }
-const run = (o: Omit<CdnScenarioOptions, 'chain' | 'deployment'>) => runCdnScenario({ chain, deployment: dep, ...o, keys: keys(1 + o.caches) })
+const run = (o: Omit<CdnScenarioOptions, 'chain' | 'deployment' | 'clock' | 'rng'>) => runCdnScenario({ chain, deployment: dep, clock: systemClock(), rng: systemRng, ...o, keys: keys(1 + o.caches) })
 
 async function honestScenario(newTransport: CdnScenarioOptions['newTransport'], extra: Partial<CdnScenarioOptions> = {}) {
   const r = await run({ newTransport, caches: 2, clients: 2, contentBytes: 1 << 20, ...extra })

@@ -4,22 +4,21 @@
  *
  * @example
  * ```ts
- * const publisher = await createPublisher({ transport, payer, logger, clock }, {
+ * const publisher = await createPublisher({ transport, payer, logger, clock, rng }, {
  *   contentId: 'video', content: bytes, policy: { maxPricePerChunk: 10n ** 12n, minCapacityBytes: 0, minCollateral: 0n, maxServers: 4 },
  * })
  * publisher.stats().bundlesIssued
  * ```
  */
-import { randomBytes } from 'node:crypto'
 import type { Address } from 'viem'
-import { systemClock, type Clock } from '../../core/clock.js'
-import { silentLogger, type Logger } from '../../core/logger.js'
+import type { Clock } from '../../core/clock.js'
+import type { Logger } from '../../core/logger.js'
 import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
 import type { PayerSide, PaymentTerms } from '../../payments/types.js'
 import { createSponsorDesk, type SponsorDesk } from '../../exchange/index.js'
 import { simpleSelection, type HirePolicy, type SelectionStrategy, type ServerOffer } from '../../market/selection.js'
 import {
-  CAPNET_DEFAULT_PARAMS, createBundle, describeContent, encryptLayer, padChunk, sealCacheTicket, sha256, verifySolution, type BundleRecord, type PuzzleParams,
+  CAPNET_DEFAULT_PARAMS, createBundle, describeContent, encryptLayer, padChunk, sealCacheTicket, sha256, verifySolution, type BundleRecord, type PuzzleParams, type Rng,
 } from '../../proofs/capnet/index.js'
 import {
   CDN_CLAIM, CDN_CONTENT, CDN_JOIN, CDN_REQUEST, ClaimProofSchema, contentChunkCodec, contentRequestCodec, hex, joinCodec, joinReplyCodec,
@@ -31,8 +30,13 @@ export interface PublisherComponents {
   transport: Transport
   /** Pays caches (the publisher's budget is this payer's deposit on chain). */
   payer: PayerSide
-  clock?: Clock
-  logger?: Logger
+  clock: Clock
+  /**
+   * Secrets (publisher, per cache), request ids, puzzle start offsets and the cache-assignment draw: `systemRng` on a
+   * node, a seeded stream in tests and simulations (which then replay the same draw).
+   */
+  rng: Rng
+  logger: Logger
   /** Called once per hired cache before it is paid (e.g. fund a lottery reserve for it). */
   fundServer?(payee: Address): Promise<void>
   selection?: SelectionStrategy
@@ -79,17 +83,16 @@ export interface Publisher {
  *
  * @example
  * ```ts
- * const p = await createPublisher({ transport, payer }, { contentId: 'v', content, policy })
+ * const p = await createPublisher({ transport, payer, clock, rng, logger }, { contentId: 'v', content, policy })
  * ```
  */
 export async function createPublisher(c: PublisherComponents, o: PublisherOptions): Promise<Publisher> {
-  const { transport, payer } = c
-  const log = (c.logger ?? silentLogger()).child('publisher')
-  const clock = c.clock ?? systemClock()
+  const { transport, payer, clock, rng } = c
+  const log = c.logger.child('publisher')
   const emit = c.onEvent ?? (() => {})
   const selection = c.selection ?? simpleSelection()
   const content = describeContent(o.content, o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize)
-  const publisherSecret = new Uint8Array(randomBytes(32))
+  const publisherSecret = rng(32)
   const n = o.puzzle?.cachesPerRequest ?? CAPNET_DEFAULT_PARAMS.cachesPerRequest
   const orderTtl = o.orderTtlMs ?? 120_000
   const hired = new Map<PeerId, Hired>()
@@ -97,7 +100,8 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   const open = new Map<string, Open>()
   const openPerClient = new Map<PeerId, number>()
   const st: PublisherStats = { cachesHired: 0, cachesReady: 0, bundlesIssued: 0, bundlesProven: 0, repairs: 0, claimsPaid: 0, claimsRejected: 0, paymentsRefused: 0, paidTo: {} }
-  const rng = () => randomBytes(4).readUInt32BE() / 2 ** 32
+  /** A uniform draw in [0, 1) for the selection strategy, from 32 bits of `rng`. */
+  const draw = () => { const b = rng(4); return (((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) / 2 ** 32 }
 
   const order = (cacheId: PeerId, requestId: Uint8Array, chunkIndex: number, commitment: Uint8Array): PayOrder => {
     const h = hired.get(cacheId)!
@@ -106,7 +110,10 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   }
   const innerDigest = (rec: BundleRecord, requestId: Uint8Array, slot: number, chunkIndex: number) =>
     sha256(encryptLayer(padChunk(content.chunks[chunkIndex], content.manifest.chunkSize), { key: rec.innerKeys[slot], requestId, chunkIndex, layer: 'inner' }))
+  // Candidates in peer-id order, not hiring order (caches join concurrently): the draw is then a function of the rng
+  // and the set of ready caches, so a seeded run replays it.
   const readyCaches = (avoid: readonly string[]) => [...hired.values()].filter((h) => h.ready && !avoid.includes(h.offer.peer) && !transport.isBanned(h.offer.peer)).map((h) => h.offer)
+    .sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   const closeBundle = (b: Open) => { openPerClient.set(b.client, Math.max(0, (openPerClient.get(b.client) ?? 1) - 1)) }
 
   // --- Recruiting: a cache joins with an offer; we hire (proposing a price) or decline; it accepts with terms.
@@ -122,7 +129,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     }
     // Fund what the scheme needs before the cache quotes terms (a lottery payee checks its reserve).
     await c.fundServer?.(offer.payee)
-    const cacheSecret = new Uint8Array(randomBytes(32))
+    const cacheSecret = rng(32)
     proposed.add(peer) // may fetch the content as soon as it accepts
     await sendMessage(stream, joinReplyCodec, { type: 'hire', contentId: o.contentId, manifest: content.manifest, pricePerChunk: decision.pricePerChunk, cacheSecret, publisherPayer: payer.address })
     const ans = await readMessage(stream, joinCodec, { timeoutMs: 10_000 })
@@ -168,19 +175,19 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
       if (m.firstChunk >= content.manifest.chunkCount) return refuse('first chunk out of range')
       if ((openPerClient.get(peer) ?? 0) >= (o.maxOpenBundlesPerClient ?? 2)) return refuse('too many unproven bundles')
       const k = Math.min(n, content.manifest.chunkCount - m.firstChunk)
-      const chosen = selection.assign(readyCaches(m.avoid), k, rng)
+      const chosen = selection.assign(readyCaches(m.avoid), k, draw)
       if (chosen.length === 0) return refuse('no cache available')
       const chunkIndices = chosen.map((_, i) => m.firstChunk + i)
-      const requestId = new Uint8Array(randomBytes(16))
+      const requestId = rng(16)
       const { bundle, record } = createBundle({
         content, chunkIndices, requestId, publisherSecret,
         caches: chosen.map((x) => ({ cacheId: x.peer, cacheSecret: hired.get(x.peer)!.cacheSecret })),
-        params: { rounds: o.puzzle?.rounds, pieceSize: o.puzzle?.pieceSize },
+        params: { rounds: o.puzzle?.rounds, pieceSize: o.puzzle?.pieceSize }, rng,
       })
       open.set(hex(requestId), { client: peer, record, requestId, chunkIndices, slots: chosen.map((x) => x.peer), proven: false, repairs: 0, claimed: new Set() })
       openPerClient.set(peer, (openPerClient.get(peer) ?? 0) + 1)
       st.bundlesIssued++
-      emit({ kind: 'bundle', client: peer, chunks: chunkIndices.length })
+      emit({ kind: 'bundle', client: peer, requestId: hex(requestId), caches: chosen.map((x) => x.peer), chunks: chunkIndices.length })
       await sendMessage(stream, requestReplyCodec, {
         type: 'bundle', bundle,
         caches: chosen.map((x) => ({ cacheId: x.peer, addresses: x.addresses })),
@@ -195,7 +202,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     if (b.proven) return refuse('request already proven')
     if (m.slot >= b.slots.length) return refuse('slot out of range')
     if (b.repairs >= (o.maxRepairsPerBundle ?? 3)) return refuse('too many repairs')
-    const [next] = selection.assign(readyCaches([...m.avoid, b.slots[m.slot]]), 1, rng)
+    const [next] = selection.assign(readyCaches([...m.avoid, b.slots[m.slot]]), 1, draw)
     if (!next) return refuse('no other cache available')
     log.info('repairing a slot', { client: peer, from: b.slots[m.slot], to: next.peer, reason: m.reason })
     b.slots[m.slot] = next.peer

@@ -14,6 +14,7 @@ import type { Address, Hex } from 'viem'
 import type { SoukDeployment } from '../../payments/deploy.js'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
+import type { Clock } from '../../core/clock.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
 import type { Transport } from '../../net/index.js'
 import { createPayee, createPayer, fundPayer, schemeByName, type PaymentPlan } from '../../payments/index.js'
@@ -23,7 +24,8 @@ import { createPublisher, type Publisher } from './publisher.js'
 import { createCache, type Cache } from './cache.js'
 import { createClient } from './client.js'
 import { memoryChunkStore } from './store.js'
-import { CAPNET_DEFAULT_PARAMS } from '../../proofs/capnet/index.js'
+import { CAPNET_DEFAULT_PARAMS, type Rng } from '../../proofs/capnet/index.js'
+import { forkRng } from '../../crypto/rng.js'
 import type { CacheBehaviour, CacheStats, ClientBehaviour, ClientStats, EventSink, PublisherStats } from './types.js'
 
 /** Default price per chunk: with the lottery's default face value this makes a few percent of tickets win. */
@@ -36,6 +38,10 @@ export interface CdnScenarioOptions {
   chain: Chain
   deployment: SoukDeployment
   newTransport(role: string): Promise<Transport>
+  /** Every role's clock (a `manualClock` in simulations; the caller's `systemClock()` otherwise). */
+  clock: Clock
+  /** Root of every role's random stream (`forkRng(rng, role)`): a `seededRng` replays a run. */
+  rng: Rng
   caches: number
   clients: number
   contentBytes?: number
@@ -90,10 +96,10 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
   const pt = await newT('publisher')
   let publisher: Publisher | undefined
   const caches: { cache: Cache; peer: string; payee: Address; behaviour: CacheBehaviour }[] = []
-  const started = performance.now()
+  const started = o.clock.now()
   try {
     publisher = await createPublisher({
-      transport: pt, payer, logger: log, onEvent: o.onEvent,
+      transport: pt, payer, clock: o.clock, rng: forkRng(o.rng, 'publisher'), logger: log, onEvent: o.onEvent,
       fundServer: plan.fundsEachPayee ? (payee) => fundMutex.run(() => fundPayer(scheme, ctx(pubKey), { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
     }, {
       contentId: 'content', content, chunkSize: o.chunkSize,
@@ -107,7 +113,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
       const behaviour = o.cacheBehaviours?.[i] ?? 'honest'
       const partnerClient = Object.entries(o.partnerOf ?? {}).find(([, c]) => c === i)?.[0]
       const payee = await createPayee(scheme, ctx(keys[1 + i]))
-      const cache = await createCache({ transport: t, payee, store: memoryChunkStore(), logger: log, onEvent: o.onEvent }, {
+      const cache = await createCache({ transport: t, payee, store: memoryChunkStore(), clock: o.clock, rng: forkRng(o.rng, `cache-${i}`), logger: log, onEvent: o.onEvent }, {
         publisher: publisherAddr, behaviour, partner: partnerClient !== undefined ? clientTs[Number(partnerClient)].peerId : undefined,
         offer: { pricePerChunk: price, floorPricePerChunk: price / 2n, capacityBytes: 1 << 30, collateral: 0n },
         lateClaimDelayMs: 500,
@@ -118,7 +124,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
     const clients = clientTs.map((t, i) => {
       const behaviour = o.clientBehaviours?.[i] ?? 'honest'
       const partnerCache = o.partnerOf?.[i]
-      return { behaviour, client: createClient({ transport: t, logger: log, onEvent: o.onEvent }, { publisher: publisherAddr, contentId: 'content', behaviour, partner: partnerCache !== undefined ? caches[partnerCache].peer : undefined }) }
+      return { behaviour, client: createClient({ transport: t, clock: o.clock, logger: log, onEvent: o.onEvent }, { publisher: publisherAddr, contentId: 'content', behaviour, partner: partnerCache !== undefined ? caches[partnerCache].peer : undefined }) }
     })
     const run = async (c: (typeof clients)[number]) => {
       try {
@@ -132,7 +138,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
     if (o.sequential) for (const c of clients) results.push(await run(c))
     else results.push(...(await Promise.all(clients.map(run))))
     // Let late claims (proof timeouts) and claims in flight finish, then redeem every winner.
-    await new Promise((r) => setTimeout(r, 700))
+    await o.clock.sleep(700)
     for (const c of caches) await c.cache.drain()
     await o.beforeSettle?.()
     const cacheResults: CdnScenarioResult['caches'] = []
@@ -140,7 +146,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
       const settle = await c.cache.settle({ force: true })
       cacheResults.push({ ...c.cache.stats(), peer: c.peer, payee: c.payee, behaviour: c.behaviour, settle })
     }
-    return { content, publisher: publisher.stats(), caches: cacheResults, clients: results, elapsedMs: performance.now() - started }
+    return { content, publisher: publisher.stats(), caches: cacheResults, clients: results, elapsedMs: o.clock.now() - started }
   } finally {
     for (const c of caches) await c.cache.stop().catch(() => {})
     await publisher?.stop().catch(() => {})
