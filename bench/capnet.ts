@@ -24,6 +24,7 @@ import {
   createBundle, expectedSolveHashes, type PuzzleParams,
 } from '../src/proofs/capnet/index.js'
 import { sha256Into } from '../src/proofs/capnet/hash.js'
+import { pooledSystemRng } from '../src/crypto/rng.js'
 
 const now = () => performance.now()
 
@@ -73,17 +74,17 @@ export async function benchCapnet(): Promise<Record<string, number>> {
   const puzzlesGeneratedPerSecond = rate(() => {
     const innerKeys = keyPool[next++ & 63]
     const source = createInnerPieceSource({ plainChunks, innerKeys, requestId, chunkIndices, pieceSize: params.pieceSize })
-    generatePuzzle({ source, params })
+    generatePuzzle({ source, params, rng: pooledSystemRng })
   })
   const innerKeys = Array.from({ length: n }, () => rng(32))
   const innerChunks = plainChunks.map((c, i) => encryptLayer(c, { key: innerKeys[i], requestId, chunkIndex: i, layer: 'inner' }))
-  const puzzlesGeneratedPerSecondHashOnly = rate(() => generatePuzzle({ innerChunks, params }))
+  const puzzlesGeneratedPerSecondHashOnly = rate(() => generatePuzzle({ innerChunks, params, rng: pooledSystemRng }))
 
   const content = describeContent(rng(n * params.chunkSize), params.chunkSize)
   const caches = chunkIndices.map((i) => ({ cacheId: `cache-${i}`, cacheSecret: rng(32) }))
   const publisherSecret = rng(32)
   const bundlesCreatedPerSecond = rate(() => {
-    createBundle({ content, chunkIndices, caches, requestId: randomBytes(16), publisherSecret, params: { rounds: params.rounds, pieceSize: params.pieceSize } })
+    createBundle({ content, chunkIndices, caches, requestId: randomBytes(16), publisherSecret, params: { rounds: params.rounds, pieceSize: params.pieceSize }, rng: pooledSystemRng })
   })
 
   const bundleBytes = n * params.chunkSize

@@ -80,9 +80,9 @@ test('a cache cannot serve with another cache\'s ticket; bundles need distinct c
   const { bundle } = createBundle({ content, chunkIndices: [0, 1], caches: caches.slice(0, 2), requestId, publisherSecret, params, rng })
   const e = bundle.entries[0]
   assert.throws(() => serveChunk({ chunk: content.chunks[0], chunkSize, cacheSecret: caches[1].cacheSecret, requestId, chunkIndex: 0, cacheTicket: e.cacheTicket }), CapnetOpenError)
-  assert.throws(() => createBundle({ content, chunkIndices: [0, 1], caches: [caches[0], caches[0]], requestId, publisherSecret }), (x: unknown) => x instanceof CapnetError && x.code === 'CAPNET_DUPLICATE_CACHE')
-  assert.throws(() => createBundle({ content, chunkIndices: [0, 0], caches: caches.slice(0, 2), requestId, publisherSecret }), (x: unknown) => x instanceof CapnetError && x.code === 'CAPNET_DUPLICATE_CHUNK')
-  assert.throws(() => createBundle({ content, chunkIndices: [0, 99], caches: caches.slice(0, 2), requestId, publisherSecret }), RangeError)
+  assert.throws(() => createBundle({ content, chunkIndices: [0, 1], caches: [caches[0], caches[0]], requestId, publisherSecret, rng }), (x: unknown) => x instanceof CapnetError && x.code === 'CAPNET_DUPLICATE_CACHE')
+  assert.throws(() => createBundle({ content, chunkIndices: [0, 0], caches: caches.slice(0, 2), requestId, publisherSecret, rng }), (x: unknown) => x instanceof CapnetError && x.code === 'CAPNET_DUPLICATE_CHUNK')
+  assert.throws(() => createBundle({ content, chunkIndices: [0, 99], caches: caches.slice(0, 2), requestId, publisherSecret, rng }), RangeError)
 })
 
 test('parseBundle rejects malformed bundles with readable reasons', () => {

@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * const content = describeContent(video, 128 * 1024)
- * const { bundle } = createBundle({ content, chunkIndices: [0, 1, 2, 3], caches, requestId, publisherSecret })
+ * const { bundle } = createBundle({ content, chunkIndices: [0, 1, 2, 3], caches, requestId, publisherSecret, rng })
  * const served = bundle.entries.map((e, i) => serveChunk({ chunk: content.chunks[e.chunkIndex], chunkSize: 128 * 1024,
  *   cacheSecret: caches[i].cacheSecret, requestId, chunkIndex: e.chunkIndex, cacheTicket: e.cacheTicket }))
  * const inner = served.map((c, i) => peelOuterLayer(c, deriveOuterKey(caches[i].cacheSecret, requestId, bundle.entries[i].chunkIndex), requestId, bundle.entries[i].chunkIndex))
@@ -83,7 +83,8 @@ export interface CreateBundleParameters {
   publisherSecret: Uint8Array
   /** Difficulty; chunkSize defaults to the manifest's, cachesPerRequest to chunkIndices.length. */
   params?: Partial<Omit<PuzzleParams, 'chunkSize' | 'cachesPerRequest'>>
-  rng?: Rng
+  /** Random bytes for the puzzle's secret start offset (see `GeneratePuzzleParameters.rng`). */
+  rng: Rng
 }
 
 /**
@@ -91,7 +92,7 @@ export interface CreateBundleParameters {
  *
  * @example
  * ```ts
- * const { bundle, record } = createBundle({ content, chunkIndices: [8, 9, 10, 11], caches, requestId, publisherSecret })
+ * const { bundle, record } = createBundle({ content, chunkIndices: [8, 9, 10, 11], caches, requestId, publisherSecret, rng })
  * ```
  */
 export function createBundle(args: CreateBundleParameters): { bundle: Bundle; record: BundleRecord } {

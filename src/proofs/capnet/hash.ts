@@ -1,6 +1,6 @@
 /**
  * CAPnet's hashing helpers: a SHA-256 and HMAC-SHA-256 in JavaScript tuned for the puzzle's short inputs (below),
- * byte helpers, the byte {@link Rng}s and inline asserts. Generic SHA-256 / HMAC through node:crypto is
+ * byte helpers and inline asserts (the byte `Rng`s are src/crypto/rng.ts's, re-exported here). Generic SHA-256 / HMAC through node:crypto is
  * src/crypto/sha256.ts's.
  *
  * @example
@@ -10,7 +10,6 @@
  * ```
  */
 import * as nodeCrypto from 'node:crypto'
-import { sha256Parts } from '../../crypto/sha256.js'
 
 /** Big-endian u32. */
 export function u32be(n: number): Uint8Array {
@@ -30,69 +29,8 @@ export function label(s: string): Uint8Array {
   return enc.encode(s)
 }
 
-/** A source of random bytes: `rng(n)` returns `n` fresh bytes. Inject a seeded one for tests and simulations. */
-export type Rng = (byteLength: number) => Uint8Array
-
-/** The default {@link Rng}: node:crypto's CSPRNG. */
-export const systemRng: Rng = (n) => new Uint8Array(nodeCrypto.randomBytes(n))
-
-const POOL_BYTES = 4096
-let rngPool = new Uint8Array(0)
-let rngPoolOff = 0
-/**
- * node:crypto's CSPRNG, drawn from a 4 KiB pool refilled with `randomFillSync` (one native call per ~1 000 puzzle
- * start offsets instead of one each). Every byte is handed out once and zeroed in the pool as it is taken.
- */
-export const pooledSystemRng: Rng = (n) => {
-  if (n > POOL_BYTES / 4) return systemRng(n)
-  if (rngPoolOff + n > rngPool.length) {
-    if (rngPool.length === 0) rngPool = new Uint8Array(POOL_BYTES)
-    nodeCrypto.randomFillSync(rngPool)
-    rngPoolOff = 0
-  }
-  const out = rngPool.slice(rngPoolOff, rngPoolOff + n)
-  rngPool.fill(0, rngPoolOff, rngPoolOff + n)
-  rngPoolOff += n
-  return out
-}
-
-/**
- * A deterministic {@link Rng} (SHA-256 in counter mode over `seed`). For tests and the simulator only: never for
- * real puzzles, whose secret start offset must be unpredictable.
- *
- * @example
- * ```ts
- * const rng = seededRng('test-1'); rng(4) // same 4 bytes on every run
- * ```
- */
-export function seededRng(seed: string | Uint8Array): Rng {
-  const s = typeof seed === 'string' ? label(seed) : seed
-  let counter = 0
-  let pool: Uint8Array = new Uint8Array(0)
-  return (n) => {
-    const out = new Uint8Array(n)
-    let off = 0
-    while (off < n) {
-      if (pool.length === 0) pool = sha256Parts(label('souk/capnet/seeded-rng/v1'), s, u32be(counter++))
-      const take = Math.min(pool.length, n - off)
-      out.set(pool.subarray(0, take), off)
-      pool = pool.subarray(take)
-      off += take
-    }
-    return out
-  }
-}
-
-/** Uniform integer in [0, bound) from an {@link Rng}, by rejection sampling (no modulo bias). */
-export function randomBelow(rng: Rng, bound: number): number {
-  if (!Number.isInteger(bound) || bound < 1 || bound > 2 ** 32) throw new RangeError(`bound must be an integer in [1, 2^32], got ${bound}`)
-  const limit = 2 ** 32 - (2 ** 32 % bound)
-  for (;;) {
-    const b = rng(4)
-    const x = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0
-    if (x < limit) return x % bound
-  }
-}
+// The Rng type and generators moved to src/crypto/rng.ts; re-exported here while callers move.
+export { type Rng, systemRng, pooledSystemRng, seededRng, forkRng, randomBelow } from '../../crypto/rng.js'
 
 /** Inline assert: `v` is a Uint8Array (of `len` bytes, if given). Returns it. */
 export function abytes(v: unknown, title: string, len?: number): Uint8Array {

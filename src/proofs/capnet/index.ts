@@ -6,7 +6,7 @@
  * ```ts
  * import { describeContent, createBundle, serveChunk, deriveOuterKey, peelOuterLayer, solveBundle, openBundle, verifySolution } from './src/proofs/capnet/index.js'
  * const content = describeContent(video, 128 * 1024)
- * const { bundle, record } = createBundle({ content, chunkIndices: [0, 1, 2, 3], caches, requestId, publisherSecret })
+ * const { bundle, record } = createBundle({ content, chunkIndices: [0, 1, 2, 3], caches, requestId, publisherSecret, rng })
  * // caches serve E_out(E_in(chunk)); the client peels the outer layers, solves, opens:
  * const { secret } = solveBundle({ bundle, innerChunks })
  * const chunks = openBundle({ bundle, innerChunks, secret })
@@ -18,7 +18,8 @@ export {
   CAPNET_DEFAULT_PARAMS, CAPNET_ROUNDS_MIN, CAPNET_PIECE_SIZE_MIN, CAPNET_PIECE_SIZE_MAX, CAPNET_CACHES_MAX, CAPNET_ROUNDS_MAX, CAPNET_CHUNK_SIZE_MAX,
   PuzzleParamsSchema, parsePuzzleParams, piecesPerChunk, chainLength, expectedSolveHashes, type PuzzleParams,
 } from './params.js'
-export { seededRng, systemRng, randomBelow, type Rng } from './hash.js'
+// The Rng generators are src/crypto/rng.ts's; re-exported while callers move to souk/crypto.
+export { seededRng, systemRng, randomBelow, type Rng } from '../../crypto/rng.js'
 export { sha256 } from '../../crypto/sha256.js'
 export {
   chunkContent, padChunk, chunkLength, describeContent, merkleLeaf, merkleRoot, merkleProof, verifyMerkleProof, ChunkMerkleTree,

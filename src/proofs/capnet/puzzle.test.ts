@@ -119,16 +119,16 @@ test('wrong secrets are rejected and verification never throws', () => {
 
 test('input checks: chunk count and size', () => {
   const innerChunks = chunksFor(small, 'checks')
-  assert.throws(() => generatePuzzle({ innerChunks: innerChunks.slice(1), params: small }), /must hold cachesPerRequest = 4 chunks/)
-  assert.throws(() => generatePuzzle({ innerChunks: [...innerChunks.slice(1), new Uint8Array(10)], params: small }), /chunks must be chunkSize = 4096/)
-  const puzzle = generatePuzzle({ innerChunks, params: small })
+  assert.throws(() => generatePuzzle({ innerChunks: innerChunks.slice(1), params: small, rng: seededRng('checks') }), /must hold cachesPerRequest = 4 chunks/)
+  assert.throws(() => generatePuzzle({ innerChunks: [...innerChunks.slice(1), new Uint8Array(10)], params: small, rng: seededRng('checks') }), /chunks must be chunkSize = 4096/)
+  const puzzle = generatePuzzle({ innerChunks, params: small, rng: seededRng('checks') })
   assert.throws(() => solvePuzzle({ innerChunks: [...innerChunks.slice(1), new Uint8Array(5000)], challenge: puzzle }), RangeError)
   assert.throws(() => solvePuzzle({ innerChunks, challenge: { ...puzzle, goal: new Uint8Array(3) } }), RangeError)
 })
 
 test('solving honours an abort signal', () => {
   const innerChunks = chunksFor(small, 'abort')
-  const puzzle = generatePuzzle({ innerChunks, params: small })
+  const puzzle = generatePuzzle({ innerChunks, params: small, rng: seededRng('abort') })
   const ac = new AbortController()
   ac.abort(new Error('stop'))
   assert.throws(() => solvePuzzle({ innerChunks, challenge: puzzle, signal: ac.signal }), /stop/)

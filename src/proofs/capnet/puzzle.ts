@@ -18,13 +18,14 @@
  * @example
  * ```ts
  * import { generatePuzzle, solvePuzzle, verifySolution, toChallenge } from './puzzle.js'
- * const puzzle = generatePuzzle({ innerChunks, params })
+ * const puzzle = generatePuzzle({ innerChunks, params, rng })
  * const { secret } = solvePuzzle({ innerChunks, challenge: toChallenge(puzzle) })
  * verifySolution(puzzle, secret) // true
  * ```
  */
 import { sha256 } from '../../crypto/sha256.js'
-import { sha256Into, sha256PaddedLength, bytesEqual, randomBelow, pooledSystemRng, type Rng } from './hash.js'
+import { sha256Into, sha256PaddedLength, bytesEqual } from './hash.js'
+import { randomBelow, type Rng } from '../../crypto/rng.js'
 import { secretCommitment, verifySecretCommitment, type PieceSource } from './keys.js'
 import { parsePuzzleParams, piecesPerChunk, chainLength, type PuzzleParams } from './params.js'
 import { PuzzleUnsolvableError } from './errors.js'
@@ -132,8 +133,11 @@ function checkChunks(chunks: readonly Uint8Array[], p: PuzzleParams, exact: bool
 export type GeneratePuzzleParameters = {
   /** Difficulty; validated, defaults fill missing fields. */
   params?: Partial<PuzzleParams>
-  /** Random bytes for the secret start offset (default: node:crypto CSPRNG). */
-  rng?: Rng
+  /**
+   * Random bytes for the secret start offset: a CSPRNG for real puzzles (the node passes one); a seeded stream in
+   * tests and simulations.
+   */
+  rng: Rng
 } & ({ innerChunks: readonly Uint8Array[]; source?: never } | { source: PieceSource; innerChunks?: never })
 
 /**
@@ -141,7 +145,7 @@ export type GeneratePuzzleParameters = {
  *
  * @example
  * ```ts
- * const puzzle = generatePuzzle({ innerChunks, params: { rounds: 2, cachesPerRequest: innerChunks.length } })
+ * const puzzle = generatePuzzle({ innerChunks, params: { rounds: 2, cachesPerRequest: innerChunks.length }, rng: pooledSystemRng })
  * ```
  */
 export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
@@ -155,7 +159,7 @@ export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
   } else {
     throw new TypeError('generatePuzzle needs innerChunks or a piece source')
   }
-  const startOffset = randomBelow(args.rng ?? pooledSystemRng, piecesPerChunk(params)) * params.pieceSize
+  const startOffset = randomBelow(args.rng, piecesPerChunk(params)) * params.pieceSize
   const r = runChain(read, params, startOffset, ...chainBuffers(params))
   if (r.prev === null) throw new RangeError('piece source returned no piece')
   return { params, goal: r.last, secret: r.prev, startOffset, commitment: secretCommitment(r.prev) }

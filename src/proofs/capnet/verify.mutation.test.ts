@@ -330,7 +330,7 @@ describe('solvePuzzle input checks', () => {
     assert.throws(() => solvePuzzle({ innerChunks: [innerChunks[0], [1, 2] as never], challenge: puzzle }), (e: unknown) => e instanceof TypeError && /innerChunks\[1\] must be a Uint8Array/.test(e.message))
     assert.throws(() => solvePuzzle({ innerChunks: [innerChunks[0]], challenge: puzzle }), (e: unknown) => e instanceof RangeError && /must hold cachesPerRequest = 2 chunks, got 1/.test(e.message))
     assert.throws(() => solvePuzzle({ innerChunks: [innerChunks[0], new Uint8Array(257)], challenge: puzzle }), (e: unknown) => e instanceof RangeError && /innerChunks\[1\] is 257 bytes; chunks must be at most chunkSize = 256/.test(e.message))
-    assert.throws(() => generatePuzzle({ innerChunks: [innerChunks[0], new Uint8Array(255)], params: small }), (e: unknown) => e instanceof RangeError && /innerChunks\[1\] is 255 bytes; chunks must be chunkSize = 256/.test(e.message))
+    assert.throws(() => generatePuzzle({ innerChunks: [innerChunks[0], new Uint8Array(255)], params: small, rng }), (e: unknown) => e instanceof RangeError && /innerChunks\[1\] is 255 bytes; chunks must be chunkSize = 256/.test(e.message))
     assert.throws(() => solvePuzzle({ innerChunks, challenge: { ...puzzle, goal: Array.from(puzzle.goal) as never } }), RangeError)
     assert.throws(() => solvePuzzle({ innerChunks, challenge: { ...puzzle, goal: new Uint8Array(33) } }), /challenge.goal must be 32 bytes/)
   })
