@@ -102,8 +102,10 @@ export default {
   incrementalFile: `reports/mutation/incremental-${runName}.json`,
   // Other work shares the machine's two cores.
   concurrency: 1,
-  timeoutMS: 20_000,
-  timeoutFactor: 2,
+  // Generous: on a loaded machine a test file can take several times its dry-run time, and a mutant that merely ran
+  // slowly must not count as detected ("timed out" counts as killed in the score).
+  timeoutMS: 90_000,
+  timeoutFactor: 3,
   // The sandbox is a copy of the tree without these (node_modules is linked, not copied).
   ignorePatterns: ['.stryker-tmp', '.souk', '.scratch', 'reports', '*.sqlite*', '/tmp', '.doc-example-*', 'bench/results'],
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
