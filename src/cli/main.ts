@@ -6,6 +6,7 @@
 import { Command } from 'commander'
 import { readdirSync } from 'node:fs'
 import { SoukError } from '../core/errors.js'
+import { applyEnvironment } from './env.js'
 
 export async function buildProgram(): Promise<Command> {
   const program = new Command()
@@ -33,6 +34,7 @@ Docs: README.md and docs/ (one page per module).`)
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  applyEnvironment()
   const program = await buildProgram()
   try {
     await program.parseAsync(argv)

@@ -1,15 +1,25 @@
 /**
- * The one place src/crypto reads the environment. keccak.ts and secp256k1.ts each pick a native backend or the
- * noble fallback once, when they load; `SOUK_PURE_JS=1` forces the fallbacks (to test them, or where a native build
- * misbehaves). Kept as a function so that the read is in one place and a later change (a config component instead
- * of the environment) touches this file only.
+ * Which implementation keccak256 and secp256k1 use. Each module loads its native backend (the `keccak` and
+ * `secp256k1` packages) when it is imported, falling back to @noble where no native build loads, and uses it by
+ * default. `selectCryptoBackends('noble')` switches both to the noble fallbacks (to test them, or where a native
+ * build misbehaves); `'native'` switches back where the native builds loaded.
+ *
+ * src/crypto reads no environment. `SOUK_PURE_JS=1` is read by the `souk` command at start (src/cli/env.ts), which
+ * then calls `selectCryptoBackends('noble')`; a program using the library calls it itself, before its first hash.
  *
  * @example
  * ```ts
- * import { nativeBackendsAllowed } from './backend.js'
- * nativeBackendsAllowed() // false when SOUK_PURE_JS=1
+ * import { selectCryptoBackends } from './backend.js'
+ * selectCryptoBackends('noble') // { keccak: 'noble', secp256k1: 'noble' }
  * ```
  */
-export function nativeBackendsAllowed(): boolean {
-  return process.env.SOUK_PURE_JS !== '1'
+import { useKeccakBackend } from './keccak.js'
+import { useSecpBackend } from './secp256k1.js'
+
+export type CryptoBackend = 'native' | 'noble'
+
+/** Selects the backends of keccak256 and secp256k1 for the whole process; returns what each now uses. */
+export function selectCryptoBackends(choice: CryptoBackend): { keccak: CryptoBackend; secp256k1: CryptoBackend } {
+  if (choice !== 'native' && choice !== 'noble') throw new TypeError(`choice must be 'native' or 'noble', got ${String(choice)}`)
+  return { keccak: useKeccakBackend(choice), secp256k1: useSecpBackend(choice) }
 }

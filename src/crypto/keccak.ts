@@ -12,7 +12,6 @@
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { nativeBackendsAllowed } from './backend.js'
 
 interface NativeKeccakState {
   initialize(rate: number, capacity: number): void
@@ -22,7 +21,6 @@ interface NativeKeccakState {
 }
 
 function loadNative(): (new () => NativeKeccakState) | undefined {
-  if (!nativeBackendsAllowed()) return undefined
   try {
     const require = createRequire(import.meta.url)
     const addon = require('node-gyp-build')(dirname(require.resolve('keccak/package.json'))) as unknown
@@ -35,20 +33,29 @@ function loadNative(): (new () => NativeKeccakState) | undefined {
 const Native = loadNative()
 const state = Native ? new Native() : undefined
 
-/** Which implementation is in use: 'native' or 'noble'. */
-export const keccakBackend: 'native' | 'noble' = state ? 'native' : 'noble'
+/** Which implementation is in use: 'native' or 'noble' (see `selectCryptoBackends` in backend.ts). */
+export let keccakBackend: 'native' | 'noble' = state ? 'native' : 'noble'
 
 /** keccak256 with @noble/hashes (reference implementation). */
 export function keccak256Noble(data: Uint8Array): Uint8Array {
   return keccak_256(data)
 }
 
-/** keccak256 of `data` (32 bytes out). */
-export const keccak256: (data: Uint8Array) => Uint8Array = state
-  ? (data) => {
+const keccak256Native = state
+  ? (data: Uint8Array): Uint8Array => {
       state.initialize(1088, 512)
       state.absorb(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
       state.absorbLastFewBits(0x01)
       return state.squeeze(32)
     }
-  : keccak256Noble
+  : undefined
+
+/** keccak256 of `data` (32 bytes out). A live binding: `selectCryptoBackends` may swap the implementation. */
+export let keccak256: (data: Uint8Array) => Uint8Array = keccak256Native ?? keccak256Noble
+
+/** @internal For backend.ts: uses the native Keccak where it loaded (`native`) or noble. Returns what is in use. */
+export function useKeccakBackend(choice: 'native' | 'noble'): 'native' | 'noble' {
+  keccak256 = choice === 'native' && keccak256Native ? keccak256Native : keccak256Noble
+  keccakBackend = keccak256 === keccak256Noble ? 'noble' : 'native'
+  return keccakBackend
+}

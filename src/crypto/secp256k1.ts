@@ -18,7 +18,6 @@ import { createRequire } from 'node:module'
 import { secp256k1 as nobleSecp } from '@noble/curves/secp256k1.js'
 import { getAddress, type Address } from 'viem'
 import { keccak256 } from './keccak.js'
-import { nativeBackendsAllowed } from './backend.js'
 
 /** secp256k1 group order n and n/2 (EIP-2 low-s bound). */
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -34,7 +33,6 @@ interface NativeSecp {
 }
 
 function loadNative(): NativeSecp | undefined {
-  if (!nativeBackendsAllowed()) return undefined
   try {
     const require = createRequire(import.meta.url)
     const m = require('secp256k1') as NativeSecp
@@ -46,8 +44,17 @@ function loadNative(): NativeSecp | undefined {
   }
 }
 
-const native = loadNative()
-export const secpBackend: 'native' | 'noble' = native ? 'native' : 'noble'
+const loaded = loadNative()
+let native = loaded
+/** Which implementation is in use: 'native' (libsecp256k1) or 'noble' (see `selectCryptoBackends` in backend.ts). */
+export let secpBackend: 'native' | 'noble' = native ? 'native' : 'noble'
+
+/** @internal For backend.ts: uses libsecp256k1 where it loaded (`native`) or noble. Returns what is in use. */
+export function useSecpBackend(choice: 'native' | 'noble'): 'native' | 'noble' {
+  native = choice === 'native' ? loaded : undefined
+  secpBackend = native ? 'native' : 'noble'
+  return secpBackend
+}
 
 const N_BYTES = Buffer.from(N.toString(16).padStart(64, '0'), 'hex')
 const HALF_N_BYTES = Buffer.from(HALF_N.toString(16).padStart(64, '0'), 'hex')
