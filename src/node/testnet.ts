@@ -31,9 +31,12 @@ import type { SchemeName, SchemeOf } from '../payments/schemes.js'
 import { redactUrl, SoukError } from '../core/errors.js'
 import { generateIdentity, peerIdFromIdentity } from '../net/index.js'
 import { makeContent } from './peer.js'
+import { marketByName, type MarketName } from '../services/markets.js'
 import { createHash } from 'node:crypto'
 
 export interface TestnetOptions {
+  /** The service market (`services/markets.ts`; default and, for now, only: cdn). */
+  market?: MarketName
   caches?: number
   clients?: number
   contentBytes?: number
@@ -104,6 +107,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const nCaches = o.caches ?? 4, nClients = o.clients ?? 8
   const contentBytes = o.contentBytes ?? 4 << 20
   const scheme = o.scheme ?? 'lottery'
+  const market = marketByName(o.market ?? 'cdn')
   const plugin = schemeByName(scheme as string)
   const colluders = o.colluders ?? (nCaches >= 2 && nClients >= 2)
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'souk-testnet-'))
@@ -137,7 +141,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const crashed: TestnetSummary['crashed'] = []
   let interrupted = false
   const spawnPeer = (name: string, role: string, args: string[], env: Record<string, string>): Child => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--role', role, '--name', name, '--rpc', rpcUrl!, '--deployment', deploymentPath,
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--market', market.name, '--role', role, '--name', name, '--rpc', rpcUrl!, '--deployment', deploymentPath,
       '--data-dir', join(dataDir, name), '--scheme', scheme, '--content-bytes', String(contentBytes), ...args], {
       // Own process group: a terminal's Ctrl-C reaches only this parent, which then stops children in order.
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,

@@ -1,16 +1,21 @@
 /**
- * `souk node --role cache|client|publisher`: runs one peer on its own, joining a testnet by address. Events go to
+ * `souk node --market cdn --role cache|client|publisher`: runs one peer of a market on its own, joining a testnet by
+ * address. The role's configuration comes from `--opt key=value` (any market) or the CDN flags below. Events go to
  * stdout as JSON lines, logs to stderr. Keys come from the environment (`SOUK_NODE_KEY`, a secp256k1 key in hex;
  * `SOUK_NODE_IDENTITY`, a libp2p identity) or `--key`, so they stay out of process listings when spawned.
  */
 import type { Command } from 'commander'
 import { schemeNames } from '../../payments/schemes.js'
+import { marketNames } from '../../services/markets.js'
+
+const collect = (v: string, prev: string[]) => [...prev, v]
 
 export function register(program: Command): void {
   program
     .command('node')
-    .description('run one CDN peer (publisher, cache or client) that joins a testnet by address')
-    .requiredOption('--role <role>', 'publisher | cache | client')
+    .description('run one peer of a market (CDN: publisher, cache or client) that joins a testnet by address')
+    .option('--market <name>', `service market: ${marketNames().join(' | ')}`, 'cdn')
+    .requiredOption('--role <role>', "one of the market's roles (cdn: publisher | cache | client)")
     .requiredOption('--rpc <url>', 'JSON-RPC URL of the chain (souk testnet prints it)')
     .requiredOption('--deployment <file>', 'deployment.json written by souk testnet')
     .option('--bootstrap <multiaddr>', "the publisher's address (cache, client)")
@@ -27,7 +32,8 @@ export function register(program: Command): void {
     .option('--rounds <n>', 'client: fetch the content this many times', '1')
     .option('--duration-ms <ms>', 'client: keep fetching until this much time passed', '0')
     .option('--expected-chunks <n>', 'publisher: chunks expected per round (sizes the payer, e.g. the microcash escrow)')
-    .action(async (o: Record<string, string>) => {
+    .option('--opt <key=value>', "a field of the role's configuration (repeatable; the market's configSchema parses it)", collect, [])
+    .action(async (o: Record<string, string> & { opt: string[] }) => {
       const { runPeer } = await import('../../node/peer.js')
       const { streamLogger } = await import('../../core/logger.js')
       const { safeJson } = await import('../../core/errors.js')
@@ -36,11 +42,13 @@ export function register(program: Command): void {
       process.once('SIGTERM', stop)
       process.once('SIGINT', stop)
       const logger = streamLogger({ write: (l) => process.stderr.write(l), level: (process.env.SOUK_LOG_LEVEL as 'warn') ?? 'warn' })
+      // The CDN flags, then --opt pairs, as the role's configuration (undefined flags left to the schema's defaults).
+      const flags = { behaviour: o.behaviour, partner: o.partner, contentBytes: o.contentBytes, maxCaches: o.maxCaches, cachesPerRequest: o.cachesPerRequest, rounds: o.rounds, durationMs: o.durationMs, expectedChunks: o.expectedChunks }
+      const options: Record<string, unknown> = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined))
+      for (const kv of o.opt) { const i = kv.indexOf('='); if (i > 0) options[kv.slice(0, i)] = kv.slice(i + 1) }
       await runPeer({
-        role: o.role as 'cache', name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
-        key: o.key ?? process.env.SOUK_NODE_KEY, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen,
-        scheme: o.scheme as never, behaviour: o.behaviour as 'honest', partner: o.partner, contentBytes: o.contentBytes as never,
-        maxCaches: o.maxCaches as never, cachesPerRequest: o.cachesPerRequest as never, rounds: o.rounds as never, durationMs: o.durationMs as never, expectedChunks: o.expectedChunks as never,
+        market: o.market as never, role: o.role, name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
+        key: o.key ?? process.env.SOUK_NODE_KEY, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen, scheme: o.scheme as never, options,
       }, { report: (e) => process.stdout.write(safeJson(e) + '\n'), logger, signal: ac.signal })
       process.exit(0)
     })

@@ -5,8 +5,10 @@
 import type { Command } from 'commander'
 import { z } from 'zod'
 import { schemeEnum, schemeNames } from '../../payments/schemes.js'
+import { marketEnum, marketNames } from '../../services/markets.js'
 
 const Options = z.object({
+  market: marketEnum().default('cdn'),
   caches: z.coerce.number().int().min(1).max(16).default(4),
   clients: z.coerce.number().int().min(1).max(32).default(8),
   contentBytes: z.coerce.number().int().min(1024).max(256 << 20).default(4 << 20),
@@ -23,6 +25,7 @@ export function register(program: Command): void {
   program
     .command('testnet')
     .description('run a local CDN testnet: chain + publisher + caches + clients as separate processes, then a summary')
+    .option('--market <name>', `service market: ${marketNames().join(' | ')}`, 'cdn')
     .option('--caches <n>', 'caches', '4')
     .option('--clients <n>', 'clients', '8')
     .option('--content-bytes <n>', 'content size in bytes', String(4 << 20))
@@ -44,7 +47,7 @@ export function register(program: Command): void {
       process.on('SIGTERM', onSig)
       const progress = o.json ? undefined : createProgress({ clients: o.clients, caches: o.caches, contentBytes: o.contentBytes })
       try {
-        const summary = await runTestnet({ caches: o.caches, clients: o.clients, contentBytes: o.contentBytes, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir },
+        const summary = await runTestnet({ market: o.market, caches: o.caches, clients: o.clients, contentBytes: o.contentBytes, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir },
           { signal: ac.signal, onEvent: (e) => progress?.update(e) })
         progress?.stop()
         process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary))

@@ -1,43 +1,40 @@
 /**
- * One CDN market in one process, over any transport: a publisher, caches and clients wired to the real payment
- * scheme on a chain. Tests run it over the memory network and over libp2p with the same role code; the benchmark
- * reuses it. (The multi-process testnet wires the same roles in `src/node`.)
+ * One CDN market in one process, over any transport: a publisher, caches and clients wired by `cdnMarket.wire` (the
+ * same wiring `src/node` runs one role per process with) to the real payment scheme on a chain. Tests run it over
+ * the memory network and over libp2p with the same role code; the benchmark reuses it. It creates nothing: the
+ * caller passes the transports, the chain, the clock and the root rng (each role gets `forkRng(rng, name)`).
+ *
+ * Determinism: with the memory transport, a `manualClock`, a `seededRng` and `sequential`, two runs report the
+ * same protocol events (docs/cdn.md, "Determinism"; `determinism.test.ts`).
  *
  * @example
  * ```ts
  * const net = createMemoryNetwork()
- * const r = await runCdnScenario({ chain, deployment, newTransport: async () => net.createTransport(), caches: 2, clients: 2 })
+ * const r = await runCdnScenario({ chain, deployment, newTransport: async (name) => net.createTransport({ peerId: name }), clock: systemClock(), rng: systemRng, caches: 2, clients: 2 })
  * r.clients.every((c) => c.ok) // true
  * ```
  */
 import type { Address, Hex } from 'viem'
 import type { SoukDeployment } from '../../payments/deploy.js'
-import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import type { Clock } from '../../core/clock.js'
+import { openDatabase } from '../../core/db.js'
 import { silentLogger, type Logger } from '../../core/logger.js'
+import { forkRng, type Rng } from '../../crypto/rng.js'
 import type { Transport } from '../../net/index.js'
-import { createPayee, createPayer, fundPayer, schemeByName, type PaymentPlan } from '../../payments/index.js'
+import type { PaymentPlan } from '../../payments/scheme.js'
 import type { SchemeName, SettleReport } from '../../payments/types.js'
-import { createMutex } from '../../exchange/index.js'
-import { createPublisher, type Publisher } from './publisher.js'
-import { createCache, type Cache } from './cache.js'
-import { createClient } from './client.js'
-import { memoryChunkStore } from './store.js'
-import { CAPNET_DEFAULT_PARAMS, type Rng } from '../../proofs/capnet/index.js'
-import { forkRng } from '../../crypto/rng.js'
+import type { RoleComponents } from '../market.js'
+import { cdnMarket, CdnConfigSchema, contentDigest, type CdnCacheHandle, type CdnClientHandle, type CdnConfig, type CdnHandle, type CdnRole } from './market.js'
 import type { CacheBehaviour, CacheStats, ClientBehaviour, ClientStats, EventSink, PublisherStats } from './types.js'
 
-/** Default price per chunk: with the lottery's default face value this makes a few percent of tickets win. */
-export const CDN_DEFAULT_PRICE_PER_CHUNK = 2n * 10n ** 14n
-/** Default publisher deposit and per-cache reserve (fake coins on dev chains). */
-export const CDN_DEFAULT_DEPOSIT = 10n ** 21n
-export const CDN_DEFAULT_RESERVE = 10n ** 20n
+export { CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_RESERVE } from './market.js'
 
 export interface CdnScenarioOptions {
   chain: Chain
   deployment: SoukDeployment
-  newTransport(role: string): Promise<Transport>
+  /** A transport for the peer `name` ('publisher', 'cache-0', 'client-1'...). */
+  newTransport(name: string): Promise<Transport>
   /** Every role's clock (a `manualClock` in simulations; the caller's `systemClock()` otherwise). */
   clock: Clock
   /** Root of every role's random stream (`forkRng(rng, role)`): a `seededRng` replays a run. */
@@ -58,12 +55,17 @@ export interface CdnScenarioOptions {
   puzzle?: { rounds?: number; pieceSize?: number; cachesPerRequest?: number }
   logger?: Logger
   onEvent?: EventSink
-  /** Run clients one after the other (default: all at once). */
+  /** Caches join, then clients fetch, one after the other (default: all at once). */
   sequential?: boolean
   /** How to fund and configure the publisher's payer (default: the scheme's `plan` for clients × chunks). */
   plan?: PaymentPlan
   /** Called after the last claim landed, before the caches settle (e.g. mine past the draw blocks on a dev chain). */
   beforeSettle?(): Promise<void>
+  /**
+   * Lets `ms` of the roles' time pass once the clients are done, so late-claim timers fire: by default
+   * `clock.sleep(ms)`; a run on a `manualClock` advances it instead (`async (ms) => clock.advance(ms)`).
+   */
+  passTime?(ms: number): Promise<void>
 }
 
 export interface CdnScenarioResult {
@@ -83,73 +85,82 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
   const scheme = o.scheme ?? 'lottery'
   const keys = o.keys ?? o.chain.devKeys.slice(1)
   const content = o.content ?? new Uint8Array(Buffer.alloc(o.contentBytes ?? 1 << 20).map((_, i) => (i * 31 + (i >> 10)) & 0xff))
-  const price = o.pricePerChunk ?? CDN_DEFAULT_PRICE_PER_CHUNK
   const transports: Transport[] = []
-  const newT = async (role: string) => { const t = await o.newTransport(role); transports.push(t); return t }
-  const pubKey = keys[0]
-  const ctx = (key: Hex) => ({ chain: o.chain, deployment: o.deployment, key, logger: log })
-  const chunkCount = Math.ceil(content.length / (o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize))
-  const plan = o.plan ?? schemeByName(scheme).plan({ expectedPayments: o.clients * chunkCount, payees: o.caches, pricePerPayment: price })
-  await fundPayer(scheme, { ...ctx(pubKey), options: plan.fundOptions }, { deposit: plan.deposit > CDN_DEFAULT_DEPOSIT ? plan.deposit : CDN_DEFAULT_DEPOSIT })
-  const payer = await createPayer(scheme, { ...ctx(pubKey), options: plan.payerOptions })
-  const fundMutex = createMutex()
-  const pt = await newT('publisher')
-  let publisher: Publisher | undefined
-  const caches: { cache: Cache; peer: string; payee: Address; behaviour: CacheBehaviour }[] = []
+  const handles: CdnHandle[] = []
+  const dbs: ReturnType<typeof openDatabase>[] = []
+  const base = CdnConfigSchema.parse({
+    content, chunkSize: o.chunkSize, pricePerChunk: o.pricePerChunk, maxCaches: o.caches, cachesPerRequest: o.puzzle?.cachesPerRequest,
+    puzzle: o.puzzle ? { rounds: o.puzzle.rounds, pieceSize: o.puzzle.pieceSize } : undefined,
+    expectedChunks: o.clients * Math.ceil(content.length / (o.chunkSize ?? 128 * 1024)), plan: o.plan, lateClaimDelayMs: 500,
+  })
+  const components = async (name: string, role: CdnRole, key: Hex | undefined, bootstrap: string | undefined): Promise<RoleComponents> => {
+    const transport = await o.newTransport(name)
+    transports.push(transport)
+    const logger = log.child(name)
+    return {
+      transport, clock: o.clock, rng: forkRng(o.rng, name), logger, bootstrap,
+      onEvent: (e) => o.onEvent?.({ ...e, role, name }),
+      openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
+      payments: key ? { scheme, context: { chain: o.chain, deployment: o.deployment, key, clock: o.clock, rng: forkRng(o.rng, `${name}:payments`), logger } } : undefined,
+    }
+  }
+  const wire = async <R extends CdnRole>(role: R, name: string, key: Hex | undefined, bootstrap: string | undefined, cfg: CdnConfig) => {
+    const h = await cdnMarket.wire(role, await components(name, role, key, bootstrap), cfg)
+    handles.push(h)
+    return h
+  }
   const started = o.clock.now()
   try {
-    publisher = await createPublisher({
-      transport: pt, payer, clock: o.clock, rng: forkRng(o.rng, 'publisher'), logger: log, onEvent: o.onEvent,
-      fundServer: plan.fundsEachPayee ? (payee) => fundMutex.run(() => fundPayer(scheme, ctx(pubKey), { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
-    }, {
-      contentId: 'content', content, chunkSize: o.chunkSize,
-      policy: { maxPricePerChunk: price, minCapacityBytes: 0, minCollateral: 0n, maxServers: o.caches },
-      puzzle: o.puzzle,
-    })
-    const publisherAddr = pt.addresses()[0]
-    const clientTs = await Promise.all(Array.from({ length: o.clients }, (_, i) => newT(`client-${i}`)))
+    const publisher = await wire('publisher', 'publisher', keys[0], undefined, base)
+    const publisherAddr = transports[0].addresses()[0]
+    // Clients' transports first: a colluding cache is told its partner client's peer id.
+    const clientTs = await Promise.all(Array.from({ length: o.clients }, async (_, i) => { const t = await o.newTransport(`client-${i}`); transports.push(t); return t }))
+    const caches: { h: CdnCacheHandle; peer: string; payee: Address }[] = []
     for (let i = 0; i < o.caches; i++) {
-      const t = await newT(`cache-${i}`)
-      const behaviour = o.cacheBehaviours?.[i] ?? 'honest'
       const partnerClient = Object.entries(o.partnerOf ?? {}).find(([, c]) => c === i)?.[0]
-      const payee = await createPayee(scheme, ctx(keys[1 + i]))
-      const cache = await createCache({ transport: t, payee, store: memoryChunkStore(), clock: o.clock, rng: forkRng(o.rng, `cache-${i}`), logger: log, onEvent: o.onEvent }, {
-        publisher: publisherAddr, behaviour, partner: partnerClient !== undefined ? clientTs[Number(partnerClient)].peerId : undefined,
-        offer: { pricePerChunk: price, floorPricePerChunk: price / 2n, capacityBytes: 1 << 30, collateral: 0n },
-        lateClaimDelayMs: 500,
+      const h = await wire('cache', `cache-${i}`, keys[1 + i], publisherAddr, {
+        ...base, behaviour: o.cacheBehaviours?.[i] ?? 'honest', partner: partnerClient !== undefined ? clientTs[Number(partnerClient)].peerId : undefined,
       })
-      caches.push({ cache, peer: t.peerId, payee: privateKeyToAddress(keys[1 + i]), behaviour })
+      caches.push({ h, peer: transports[transports.length - 1].peerId, payee: h.payee.address })
+      if (o.sequential) await h.ready
     }
-    await Promise.all(caches.map((c) => c.cache.ready))
-    const clients = clientTs.map((t, i) => {
-      const behaviour = o.clientBehaviours?.[i] ?? 'honest'
+    await Promise.all(caches.map((c) => c.h.ready))
+    const clients: CdnClientHandle[] = []
+    for (const [i, t] of clientTs.entries()) {
       const partnerCache = o.partnerOf?.[i]
-      return { behaviour, client: createClient({ transport: t, clock: o.clock, logger: log, onEvent: o.onEvent }, { publisher: publisherAddr, contentId: 'content', behaviour, partner: partnerCache !== undefined ? caches[partnerCache].peer : undefined }) }
-    })
-    const run = async (c: (typeof clients)[number]) => {
-      try {
-        const got = await c.client.fetchContent()
-        return { ...c.client.stats(), behaviour: c.behaviour, ok: Buffer.compare(Buffer.from(got), Buffer.from(content)) === 0 }
-      } catch (e) {
-        return { ...c.client.stats(), behaviour: c.behaviour, ok: false, error: (e as Error).message.split('\n')[0] }
-      }
+      const cfg: CdnConfig = { ...base, behaviour: o.clientBehaviours?.[i] ?? 'honest', partner: partnerCache !== undefined ? caches[partnerCache].peer : undefined }
+      const name = `client-${i}`
+      const h = await cdnMarket.wire('client', {
+        transport: t, clock: o.clock, rng: forkRng(o.rng, name), logger: log.child(name), bootstrap: publisherAddr,
+        onEvent: (e) => o.onEvent?.({ ...e, role: 'client', name }), openDb: () => openDatabase(':memory:'),
+      }, cfg)
+      handles.push(h)
+      clients.push(h)
+    }
+    const digest = contentDigest(content)
+    const signal = new AbortController().signal
+    const run = async (h: CdnClientHandle): Promise<CdnScenarioResult['clients'][number]> => {
+      await h.run({ signal })
+      const r = h.result()
+      return { ...h.client.stats(), behaviour: h.behaviour, ok: r.error === undefined && r.sha256 === digest, ...(r.error !== undefined ? { error: r.error } : {}) }
     }
     const results: CdnScenarioResult['clients'] = []
-    if (o.sequential) for (const c of clients) results.push(await run(c))
+    if (o.sequential) for (const h of clients) results.push(await run(h))
     else results.push(...(await Promise.all(clients.map(run))))
     // Let late claims (proof timeouts) and claims in flight finish, then redeem every winner.
-    await o.clock.sleep(700)
-    for (const c of caches) await c.cache.drain()
+    await (o.passTime ?? ((ms: number) => o.clock.sleep(ms)))(700)
+    for (const c of caches) await c.h.cache.drain()
     await o.beforeSettle?.()
     const cacheResults: CdnScenarioResult['caches'] = []
     for (const c of caches) {
-      const settle = await c.cache.settle({ force: true })
-      cacheResults.push({ ...c.cache.stats(), peer: c.peer, payee: c.payee, behaviour: c.behaviour, settle })
+      const e = await c.h.stop()
+      handles.splice(handles.indexOf(c.h), 1)
+      cacheResults.push({ ...c.h.cache.stats(), peer: c.peer, payee: c.payee, behaviour: c.h.behaviour, settle: e.settle as SettleReport })
     }
-    return { content, publisher: publisher.stats(), caches: cacheResults, clients: results, elapsedMs: o.clock.now() - started }
+    return { content, publisher: publisher.publisher.stats(), caches: cacheResults, clients: results, elapsedMs: o.clock.now() - started }
   } finally {
-    for (const c of caches) await c.cache.stop().catch(() => {})
-    await publisher?.stop().catch(() => {})
+    for (const h of handles.reverse()) await h.stop().catch(() => {})
     await Promise.all(transports.map((t) => t.stop().catch(() => {})))
+    for (const db of dbs) if (db.open) db.close()
   }
 }

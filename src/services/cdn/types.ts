@@ -1,15 +1,15 @@
 /**
  * Shared types of the CDN market roles (publisher, cache, client). Each role is a factory over injected components:
- * a `Transport`, a payment side (which holds the `Chain`), a `Clock`, a store and a `Logger`; none does I/O itself.
+ * a `Transport`, a payment side (which holds the `Chain`), a `Clock`, an `Rng`, a store and a `Logger`; none does I/O
+ * itself. `market.ts` wires them from the market's `RoleComponents`.
  */
 import type { Address } from 'viem'
 
+import type { ServiceEvent, ServiceEventSink } from '../market.js'
+
 /** Something a role reports as it works: the node prints these as JSON lines, tests collect them. */
-export interface CdnEvent {
-  kind: string
-  [field: string]: unknown
-}
-export type EventSink = (e: CdnEvent) => void
+export type CdnEvent = ServiceEvent
+export type EventSink = ServiceEventSink
 
 export interface PublisherStats {
   cachesHired: number
