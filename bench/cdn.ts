@@ -21,6 +21,7 @@ import { createPayee, createPayer, fundPayer } from '../src/payments/index.js'
 import { serveExchange, fetchExchange } from '../src/exchange/index.js'
 import { runCdnScenario } from '../src/services/cdn/scenario.js'
 import { systemClock } from '../src/core/clock.js'
+import { silentLogger } from '../src/core/logger.js'
 import { systemRng } from '../src/crypto/rng.js'
 import { benchCapnet } from './capnet.js'
 
@@ -34,10 +35,10 @@ export async function benchCdn(): Promise<Record<string, number>> {
   const servers: Transport[] = [], clients: Transport[] = []
   const payers: import('../src/payments/index.js').PayerSide[] = []
   for (let i = 0; i < sessions; i++) {
-    const payee = await createPayee('lottery', { chain, deployment: dep, key: chain.devKeys[1 + i] })
+    const payee = await createPayee('lottery', { chain, deployment: dep, key: chain.devKeys[1 + i], clock: systemClock(), rng: systemRng, logger: silentLogger() })
     const payerKey = chain.devKeys[10 + i]
     await fundPayer('lottery', { chain, deployment: dep, key: payerKey }, { deposit: 10n ** 21n, reserves: [{ payee: payee.address, amount: 10n ** 20n }] })
-    payers.push(await createPayer('lottery', { chain, deployment: dep, key: payerKey }))
+    payers.push(await createPayer('lottery', { chain, deployment: dep, key: payerKey, clock: systemClock(), rng: systemRng, logger: silentLogger() }))
     const s = await createLibp2pTransport(); servers.push(s)
     const source = async () => ({ chunkCount: chunks, chunk: async (k: number) => ({ body: data[k] }) })
     await serveExchange(s, { protocol: '/souk/bench-paid/1', payee, pricePerChunk: 2n * 10n ** 14n, open: source })

@@ -37,6 +37,12 @@ import {
   type EscrowParams,
 } from '../src/payments/microcash/index.js'
 import { bytesToHex, hexToBytes, recoverDigest, signDigest, keccak256, keccakBackend } from '../src/crypto/index.js'
+import { systemClock } from '../src/core/clock.js'
+import { silentLogger } from '../src/core/logger.js'
+import { pooledSystemRng } from '../src/crypto/rng.js'
+
+/** The components a node passes (system clock, pooled CSPRNG), so the rates are the node's. */
+const components = () => ({ clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() })
 
 const P_DEN = 8 // win probability 1/8 for the chain-cost comparison
 const FACE = 10n ** 15n
@@ -46,9 +52,9 @@ export async function microcashThroughput(chain: Chain, d: SoukDeployment, lotte
   const balance = FACE * BigInt(params.winnersPerRound)
   await faucet(chain, chain.devKeys[0], d.token, privateKeyToAddress(sponsorKey), balance + FACE)
   const escrowId = await createEscrow(chain, sponsorKey, { lottery, token: d.token, params, balance, penalty: FACE })
-  const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, db: openDatabase(':memory:'), bundleSize: 64, blockCacheMs: 250 })
+  const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, db: openDatabase(':memory:'), bundleSize: 64, blockCacheMs: 250, ...components() })
   const ev = FACE / BigInt(P_DEN)
-  const payees = servers.map((k) => createMicrocashPayee({ chain, lottery, privateKey: k, db: openDatabase(':memory:'), blockCacheMs: 250, escrowCacheMs: 5000 }))
+  const payees = servers.map((k) => createMicrocashPayee({ chain, lottery, privateKey: k, db: openDatabase(':memory:'), blockCacheMs: 250, escrowCacheMs: 5000, ...components() }))
   const sessions = await Promise.all(payees.map(async (p) => payer.open(await p.terms(payer.address, ev))))
   // Warm-up (JIT, escrow caches), not timed.
   for (let i = 0; i < payees.length; i++) await payees[i].receive(await sessions[i].pay(ev))
@@ -63,9 +69,9 @@ export async function microcashThroughput(chain: Chain, d: SoukDeployment, lotte
 async function lotteryThroughput(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, n: number) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   await fundPayer('lottery', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 20n, reserves: [{ payee: privateKeyToAddress(payeeKey), amount: 10n ** 20n }] })
-  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, options: { maxTicketsPerRand: 1_000_000, paramsValidityBlocks: 1_000_000 } })
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, options: { maxTicketsPerRand: 1_000_000, paramsValidityBlocks: 1_000_000 }, ...components() })
   const price = 10n ** 13n
-  const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey })).open(await pe.terms(payer, price))
+  const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey, ...components() })).open(await pe.terms(payer, price))
   for (let i = 0; i < 50; i++) { const r = await pe.receive(await session.pay(price)); if (r.terms) session.update(r.terms) }
   const t0 = performance.now()
   for (let i = 0; i < n; i++) {
@@ -97,7 +103,7 @@ function coreRatesOnce(n: number) {
   const lot = '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address
   const server = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address
   const domain = microcashDomain(31337, lot)
-  const issuer = createIssuer({ chainId: 31337, lottery: lot, escrowId: 1n, privateKey: keyHex, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 1 << 30, reserveSize: 4096 }) })
+  const issuer = createIssuer({ chainId: 31337, lottery: lot, escrowId: 1n, privateKey: keyHex, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 1 << 30, reserveSize: 4096 }), ...components() })
   let t0 = performance.now()
   let done = 0
   while (done < n) {
@@ -143,7 +149,7 @@ export async function microcashGas(chain: Chain, d: SoukDeployment, lottery: Add
   await faucet(chain, chain.devKeys[0], d.token, privateKeyToAddress(sponsorKey), balance + FACE)
   const escrowId = await createEscrow(chain, sponsorKey, { lottery, token: d.token, params, balance, penalty: FACE })
   const server = privateKeyToAddress(serverKey)
-  const issuer = createIssuer({ chainId: chain.chainId, lottery, escrowId, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 200 }) })
+  const issuer = createIssuer({ chainId: chain.chainId, lottery, escrowId, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 200 }), ...components() })
   const all = []
   for (let r = 0; r < 5; r++) {
     const round = roundAt(await chain.blockNumber(), 20)

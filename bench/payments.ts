@@ -21,6 +21,12 @@ import { createPayee, createPayer, fundPayer, type Payment, type PaymentTerms } 
 import { signTicket, ticketDomain, ticketDigest, randHash, MAX_WIN_PROB, type Ticket } from '../src/payments/lottery/ticket.js'
 import { recoverPublicKey, verifyWithPublicKey } from '../src/crypto/secp256k1.js'
 import { hexToBytes, bytesToHex } from '../src/crypto/bytes.js'
+import { systemClock } from '../src/core/clock.js'
+import { silentLogger } from '../src/core/logger.js'
+import { pooledSystemRng } from '../src/crypto/rng.js'
+
+/** The components a node passes (system clock, pooled CSPRNG), so the rates are the node's. */
+const components = () => ({ clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() })
 
 export const DEFAULT_PRICE_PER_CHUNK = 10n ** 13n
 
@@ -50,8 +56,8 @@ async function redeemGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKe
 async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   const price = DEFAULT_PRICE_PER_CHUNK
-  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, options: { maxTicketsPerRand: 1_000_000, paramsValidityBlocks: 1_000_000 } })
-  const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey })).open(await pe.terms(payer, price))
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, options: { maxTicketsPerRand: 1_000_000, paramsValidityBlocks: 1_000_000 }, ...components() })
+  const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey, ...components() })).open(await pe.terms(payer, price))
   const n = 6_000
   const payments: Payment[] = []
   // Sign ahead in blocks, then time the payee's receive over each block back to back (signing excluded).
@@ -92,8 +98,8 @@ async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payee
 async function txsPer100k(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, chunks = 100_000) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   const price = DEFAULT_PRICE_PER_CHUNK
-  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey })
-  const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey })).open(await pe.terms(payer, price))
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...components() })
+  const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey, ...components() })).open(await pe.terms(payer, price))
   let winners = 0
   for (let i = 0; i < chunks; i++) {
     const r = await pe.receive(await session.pay(price))

@@ -8,6 +8,7 @@ import { createMemoryNetwork } from '../net/index.js'
 import { createPayee, createPayer, fundPayer, type SchemeName } from '../payments/index.js'
 import { memoryLogger } from '../core/logger.js'
 import { serveExchange, fetchExchange, createSponsorDesk, createClaimant } from './index.js'
+import { testComponents } from '../payments/testing.js'
 
 let chain: Chain
 let dep: SoukDeployment
@@ -22,9 +23,9 @@ const data = Array.from({ length: 6 }, () => new Uint8Array(randomBytes(CHUNK)))
 const source = async () => ({ chunkCount: data.length, chunk: async (i: number) => ({ body: data[i] }) })
 
 async function setup(scheme: SchemeName, payerKey: `0x${string}`, payeeKey: `0x${string}`) {
-  const payee = await createPayee(scheme, { chain, deployment: dep, key: payeeKey })
+  const payee = await createPayee(scheme, { chain, deployment: dep, key: payeeKey, ...testComponents('exchange.test/payee-1') })
   await fundPayer(scheme, { chain, deployment: dep, key: payerKey }, { deposit: 10n ** 21n, reserves: scheme === 'lottery' ? [{ payee: payee.address, amount: 10n ** 20n }] : [] })
-  const payer = await createPayer(scheme, { chain, deployment: dep, key: payerKey })
+  const payer = await createPayer(scheme, { chain, deployment: dep, key: payerKey, ...testComponents('exchange.test/payer-2') })
   return { payee, payer }
 }
 

@@ -16,6 +16,9 @@ import { createChain } from '../chain/chain.js'
 import { deploySouk } from '../payments/deploy.js'
 import { SoukTokenAbi } from '../../artifacts/contracts.js'
 import { createPayee, createPayer, fundPayer, type SchemeName } from '../payments/index.js'
+import { systemClock } from '../core/clock.js'
+import { silentLogger } from '../core/logger.js'
+import { pooledSystemRng } from '../crypto/rng.js'
 
 export interface PaymentDemoOptions {
   chunks?: number
@@ -104,12 +107,12 @@ export async function runPaymentDemo(opts: PaymentDemoOptions = {}): Promise<{ c
       const escrow = { ticketsPerRound, winnersPerRound: ticketsPerRound / 512, ticketValue: price * 512n, roundLengthBlocks: 20, drawDelayBlocks: 3, rounds: 4, redeemWindowBlocks: 200 }
       const options = scheme === 'microcash' ? { escrow } : undefined
       const deposit = scheme === 'microcash' ? price * BigInt(ticketsPerRound) * 4n : total * 2n
-      const ctx = { chain, deployment, key: payerKey, options }
+      const ctx = { chain, deployment, key: payerKey, options, clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() }
       // lottery: the reserve first (the payee's face value is capped by it), then a deposit for the winners the run
       // can plausibly draw at that face value: the number of winners is random, its expected value alone is not
       // enough (at 1500 chunks and ~943 chunks per win, 3 × the expected value still fell short 1 run in 40).
       await fundPayer(scheme, ctx, scheme === 'lottery' ? { deposit: 0n, reserves: [{ payee, amount: total }] } : { deposit, reserves: [{ payee, amount: total }] })
-      const seller = await createPayee(scheme, { chain, deployment, key: payeeKey })
+      const seller = await createPayee(scheme, { chain, deployment, key: payeeKey, clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() })
       const buyer = await createPayer(scheme, ctx)
       const terms = await seller.terms(payer, price)
       if (scheme === 'lottery') {

@@ -13,6 +13,7 @@ import { hexToBytes, bytesToHex } from '../crypto/bytes.js'
 import { signDigest, recoverPublicKey, addressOfPublicKey, verifyWithPublicKey, parseCanonicalSignature } from '../crypto/secp256k1.js'
 import { secp256k1 as noble } from '@noble/curves/secp256k1.js'
 import fc from 'fast-check'
+import { testComponents } from './testing.js'
 
 let chain: Chain
 let d: SoukDeployment
@@ -90,8 +91,8 @@ describe('lottery scheme end to end', () => {
 
   before(async () => {
     await fundPayer('lottery', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 19n, reserves: [{ payee, amount: 10n ** 19n }] })
-    pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey })
-    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...testComponents('payments.test/payee-1') })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('payments.test/payer-2') })
     session = await pr.open(await pe.terms(payer, price))
   })
 
@@ -145,8 +146,8 @@ describe('channel scheme end to end', () => {
   test('vouchers per chunk, persisted; close pays the payee what the last voucher says', async () => {
     const price = 10n ** 15n
     await fundPayer('channel', { chain, deployment: d, key: payerKey }, { deposit: 10n ** 18n })
-    const pe = await createPayee('channel', { chain, deployment: d, key: payeeKey })
-    const pr = await createPayer('channel', { chain, deployment: d, key: payerKey })
+    const pe = await createPayee('channel', { chain, deployment: d, key: payeeKey, ...testComponents('payments.test/payee-3') })
+    const pr = await createPayer('channel', { chain, deployment: d, key: payerKey, ...testComponents('payments.test/payer-4') })
     const session = await pr.open(await pe.terms(payer, price))
     const before = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
     let last: Payment | undefined
@@ -172,8 +173,8 @@ describe('lottery payee store', () => {
         const [, pk, qk] = c.devKeys as Hex[]
         const q = privateKeyToAddress(qk).toLowerCase() as Address
         await fundPayer('lottery', { chain: c, deployment: dep, key: pk }, { deposit: 10n ** 19n, reserves: [{ payee: q, amount: 10n ** 19n }] })
-        const pe = await createPayee('lottery', { chain: c, deployment: dep, key: qk, storePath: join(dir, 'payee.sqlite') })
-        const s = await (await createPayer('lottery', { chain: c, deployment: dep, key: pk })).open(await pe.terms(privateKeyToAddress(pk), 10n ** 15n))
+        const pe = await createPayee('lottery', { chain: c, deployment: dep, key: qk, storePath: join(dir, 'payee.sqlite'), ...testComponents('payments.test/payee-5') })
+        const s = await (await createPayer('lottery', { chain: c, deployment: dep, key: pk, ...testComponents('payments.test/payer-6') })).open(await pe.terms(privateKeyToAddress(pk), 10n ** 15n))
         for (let i = 0; i < 60; i++) { const r = await pe.receive(await s.pay(10n ** 15n)); if (r.terms) s.update(r.terms) }
         const rep = await pe.settle({ force: true })
         assert.equal(rep.settled, pe.stats().winning, `run ${run}: only this chain's winners are redeemed`)
@@ -191,8 +192,8 @@ describe('channel scheme under concurrency', () => {
     const price = 10n ** 12n
     const [, k1, , , k4, k5] = chain.devKeys as Hex[]
     await fundPayer('channel', { chain, deployment: d, key: k1 }, { deposit: 10n ** 18n })
-    const payees = await Promise.all([k4, k5, payeeKey].map((key) => createPayee('channel', { chain, deployment: d, key })))
-    const pr = await createPayer('channel', { chain, deployment: d, key: k1 })
+    const payees = await Promise.all([k4, k5, payeeKey].map((key) => createPayee('channel', { chain, deployment: d, key, ...testComponents('payments.test/payee-7') })))
+    const pr = await createPayer('channel', { chain, deployment: d, key: k1, ...testComponents('payments.test/payer-8') })
     const p1 = privateKeyToAddress(k1)
     const sessions = await Promise.all(payees.map(async (pe) => pr.open(await pe.terms(p1, price))))
     for (let i = 0; i < 5; i++) {
@@ -215,8 +216,8 @@ describe('lottery settlement when the sender falls short', () => {
       const q = privateKeyToAddress(qk).toLowerCase() as Address
       const p = privateKeyToAddress(pk).toLowerCase() as Address
       await fundPayer('lottery', { chain: c, deployment: dep, key: pk }, { deposit: 0n, reserves: [{ payee: q, amount: 10n ** 16n }] })
-      const pe = await createPayee('lottery', { chain: c, deployment: dep, key: qk })
-      const s = await (await createPayer('lottery', { chain: c, deployment: dep, key: pk })).open(await pe.terms(p, 10n ** 15n))
+      const pe = await createPayee('lottery', { chain: c, deployment: dep, key: qk, ...testComponents('payments.test/payee-9') })
+      const s = await (await createPayer('lottery', { chain: c, deployment: dep, key: pk, ...testComponents('payments.test/payer-10') })).open(await pe.terms(p, 10n ** 15n))
       let refused = 0
       for (let i = 0; i < 400 && refused === 0; i++) {
         try {

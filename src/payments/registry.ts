@@ -15,11 +15,11 @@
 import { privateKeyToAddress } from 'viem/accounts'
 import { faucet } from '../chain/deploy.js'
 import { UnknownSchemeError } from './errors.js'
-import type { FundRequest, PaymentScheme, SchemeContext } from './scheme.js'
+import type { FundContext, FundRequest, PaymentScheme, SchemeContext } from './scheme.js'
 import { schemeNames, schemes, type SchemeName, type SchemeOf } from './schemes.js'
 import type { PayeeSide, PayerSide } from './types.js'
 
-export type { SchemeContext, FundRequest } from './scheme.js'
+export type { SchemeContext, FundContext, FundRequest } from './scheme.js'
 
 /** The scheme called `name`; an unknown name (a user's typo in a config) is an `UnknownSchemeError` listing the known ones. */
 export function schemeByName<N extends SchemeName>(name: N): SchemeOf<N>
@@ -48,7 +48,7 @@ export async function createPayer(name: SchemeName, ctx: SchemeContext): Promise
  * Dev chains: mints fake coins to the payer from the faucet, then funds what the scheme needs (lottery: deposit
  * and per-payee reserves; channel: nothing yet, channels are opened per payee at `open`; microcash: an escrow).
  */
-export async function fundPayer(name: SchemeName, ctx: SchemeContext, f: FundRequest): Promise<void> {
+export async function fundPayer(name: SchemeName, ctx: FundContext, f: FundRequest): Promise<void> {
   const s = schemeByName(name as string)
   const me = privateKeyToAddress(ctx.key)
   const total = f.deposit + (f.reserves ?? []).reduce((sum, r) => sum + r.amount, 0n)

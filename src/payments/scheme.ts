@@ -9,7 +9,7 @@
  * ```ts
  * import { schemeByName } from './registry.js'
  * const s = schemeByName('lottery')
- * const payee = await s.payee({ chain, deployment, key })
+ * const payee = await s.payee({ chain, deployment, key, clock, rng, logger })
  * const facts = await s.audit(chain, deployment.contracts.lottery, { fromBlock, toBlock })
  * ```
  */
@@ -17,6 +17,7 @@ import type { Address, Hex } from 'viem'
 import type { Chain } from '../chain/types.js'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
+import type { Rng } from '../crypto/rng.js'
 import type { SoukDeployment } from './deploy.js'
 import type { PayeeSide, PayerSide } from './types.js'
 
@@ -26,7 +27,12 @@ export interface SchemeContracts {
   blockNumber: string
 }
 
-/** Everything a scheme's payee or payer is built from. */
+/**
+ * Everything a scheme's payee or payer is built from. The components (`clock`, `rng`, `logger`) are required: a
+ * role does no I/O of its own, so a simulator can run it on virtual time and seeded streams. Only `src/node` and
+ * `src/cli` create the system ones (`systemClock()`, `pooledSystemRng`, a stream logger); tests pass
+ * `manualClock()`, `seededRng(label)` and `memoryLogger()`.
+ */
 export interface SchemeContext {
   chain: Chain
   deployment: SoukDeployment
@@ -34,11 +40,21 @@ export interface SchemeContext {
   key: Hex
   /** SQLite file for durable payment state (':memory:' by default). */
   storePath?: string
-  clock?: Clock
-  logger?: Logger
+  /** Time for caches and timestamps (lottery payee's chain-read caches, microcash server's escrow cache). */
+  clock: Clock
+  /**
+   * Random bytes for lottery lane ids and rands and microcash ticket salts. On a real network a CSPRNG
+   * (`pooledSystemRng`): a predictable rand lets a payer pick only losing tickets, and two processes of one
+   * address given the same seeded stream would draw the same lanes and void each other's winners.
+   */
+  rng: Rng
+  logger: Logger
   /** Scheme-specific options (see each scheme's `*Options`). */
   options?: Record<string, unknown>
 }
+
+/** What `PaymentScheme.fund` needs: the payer's chain access only (a whole `SchemeContext` will do). */
+export type FundContext = Pick<SchemeContext, 'chain' | 'deployment' | 'key' | 'options'>
 
 export interface FundRequest {
   deposit: bigint
@@ -112,7 +128,7 @@ export interface PaymentScheme<Name extends string = string, Contracts extends S
   /** Deploys the scheme's contracts paying in `token`. */
   deploy(chain: Chain, deployerKey: Hex, params: DeployParams & { token: Address }): Promise<Contracts>
   /** Funds the payer on chain so it can pay `reserves` payees (tokens must already be in its wallet). */
-  fund(ctx: SchemeContext, f: FundRequest): Promise<void>
+  fund(ctx: FundContext, f: FundRequest): Promise<void>
   payee(ctx: SchemeContext): Promise<PayeeSide>
   payer(ctx: SchemeContext): Promise<PayerSide>
   /** How to fund and configure one payer for `load`. */

@@ -13,10 +13,11 @@ import { createChain } from '../../src/chain/index.js'
 import { createPayee } from '../../src/payments/index.js'
 import { encodeJson, decodeJson } from '../../src/net/codec.js'
 import type { Hex } from 'viem'
+import { testComponents } from '../../src/payments/testing.js'
 
 const chain = await createChain({ kind: 'rpc', url: process.env.SOUK_RPC!, dev: true })
 const deployment = decodeJson(new TextEncoder().encode(process.env.SOUK_DEPLOYMENT!)) as never
-const payee = await createPayee('lottery', { chain, deployment, key: process.env.SOUK_KEY as Hex, storePath: process.env.SOUK_STORE })
+const payee = await createPayee('lottery', { chain, deployment, key: process.env.SOUK_KEY as Hex, storePath: process.env.SOUK_STORE, ...testComponents('payee-crash.child/payee-1') })
 // Counting every row (whatever status or columns the schema grows) of the payee's winners table.
 const reader = new Database(process.env.SOUK_STORE!, { readonly: true, fileMustExist: true })
 const countWinners = reader.prepare('select count(*) as n from lottery_winners')

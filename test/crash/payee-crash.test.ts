@@ -11,6 +11,7 @@ import type { Address, Hex } from 'viem'
 import { createChain, serveJsonRpc, abis } from '../../src/chain/index.js'
 import { createPayee, createPayer, fundPayer, type PaymentTerms, type PaymentReceipt } from '../../src/payments/index.js'
 import { encodeJson, decodeJson } from '../../src/net/codec.js'
+import { testComponents } from '../../src/payments/testing.js'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -51,7 +52,7 @@ test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems
     // A price close to the face value makes wins frequent.
     const price = 10n ** 15n
     const { terms } = (await c.ask({ op: 'terms', payer, price })) as { terms: PaymentTerms }
-    const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey })).open(terms)
+    const session = await (await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('payee-crash.test/payer-1') })).open(terms)
     const face = (terms.params as { faceValue: bigint }).faceValue
     let acked = 0
     for (let i = 0; i < 400 && acked < 12; i++) {
@@ -69,14 +70,14 @@ test('a payee SIGKILLed after acknowledging winning tickets restarts and redeems
     await new Promise((r) => c.child.once('exit', r))
     const before = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
     // Restart from the same SQLite file and redeem.
-    const revived = await createPayee('lottery', { chain, deployment: d, key: payeeKey, storePath: store })
+    const revived = await createPayee('lottery', { chain, deployment: d, key: payeeKey, storePath: store, ...testComponents('payee-crash.test/payee-2') })
     const rep = await revived.settle({ force: true })
     assert.equal(rep.settled, acked)
     const after = await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [payee] })
     assert.equal(after - before, face * BigInt(acked))
     // Business goes on after the restart, with a payer that restarted too: the payee's new terms start above
     // every nonce already used (stored or redeemed), so new winners stay redeemable.
-    const freshPayer = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    const freshPayer = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('payee-crash.test/payer-3') })
     const s2 = await freshPayer.open(await revived.terms(payer, price))
     let wins2 = 0
     for (let i = 0; i < 150; i++) {

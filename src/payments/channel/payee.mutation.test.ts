@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
-import { createChain, deploySouk, abis, type Chain, type SoukDeployment } from '../../chain/index.js'
+import { createChain, abis, type Chain } from '../../chain/index.js'
+import { deploySouk, type SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { memoryLogger } from '../../core/logger.js'
 import { bytesToHex } from '../../crypto/bytes.js'
@@ -57,7 +58,7 @@ async function pair(o: { store?: string; options?: ChannelPayeeOptions; chain?: 
   await pe.receive(first)
   const channelId = (first.body as { channelId: Hex }).channelId
   const voucher = (cumulative: bigint, v: { amount?: bigint; key?: Hex; from?: Address } = {}): Payment => {
-    const sig = signVoucher(channelDomain(chain.chainId, d.paymentChannel.toLowerCase() as Address), channelId, cumulative, v.key ?? payerKey)
+    const sig = signVoucher(channelDomain(chain.chainId, d.contracts.channel.paymentChannel.toLowerCase() as Address), channelId, cumulative, v.key ?? payerKey)
     return { scheme: 'channel', payer: v.from ?? payer, payee, amount: v.amount ?? P, body: { channelId, cumulativeAmount: cumulative, sig: bytesToHex(sig) } }
   }
   return { payerKey, payeeKey, payer, payee, pe, session, channelId, voucher, logger }
@@ -76,19 +77,19 @@ async function refusal(pe: PayeeSide, p: unknown): Promise<PaymentRejectedError>
 }
 const balance = (a: Address) => chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [a] })
 const channelCall = (key: Hex, functionName: 'startClose' | 'settle' | 'topUp' | 'challenge', args: readonly unknown[]) =>
-  write(chain, chain.wallet(key), { address: d.paymentChannel, abi: abis.PaymentChannelAbi, functionName, args } as never)
+  write(chain, chain.wallet(key), { address: d.contracts.channel.paymentChannel, abi: abis.PaymentChannelAbi, functionName, args } as never)
 const STRANGER = () => keys[36]!
 const mine = (n: number) => chain.dev!.mine(n)
 
 test('terms: the payer\'s own open channel is offered again with its best voucher, to nobody else; the deposit asked is price x minDepositChunks, 100 by default', async () => {
   const t = await pair()
   await payN(t.pe, t.session, 2)
-  const expect = { scheme: 'channel', chainId: chain.chainId, contract: d.paymentChannel.toLowerCase(), payee: t.payee, pricePerChunk: P }
+  const expect = { scheme: 'channel', chainId: chain.chainId, contract: d.contracts.channel.paymentChannel.toLowerCase(), payee: t.payee, pricePerChunk: P }
   assert.deepEqual(await t.pe.terms(t.payer, P), { ...expect, params: { settleDelayBlocks: SETTLE_DELAY, minDeposit: 10n * P, channelId: t.channelId, cumulative: 3n * P } })
   assert.deepEqual(await t.pe.terms(t.payer.toUpperCase().replace('0X', '0x') as Address, P), await t.pe.terms(t.payer, P), 'the payer\'s address in any case')
   const stranger = addr(STRANGER())
   assert.deepEqual(await t.pe.terms(stranger, P), { ...expect, params: { settleDelayBlocks: SETTLE_DELAY, minDeposit: 10n * P } })
-  const plain = await createChannelPayee({ chain, deployment: d, key: keys[37]! })
+  const plain = await createChannelPayee({ chain, deployment: d, key: keys[37]!, logger: memoryLogger() })
   assert.equal((await plain.terms(stranger, 3n)).params.minDeposit, 300n)
   await plain.close()
   // Closed: not offered again.
@@ -137,7 +138,7 @@ test('every refusal says what is wrong in words a payer can act on, and is logge
   assert.equal(t.pe.stats().rejected, cases.length)
   // Closing and closed channels (a payee that read the channel before the close notices it at its next settle).
   await channelCall(other.payerKey, 'startClose', [other.channelId])
-  const late = await createChannelPayee({ chain, deployment: d, key: other.payeeKey })
+  const late = await createChannelPayee({ chain, deployment: d, key: other.payeeKey, logger: memoryLogger() })
   const e2 = await refusal(late, other.voucher(2n * P))
   assert.deepEqual([e2.reason, e2.message], ['expired', 'Payment rejected (expired): channel is closing; open a new one'])
   await t.pe.settle({ force: true })
@@ -173,7 +174,7 @@ test('settle without a threshold collects anything due, and sends nothing when n
   const rep = await t.pe.settle()
   assert.equal(rep.received, P)
   assert.deepEqual(await t.pe.settle(), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 1 })
-  const bare = await createChannelPayee({ chain, deployment: d, key: t.payeeKey }) // no options at all
+  const bare = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, logger: memoryLogger() }) // no options at all
   await bare.receive(t.voucher(2n * P))
   assert.equal((await bare.settle()).received, P)
   await t.pe.close()
@@ -235,7 +236,7 @@ test('a channel its payer closed and settled while the payee was away: nothing i
   assert.equal((await back.terms(t.payer, P)).params.channelId, undefined)
   assert.deepEqual(await back.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 }, 'booked once')
   await back.close()
-  const again = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store })
+  const again = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger: memoryLogger() })
   assert.equal((await again.terms(t.payer, P)).params.channelId, undefined, 'closed in the store too')
   assert.deepEqual(await again.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 })
   await again.close()
@@ -259,7 +260,7 @@ test('a watchtower challenged with the payee\'s voucher before the payer\'s clos
 
 test('a channel whose only voucher was refused has nothing to present: settle skips it', async () => {
   const t = await pair()
-  const fresh = await createChannelPayee({ chain, deployment: d, key: t.payeeKey })
+  const fresh = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, logger: memoryLogger() })
   await refusal(fresh, t.voucher(2n * P, { key: STRANGER() })) // reads the channel, then refuses the signature
   assert.deepEqual(await fresh.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 })
   await fresh.close()
@@ -273,7 +274,7 @@ test('settle reads the chain only for channels still open: a closed one costs no
   const t = await pair({ store, chain: counted })
   await t.pe.settle({ force: true })
   await t.pe.close()
-  const again = await createChannelPayee({ chain: counted, deployment: d, key: t.payeeKey, storePath: store })
+  const again = await createChannelPayee({ chain: counted, deployment: d, key: t.payeeKey, storePath: store, logger: memoryLogger() })
   reads = 0
   await again.settle({ force: true })
   assert.equal(reads, 0)
@@ -297,7 +298,7 @@ test('a store written before from_block existed is upgraded in place and its vou
   old.exec(`create table channel_vouchers (channel_id text primary key, sender text not null, cumulative text not null, sig text not null, collected text not null default '0', closed integer not null default 0)`)
   old.prepare('insert into channel_vouchers (channel_id, sender, cumulative, sig) values (?, ?, ?, ?)').run(t.channelId, t.payer, best.cumulativeAmount.toString(), best.sig)
   old.close()
-  const pe = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store })
+  const pe = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger: memoryLogger() })
   assert.equal((await pe.terms(t.payer, P)).params.cumulative, 3n * P)
   assert.equal((await pe.settle({ force: true })).received, 3n * P)
   await pe.close()

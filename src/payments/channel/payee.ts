@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * import { createChannelPayee } from './payee.js'
- * const payee = await createChannelPayee({ chain, deployment, key, storePath: 'vouchers.sqlite' })
+ * const payee = await createChannelPayee({ chain, deployment, key, storePath: 'vouchers.sqlite', logger })
  * await payee.receive(payment)          // a voucher for one more chunk
  * await payee.settle({ force: true })    // close every channel with its best voucher
  * ```
@@ -22,8 +22,7 @@ import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { PaymentChannelAbi } from '../../../artifacts/contracts.js'
 import { openDatabase } from '../../core/db.js'
-import { systemClock, type Clock } from '../../core/clock.js'
-import { silentLogger, type Logger } from '../../core/logger.js'
+import type { Logger } from '../../core/logger.js'
 import { createSignerCache } from '../../crypto/secp256k1.js'
 import { hexToBytes } from '../../crypto/bytes.js'
 import { PaymentRejectedError } from '../errors.js'
@@ -43,8 +42,7 @@ export interface ChannelPayeeContext {
   deployment: SoukDeployment
   key: Hex
   storePath?: string
-  clock?: Clock
-  logger?: Logger
+  logger: Logger
   options?: ChannelPayeeOptions
 }
 
@@ -55,7 +53,7 @@ const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000'
 interface ChannelInfo { sender: Address; deposit: bigint; settleBlock: bigint; cumulative: bigint; sig?: Hex; closed: boolean; collected: bigint; fromBlock: bigint }
 
 export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<PayeeSide> {
-  const log = (ctx.logger ?? silentLogger()).child('channel-payee')
+  const log = ctx.logger.child('channel-payee')
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
   const contract = ctx.deployment.contracts.channel.paymentChannel.toLowerCase() as Address
   const domain = channelDomain(ctx.chain.chainId, contract)

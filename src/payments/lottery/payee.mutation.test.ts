@@ -14,12 +14,14 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
-import { createChain, deploySouk, abis, type Chain, type SoukDeployment } from '../../chain/index.js'
+import { createChain, abis, type Chain } from '../../chain/index.js'
+import { deploySouk, type SoukDeployment } from '../deploy.js'
 import { faucet } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
 import { manualClock } from '../../core/clock.js'
 import { memoryLogger } from '../../core/logger.js'
 import { bytesToHex } from '../../crypto/bytes.js'
+import { seededRng } from '../../crypto/rng.js'
 import { PaymentError, PaymentRejectedError, type RejectReason } from '../errors.js'
 import { fundPayer } from '../registry.js'
 import type { LotteryParams } from '../schemas.js'
@@ -42,6 +44,8 @@ const addr = (k: Hex) => privateKeyToAddress(k).toLowerCase() as Address
 /** Payers 1-4 (the 4th without reserves); payees from key 5 on, one per test. */
 let A: Hex, B: Hex, POOR: Hex, U: Hex
 let nextPayee = 5
+/** One stream for every payee of this file: a restarted payee draws fresh lane ids and rands. */
+const rng = seededRng('lottery-mut')
 
 before(async () => {
   chain = await createChain({ kind: 'embedded', accounts: 44 })
@@ -52,7 +56,7 @@ before(async () => {
   for (const k of [A, B, U]) {
     await fundPayer('lottery', { chain, deployment: d, key: k }, { deposit: RESERVE })
     await faucet(chain, k, d.token, addr(k), 100n * RESERVE)
-    await write(chain, chain.wallet(k), { address: d.token, abi: abis.SoukTokenAbi, functionName: 'approve', args: [d.ticketBroker, 100n * RESERVE] })
+    await write(chain, chain.wallet(k), { address: d.token, abi: abis.SoukTokenAbi, functionName: 'approve', args: [d.contracts.lottery.ticketBroker, 100n * RESERVE] })
   }
   await fundPayer('lottery', { chain, deployment: d, key: POOR }, { deposit: RESERVE })
   dir = mkdtempSync(join(tmpdir(), 'souk-lottery-mut-'))
@@ -68,7 +72,7 @@ async function payee(o: { options?: LotteryPayeeOptions; store?: string; key?: H
   if (!o.key) for (const k of o.payers ?? [A]) await broker('fundReserve', k, [addr(key), RESERVE])
   const clock = manualClock(1_000_000)
   const logger = memoryLogger()
-  const pe = await createLotteryPayee({ chain, deployment: o.deployment ?? d, key, storePath: o.store, clock, logger, options: o.options })
+  const pe = await createLotteryPayee({ chain, deployment: o.deployment ?? d, key, storePath: o.store, clock, rng, logger, options: o.options })
   return { pe, key, me: addr(key), clock, logger }
 }
 const lp = (t: PaymentTerms) => t.params as LotteryParams
@@ -78,7 +82,7 @@ const seqOf = (t: PaymentTerms) => lp(t).nextNonce & SEQ_MASK
 function pay(terms: PaymentTerms, seqs: bigint[], o: { key?: Hex; from?: Address; amount?: bigint; nonces?: bigint[]; body?: Partial<LotteryParams & { faceValue: bigint }>; to?: Address; broker?: Address } = {}): Payment {
   const key = o.key ?? A
   const p = { ...lp(terms), ...o.body }
-  const domain = ticketDomain(chain.chainId, o.broker ?? d.ticketBroker)
+  const domain = ticketDomain(chain.chainId, o.broker ?? d.contracts.lottery.ticketBroker)
   const nonces = o.nonces ?? seqs.map((s) => (laneOf(terms) << LANE_SHIFT) | s)
   const tickets = nonces.map((nonce) => ({
     nonce,
@@ -106,7 +110,7 @@ async function refused(p: Promise<unknown>): Promise<[RejectReason, string]> {
   return [e.reason, e.shortMessage.slice(prefix.length)]
 }
 const broker = (functionName: string, key: Hex, args: readonly unknown[] = []) =>
-  write(chain, chain.wallet(key), { address: d.ticketBroker, abi: abis.TicketBrokerAbi, functionName, args } as never)
+  write(chain, chain.wallet(key), { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName, args } as never)
 const balance = (a: Address) => chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [a] })
 function rows(store: string, sql = 'select * from lottery_winners order by id'): Record<string, unknown>[] {
   const db = new Database(store, { readonly: true })
@@ -120,7 +124,7 @@ test('terms: face = (batch base + per-ticket gas) x gas price x multiplier, floo
   const t = await pe.terms(addr(A).toUpperCase().replace('0X', '0x') as Address, NEVER)
   const face = (60_000n + 12_000n) * gp * 100n
   assert.deepEqual({ ...t, params: { ...lp(t), recipientRandHash: undefined, nextNonce: undefined } }, {
-    scheme: 'lottery', chainId: chain.chainId, contract: d.ticketBroker.toLowerCase(), payee: me, pricePerChunk: NEVER,
+    scheme: 'lottery', chainId: chain.chainId, contract: d.contracts.lottery.ticketBroker.toLowerCase(), payee: me, pricePerChunk: NEVER,
     params: { faceValue: face, winProb: winProbFor(NEVER, face), recipientRandHash: undefined, expirationBlock: block + 1_200n, acceptUntilBlock: block + 200n, nextNonce: undefined },
   })
   assert.equal(seqOf(t), 0n)
@@ -207,7 +211,7 @@ test('receive: every refusal says what is wrong, is counted, and is logged as a 
     [pay(t, [], { nonces: [((lane + 1n) << LANE_SHIFT) | 0n] }), 'params-mismatch', `nonce ${((lane + 1n) << LANE_SHIFT) | 0n} is not in lane ${lane} of these parameters`],
     [pay(t, [SEQ_WINDOW]), 'nonce-out-of-range', `sequence number ${SEQ_WINDOW} is outside [0, ${SEQ_WINDOW}) of these parameters`],
     [pay(t, [3n, 3n]), 'replayed', `nonce ${(lane << LANE_SHIFT) | 3n} was already paid under these parameters`],
-    [pay(t, [4n], { key: B, from: addr(A) }), 'bad-signature', `ticket ${(lane << LANE_SHIFT) | 4n} is not signed by ${addr(A)} for chain ${chain.chainId} and broker ${d.ticketBroker.toLowerCase()} (forged, signed for another chain or contract, or not canonical)`],
+    [pay(t, [4n], { key: B, from: addr(A) }), 'bad-signature', `ticket ${(lane << LANE_SHIFT) | 4n} is not signed by ${addr(A)} for chain ${chain.chainId} and broker ${d.contracts.lottery.ticketBroker.toLowerCase()} (forged, signed for another chain or contract, or not canonical)`],
     [pay(t, [4n], { broker: addr(B) }), 'bad-signature', /is not signed by/],
   ]
   for (const [p, reason, msg, details] of cases) {
@@ -329,7 +333,7 @@ test('a winner is stored before it is acknowledged, retires its rand at once, an
   const [row] = rows(store)
   const p = lp(t)
   assert.deepEqual({ ...row, id: undefined, sig: undefined }, {
-    id: undefined, chain_id: chain.chainId, broker: d.ticketBroker.toLowerCase(), sender: addr(A), nonce: ((laneOf(t) << LANE_SHIFT) | 3n).toString(), face: ALWAYS.toString(),
+    id: undefined, chain_id: chain.chainId, broker: d.contracts.lottery.ticketBroker.toLowerCase(), sender: addr(A), nonce: ((laneOf(t) << LANE_SHIFT) | 3n).toString(), face: ALWAYS.toString(),
     win_prob: MAX_WIN_PROB.toString(), rand_hash: p.recipientRandHash, rand: row!.rand, expiration: p.expirationBlock.toString(), sig: undefined, status: 'pending', tx: null, reason: null,
     created_block: block.toString(),
   })
@@ -569,7 +573,7 @@ test('one store, two deployments: each payee settles only its own broker\'s winn
   const two = await payee({ store, key, deployment: d2 })
   assert.equal(two.pe.pendingWinners(), 0)
   const t2 = await two.pe.terms(addr(A), ALWAYS)
-  await two.pe.receive(pay(t2, [0n], { broker: d2.ticketBroker }))
+  await two.pe.receive(pay(t2, [0n], { broker: d2.contracts.lottery.ticketBroker }))
   assert.equal(two.pe.pendingWinners(), 1)
   assert.deepEqual([(await two.pe.settle({ force: true })).settled], [1])
   await two.pe.close()

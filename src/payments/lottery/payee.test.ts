@@ -19,6 +19,7 @@ import { bytesToHex } from '../../crypto/bytes.js'
 import { createPayee, createPayer, fundPayer, PaymentRejectedError, type LotteryParams, type Payment, type PaymentTerms } from '../index.js'
 import { createLotteryPayee, LANE_SHIFT, SEQ_MASK, SEQ_WINDOW } from './payee.js'
 import { expectedValue, MAX_WIN_PROB, randHash, signTicket, ticketDomain, winProbFor } from './ticket.js'
+import { testComponents } from '../testing.js'
 
 let chain: Chain
 let d: SoukDeployment
@@ -68,10 +69,10 @@ async function rejects(p: Promise<unknown>, reason: string) {
 }
 
 test('each session gets its own lane: two payer processes pay one payee concurrently and every ticket is accepted', async () => {
-  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey })
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/payee-1') })
   try {
     // Two payer processes (same key, separate nonce counters), each with a session of its own.
-    const [p1, p2] = await Promise.all([createPayer('lottery', { chain, deployment: d, key: payerKey }), createPayer('lottery', { chain, deployment: d, key: payerKey })])
+    const [p1, p2] = await Promise.all([createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-2') }), createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-3') })])
     const [s1, s2] = await Promise.all([p1.open(await pe.terms(payer, PRICE)), p2.open(await pe.terms(payer, PRICE))])
     assert.notEqual(laneOf(s1.terms), laneOf(s2.terms), 'distinct lanes')
     for (let i = 0; i < 60; i++) {
@@ -89,7 +90,7 @@ test('each session gets its own lane: two payer processes pay one payee concurre
 })
 
 test('tickets out of order are accepted once each; nonces outside the lane or the window are refused (no 2^256 - 1 trap)', async () => {
-  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey })
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/payee-4') })
   try {
     // Price 1: a win (which would rotate the parameters) has odds ~1e-16 per ticket.
     const terms = await pe.terms(payer, 1n)
@@ -115,7 +116,7 @@ test('tickets out of order are accepted once each; nonces outside the lane or th
 })
 
 test('the amount must be exactly price × tickets (one ticket never buys a whole file); the win probability is price / face', async () => {
-  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey })
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/payee-5') })
   try {
     const terms = await pe.terms(payer, PRICE)
     const p = lp(terms)
@@ -140,10 +141,10 @@ test('the amount must be exactly price × tickets (one ticket never buys a whole
 })
 
 test("two processes of one payee (two stores, one address) never void each other's winners", async () => {
-  const a = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: join(dir, 'a.sqlite') })
-  const b = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: join(dir, 'b.sqlite') })
+  const a = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: join(dir, 'a.sqlite'), ...testComponents('lottery-payee.test/lotterypayee-6') })
+  const b = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: join(dir, 'b.sqlite'), ...testComponents('lottery-payee.test/lotterypayee-7') })
   try {
-    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-8') })
     const sa = await pr.open(await a.terms(payer, ALWAYS))
     const sb = await pr.open(await b.terms(payer, ALWAYS))
     for (let i = 0; i < 6; i++) {
@@ -172,9 +173,9 @@ test("two processes of one payee (two stores, one address) never void each other
 
 test('a winner that can no longer be redeemed is a loss with its reason, never income; one found redeemed after a crash is not a loss', async () => {
   const store = join(dir, 'loss.sqlite')
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: store, options: { paramsValidityBlocks: 5, redeemWindowBlocks: 5 } })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: store, options: { paramsValidityBlocks: 5, redeemWindowBlocks: 5 }, ...testComponents('lottery-payee.test/lotterypayee-9') })
   try {
-    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-10') })
     const s = await pr.open(await pe.terms(payer, ALWAYS))
     const first = await s.pay(ALWAYS)
     const r1 = await pe.receive(first)
@@ -227,9 +228,9 @@ test('a winner that can no longer be redeemed is a loss with its reason, never i
 
 test('a winner the broker refuses is isolated: the rest of the batch is paid, the refused one is a loss with the broker\'s reason', async () => {
   const store = join(dir, 'isolate.sqlite')
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: store })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: store, ...testComponents('lottery-payee.test/lotterypayee-11') })
   try {
-    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-12') })
     const s = await pr.open(await pe.terms(payer, ALWAYS))
     for (let i = 0; i < 5; i++) {
       const r = await pe.receive(await s.pay(ALWAYS))
@@ -257,12 +258,12 @@ test('a winner the broker refuses is isolated: the rest of the batch is paid, th
 })
 
 test('a payer that starts unlocking makes its stored winners urgent: they are redeemed before it can withdraw', async () => {
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, options: { minValueToCostRatio: 10n ** 30n } })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, options: { minValueToCostRatio: 10n ** 30n }, ...testComponents('lottery-payee.test/lotterypayee-13') })
   const otherPayer = chain.devKeys[3] as Hex
   const op = privateKeyToAddress(otherPayer).toLowerCase() as Address
   await fundPayer('lottery', { chain, deployment: d, key: otherPayer }, { deposit: 0n, reserves: [{ payee, amount: 10n ** 19n }] })
   try {
-    const pr = await createPayer('lottery', { chain, deployment: d, key: otherPayer })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: otherPayer, ...testComponents('lottery-payee.test/payer-14') })
     const s = await pr.open(await pe.terms(op, ALWAYS))
     await pe.receive(await s.pay(ALWAYS))
     // Not worth redeeming yet (value/cost bar set absurdly high), so a normal settle waits.
@@ -277,7 +278,7 @@ test('a payer that starts unlocking makes its stored winners urgent: they are re
 })
 
 test('a winner retires its rand at once: a lower-numbered ticket racing it under the same rand is refused, so no redemption can void it', async () => {
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/lotterypayee-15') })
   try {
     const terms = await pe.terms(payer, ALWAYS) // every ticket wins
     const start = lp(terms).nextNonce & SEQ_MASK
@@ -304,9 +305,9 @@ test("attack: a publisher drains its shared deposit through a cache of its own; 
   const ownCache = privateKeyToAddress(ownCacheKey).toLowerCase() as Address
   // A deposit of 10 chunks' worth, a reserve of 3 for the honest payee.
   await fundPayer('lottery', { chain, deployment: d, key: sponsorKey }, { deposit: 10n * ALWAYS, reserves: [{ payee, amount: 3n * ALWAYS }] })
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/lotterypayee-16') })
   try {
-    const pr = await createPayer('lottery', { chain, deployment: d, key: sponsorKey })
+    const pr = await createPayer('lottery', { chain, deployment: d, key: sponsorKey, ...testComponents('lottery-payee.test/payer-17') })
     const s = await pr.open(await pe.terms(sponsor, ALWAYS)) // every ticket wins, face = price
     for (let i = 0; i < 3; i++) {
       const r = await pe.receive(await s.pay(ALWAYS))

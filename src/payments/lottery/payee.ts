@@ -5,7 +5,7 @@
  * transaction cost.
  *
  * Lanes (TicketBroker's replay protection): every set of parameters it hands out names a lane — the high 128 bits
- * of the ticket nonces — that no other live session of this process uses. Lane ids are drawn at random per process,
+ * of the ticket nonces — that no other live session of this process uses. Lane ids are drawn from `ctx.rng` per process,
  * so several processes or stores behind one address never share a lane and never void each other's winners; a
  * payer with several concurrent sessions gets one lane each. Within a rand, tickets may arrive out of order: any
  * sequence number in [start, start + 2^20) not seen before is accepted; a rand is retired (synchronously) the moment
@@ -16,13 +16,12 @@
  * @example
  * ```ts
  * import { createLotteryPayee } from './payee.js'
- * const payee = await createLotteryPayee({ chain, deployment, key: payeeKey, storePath: 'payee.sqlite' })
+ * const payee = await createLotteryPayee({ chain, deployment, key: payeeKey, storePath: 'payee.sqlite', clock, rng: pooledSystemRng, logger })
  * const terms = await payee.terms(payerAddress, 1000n)   // send to the payer
  * const receipt = await payee.receive(payment)            // for each chunk's payment
  * await payee.settle({ force: true })                     // batch-redeem winners
  * ```
  */
-import { randomBytes } from 'node:crypto'
 import { ContractFunctionRevertedError, parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
@@ -30,8 +29,9 @@ import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { TicketBrokerAbi } from '../../../artifacts/contracts.js'
 import { openDatabase, type Db } from '../../core/db.js'
-import { systemClock, type Clock } from '../../core/clock.js'
-import { silentLogger, type Logger } from '../../core/logger.js'
+import type { Clock } from '../../core/clock.js'
+import type { Logger } from '../../core/logger.js'
+import type { Rng } from '../../crypto/rng.js'
 import { createSignerCache } from '../../crypto/secp256k1.js'
 import { hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
@@ -71,8 +71,14 @@ export interface LotteryPayeeContext {
   deployment: SoukDeployment
   key: Hex
   storePath?: string
-  clock?: Clock
-  logger?: Logger
+  /** Times the funds, gas-price and block caches and stamps stored rands. */
+  clock: Clock
+  /**
+   * Lane ids and rands (32 bytes each). A CSPRNG on a real network: a payer that can predict a rand picks only
+   * losing tickets, and two processes of one address on the same seeded stream share lanes.
+   */
+  rng: Rng
+  logger: Logger
   options?: LotteryPayeeOptions
 }
 
@@ -150,8 +156,8 @@ create table if not exists lottery_winners (
 
 export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<LotteryPayee> {
   const o = ctx.options ?? {}
-  const log = (ctx.logger ?? silentLogger()).child('lottery-payee')
-  const clock = ctx.clock ?? systemClock()
+  const log = ctx.logger.child('lottery-payee')
+  const clock = ctx.clock
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
   const broker = ctx.deployment.contracts.lottery.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
@@ -243,7 +249,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       return oldest
     }
     // A fresh 128-bit lane id: never used by this or any other process of this address (collision odds 2^-128).
-    const lane: LaneState = { id: readWord(randomBytes(32)) & SEQ_MASK, nextSeq: 0n }
+    const lane: LaneState = { id: readWord(ctx.rng(32)) & SEQ_MASK, nextSeq: 0n }
     lanes.push(lane)
     return lane
   }
@@ -275,7 +281,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         hints: ['The payer must cancel its unlock (TicketBroker.cancelUnlock) before paying with tickets.'],
       })
     }
-    const rand = readWord(randomBytes(32))
+    const rand = readWord(ctx.rng(32))
     const hash = randHash(rand)
     // Persist the rand before its hash leaves this process: winners under it must stay redeemable after a crash.
     insertRand.run(hash, rand.toString(), payer, clock.now(), ...scope)

@@ -5,7 +5,8 @@
  * `microcashScheme` is its `PaymentScheme`.
  *
  * Context mapping: the contract is `ctx.deployment.contracts.microcash.concurrentLottery`; the store is
- * `ctx.storePath` (':memory:' by default); `ctx.options` takes the payee/payer options of scheme.ts plus, for the
+ * `ctx.storePath` (':memory:' by default); the server takes `ctx.clock` and `ctx.logger`, the issuer `ctx.rng` (ticket
+ * salts); `ctx.options` takes the payee/payer options of scheme.ts plus, for the
  * payer, `escrowId` (default: the newest escrow owned by `ctx.key`). `fund` opens an escrow: `deposit` is its
  * balance, the sum of `reserves` its penalty deposit, and `options.escrow` overrides the default schedule.
  *
@@ -21,7 +22,7 @@ import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import { openDatabase } from '../../core/db.js'
 import { PaymentError } from '../errors.js'
-import { addPaid, deployedAt, formatSouk, type PaymentLoad, type PaymentPlan, type PaymentScheme, type SchemeContext, type SchemeContracts } from '../scheme.js'
+import { addPaid, deployedAt, formatSouk, type PaymentLoad, type PaymentPlan, type PaymentScheme, type FundContext, type SchemeContracts } from '../scheme.js'
 import { ConcurrentLotteryAbi, createEscrow, deployConcurrentLottery, type EscrowParams } from './contract.js'
 import { createMicrocashPayee, createMicrocashPayer } from './scheme.js'
 import { drawBlockOf, roundAt } from './ticket.js'
@@ -56,14 +57,14 @@ export interface MicrocashContracts extends SchemeContracts {
   concurrentLottery: Address
 }
 
-function lotteryOf(ctx: SchemeContext): Address {
+function lotteryOf(ctx: FundContext): Address {
   const a = ctx.deployment.contracts?.microcash?.concurrentLottery
   if (!a) throw new PaymentError('No ConcurrentLottery in this deployment', { hints: ['Deploy it with deploySouk(chain, key), or deployConcurrentLottery(chain, key, token) into deployment.contracts.microcash.'] })
   return a
 }
 
 /** The newest escrow owned by `owner`, from the contract's EscrowCreated events. */
-export async function latestEscrowOf(ctx: SchemeContext, owner: Address): Promise<bigint | undefined> {
+export async function latestEscrowOf(ctx: FundContext, owner: Address): Promise<bigint | undefined> {
   const logs = await ctx.chain.public.getLogs({
     address: lotteryOf(ctx),
     event: parseAbiItem('event EscrowCreated(uint256 indexed escrowId, address indexed owner, uint256 balance, uint256 penalty, uint64 startRound, uint64 endRound, uint64 expiryBlock)'),
@@ -159,13 +160,13 @@ export const microcashScheme: PaymentScheme<'microcash', MicrocashContracts, obj
     return { concurrentLottery, blockNumber: await deployedAt(chain) }
   },
   async payee(ctx) {
-    return createMicrocashPayee({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, db: openDatabase(ctx.storePath ?? ':memory:'), logger: ctx.logger })
+    return createMicrocashPayee({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, db: openDatabase(ctx.storePath ?? ':memory:'), clock: ctx.clock, logger: ctx.logger })
   },
   async payer(ctx) {
     const me = privateKeyToAddress(ctx.key)
     const escrowId = (ctx.options?.escrowId as bigint | undefined) ?? (await latestEscrowOf(ctx, me))
     if (escrowId === undefined) throw new PaymentError(`No microcash escrow owned by ${me}`, { hints: ["Open one with fundPayer('microcash', ctx, { deposit, reserves }) or createEscrow()."] })
-    return createMicrocashPayer({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, escrowId, db: openDatabase(ctx.storePath ?? ':memory:'), logger: ctx.logger })
+    return createMicrocashPayer({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, escrowId, db: openDatabase(ctx.storePath ?? ':memory:'), rng: ctx.rng })
   },
   async fund(ctx, f) {
     const s = { ...DEFAULT_ESCROW_SCHEDULE, ...((ctx.options?.escrow as Partial<EscrowParams> | undefined) ?? {}) }

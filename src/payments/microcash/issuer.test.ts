@@ -9,13 +9,14 @@ import { openDatabase } from '../../core/db.js'
 import { createIssuer, createSequenceAllocator, ScheduleExhaustedError } from './issuer.js'
 import { batchDigest, microcashDomain, processProof, ticketDigest, ticketHash } from './ticket.js'
 import { hexToBytes, recoverDigest } from '../../crypto/index.js'
+import { testComponents } from '../testing.js'
 
 const LOTTERY: Address = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
 const worker = new URL('./testing/issuer-worker.ts', import.meta.url).pathname
 
 test('issuer: 100 servers paid in parallel get distinct numbers, every ticket verifies', async () => {
   const db = openDatabase(':memory:')
-  const issuer = createIssuer({ chainId: 31337, lottery: LOTTERY, escrowId: 3n, privateKey: keccak256(toHex('sponsor')), allocator: createSequenceAllocator(db, { ticketsPerRound: 100_000, reserveSize: 7 }) })
+  const issuer = createIssuer({ chainId: 31337, lottery: LOTTERY, escrowId: 3n, privateKey: keccak256(toHex('sponsor')), allocator: createSequenceAllocator(db, { ticketsPerRound: 100_000, reserveSize: 7 }), ...testComponents('issuer.test/issuer-1') })
   const domain = microcashDomain(31337, LOTTERY)
   const servers = Array.from({ length: 100 }, (_, i) => `0x${keccak256(toHex(`s${i}`)).slice(26)}` as Address)
   const seen = new Map<string, Address>()

@@ -14,17 +14,17 @@
  * ```ts
  * import { createSequenceAllocator, createIssuer } from './issuer.js'
  * const alloc = createSequenceAllocator(openDatabase('sponsor.db'), { ticketsPerRound: 1 << 20 })
- * const issuer = createIssuer({ chainId, lottery, escrowId, privateKey, allocator: alloc })
+ * const issuer = createIssuer({ chainId, lottery, escrowId, privateKey, allocator: alloc, rng: pooledSystemRng })
  * const tickets = issuer.issueBundle(round, [{ server: a, count: 64 }, { server: b, count: 64 }])
  * ```
  */
-import { randomBytes } from 'node:crypto'
 import type { Address, Hex } from 'viem'
 import type { Db } from '../../core/db.js'
 import { PaymentError } from '../errors.js'
 import { addressOf, bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { batchDigest, buildTree, microcashDomain, proofOf, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
 import type { SignedTicket } from './contract.js'
+import type { Rng } from '../../crypto/rng.js'
 
 /** Numbers reserved per durable write by default: one fsync per this many tickets. */
 export const DEFAULT_RESERVE_SIZE = 256
@@ -85,8 +85,13 @@ export interface IssuerOptions {
   escrowId: bigint
   privateKey: Hex
   allocator: SequenceAllocator
-  /** Salt source (default: crypto random, drawn in one call per bundle). */
-  salt?: () => Hex
+  /**
+   * Ticket salts, 32 bytes each. A CSPRNG on a real network (`pooledSystemRng`: one native call per 128 salts, as the
+   * 4 KiB draw this issuer used to make itself): a server that could predict the salts of a bundle could rebuild its
+   * undelivered siblings from its Merkle path and redeem them (docs/microcash.md, Tickets). Seeded streams are for
+   * tests and simulations only.
+   */
+  rng: Rng
 }
 
 export interface Issuer {
@@ -101,14 +106,7 @@ export function createIssuer(o: IssuerOptions): Issuer {
   const key = hexToBytes(o.privateKey)
   const address = addressOf(key)
   const domain = microcashDomain(o.chainId, o.lottery)
-  // Random salts, 32 bytes each, cut from one 4 KiB draw of the CSPRNG.
-  let pool = randomBytes(0)
-  let at = 0
-  const salt = o.salt ?? ((): Hex => {
-    if (at + 32 > pool.length) { pool = randomBytes(4096); at = 0 }
-    at += 32
-    return bytesToHex(pool.subarray(at - 32, at))
-  })
+  const salt = (): Hex => bytesToHex(o.rng(32))
   return {
     address,
     issueOne(round, server) {

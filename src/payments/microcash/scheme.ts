@@ -19,7 +19,7 @@
 import type { Address, Hex } from 'viem'
 import type { Chain } from '../../chain/types.js'
 import type { Db } from '../../core/db.js'
-import type { Logger } from '../../core/logger.js'
+import type { Rng } from '../../crypto/rng.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, PaymentTerms } from '../types.js'
 import { addressOf, bytesToHex, hexToBytes } from '../../crypto/index.js'
@@ -89,7 +89,8 @@ export interface MicrocashPayerOptions {
   reserveSize?: number
   /** Block-number cache (ms) for picking the issue round. Default 0. */
   blockCacheMs?: number
-  logger?: Logger
+  /** Ticket salts (a CSPRNG on a real network: see `IssuerOptions.rng`). */
+  rng: Rng
 }
 
 export interface MicrocashPayer extends PayerSide {
@@ -113,7 +114,7 @@ export function createMicrocashPayer(o: MicrocashPayerOptions): MicrocashPayer {
   const getIssuer = async () => {
     if (issuer) return issuer
     const e = await escrow()
-    issuer = createIssuer({ chainId: o.chain.chainId, lottery: o.lottery, escrowId: o.escrowId, privateKey: o.privateKey, allocator: createSequenceAllocator(o.db, { ticketsPerRound: e.ticketsPerRound, reserveSize: o.reserveSize }) })
+    issuer = createIssuer({ chainId: o.chain.chainId, lottery: o.lottery, escrowId: o.escrowId, privateKey: o.privateKey, rng: o.rng, allocator: createSequenceAllocator(o.db, { ticketsPerRound: e.ticketsPerRound, reserveSize: o.reserveSize }) })
     return issuer
   }
   return {

@@ -13,6 +13,8 @@ import { createChain } from '../../chain/chain.js'
 import { deployContract, faucet } from '../../chain/deploy.js'
 import { openDatabase, type Db } from '../../core/db.js'
 import { memoryLogger } from '../../core/logger.js'
+import { systemClock } from '../../core/clock.js'
+import { seededRng } from '../../crypto/rng.js'
 import { bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { PaymentRejectedError } from '../errors.js'
 import { createEscrow, getEscrow, isPaidTo, proveDuplicate, recordDraw, redeemWinners, seedOf, withdrawEscrow, BURN_ADDRESS, type EscrowParams, type SignedTicket } from './contract.js'
@@ -28,6 +30,8 @@ const chain = await createChain({ kind: 'embedded', accounts: 10, seed: 'microca
 after(() => chain.close())
 const [deployer, sponsorKey, otherKey, aKey, bKey, cKey, strangerKey] = chain.devKeys
 const addr = (k: Hex) => chain.wallet(k).account.address
+/** Ticket salts of every issuer here: one stream, so a twin issuer's tickets differ from the first's. */
+const rng = seededRng('microcash-server-mut')
 const token = await deployContract(chain, deployer, SoukTokenAbi, SoukTokenBytecode, ['Souk Test Coin', 'SOUK', 10n ** 30n])
 const lottery = await deployContract(chain, deployer, ConcurrentLotteryAbi, ConcurrentLotteryBytecode, [token])
 for (const k of [sponsorKey, otherKey]) await faucet(chain, deployer, token, addr(k), 10n ** 12n)
@@ -49,7 +53,7 @@ async function openEscrow(o: { params?: Partial<EscrowParams>; penalty?: bigint;
   const key = o.key ?? sponsorKey
   const id = await createEscrow(chain, key, { lottery, token, params, balance: params.ticketValue * BigInt(params.winnersPerRound * params.rounds), penalty: o.penalty ?? 0n })
   const e = await getEscrow(chain, lottery, id)
-  const mk = () => createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: key, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: params.ticketsPerRound }) })
+  const mk = () => createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: key, rng, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: params.ticketsPerRound }) })
   const draw = (round: number) => drawBlockOf(round, params.roundLengthBlocks, params.drawDelayBlocks)
   /** `twin()`: a second issuer numbering from 0 again, i.e. a sponsor that issues every number twice. */
   return { id, e, params, key, owner: addr(key), issuer: mk(), twin: mk, draw }
@@ -59,7 +63,7 @@ async function openEscrow(o: { params?: Partial<EscrowParams>; penalty?: bigint;
 function server(key: Hex, opts: Partial<MicrocashServerOptions> = {}) {
   const logger = memoryLogger()
   const db: Db = opts.db ?? openDatabase(':memory:')
-  return { ...createMicrocashServer({ chain, lottery, privateKey: key, db, logger, ...opts }), logger, db }
+  return { ...createMicrocashServer({ chain, lottery, privateKey: key, db, clock: systemClock(), logger, ...opts }), logger, db }
 }
 type Server = ReturnType<typeof server>
 const warnings = (s: Server, msg: string) => s.logger.entries.filter((e) => e.level === 'warn' && e.scope === 'microcash:server' && e.msg === msg).map((e) => e.fields)
@@ -245,7 +249,7 @@ test('batch tickets: the path leads to the claimed root, the root is signed by t
   await rejects(pay({ ...t, salt: flip(t.salt) }), 'bad-merkle-path', /the path does not lead to the claimed root/, { seq: t.seq })
   // Without a claimed root the path's end is checked by the signature.
   await rejects(pay({ ...t, salt: flip(t.salt), root: undefined }), 'bad-signature', /batch not signed by the escrow owner/)
-  const forged = createIssuer({ chainId: chain.chainId, lottery, escrowId: E.id, privateKey: strangerKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+  const forged = createIssuer({ chainId: chain.chainId, lottery, escrowId: E.id, privateKey: strangerKey, rng, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
   await rejects(pay(toWire(forged.issueOne(round, a.address))), 'bad-signature')
   const fb = toWire(forged.issueBundle(round, [{ server: a.address, count: 2 }])[0])
   await rejects(pay(fb), 'bad-signature', /batch not signed by the escrow owner/, { signer: addr(strangerKey), owner: E.owner })

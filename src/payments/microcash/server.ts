@@ -17,7 +17,7 @@
  * @example
  * ```ts
  * import { createMicrocashServer } from './server.js'
- * const server = createMicrocashServer({ chain, lottery, privateKey, db: openDatabase('server.db') })
+ * const server = createMicrocashServer({ chain, lottery, privateKey, db: openDatabase('server.db'), clock, logger })
  * await server.accept(payer, escrowId, tickets)   // throws PaymentRejectedError(reason) on bad input
  * await server.settle({ force: true })            // draws, redemption, duplicate proofs
  * ```
@@ -28,7 +28,8 @@ import type { Chain } from '../../chain/types.js'
 import { ContractRevertError } from '../../chain/errors.js'
 import type { Db } from '../../core/db.js'
 import { safeJson } from '../../core/errors.js'
-import { silentLogger, type Logger } from '../../core/logger.js'
+import type { Clock } from '../../core/clock.js'
+import type { Logger } from '../../core/logger.js'
 import { PaymentRejectedError, type RejectReason } from '../errors.js'
 import type { PayeeStats, SettleReport } from '../types.js'
 import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from '../../crypto/index.js'
@@ -101,7 +102,9 @@ export interface MicrocashServerOptions {
   /** The server's key: tickets must name its address; it sends the redemption transactions. */
   privateKey: Hex
   db: Db
-  logger?: Logger
+  /** Times the escrow cache (`escrowCacheMs`). */
+  clock: Clock
+  logger: Logger
   /** Refuse tickets whose draw block is this close (blocks). The escrow's draw delay must exceed it. Default 2. */
   drawMarginBlocks?: number
   /** Least penalty deposit accepted. Default 0. */
@@ -136,7 +139,7 @@ export function ticketExpectedValue(e: Pick<EscrowState, 'ticketValue' | 'winner
 }
 
 export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServer {
-  const log = (o.logger ?? silentLogger()).child('microcash:server')
+  const log = o.logger.child('microcash:server')
   const key = hexToBytes(o.privateKey)
   const address = addressOf(key)
   const domain = microcashDomain(o.chain.chainId, o.lottery)
@@ -165,8 +168,9 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
   const escrows = new Map<bigint, { at: number; e: EscrowState }>()
   async function escrow(id: bigint, fresh = false): Promise<EscrowState> {
     const c = escrows.get(id)
-    const now = performance.now()
-    if (!fresh && c && now - c.at <= (o.escrowCacheMs ?? 1000)) return c.e
+    const now = o.clock.now()
+    // Fresh while younger than escrowCacheMs (0: never cached, also on a millisecond or manual clock).
+    if (!fresh && c && now - c.at < (o.escrowCacheMs ?? 1000)) return c.e
     const e = await getEscrow(o.chain, o.lottery, id)
     escrows.set(id, { at: now, e })
     return e

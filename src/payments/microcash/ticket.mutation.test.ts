@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { encodeAbiParameters, keccak256 as vkeccak, concat, toHex, type Address, type Hex } from 'viem'
 import { createChain } from '../../chain/chain.js'
-import { deploySouk } from '../../chain/deploy.js'
+import { deploySouk } from '../deploy.js'
 import type { Chain } from '../../chain/types.js'
 import { ConcurrentLotteryAbi, deployConcurrentLottery } from './contract.js'
 import {
