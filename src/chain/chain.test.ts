@@ -2,8 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { createChain, deploySouk, faucet, serveJsonRpc, write, ContractRevertError, encryptKeystore, decryptKeystore, loadSigningKey, KeystoreError, abis, ChainError } from './index.js'
+import { createChain, faucet, serveJsonRpc, write, ContractRevertError, encryptKeystore, decryptKeystore, loadSigningKey, KeystoreError, abis, ChainError } from './index.js'
 import { privateKeyToAddress } from 'viem/accounts'
+import { deploySouk } from '../payments/deploy.js'
 
 test('embedded chain: deploy, faucet, dev controls, decoded custom errors', async () => {
   const chain = await createChain({ kind: 'embedded', accounts: 3 })

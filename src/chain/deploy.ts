@@ -63,8 +63,3 @@ export function loadDeployment<Contracts = Record<string, unknown>>(path: string
 export async function faucet(chain: Chain, key: Hex, token: Address, to: Address, amount: bigint) {
   return write(chain, chain.wallet(key), { address: token, abi: C.SoukTokenAbi, functionName: 'faucet', args: [to, amount] })
 }
-
-// Transitional (issue 9), to be deleted: the *.mutation.test.ts files, which other work owns right now, still
-// import `deploySouk` from the chain layer and read `d.ticketBroker` / `d.paymentChannel`. Everything else imports
-// `deploySouk` from src/payments. This is the chain layer's only reference to the payment layer.
-export { deploySoukFlat as deploySouk, type FlatSoukDeployment as SoukDeployment } from '../payments/deploy.js'

@@ -54,16 +54,3 @@ export async function deploySouk(chain: Chain, deployerKey: Hex, opts: DeployOpt
   if (opts.recordPath) recordDeployment(opts.recordPath, d)
   return d
 }
-
-/**
- * @deprecated Transitional (issue 9): a deployment with the lottery's and channel's addresses also at the top level,
- * as they were before `contracts[name]`. Only the `*.mutation.test.ts` files still read them (through the chain
- * layer's old `deploySouk` export); remove this with that export once they read `contracts`.
- */
-export type FlatSoukDeployment = SoukDeployment & { ticketBroker: Address; paymentChannel: Address }
-
-/** @deprecated See `FlatSoukDeployment`. */
-export async function deploySoukFlat(chain: Chain, deployerKey: Hex, opts: DeployOptions = {}): Promise<FlatSoukDeployment> {
-  const d = await deploySouk(chain, deployerKey, opts)
-  return { ...d, ticketBroker: d.contracts.lottery.ticketBroker, paymentChannel: d.contracts.channel.paymentChannel }
-}
