@@ -22,7 +22,7 @@ import { serveExchange, fetchExchange } from '../src/exchange/index.js'
 import { runCdnScenario } from '../src/services/cdn/scenario.js'
 import { systemClock } from '../src/core/clock.js'
 import { silentLogger } from '../src/core/logger.js'
-import { systemRng } from '../src/crypto/rng.js'
+import { pooledSystemRng } from '../src/crypto/rng.js'
 import { benchCapnet } from './capnet.js'
 
 const MiB = 1024 * 1024
@@ -35,10 +35,10 @@ export async function benchCdn(): Promise<Record<string, number>> {
   const servers: Transport[] = [], clients: Transport[] = []
   const payers: import('../src/payments/index.js').PayerSide[] = []
   for (let i = 0; i < sessions; i++) {
-    const payee = await createPayee('lottery', { chain, deployment: dep, key: chain.devKeys[1 + i], clock: systemClock(), rng: systemRng, logger: silentLogger() })
+    const payee = await createPayee('lottery', { chain, deployment: dep, key: chain.devKeys[1 + i], clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() })
     const payerKey = chain.devKeys[10 + i]
     await fundPayer('lottery', { chain, deployment: dep, key: payerKey }, { deposit: 10n ** 21n, reserves: [{ payee: payee.address, amount: 10n ** 20n }] })
-    payers.push(await createPayer('lottery', { chain, deployment: dep, key: payerKey, clock: systemClock(), rng: systemRng, logger: silentLogger() }))
+    payers.push(await createPayer('lottery', { chain, deployment: dep, key: payerKey, clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() }))
     const s = await createLibp2pTransport(); servers.push(s)
     const source = async () => ({ chunkCount: chunks, chunk: async (k: number) => ({ body: data[k] }) })
     await serveExchange(s, { protocol: '/souk/bench-paid/1', payee, pricePerChunk: 2n * 10n ** 14n, open: source })
@@ -70,7 +70,7 @@ export async function benchCdn(): Promise<Record<string, number>> {
   // On-chain transactions per GB, from an in-process CDN run with the lottery.
   const latestBefore = await chain.blockNumber()
   const net = createMemoryNetwork()
-  const r = await runCdnScenario({ chain, deployment: dep, clock: systemClock(), rng: systemRng, newTransport: async (role) => net.createTransport({ peerId: role }), caches: 4, clients: 4, contentBytes: 8 * MiB, keys: chain.devKeys.slice(20 - 5) })
+  const r = await runCdnScenario({ chain, deployment: dep, clock: systemClock(), rng: pooledSystemRng, newTransport: async (role) => net.createTransport({ peerId: role }), caches: 4, clients: 4, contentBytes: 8 * MiB, keys: chain.devKeys.slice(20 - 5) })
   const delivered = r.clients.reduce((s, c) => s + c.bytesVerified, 0)
   const settleTxs = r.caches.reduce((s, c) => s + (c.settle?.transactions ?? 0), 0)
   const latest = await chain.blockNumber()

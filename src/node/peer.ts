@@ -22,7 +22,7 @@ import { systemClock } from '../core/clock.js'
 import { openDatabase } from '../core/db.js'
 import { SoukError } from '../core/errors.js'
 import { silentLogger, type Logger } from '../core/logger.js'
-import { forkRng, systemRng } from '../crypto/rng.js'
+import { forkRng, pooledSystemRng } from '../crypto/rng.js'
 import { createLibp2pTransport } from '../net/index.js'
 import { schemeEnum } from '../payments/index.js'
 import type { ServiceEvent } from '../services/market.js'
@@ -76,9 +76,9 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
   try {
     if (paid && !cfg.key) throw new SoukError(`A ${market.name} ${cfg.role} needs a key`, { code: 'NODE_NO_KEY', hints: ['set SOUK_NODE_KEY or pass --key'] })
     const role = await market.wire(cfg.role, {
-      transport, clock, rng: forkRng(systemRng, cfg.role), logger: log, onEvent: emit, bootstrap: cfg.bootstrap,
+      transport, clock, rng: forkRng(pooledSystemRng, cfg.role), logger: log, onEvent: emit, bootstrap: cfg.bootstrap,
       openDb: (name) => { const db = openDatabase(join(cfg.dataDir, `${name}.sqlite`), { synchronous: 'NORMAL' }); dbs.push(db); return db },
-      payments: paid ? { scheme: cfg.scheme, context: { chain: chain!, deployment, key: cfg.key as Hex, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, rng: systemRng, logger: log } } : undefined,
+      payments: paid ? { scheme: cfg.scheme, context: { chain: chain!, deployment, key: cfg.key as Hex, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, rng: pooledSystemRng, logger: log } } : undefined,
     }, config)
     await role.run({ signal: io.signal })
     await role.stop()
