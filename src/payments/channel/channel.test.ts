@@ -18,6 +18,7 @@ import { PaymentRejectedError, type RejectReason } from '../errors.js'
 import { fundPayer } from '../registry.js'
 import type { PayeeSide, Payment, PayerSession } from '../types.js'
 import { createChannelPayee, createChannelPayer, channelDomain, signVoucher } from './index.js'
+import { channelVoucherStore } from './store.js'
 import { testComponents } from '../testing.js'
 
 const P = 10n ** 15n // price of a chunk
@@ -48,7 +49,7 @@ async function pair(storePath?: string) {
   const payeeKey = keys[8 + nextKey++]!
   const payer = addr(payerKey)
   const payee = addr(payeeKey)
-  const pe = await createChannelPayee({ chain, deployment: d, key: payeeKey, storePath, options: { minDepositChunks: DEPOSIT_CHUNKS }, ...testComponents('channel.test/channelpayee-1') })
+  const pe = await createChannelPayee({ chain, deployment: d, key: payeeKey, store: channelVoucherStore(storePath), options: { minDepositChunks: DEPOSIT_CHUNKS }, ...testComponents('channel.test/channelpayee-1') })
   const session = await (await createChannelPayer({ chain, deployment: d, key: payerKey })).open(await pe.terms(payer, P))
   const first = await session.pay(P)
   await pe.receive(first)
@@ -132,7 +133,7 @@ test('a channel payee restarted on the same SQLite file keeps the latest voucher
   const last = await payN(t.pe, t.session, 3) // 7 chunks, acknowledged, then the process dies (no close, no flush)
   const before = await balance(t.payee)
 
-  const revived = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, options: { minDepositChunks: DEPOSIT_CHUNKS }, ...testComponents('channel.test/channelpayee-2') })
+  const revived = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), options: { minDepositChunks: DEPOSIT_CHUNKS }, ...testComponents('channel.test/channelpayee-2') })
   const terms = await revived.terms(t.payer, P)
   assert.equal(terms.params.channelId, t.channelId, 'the open channel is offered again')
   assert.equal(terms.params.cumulative, 7n * P, 'with the latest voucher')
@@ -145,7 +146,7 @@ test('a channel payee restarted on the same SQLite file keeps the latest voucher
   const s2 = await (await createChannelPayer({ chain, deployment: d, key: t.payerKey })).open(terms)
   await payN(revived, s2, 5) // 12 chunks: above the 10-chunk deposit, so the payer tops up first
   // Second crash; the third process closes with the stored 12-chunk voucher.
-  const third = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, ...testComponents('channel.test/channelpayee-3') })
+  const third = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), ...testComponents('channel.test/channelpayee-3') })
   const rep = await third.settle({ force: true })
   assert.equal(rep.received, 5n * P)
   assert.equal((await balance(t.payee)) - before, 8n * P)
@@ -188,7 +189,7 @@ test('every other refusal of the channel payee, each with its reason and none st
   // A channel its sender started closing: refused (the payee would have to race the settle delay for it).
   const c = await pair()
   await write(chain, chain.wallet(c.payerKey), { address: d.contracts.channel.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'startClose', args: [c.channelId] })
-  const late = await createChannelPayee({ chain, deployment: d, key: c.payeeKey, ...testComponents('channel.test/channelpayee-4') })
+  const late = await createChannelPayee({ chain, deployment: d, key: c.payeeKey, store: channelVoucherStore(), ...testComponents('channel.test/channelpayee-4') })
   await rejects(late, c.voucher(2n * P), 'expired', /closing/)
   reasons.add('expired')
   // A channel this payee closed: refused.

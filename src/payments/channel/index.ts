@@ -5,10 +5,12 @@ import { deployContract } from '../../chain/deploy.js'
 import { addPaid, deployedAt, formatSouk, type PaymentScheme, type SchemeContracts } from '../scheme.js'
 import { createChannelPayee } from './payee.js'
 import { createChannelPayer } from './payer.js'
+import { channelVoucherStore } from './store.js'
 
 export * from './voucher.js'
 export { createChannelPayee, type ChannelPayeeOptions, type ChannelPayeeContext } from './payee.js'
 export { createChannelPayer, type ChannelPayerContext } from './payer.js'
+export * from './store.js'
 
 /** `deployment.contracts.channel`. */
 export interface ChannelContracts extends SchemeContracts {
@@ -33,7 +35,7 @@ export const channelScheme: PaymentScheme<'channel', ChannelContracts, ChannelDe
     const paymentChannel = await deployContract(chain, key, PaymentChannelAbi, PaymentChannelBytecode, [p.token, BigInt(settleDelayBlocks)])
     return { paymentChannel, settleDelayBlocks, blockNumber: await deployedAt(chain) }
   },
-  payee: (ctx) => createChannelPayee({ ...ctx, options: ctx.options }),
+  payee: (ctx) => createChannelPayee({ ...ctx, store: channelVoucherStore(ctx.storePath), options: ctx.options }),
   payer: (ctx) => createChannelPayer({ ...ctx, options: ctx.options }),
   // Nothing to fund ahead: a channel is opened (and funded) per payee at `open`.
   async fund() {},

@@ -22,6 +22,7 @@ import { PaymentRejectedError, type RejectReason } from '../errors.js'
 import { fundPayer } from '../registry.js'
 import type { PayeeSide, Payment, PayerSession } from '../types.js'
 import { createChannelPayee, createChannelPayer, channelDomain, signVoucher, type ChannelPayeeOptions } from './index.js'
+import { channelVoucherStore } from './store.js'
 
 const P = 10n ** 15n
 const SETTLE_DELAY = 5
@@ -52,7 +53,7 @@ async function pair(o: { store?: string; options?: ChannelPayeeOptions; chain?: 
   const payer = addr(payerKey)
   const payee = addr(payeeKey)
   const logger = memoryLogger()
-  const pe = await createChannelPayee({ chain: o.chain ?? chain, deployment: d, key: payeeKey, storePath: o.store, logger, options: o.options ?? { minDepositChunks: 10n } })
+  const pe = await createChannelPayee({ chain: o.chain ?? chain, deployment: d, key: payeeKey, store: channelVoucherStore(o.store), logger, options: o.options ?? { minDepositChunks: 10n } })
   const session = await (await createChannelPayer({ chain, deployment: d, key: payerKey })).open(await pe.terms(payer, P))
   const first = await session.pay(P)
   await pe.receive(first)
@@ -89,7 +90,7 @@ test('terms: the payer\'s own open channel is offered again with its best vouche
   assert.deepEqual(await t.pe.terms(t.payer.toUpperCase().replace('0X', '0x') as Address, P), await t.pe.terms(t.payer, P), 'the payer\'s address in any case')
   const stranger = addr(STRANGER())
   assert.deepEqual(await t.pe.terms(stranger, P), { ...expect, params: { settleDelayBlocks: SETTLE_DELAY, minDeposit: 10n * P } })
-  const plain = await createChannelPayee({ chain, deployment: d, key: keys[37]!, logger: memoryLogger() })
+  const plain = await createChannelPayee({ chain, deployment: d, key: keys[37]!, store: channelVoucherStore(), logger: memoryLogger() })
   assert.equal((await plain.terms(stranger, 3n)).params.minDeposit, 300n)
   await plain.close()
   // Closed: not offered again.
@@ -138,7 +139,7 @@ test('every refusal says what is wrong in words a payer can act on, and is logge
   assert.equal(t.pe.stats().rejected, cases.length)
   // Closing and closed channels (a payee that read the channel before the close notices it at its next settle).
   await channelCall(other.payerKey, 'startClose', [other.channelId])
-  const late = await createChannelPayee({ chain, deployment: d, key: other.payeeKey, logger: memoryLogger() })
+  const late = await createChannelPayee({ chain, deployment: d, key: other.payeeKey, store: channelVoucherStore(), logger: memoryLogger() })
   const e2 = await refusal(late, other.voucher(2n * P))
   assert.deepEqual([e2.reason, e2.message], ['expired', 'Payment rejected (expired): channel is closing; open a new one'])
   await t.pe.settle({ force: true })
@@ -174,7 +175,7 @@ test('settle without a threshold collects anything due, and sends nothing when n
   const rep = await t.pe.settle()
   assert.equal(rep.received, P)
   assert.deepEqual(await t.pe.settle(), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 1 })
-  const bare = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, logger: memoryLogger() }) // no options at all
+  const bare = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(), logger: memoryLogger() }) // no options at all
   await bare.receive(t.voucher(2n * P))
   assert.equal((await bare.settle()).received, P)
   await t.pe.close()
@@ -193,12 +194,12 @@ test('a voucher above a deposit the chain forgot: settle warns, collects the dep
   await t.pe.close()
   // What is due is the deposit less what was paid: 6 chunks, not 11 nor 14.
   const logger = memoryLogger()
-  const at7 = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger, options: { collectThreshold: 7n * P } })
+  const at7 = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger, options: { collectThreshold: 7n * P } })
   assert.deepEqual(await at7.settle(), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 1 })
   assert.deepEqual(logger.entries.map((e) => [e.level, e.msg, e.fields]), [['warn', 'voucher above the channel deposit: it pays the whole deposit, the rest is lost unless the payer tops up',
     { channel: t.channelId, cumulative: (15n * P).toString(), deposit: (10n * P).toString() }]])
   await at7.close()
-  const at6 = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger, options: { collectThreshold: 6n * P } })
+  const at6 = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger, options: { collectThreshold: 6n * P } })
   const collected = await at6.settle()
   assert.equal(collected.received, 6n * P)
   assert.equal(collected.lostCount, undefined, 'collecting loses nothing yet: the payer may still top up')
@@ -227,7 +228,7 @@ test('a channel its payer closed and settled while the payee was away: nothing i
   await mine(SETTLE_DELAY)
   await channelCall(STRANGER(), 'settle', [t.channelId]) // anyone may settle it after the delay
   const logger = memoryLogger()
-  const back = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger })
+  const back = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger })
   const rep = await back.settle({ force: true })
   assert.deepEqual(rep, { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0, lostCount: 1, lostValue: 3n * P })
   assert.deepEqual(logger.entries.map((e) => [e.level, e.msg, e.fields]), [['warn', 'channel voucher lost', {
@@ -236,7 +237,7 @@ test('a channel its payer closed and settled while the payee was away: nothing i
   assert.equal((await back.terms(t.payer, P)).params.channelId, undefined)
   assert.deepEqual(await back.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 }, 'booked once')
   await back.close()
-  const again = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger: memoryLogger() })
+  const again = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger: memoryLogger() })
   assert.equal((await again.terms(t.payer, P)).params.channelId, undefined, 'closed in the store too')
   assert.deepEqual(await again.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 })
   await again.close()
@@ -260,7 +261,7 @@ test('a watchtower challenged with the payee\'s voucher before the payer\'s clos
 
 test('a channel whose only voucher was refused has nothing to present: settle skips it', async () => {
   const t = await pair()
-  const fresh = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, logger: memoryLogger() })
+  const fresh = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(), logger: memoryLogger() })
   await refusal(fresh, t.voucher(2n * P, { key: STRANGER() })) // reads the channel, then refuses the signature
   assert.deepEqual(await fresh.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 })
   await fresh.close()
@@ -274,7 +275,7 @@ test('settle reads the chain only for channels still open: a closed one costs no
   const t = await pair({ store, chain: counted })
   await t.pe.settle({ force: true })
   await t.pe.close()
-  const again = await createChannelPayee({ chain: counted, deployment: d, key: t.payeeKey, storePath: store, logger: memoryLogger() })
+  const again = await createChannelPayee({ chain: counted, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger: memoryLogger() })
   reads = 0
   await again.settle({ force: true })
   assert.equal(reads, 0)
@@ -298,7 +299,7 @@ test('a store written before from_block existed is upgraded in place and its vou
   old.exec(`create table channel_vouchers (channel_id text primary key, sender text not null, cumulative text not null, sig text not null, collected text not null default '0', closed integer not null default 0)`)
   old.prepare('insert into channel_vouchers (channel_id, sender, cumulative, sig) values (?, ?, ?, ?)').run(t.channelId, t.payer, best.cumulativeAmount.toString(), best.sig)
   old.close()
-  const pe = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, storePath: store, logger: memoryLogger() })
+  const pe = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger: memoryLogger() })
   assert.equal((await pe.terms(t.payer, P)).params.cumulative, 3n * P)
   assert.equal((await pe.settle({ force: true })).received, 3n * P)
   await pe.close()

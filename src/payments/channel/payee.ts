@@ -10,7 +10,8 @@
  * @example
  * ```ts
  * import { createChannelPayee } from './payee.js'
- * const payee = await createChannelPayee({ chain, deployment, key, storePath: 'vouchers.sqlite', logger })
+ * import { channelVoucherStore } from './store.js'
+ * const payee = await createChannelPayee({ chain, deployment, key, store: channelVoucherStore('vouchers.sqlite'), logger })
  * await payee.receive(payment)          // a voucher for one more chunk
  * await payee.settle({ force: true })    // close every channel with its best voucher
  * ```
@@ -21,13 +22,13 @@ import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { PaymentChannelAbi } from '../../../artifacts/contracts.js'
-import { openDatabase } from '../../core/db.js'
 import type { Logger } from '../../core/logger.js'
 import { createSignerCache } from '../../crypto/secp256k1.js'
 import { hexToBytes } from '../../crypto/bytes.js'
 import { PaymentRejectedError } from '../errors.js'
 import { ChannelBodySchema, PaymentSchema } from '../schemas.js'
 import { addSettleReport, type PayeeSide, type PayeeStats, type Payment, type SettleReport } from '../types.js'
+import type { ChannelVoucherStore } from './store.js'
 import { channelDomain, voucherDigest } from './voucher.js'
 
 export interface ChannelPayeeOptions {
@@ -41,7 +42,8 @@ export interface ChannelPayeeContext {
   chain: Chain
   deployment: SoukDeployment
   key: Hex
-  storePath?: string
+  /** Where the vouchers are kept (`channelVoucherStore(path)`); the payee owns it and closes it in `close()`. */
+  store: ChannelVoucherStore
   logger: Logger
   options?: ChannelPayeeOptions
 }
@@ -57,24 +59,10 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
   const contract = ctx.deployment.contracts.channel.paymentChannel.toLowerCase() as Address
   const domain = channelDomain(ctx.chain.chainId, contract)
-  const db = openDatabase(ctx.storePath ?? ':memory:')
-  db.exec(`create table if not exists channel_vouchers (
-    channel_id text primary key, sender text not null, cumulative text not null, sig text not null, collected text not null default '0', closed integer not null default 0,
-    from_block text not null default '0')`)
-  // Stores written before `from_block` existed get it (searching their channels' events from block 0).
-  if (!(db.prepare('pragma table_info(channel_vouchers)').all() as { name: string }[]).some((c) => c.name === 'from_block')) {
-    db.exec(`alter table channel_vouchers add column from_block text not null default '0'`)
-  }
-  const upsert = db.prepare(`insert into channel_vouchers (channel_id, sender, cumulative, sig, collected, from_block) values (?, ?, ?, ?, ?, ?)
-    on conflict(channel_id) do update set cumulative = excluded.cumulative, sig = excluded.sig`)
-  const markClosed = db.prepare('update channel_vouchers set closed = 1, collected = ? where channel_id = ?')
-  const markCollected = db.prepare('update channel_vouchers set collected = ? where channel_id = ?')
+  const store = ctx.store
   const channels = new Map<Hex, ChannelInfo>()
-  type Row = { channel_id: Hex; sender: Address; cumulative: string; sig: Hex; closed: number; collected: string; from_block: string }
-  for (const r of db.prepare('select * from channel_vouchers').all() as Row[]) {
-    channels.set(r.channel_id, {
-      sender: r.sender, deposit: 0n, settleBlock: 0n, cumulative: BigInt(r.cumulative), sig: r.sig, closed: r.closed === 1, collected: BigInt(r.collected), fromBlock: BigInt(r.from_block),
-    })
+  for (const r of store.all()) {
+    channels.set(r.channelId, { sender: r.sender, deposit: 0n, settleBlock: 0n, cumulative: r.cumulative, sig: r.sig, closed: r.closed, collected: r.collected, fromBlock: r.fromBlock })
   }
   const signers = createSignerCache()
   const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
@@ -140,7 +128,7 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
       if (!signers.verify(voucherDigest(domain, body.channelId, body.cumulativeAmount), hexToBytes(body.sig), payment.payer)) {
         reject('bad-signature', 'voucher signature is not the payer\'s (or not canonical)')
       }
-      upsert.run(body.channelId, info.sender, body.cumulativeAmount.toString(), body.sig, info.collected.toString(), info.fromBlock.toString()) // durable before ack
+      store.upsert({ channelId: body.channelId, sender: info.sender, cumulative: body.cumulativeAmount, sig: body.sig, collected: info.collected, fromBlock: info.fromBlock }) // durable before ack
       info.cumulative = body.cumulativeAmount
       info.sig = body.sig
       stats.payments++
@@ -171,7 +159,7 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
           lose(id, info, info.collected + got, 'the payer closed and settled the channel before this payee presented its best voucher')
           info.closed = true
           info.collected += got
-          markClosed.run(info.collected.toString(), id)
+          store.markClosed(id, info.collected)
           continue
         }
         // The channel pays a voucher up to its deposit (PaymentChannel: min(cumulativeAmount, deposit)). Ours is within
@@ -201,14 +189,14 @@ export async function createChannelPayee(ctx: ChannelPayeeContext): Promise<Paye
         if (fn === 'closeByRecipient') {
           lose(id, info, info.collected, 'the voucher is above what the channel holds (a top-up the chain no longer has)')
           info.closed = true
-          markClosed.run(info.collected.toString(), id)
-        } else markCollected.run(info.collected.toString(), id)
+          store.markClosed(id, info.collected)
+        } else store.markCollected(id, info.collected)
         log.info(`${fn} done`, { channel: id, amount: got.toString() })
       }
       addSettleReport(stats, report)
       return report
     },
     stats: () => ({ ...stats }),
-    async close() { db.close() },
+    async close() { store.close() },
   }
 }
