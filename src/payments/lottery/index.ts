@@ -6,10 +6,12 @@ import { write } from '../../chain/tx.js'
 import { addPaid, deployedAt, type PaymentScheme, type SchemeContracts } from '../scheme.js'
 import { createLotteryPayee } from './payee.js'
 import { createLotteryPayer } from './payer.js'
+import { lotteryPayeeStore } from './store.js'
 
 export * from './ticket.js'
 export { createLotteryPayee, type LotteryPayee, type LotteryPayeeOptions, type LotteryPayeeContext } from './payee.js'
 export { createLotteryPayer, type LotteryPayerContext } from './payer.js'
+export * from './store.js'
 
 /** `deployment.contracts.lottery`. */
 export interface LotteryContracts extends SchemeContracts {
@@ -34,7 +36,7 @@ export const lotteryScheme: PaymentScheme<'lottery', LotteryContracts, LotteryDe
     const ticketBroker = await deployContract(chain, key, TicketBrokerAbi, TicketBrokerBytecode, [p.token, BigInt(unlockPeriodBlocks)])
     return { ticketBroker, unlockPeriodBlocks, blockNumber: await deployedAt(chain) }
   },
-  payee: (ctx) => createLotteryPayee({ ...ctx, options: ctx.options }),
+  payee: (ctx) => createLotteryPayee({ ...ctx, store: lotteryPayeeStore(ctx.storePath), options: ctx.options }),
   payer: (ctx) => createLotteryPayer(ctx),
   async fund(ctx, f) {
     const broker = ctx.deployment.contracts.lottery.ticketBroker

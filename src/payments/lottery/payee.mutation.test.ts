@@ -27,6 +27,7 @@ import { fundPayer } from '../registry.js'
 import type { LotteryParams } from '../schemas.js'
 import type { Payment, PaymentTerms } from '../types.js'
 import { createLotteryPayee, LANE_SHIFT, MAX_LANES_PER_PAYER, MAX_RETIRED_KEPT, SEQ_MASK, SEQ_WINDOW, type LotteryPayeeOptions } from './payee.js'
+import { lotteryPayeeStore } from './store.js'
 import { MAX_WIN_PROB, randHash, signTicket, ticketDomain, winProbFor } from './ticket.js'
 
 /** Below any face value the payee computes: a ticket practically never wins (p ~ 1e-16). */
@@ -72,7 +73,7 @@ async function payee(o: { options?: LotteryPayeeOptions; store?: string; key?: H
   if (!o.key) for (const k of o.payers ?? [A]) await broker('fundReserve', k, [addr(key), RESERVE])
   const clock = manualClock(1_000_000)
   const logger = memoryLogger()
-  const pe = await createLotteryPayee({ chain, deployment: o.deployment ?? d, key, storePath: o.store, clock, rng, logger, options: o.options })
+  const pe = await createLotteryPayee({ chain, deployment: o.deployment ?? d, key, store: lotteryPayeeStore(o.store), clock, rng, logger, options: o.options })
   return { pe, key, me: addr(key), clock, logger }
 }
 const lp = (t: PaymentTerms) => t.params as LotteryParams

@@ -18,6 +18,7 @@ import { write } from '../../chain/tx.js'
 import { bytesToHex } from '../../crypto/bytes.js'
 import { createPayee, createPayer, fundPayer, PaymentRejectedError, type LotteryParams, type Payment, type PaymentTerms } from '../index.js'
 import { createLotteryPayee, LANE_SHIFT, SEQ_MASK, SEQ_WINDOW } from './payee.js'
+import { lotteryPayeeStore } from './store.js'
 import { expectedValue, MAX_WIN_PROB, randHash, signTicket, ticketDomain, winProbFor } from './ticket.js'
 import { testComponents } from '../testing.js'
 
@@ -141,8 +142,8 @@ test('the amount must be exactly price × tickets (one ticket never buys a whole
 })
 
 test("two processes of one payee (two stores, one address) never void each other's winners", async () => {
-  const a = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: join(dir, 'a.sqlite'), ...testComponents('lottery-payee.test/lotterypayee-6') })
-  const b = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: join(dir, 'b.sqlite'), ...testComponents('lottery-payee.test/lotterypayee-7') })
+  const a = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(join(dir, 'a.sqlite')), ...testComponents('lottery-payee.test/lotterypayee-6') })
+  const b = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(join(dir, 'b.sqlite')), ...testComponents('lottery-payee.test/lotterypayee-7') })
   try {
     const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-8') })
     const sa = await pr.open(await a.terms(payer, ALWAYS))
@@ -173,7 +174,7 @@ test("two processes of one payee (two stores, one address) never void each other
 
 test('a winner that can no longer be redeemed is a loss with its reason, never income; one found redeemed after a crash is not a loss', async () => {
   const store = join(dir, 'loss.sqlite')
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: store, options: { paramsValidityBlocks: 5, redeemWindowBlocks: 5 }, ...testComponents('lottery-payee.test/lotterypayee-9') })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(store), options: { paramsValidityBlocks: 5, redeemWindowBlocks: 5 }, ...testComponents('lottery-payee.test/lotterypayee-9') })
   try {
     const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-10') })
     const s = await pr.open(await pe.terms(payer, ALWAYS))
@@ -228,7 +229,7 @@ test('a winner that can no longer be redeemed is a loss with its reason, never i
 
 test('a winner the broker refuses is isolated: the rest of the batch is paid, the refused one is a loss with the broker\'s reason', async () => {
   const store = join(dir, 'isolate.sqlite')
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, storePath: store, ...testComponents('lottery-payee.test/lotterypayee-11') })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(store), ...testComponents('lottery-payee.test/lotterypayee-11') })
   try {
     const pr = await createPayer('lottery', { chain, deployment: d, key: payerKey, ...testComponents('lottery-payee.test/payer-12') })
     const s = await pr.open(await pe.terms(payer, ALWAYS))
@@ -258,7 +259,7 @@ test('a winner the broker refuses is isolated: the rest of the batch is paid, th
 })
 
 test('a payer that starts unlocking makes its stored winners urgent: they are redeemed before it can withdraw', async () => {
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, options: { minValueToCostRatio: 10n ** 30n }, ...testComponents('lottery-payee.test/lotterypayee-13') })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(), options: { minValueToCostRatio: 10n ** 30n }, ...testComponents('lottery-payee.test/lotterypayee-13') })
   const otherPayer = chain.devKeys[3] as Hex
   const op = privateKeyToAddress(otherPayer).toLowerCase() as Address
   await fundPayer('lottery', { chain, deployment: d, key: otherPayer }, { deposit: 0n, reserves: [{ payee, amount: 10n ** 19n }] })
@@ -278,7 +279,7 @@ test('a payer that starts unlocking makes its stored winners urgent: they are re
 })
 
 test('a winner retires its rand at once: a lower-numbered ticket racing it under the same rand is refused, so no redemption can void it', async () => {
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/lotterypayee-15') })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(), ...testComponents('lottery-payee.test/lotterypayee-15') })
   try {
     const terms = await pe.terms(payer, ALWAYS) // every ticket wins
     const start = lp(terms).nextNonce & SEQ_MASK
@@ -305,7 +306,7 @@ test("attack: a publisher drains its shared deposit through a cache of its own; 
   const ownCache = privateKeyToAddress(ownCacheKey).toLowerCase() as Address
   // A deposit of 10 chunks' worth, a reserve of 3 for the honest payee.
   await fundPayer('lottery', { chain, deployment: d, key: sponsorKey }, { deposit: 10n * ALWAYS, reserves: [{ payee, amount: 3n * ALWAYS }] })
-  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, ...testComponents('lottery-payee.test/lotterypayee-16') })
+  const pe = await createLotteryPayee({ chain, deployment: d, key: payeeKey, store: lotteryPayeeStore(), ...testComponents('lottery-payee.test/lotterypayee-16') })
   try {
     const pr = await createPayer('lottery', { chain, deployment: d, key: sponsorKey, ...testComponents('lottery-payee.test/payer-17') })
     const s = await pr.open(await pe.terms(sponsor, ALWAYS)) // every ticket wins, face = price

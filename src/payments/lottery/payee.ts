@@ -1,6 +1,6 @@
 /**
  * The lottery payee (ticket recipient): publishes ticket parameters, validates tickets, writes every winning
- * ticket to SQLite before acknowledging it, rotates its rand after a win (a revealed or soon-revealed rand is
+ * ticket to its store (`store.ts`) before acknowledging it, rotates its rand after a win (a revealed or soon-revealed rand is
  * never reused), and redeems winners in batches chosen by gas price, expiry, the payer's unlock and face value vs
  * transaction cost.
  *
@@ -16,7 +16,8 @@
  * @example
  * ```ts
  * import { createLotteryPayee } from './payee.js'
- * const payee = await createLotteryPayee({ chain, deployment, key: payeeKey, storePath: 'payee.sqlite', clock, rng: pooledSystemRng, logger })
+ * import { lotteryPayeeStore } from './store.js'
+ * const payee = await createLotteryPayee({ chain, deployment, key: payeeKey, store: lotteryPayeeStore('payee.sqlite'), clock, rng: pooledSystemRng, logger })
  * const terms = await payee.terms(payerAddress, 1000n)   // send to the payer
  * const receipt = await payee.receive(payment)            // for each chunk's payment
  * await payee.settle({ force: true })                     // batch-redeem winners
@@ -28,7 +29,6 @@ import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
 import { TicketBrokerAbi } from '../../../artifacts/contracts.js'
-import { openDatabase, type Db } from '../../core/db.js'
 import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import type { Rng } from '../../crypto/rng.js'
@@ -37,6 +37,7 @@ import { hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import { LotteryPaymentSchema, PaymentSchema, type LotteryParams } from '../schemas.js'
 import { addSettleReport, type PayeeSide, type PayeeStats, type Payment, type PaymentReceipt, type PaymentTerms, type SettleReport } from '../types.js'
+import type { LotteryPayeeStore, LotteryStoreScope, StoredWinner } from './store.js'
 import { ticketHasher, ticketDomain, ticketDrawer, winProbFor, randHash } from './ticket.js'
 
 export interface LotteryPayeeOptions {
@@ -70,7 +71,8 @@ export interface LotteryPayeeContext {
   chain: Chain
   deployment: SoukDeployment
   key: Hex
-  storePath?: string
+  /** Rands and winners (`lotteryPayeeStore(path)`); the payee owns it and closes it in `close()`. */
+  store: LotteryPayeeStore
   /** Times the funds, gas-price and block caches and stamps stored rands. */
   clock: Clock
   /**
@@ -111,19 +113,6 @@ interface LaneState {
   rand?: RandState
 }
 
-interface WinnerRow {
-  id: number
-  sender: string
-  nonce: string
-  face: string
-  win_prob: string
-  rand_hash: string
-  rand: string
-  expiration: string
-  sig: string
-  created_block: string | null
-}
-
 export interface LotteryPayee extends PayeeSide {
   /** Winning tickets stored and not yet redeemed. */
   pendingWinners(): number
@@ -139,21 +128,6 @@ export const MAX_LANES_PER_PAYER = 16
 /** Retired parameter sets remembered (a late ticket under one is told 'expired'); older ones are forgotten. */
 export const MAX_RETIRED_KEPT = 1024
 
-// Rows are scoped by (chain id, broker): one store file may serve several deployments (and dev chains restart at
-// nonce 0) without mixing their tickets. Status: pending → redeemed | claim | lost (with a reason).
-const SCHEMA = `
-create table if not exists lottery_rands (
-  rand_hash text primary key, rand text not null, payer text not null, created_at integer not null, retired integer not null default 0,
-  chain_id integer not null, broker text not null
-);
-create table if not exists lottery_winners (
-  id integer primary key autoincrement, chain_id integer not null, broker text not null, sender text not null,
-  nonce text not null, face text not null, win_prob text not null, rand_hash text not null, rand text not null,
-  expiration text not null, sig text not null, status text not null default 'pending', tx text, reason text,
-  created_block text,
-  unique (chain_id, broker, sender, nonce)
-);`
-
 export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<LotteryPayee> {
   const o = ctx.options ?? {}
   const log = ctx.logger.child('lottery-payee')
@@ -161,24 +135,12 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   const me = privateKeyToAddress(ctx.key).toLowerCase() as Address
   const broker = ctx.deployment.contracts.lottery.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
-  const db: Db = openDatabase(ctx.storePath ?? ':memory:')
-  db.exec(SCHEMA)
-  // Stores written before lanes lack created_block.
-  const cols = (db.prepare('pragma table_info(lottery_winners)').all() as { name: string }[]).map((c) => c.name)
-  if (!cols.includes('created_block')) db.exec('alter table lottery_winners add column created_block text')
+  const store = ctx.store
   // A restart retires every earlier rand: tickets under them are no longer accepted (so none can be replayed),
   // but their stored winners stay redeemable. New sessions get new lanes.
-  db.prepare('update lottery_rands set retired = 1').run()
-  const scope = [ctx.chain.chainId, broker] as const
-  const insertRand = db.prepare('insert into lottery_rands (rand_hash, rand, payer, created_at, chain_id, broker) values (?, ?, ?, ?, ?, ?)')
-  const retireRand = db.prepare('update lottery_rands set retired = 1 where rand_hash = ?')
-  const insertWinner = db.prepare(
-    'insert into lottery_winners (chain_id, broker, sender, nonce, face, win_prob, rand_hash, rand, expiration, sig, created_block) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  )
-  const pendingRows = db.prepare("select * from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
-  const markRow = db.prepare('update lottery_winners set status = ?, tx = ?, reason = ? where id = ?')
-  const countPending = db.prepare("select count(*) as n from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
-  const pendingFaceRows = db.prepare("select sender, face from lottery_winners where status = 'pending' and chain_id = ? and broker = ?")
+  store.retireAll()
+  // Rows are scoped by (chain id, broker): one store may serve several deployments without mixing their tickets.
+  const scope: LotteryStoreScope = { chainId: ctx.chain.chainId, broker }
 
   const signers = createSignerCache()
   const rands = new Map<Hex, RandState>()
@@ -188,8 +150,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
    * deposit may be redeemed away by other recipients — servers of its own included), so the payee keeps
    * pending face + the face of every ticket it accepts within that reserve: no winner it holds can become a claim.
    */
-  const pendingFace = new Map<Address, bigint>()
-  for (const r of pendingFaceRows.all(...scope) as { sender: Address; face: string }[]) pendingFace.set(r.sender, (pendingFace.get(r.sender) ?? 0n) + BigInt(r.face))
+  const pendingFace = store.pendingFaceBySender(scope)
   const addPending = (payer: Address, delta: bigint) => pendingFace.set(payer, (pendingFace.get(payer) ?? 0n) + delta)
   const funds = new Map<Address, { at: number; deposit: bigint; reserve: bigint; withdrawBlock: bigint; debt: bigint }>()
   const stats: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
@@ -284,7 +245,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const rand = readWord(ctx.rng(32))
     const hash = randHash(rand)
     // Persist the rand before its hash leaves this process: winners under it must stay redeemable after a crash.
-    insertRand.run(hash, rand.toString(), payer, clock.now(), ...scope)
+    store.putRand(scope, { hash, rand, payer, createdAt: clock.now() })
     const lane = laneFor(payer, rotating)
     const startSeq = lane.nextSeq
     const params: LotteryParams = {
@@ -316,7 +277,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       retiredOrder.push(hash)
       if (retiredOrder.length > MAX_RETIRED_KEPT) rands.delete(retiredOrder.shift()!)
     }
-    retireRand.run(hash)
+    store.retireRand(hash)
   }
 
   function termsOf(st: RandState): PaymentTerms {
@@ -345,70 +306,70 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   }
 
   /** Marks a pending row settled one way or another (it no longer draws on the payer's reserve). */
-  function markDone(r: WinnerRow, status: 'redeemed' | 'claim' | 'lost', tx: string | null, reason: string | null) {
-    markRow.run(status, tx, reason, r.id)
-    addPending(r.sender as Address, -BigInt(r.face))
+  function markDone(r: StoredWinner, status: 'redeemed' | 'claim' | 'lost', tx: string | null, reason: string | null) {
+    store.mark(r.id, status, tx, reason)
+    addPending(r.sender, -r.face)
   }
 
-  function recordLoss(report: SettleReport, r: WinnerRow, reason: string) {
+  function recordLoss(report: SettleReport, r: StoredWinner, reason: string) {
     markDone(r, 'lost', null, reason)
     report.lostCount = (report.lostCount ?? 0) + 1
-    report.lostValue = (report.lostValue ?? 0n) + BigInt(r.face)
+    report.lostValue = (report.lostValue ?? 0n) + r.face
     stats.lostCount = (stats.lostCount ?? 0) + 1
-    log.error('winning ticket lost', { sender: r.sender, nonce: r.nonce, face: r.face, reason })
+    log.error('winning ticket lost', { sender: r.sender, nonce: r.nonce.toString(), face: r.face.toString(), reason })
   }
 
-  function toArg(r: WinnerRow) {
+  function toArg(r: StoredWinner) {
     const sig = hexToBytes(r.sig)
     return {
       ticket: {
-        recipient: me, sender: r.sender as Address, faceValue: BigInt(r.face), winProb: BigInt(r.win_prob),
-        senderNonce: BigInt(r.nonce), recipientRandHash: r.rand_hash as Hex, expirationBlock: BigInt(r.expiration),
+        recipient: me, sender: r.sender, faceValue: r.face, winProb: r.winProb,
+        senderNonce: r.nonce, recipientRandHash: r.randHash, expirationBlock: r.expiration,
       },
       r: `0x${Buffer.from(sig.subarray(0, 32)).toString('hex')}` as Hex,
       s: `0x${Buffer.from(sig.subarray(32, 64)).toString('hex')}` as Hex,
       v: sig[64]!,
-      recipientRand: BigInt(r.rand),
+      recipientRand: r.rand,
     }
   }
 
   async function settleNow(opts: { force?: boolean; signal?: AbortSignal }): Promise<SettleReport> {
-    const rows = (pendingRows.all(...scope) as WinnerRow[])
+    const rows = store.pendingWinners(scope)
       // Only winners of retired rands: an active rand may still accept a lower sequence number in the lane.
-      .filter((r) => !rands.get(r.rand_hash as Hex)?.active)
+      .filter((r) => !rands.get(r.randHash)?.active)
     const report: SettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: rows.length }
     if (rows.length === 0) {
-      report.pending = (countPending.get(...scope) as { n: number }).n
+      report.pending = store.countPending(scope)
       return report
     }
     const block = await ctx.chain.blockNumber()
     const gp = await gasPrice()
     const deployBlock = BigInt(ctx.deployment.blockNumber ?? 0)
     // Batch order: by sender, then nonce (lane, then seq), as the broker requires within a (sender, lane).
-    rows.sort((a, b) => (a.sender < b.sender ? -1 : a.sender > b.sender ? 1 : BigInt(a.nonce) < BigInt(b.nonce) ? -1 : BigInt(a.nonce) > BigInt(b.nonce) ? 1 : 0))
-    const live: WinnerRow[] = []
+    rows.sort((a, b) => (a.sender < b.sender ? -1 : a.sender > b.sender ? 1 : a.nonce < b.nonce ? -1 : a.nonce > b.nonce ? 1 : 0))
+    const live: StoredWinner[] = []
     const nextOnChain = new Map<string, bigint>()
     const unlocking = new Set<string>()
     for (const r of rows) {
-      const nonce = BigInt(r.nonce)
+      const nonce = r.nonce
       const laneKey = `${r.sender}|${nonce >> LANE_SHIFT}`
       let next = nextOnChain.get(laneKey)
       if (next === undefined) {
-        next = await ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'nextNonce', args: [r.sender as Address, me, nonce >> LANE_SHIFT] })
+        next = await ctx.chain.public.readContract({ address: broker, abi: TicketBrokerAbi, functionName: 'nextNonce', args: [r.sender, me, nonce >> LANE_SHIFT] })
         nextOnChain.set(laneKey, next)
-        const f = await payerFunds(r.sender as Address, true)
+        const f = await payerFunds(r.sender, true)
         if (f.withdrawBlock !== 0n) unlocking.add(r.sender)
       }
       if (nonce < next) {
         // Consumed on chain: by our own redemption (a crash between the transaction and this store's update) or —
         // it cannot be anyone else's — a loss to report, never income.
-        const mine = await redeemedOnChain(r.sender as Address, nonce, r.created_block ? BigInt(r.created_block) : deployBlock)
+        const mine = await redeemedOnChain(r.sender, nonce, r.createdBlock ?? deployBlock)
         if (mine) markDone(r, mine.status, mine.tx, 'found on chain after a restart')
         else recordLoss(report, r, `nonce ${nonce} already consumed on chain (next ${next}) by a redemption this payee did not make`)
         continue
       }
       // The transaction runs in a later block than `block`: a ticket expiring at `block` is already too late.
-      if (BigInt(r.expiration) <= block) {
+      if (r.expiration <= block) {
         recordLoss(report, r, `expired at block ${r.expiration} before redemption`)
         continue
       }
@@ -418,9 +379,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     for (let i = 0; i < live.length; i += maxBatch) {
       opts.signal?.throwIfAborted()
       let batch = live.slice(i, i + maxBatch)
-      const face = batch.reduce((s, r) => s + BigInt(r.face), 0n)
+      const face = batch.reduce((s, r) => s + r.face, 0n)
       const cost = (redeemGasBase + redeemGasPerTicket * BigInt(batch.length)) * gp
-      const urgent = batch.some((r) => BigInt(r.expiration) - block <= BigInt(o.expiryMarginBlocks ?? 50) || unlocking.has(r.sender))
+      const urgent = batch.some((r) => r.expiration - block <= BigInt(o.expiryMarginBlocks ?? 50) || unlocking.has(r.sender))
       const worth = face >= cost * (o.minValueToCostRatio ?? 20n)
       const cheapEnough = o.maxGasPrice === undefined || gp <= o.maxGasPrice
       if (!opts.force && !urgent && !(worth && cheapEnough)) continue
@@ -434,7 +395,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
           if (attempt === 1) throw new PaymentError('Batch redemption failed twice', { cause: e, hints: ['Run settle again later: the chain may be unreachable.'] })
           // Isolate: simulate each ticket alone; one the broker would refuse is a loss with the broker's reason, the
           // rest are retried together.
-          const keep: WinnerRow[] = []
+          const keep: StoredWinner[] = []
           for (const r of batch) {
             try {
               await ctx.chain.public.simulateContract({ account: me, address: broker, abi: TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [toArg(r)] })
@@ -450,12 +411,12 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         }
       }
     }
-    report.pending = (countPending.get(...scope) as { n: number }).n
+    report.pending = store.countPending(scope)
     addSettleReport(stats, report)
     return report
   }
 
-  async function redeemBatch(batch: WinnerRow[], report: SettleReport, opts: { signal?: AbortSignal }) {
+  async function redeemBatch(batch: StoredWinner[], report: SettleReport, opts: { signal?: AbortSignal }) {
     const receipt = await write(ctx.chain, ctx.chain.wallet(ctx.key), {
       address: broker, abi: TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [batch.map(toArg)],
     }, opts)
@@ -469,12 +430,12 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       if (ev.eventName === 'ClaimQueued' && ev.args.recipient.toLowerCase() === me) claimed.add(`${ev.args.sender.toLowerCase()}:${ev.args.senderNonce}`)
     }
     if (claimed.size > 0) log.warn('winning tickets queued as claims: the sender was short of funds', { claims: claimed.size })
-    db.transaction(() => {
-      for (const r of batch) {
-        const isClaim = claimed.has(`${r.sender.toLowerCase()}:${BigInt(r.nonce)}`)
-        markDone(r, isClaim ? 'claim' : 'redeemed', receipt.transactionHash, isClaim ? 'queued as a claim on the sender' : null)
-      }
-    })()
+    const marks = batch.map((r) => {
+      const isClaim = claimed.has(`${r.sender.toLowerCase()}:${r.nonce}`)
+      return { id: r.id, status: isClaim ? 'claim' as const : 'redeemed' as const, tx: receipt.transactionHash as string, reason: isClaim ? 'queued as a claim on the sender' : null }
+    })
+    store.markAll(marks)
+    for (const r of batch) addPending(r.sender, -r.face)
     report.transactions++
     report.gasUsed += receipt.gasUsed
     report.settled += batch.length - claimed.size
@@ -553,13 +514,11 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       if ((pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n > f.reserve) reject('underfunded', 'the reserve was used up by winners stored concurrently')
       if (!st.active) reject('expired', 'these ticket parameters were rotated while the payment was checked; use the newest terms', { randHash: st.hash })
       for (const off of offs) if (st.seen.has(off)) reject('replayed', `sequence number ${st.startSeq + BigInt(off)} was paid concurrently`)
-      // Durable before acknowledged: winners go to SQLite in one transaction.
+      // Durable before acknowledged: winners go to the store in one all-or-nothing batch.
       if (winners.length > 0) {
-        db.transaction(() => {
-          for (const w of winners) {
-            insertWinner.run(...scope, payment.payer, w.nonce.toString(), body.faceValue.toString(), body.winProb.toString(), st.hash, st.rand.toString(), body.expirationBlock.toString(), w.sig, block.toString())
-          }
-        })()
+        store.addWinners(scope, winners.map((w) => ({
+          sender: payment.payer, nonce: w.nonce, face: body.faceValue, winProb: body.winProb, randHash: st.hash, rand: st.rand, expiration: body.expirationBlock, sig: w.sig, createdBlock: block,
+        })))
         addPending(payment.payer, body.faceValue * BigInt(winners.length))
       }
       for (const off of offs) {
@@ -595,10 +554,10 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     },
 
     stats: () => ({ ...stats }),
-    pendingWinners: () => (countPending.get(...scope) as { n: number }).n,
+    pendingWinners: () => store.countPending(scope),
     async close() {
       await settling
-      db.close()
+      store.close()
     },
   }
   return payee
