@@ -40,6 +40,7 @@ import { bytesToHex, hexToBytes, recoverDigest, signDigest, keccak256, keccakBac
 import { systemClock } from '../src/core/clock.js'
 import { silentLogger } from '../src/core/logger.js'
 import { pooledSystemRng } from '../src/crypto/rng.js'
+import { openSqliteSequenceStore, openSqliteMicrocashServerStore } from '../src/payments/microcash/store.js'
 
 /** The components a node passes (system clock, pooled CSPRNG), so the rates are the node's. */
 const components = () => ({ clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() })
@@ -52,9 +53,9 @@ export async function microcashThroughput(chain: Chain, d: SoukDeployment, lotte
   const balance = FACE * BigInt(params.winnersPerRound)
   await faucet(chain, chain.devKeys[0], d.token, privateKeyToAddress(sponsorKey), balance + FACE)
   const escrowId = await createEscrow(chain, sponsorKey, { lottery, token: d.token, params, balance, penalty: FACE })
-  const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, db: openDatabase(':memory:'), bundleSize: 64, blockCacheMs: 250, ...components() })
+  const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, store: openSqliteSequenceStore(openDatabase(':memory:')), bundleSize: 64, blockCacheMs: 250, ...components() })
   const ev = FACE / BigInt(P_DEN)
-  const payees = servers.map((k) => createMicrocashPayee({ chain, lottery, privateKey: k, db: openDatabase(':memory:'), blockCacheMs: 250, escrowCacheMs: 5000, ...components() }))
+  const payees = servers.map((k) => createMicrocashPayee({ chain, lottery, privateKey: k, store: openSqliteMicrocashServerStore(openDatabase(':memory:')), blockCacheMs: 250, escrowCacheMs: 5000, ...components() }))
   const sessions = await Promise.all(payees.map(async (p) => payer.open(await p.terms(payer.address, ev))))
   // Warm-up (JIT, escrow caches), not timed.
   for (let i = 0; i < payees.length; i++) await payees[i].receive(await sessions[i].pay(ev))
@@ -103,7 +104,7 @@ function coreRatesOnce(n: number) {
   const lot = '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address
   const server = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' as Address
   const domain = microcashDomain(31337, lot)
-  const issuer = createIssuer({ chainId: 31337, lottery: lot, escrowId: 1n, privateKey: keyHex, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 1 << 30, reserveSize: 4096 }), ...components() })
+  const issuer = createIssuer({ chainId: 31337, lottery: lot, escrowId: 1n, privateKey: keyHex, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 1 << 30, reserveSize: 4096 }), ...components() })
   let t0 = performance.now()
   let done = 0
   while (done < n) {
@@ -149,7 +150,7 @@ export async function microcashGas(chain: Chain, d: SoukDeployment, lottery: Add
   await faucet(chain, chain.devKeys[0], d.token, privateKeyToAddress(sponsorKey), balance + FACE)
   const escrowId = await createEscrow(chain, sponsorKey, { lottery, token: d.token, params, balance, penalty: FACE })
   const server = privateKeyToAddress(serverKey)
-  const issuer = createIssuer({ chainId: chain.chainId, lottery, escrowId, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 200 }), ...components() })
+  const issuer = createIssuer({ chainId: chain.chainId, lottery, escrowId, privateKey: sponsorKey, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 200 }), ...components() })
   const all = []
   for (let r = 0; r < 5; r++) {
     const round = roundAt(await chain.blockNumber(), 20)

@@ -31,6 +31,7 @@ import { bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
 import { drawBlockOf, microcashDomain, ticketDigest, winnerRank } from './ticket.js'
 import { testComponents } from '../testing.js'
+import { openSqliteSequenceStore } from './store.js'
 
 const NIGHTLY = process.env.SOUK_TEST_SCALE === 'nightly'
 const STEPS = NIGHTLY ? 20_000 : 2000
@@ -413,7 +414,7 @@ test(`ConcurrentLottery with adversaries matches its reference model over ${STEP
       const owner = addr(ownerKey)
       const { id, block: b } = await openEscrow(chain, d.token, lottery, owner, p, balance, penalty)
       const start = Math.floor(b / p.roundLengthBlocks)
-      const mk = () => createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: ownerKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: p.ticketsPerRound, reserveSize: 4 }), ...testComponents('microcash-contract.test/issuer-1') })
+      const mk = () => createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: ownerKey, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: p.ticketsPerRound, reserveSize: 4 }), ...testComponents('microcash-contract.test/issuer-1') })
       const e: ModelEscrow = {
         id, ownerKey, issuer: mk(), cheat: mk(), sybils: sybilsOf.get(owner)!, owner, ...p, startRound: start, endRound: start + p.rounds, expiryBlock: 0,
         unlocked: false, closed: false, withdrawn: false, balance, committed: need, penalty, pool: 0n,

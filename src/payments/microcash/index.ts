@@ -20,12 +20,12 @@
 import { parseAbiItem, type Address } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
-import { openDatabase } from '../../core/db.js'
 import { PaymentError } from '../errors.js'
 import { addPaid, deployedAt, formatSouk, type PaymentLoad, type PaymentPlan, type PaymentScheme, type FundContext, type SchemeContracts } from '../scheme.js'
 import { ConcurrentLotteryAbi, createEscrow, deployConcurrentLottery, type EscrowParams } from './contract.js'
 import { createMicrocashPayee, createMicrocashPayer } from './scheme.js'
 import { drawBlockOf, roundAt } from './ticket.js'
+import { microcashServerStore, sequenceStore } from './store.js'
 
 export {
   createMicrocashPayer, createMicrocashPayee, toWire, MICROCASH_SCHEME,
@@ -46,6 +46,7 @@ export {
   winnerRank, winnersOf, feistelHalfBits, type MicroTicket, type MerkleTree,
 } from './ticket.js'
 export { sizeMicrocash, type SizingInput, type SizingResult } from './sizing.js'
+export * from './store.js'
 
 /** Schedule used by `fundPayer('microcash', …)` unless `options.escrow` overrides it. */
 export const DEFAULT_ESCROW_SCHEDULE: Omit<EscrowParams, 'ticketValue'> = {
@@ -160,13 +161,13 @@ export const microcashScheme: PaymentScheme<'microcash', MicrocashContracts, obj
     return { concurrentLottery, blockNumber: await deployedAt(chain) }
   },
   async payee(ctx) {
-    return createMicrocashPayee({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, db: openDatabase(ctx.storePath ?? ':memory:'), clock: ctx.clock, logger: ctx.logger })
+    return createMicrocashPayee({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, store: microcashServerStore(ctx.storePath), clock: ctx.clock, logger: ctx.logger })
   },
   async payer(ctx) {
     const me = privateKeyToAddress(ctx.key)
     const escrowId = (ctx.options?.escrowId as bigint | undefined) ?? (await latestEscrowOf(ctx, me))
     if (escrowId === undefined) throw new PaymentError(`No microcash escrow owned by ${me}`, { hints: ["Open one with fundPayer('microcash', ctx, { deposit, reserves }) or createEscrow()."] })
-    return createMicrocashPayer({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, escrowId, db: openDatabase(ctx.storePath ?? ':memory:'), rng: ctx.rng })
+    return createMicrocashPayer({ ...(ctx.options ?? {}), chain: ctx.chain, lottery: lotteryOf(ctx), privateKey: ctx.key, escrowId, store: sequenceStore(ctx.storePath), rng: ctx.rng })
   },
   async fund(ctx, f) {
     const s = { ...DEFAULT_ESCROW_SCHEDULE, ...((ctx.options?.escrow as Partial<EscrowParams> | undefined) ?? {}) }

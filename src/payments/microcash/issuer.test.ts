@@ -10,13 +10,14 @@ import { createIssuer, createSequenceAllocator, ScheduleExhaustedError } from '.
 import { batchDigest, microcashDomain, processProof, ticketDigest, ticketHash } from './ticket.js'
 import { hexToBytes, recoverDigest } from '../../crypto/index.js'
 import { testComponents } from '../testing.js'
+import { openSqliteSequenceStore } from './store.js'
 
 const LOTTERY: Address = '0x5FbDB2315678afecb367f032d93F642f64180aa3'
 const worker = new URL('./testing/issuer-worker.ts', import.meta.url).pathname
 
 test('issuer: 100 servers paid in parallel get distinct numbers, every ticket verifies', async () => {
   const db = openDatabase(':memory:')
-  const issuer = createIssuer({ chainId: 31337, lottery: LOTTERY, escrowId: 3n, privateKey: keccak256(toHex('sponsor')), allocator: createSequenceAllocator(db, { ticketsPerRound: 100_000, reserveSize: 7 }), ...testComponents('issuer.test/issuer-1') })
+  const issuer = createIssuer({ chainId: 31337, lottery: LOTTERY, escrowId: 3n, privateKey: keccak256(toHex('sponsor')), allocator: createSequenceAllocator(openSqliteSequenceStore(db), { ticketsPerRound: 100_000, reserveSize: 7 }), ...testComponents('issuer.test/issuer-1') })
   const domain = microcashDomain(31337, LOTTERY)
   const servers = Array.from({ length: 100 }, (_, i) => `0x${keccak256(toHex(`s${i}`)).slice(26)}` as Address)
   const seen = new Map<string, Address>()
@@ -42,7 +43,7 @@ test('issuer: 100 servers paid in parallel get distinct numbers, every ticket ve
 })
 
 test('issuer: the schedule is a hard limit', () => {
-  const alloc = createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 10, reserveSize: 4 })
+  const alloc = createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 10, reserveSize: 4 })
   assert.deepEqual(alloc.take(1n, 0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   assert.throws(() => alloc.take(1n, 0, 1), ScheduleExhaustedError)
   assert.deepEqual(alloc.take(1n, 1, 2), [0, 1])

@@ -13,18 +13,18 @@
  * @example
  * ```ts
  * import { createSequenceAllocator, createIssuer } from './issuer.js'
- * const alloc = createSequenceAllocator(openDatabase('sponsor.db'), { ticketsPerRound: 1 << 20 })
+ * const alloc = createSequenceAllocator(openSqliteSequenceStore('sponsor.db'), { ticketsPerRound: 1 << 20 })
  * const issuer = createIssuer({ chainId, lottery, escrowId, privateKey, allocator: alloc, rng: pooledSystemRng })
  * const tickets = issuer.issueBundle(round, [{ server: a, count: 64 }, { server: b, count: 64 }])
  * ```
  */
 import type { Address, Hex } from 'viem'
-import type { Db } from '../../core/db.js'
 import { PaymentError } from '../errors.js'
 import { addressOf, bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { batchDigest, buildTree, microcashDomain, proofOf, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
 import type { SignedTicket } from './contract.js'
 import type { Rng } from '../../crypto/rng.js'
+import type { SequenceStore } from './store.js'
 
 /** Numbers reserved per durable write by default: one fsync per this many tickets. */
 export const DEFAULT_RESERVE_SIZE = 256
@@ -40,18 +40,9 @@ export class ScheduleExhaustedError extends PaymentError {
   override name = 'ScheduleExhaustedError'
 }
 
-export function createSequenceAllocator(db: Db, opts: { ticketsPerRound: number; reserveSize?: number; table?: string }): SequenceAllocator {
-  const table = opts.table ?? 'microcash_seq'
+/** An allocator over `store` (`openSqliteSequenceStore(db)` to survive restarts, `createMemorySequenceStore()`). */
+export function createSequenceAllocator(store: SequenceStore, opts: { ticketsPerRound: number; reserveSize?: number }): SequenceAllocator {
   const size = opts.reserveSize ?? DEFAULT_RESERVE_SIZE
-  db.exec(`create table if not exists ${table} (escrow text not null, round integer not null, next integer not null, primary key (escrow, round))`)
-  const get = db.prepare(`select next from ${table} where escrow = ? and round = ?`)
-  const put = db.prepare(`insert into ${table} (escrow, round, next) values (?, ?, ?) on conflict(escrow, round) do update set next = excluded.next`)
-  const reserve = db.transaction((escrow: string, round: number, want: number): [number, number] => {
-    const cur = (get.get(escrow, round) as { next: number } | undefined)?.next ?? 0
-    const end = Math.min(opts.ticketsPerRound, cur + want)
-    put.run(escrow, round, end)
-    return [cur, end]
-  })
   const ranges = new Map<string, { next: number; end: number }>()
   let unused = 0
   return {
@@ -62,7 +53,7 @@ export function createSequenceAllocator(db: Db, opts: { ticketsPerRound: number;
       while (out.length < count) {
         if (!r || r.next >= r.end) {
           // Durable before use: the reservation is committed (fsync) before any number of it is returned.
-          const [from, end] = reserve.immediate(escrowId.toString(), round, Math.max(size, count - out.length))
+          const [from, end] = store.reserve(escrowId, round, Math.max(size, count - out.length), opts.ticketsPerRound)
           if (from >= end) throw new ScheduleExhaustedError(`Round ${round} of escrow ${escrowId} has no sequence numbers left`, { hints: ['Wait for the next round, or open an escrow with more tickets per round.'], details: { escrowId, round, ticketsPerRound: opts.ticketsPerRound } })
           r = { next: from, end }
           ranges.set(k, r)

@@ -13,6 +13,7 @@ import {
   microcashScheme, drawBlockOf, roundAt, BURN_ADDRESS, redeemWinners, proveDuplicate, winnerRank, type EscrowParams,
 } from './index.js'
 import { testComponents } from '../testing.js'
+import { openSqliteSequenceStore, openSqliteMicrocashServerStore } from './store.js'
 
 const PARAMS: EscrowParams = { ticketValue: 1000n, ticketsPerRound: 64, winnersPerRound: 8, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 40, redeemWindowBlocks: 100 }
 
@@ -37,9 +38,9 @@ async function setup() {
 
 type Setup = Awaited<ReturnType<typeof setup>>
 /** A microcash payee (server) with an in-memory store. */
-const memPayee = (s: Setup, privateKey: Hex) => createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey, db: openDatabase(':memory:'), ...testComponents('microcash-scheme.test/microcashpayee-1') })
+const memPayee = (s: Setup, privateKey: Hex) => createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey, store: openSqliteMicrocashServerStore(openDatabase(':memory:')), ...testComponents('microcash-scheme.test/microcashpayee-1') })
 /** The sponsor's issuer for `escrowId`, 64 tickets per round, with an in-memory allocator. */
-const memIssuer = (s: Setup, escrowId: bigint) => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }), ...testComponents('microcash-scheme.test/issuer-2') })
+const memIssuer = (s: Setup, escrowId: bigint) => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId, privateKey: s.sponsorKey, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 64 }), ...testComponents('microcash-scheme.test/issuer-2') })
 
 const rejects = (p: Promise<unknown>, reason: string) =>
   assert.rejects(p, (e: unknown) => { assert.ok(e instanceof PaymentRejectedError, String(e)); assert.equal(e.reason, reason, e.message); return true })
@@ -47,9 +48,9 @@ const rejects = (p: Promise<unknown>, reason: string) =>
 test('microcash scheme: pay two servers from one escrow, draw, batch redemption pays exactly the winners', async () => {
   const s = await setup()
   try {
-    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: openDatabase(':memory:'), redeemBatch: 1000, ...testComponents('microcash-scheme.test/microcashpayee-3') })
-    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: openDatabase(':memory:'), redeemBatch: 1000, ...testComponents('microcash-scheme.test/microcashpayee-4') })
-    const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, db: openDatabase(':memory:'), bundleSize: 16, ...testComponents('microcash-scheme.test/microcashpayer-5') })
+    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, store: openSqliteMicrocashServerStore(openDatabase(':memory:')), redeemBatch: 1000, ...testComponents('microcash-scheme.test/microcashpayee-3') })
+    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, store: openSqliteMicrocashServerStore(openDatabase(':memory:')), redeemBatch: 1000, ...testComponents('microcash-scheme.test/microcashpayee-4') })
+    const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, store: openSqliteSequenceStore(openDatabase(':memory:')), bundleSize: 16, ...testComponents('microcash-scheme.test/microcashpayer-5') })
     assert.equal(microcashScheme.name, 'microcash')
     const ev = 1000n * 8n / 64n
     const sa = await payer.open(await payeeA.terms(payer.address, ev))
@@ -88,7 +89,7 @@ test('microcash scheme: bad input is rejected with typed reasons and stores noth
   const s = await setup()
   try {
     const payee = memPayee(s, s.aKey)
-    const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, db: openDatabase(':memory:'), ...testComponents('microcash-scheme.test/microcashpayer-6') })
+    const payer = createMicrocashPayer({ chain: s.chain, lottery: s.lottery, privateKey: s.sponsorKey, escrowId: s.escrowId, store: openSqliteSequenceStore(openDatabase(':memory:')), ...testComponents('microcash-scheme.test/microcashpayer-6') })
     const ev = 125n
     const sess = await payer.open(await payee.terms(payer.address, ev))
     const good = await sess.pay(ev)
@@ -139,7 +140,7 @@ test('microcash scheme: numbers issued to two servers: the unpaid one proves eac
   const s = await setup()
   try {
     const dbA = openDatabase(':memory:')
-    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, db: dbA, ...testComponents('microcash-scheme.test/microcashpayee-7') })
+    const payeeA = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.aKey, store: openSqliteMicrocashServerStore(dbA), ...testComponents('microcash-scheme.test/microcashpayee-7') })
     const payeeB = memPayee(s, s.bKey)
     // A cheating sponsor: two allocators, so every number of the round goes to both servers.
     const mk = () => memIssuer(s, s.escrowId)
@@ -192,8 +193,8 @@ test('microcash scheme: a stolen winner the pool cannot pay is reported lost wit
     const sponsor = s.chain.wallet(sponsorKey).account.address
     const payeeA = memPayee(s, s.aKey)
     const dbB = openDatabase(':memory:')
-    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, db: dbB, ...testComponents('microcash-scheme.test/microcashpayee-8') })
-    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.otherEscrow, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }), ...testComponents('microcash-scheme.test/issuer-9') })
+    const payeeB = createMicrocashPayee({ chain: s.chain, lottery: s.lottery, privateKey: s.bKey, store: openSqliteMicrocashServerStore(dbB), ...testComponents('microcash-scheme.test/microcashpayee-8') })
+    const mk = () => createIssuer({ chainId: s.chain.chainId, lottery: s.lottery, escrowId: s.otherEscrow, privateKey: sponsorKey, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 64 }), ...testComponents('microcash-scheme.test/issuer-9') })
     const round = roundAt(await s.chain.blockNumber(), PARAMS.roundLengthBlocks)
     const toA = mk().issueBundle(round, [{ server: payeeA.address, count: 64 }])
     const toB = mk().issueBundle(round, [{ server: payeeB.address, count: 64 }])

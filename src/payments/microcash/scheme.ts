@@ -9,8 +9,8 @@
  * @example
  * ```ts
  * import { createMicrocashPayer, createMicrocashPayee } from './scheme.js'
- * const payee = createMicrocashPayee({ chain, lottery, privateKey: serverKey, db: openDatabase('server.db') })
- * const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, db: openDatabase('sponsor.db') })
+ * const payee = createMicrocashPayee({ chain, lottery, privateKey: serverKey, store: openSqliteMicrocashServerStore('server.db'), clock, logger })
+ * const payer = createMicrocashPayer({ chain, lottery, privateKey: sponsorKey, escrowId, store: openSqliteSequenceStore('sponsor.db'), rng })
  * const session = await payer.open(await payee.terms(payer.address, price))
  * await payee.receive(await session.pay(price))
  * await payee.settle({ force: true })
@@ -18,7 +18,6 @@
  */
 import type { Address, Hex } from 'viem'
 import type { Chain } from '../../chain/types.js'
-import type { Db } from '../../core/db.js'
 import type { Rng } from '../../crypto/rng.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, PaymentTerms } from '../types.js'
@@ -29,6 +28,7 @@ import {
   createMicrocashServer, MicrocashBodySchema, ticketExpectedValue, type MicrocashLoss, type MicrocashServer, type MicrocashServerOptions, type MicrocashSettleReport, type WireTicket,
 } from './server.js'
 import { processProof, roundAt, ticketHash } from './ticket.js'
+import type { SequenceStore } from './store.js'
 
 export const MICROCASH_SCHEME = 'microcash' as const
 
@@ -81,8 +81,8 @@ export interface MicrocashPayerOptions {
   /** The sponsor's key: owner of the escrow, signs tickets. */
   privateKey: Hex
   escrowId: bigint
-  /** Where sequence-number reservations are kept (must survive restarts). */
-  db: Db
+  /** Where sequence-number reservations are kept (`openSqliteSequenceStore(path)`: must survive restarts). */
+  store: SequenceStore
   /** Tickets per bundle (one signature each). Default 64. */
   bundleSize?: number
   /** Sequence numbers reserved per durable write. Default 256. */
@@ -114,7 +114,7 @@ export function createMicrocashPayer(o: MicrocashPayerOptions): MicrocashPayer {
   const getIssuer = async () => {
     if (issuer) return issuer
     const e = await escrow()
-    issuer = createIssuer({ chainId: o.chain.chainId, lottery: o.lottery, escrowId: o.escrowId, privateKey: o.privateKey, rng: o.rng, allocator: createSequenceAllocator(o.db, { ticketsPerRound: e.ticketsPerRound, reserveSize: o.reserveSize }) })
+    issuer = createIssuer({ chainId: o.chain.chainId, lottery: o.lottery, escrowId: o.escrowId, privateKey: o.privateKey, rng: o.rng, allocator: createSequenceAllocator(o.store, { ticketsPerRound: e.ticketsPerRound, reserveSize: o.reserveSize }) })
     return issuer
   }
   return {

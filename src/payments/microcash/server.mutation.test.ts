@@ -22,6 +22,7 @@ import { createIssuer, createSequenceAllocator } from './issuer.js'
 import { toWire } from './scheme.js'
 import { createMicrocashServer, MAX_PROOF_LENGTH, MAX_TICKETS_PER_PAYMENT, MicrocashBodySchema, ticketExpectedValue, WireTicketSchema, type MicrocashServerOptions, type WireTicket } from './server.js'
 import { batchDigest, buildTree, drawBlockOf, microcashDomain, proofOf, roundAt, ticketDigest, ticketHash, winnerRank, type MicroTicket } from './ticket.js'
+import { openSqliteMicrocashServerStore, openSqliteSequenceStore } from './store.js'
 
 const P: EscrowParams = { ticketValue: 1000n, ticketsPerRound: 64, winnersPerRound: 8, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 40, redeemWindowBlocks: 100 }
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -53,17 +54,17 @@ async function openEscrow(o: { params?: Partial<EscrowParams>; penalty?: bigint;
   const key = o.key ?? sponsorKey
   const id = await createEscrow(chain, key, { lottery, token, params, balance: params.ticketValue * BigInt(params.winnersPerRound * params.rounds), penalty: o.penalty ?? 0n })
   const e = await getEscrow(chain, lottery, id)
-  const mk = () => createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: key, rng, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: params.ticketsPerRound }) })
+  const mk = () => createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: key, rng, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: params.ticketsPerRound }) })
   const draw = (round: number) => drawBlockOf(round, params.roundLengthBlocks, params.drawDelayBlocks)
   /** `twin()`: a second issuer numbering from 0 again, i.e. a sponsor that issues every number twice. */
   return { id, e, params, key, owner: addr(key), issuer: mk(), twin: mk, draw }
 }
 
 /** A server with an in-memory store (or `db`) and a capturing logger. */
-function server(key: Hex, opts: Partial<MicrocashServerOptions> = {}) {
+function server(key: Hex, opts: Partial<MicrocashServerOptions> & { db?: Db } = {}) {
   const logger = memoryLogger()
   const db: Db = opts.db ?? openDatabase(':memory:')
-  return { ...createMicrocashServer({ chain, lottery, privateKey: key, db, clock: systemClock(), logger, ...opts }), logger, db }
+  return { ...createMicrocashServer({ chain, lottery, privateKey: key, store: openSqliteMicrocashServerStore(db), clock: systemClock(), logger, ...opts }), logger, db }
 }
 type Server = ReturnType<typeof server>
 const warnings = (s: Server, msg: string) => s.logger.entries.filter((e) => e.level === 'warn' && e.scope === 'microcash:server' && e.msg === msg).map((e) => e.fields)
@@ -249,7 +250,7 @@ test('batch tickets: the path leads to the claimed root, the root is signed by t
   await rejects(pay({ ...t, salt: flip(t.salt) }), 'bad-merkle-path', /the path does not lead to the claimed root/, { seq: t.seq })
   // Without a claimed root the path's end is checked by the signature.
   await rejects(pay({ ...t, salt: flip(t.salt), root: undefined }), 'bad-signature', /batch not signed by the escrow owner/)
-  const forged = createIssuer({ chainId: chain.chainId, lottery, escrowId: E.id, privateKey: strangerKey, rng, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 64 }) })
+  const forged = createIssuer({ chainId: chain.chainId, lottery, escrowId: E.id, privateKey: strangerKey, rng, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 64 }) })
   await rejects(pay(toWire(forged.issueOne(round, a.address))), 'bad-signature')
   const fb = toWire(forged.issueBundle(round, [{ server: a.address, count: 2 }])[0])
   await rejects(pay(fb), 'bad-signature', /batch not signed by the escrow owner/, { signer: addr(strangerKey), owner: E.owner })

@@ -17,7 +17,7 @@
  * @example
  * ```ts
  * import { createMicrocashServer } from './server.js'
- * const server = createMicrocashServer({ chain, lottery, privateKey, db: openDatabase('server.db'), clock, logger })
+ * const server = createMicrocashServer({ chain, lottery, privateKey, store: openSqliteMicrocashServerStore('server.db'), clock, logger })
  * await server.accept(payer, escrowId, tickets)   // throws PaymentRejectedError(reason) on bad input
  * await server.settle({ force: true })            // draws, redemption, duplicate proofs
  * ```
@@ -26,8 +26,6 @@ import { decodeEventLog, decodeFunctionData, parseAbiItem, type Address, type He
 import { z } from 'zod'
 import type { Chain } from '../../chain/types.js'
 import { ContractRevertError } from '../../chain/errors.js'
-import type { Db } from '../../core/db.js'
-import { safeJson } from '../../core/errors.js'
 import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import { PaymentRejectedError, type RejectReason } from '../errors.js'
@@ -37,6 +35,7 @@ import { batchDigest, drawBlockOf, hashPair, microcashDomain, permute, drawKey, 
 import {
   ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinners, seedOf, type EscrowState, type SignedTicket,
 } from './contract.js'
+import type { MicrocashServerStore, MicrocashTicketStatus } from './store.js'
 
 /** Winners of one escrow a non-forced settle collects before redeeming them (the `redeemBatch` default). */
 export const DEFAULT_REDEEM_BATCH = 16
@@ -101,7 +100,8 @@ export interface MicrocashServerOptions {
   lottery: Address
   /** The server's key: tickets must name its address; it sends the redemption transactions. */
   privateKey: Hex
-  db: Db
+  /** Tickets, evidence and losses (`openSqliteMicrocashServerStore(path)` or `createMemoryMicrocashServerStore()`). */
+  store: MicrocashServerStore
   /** Times the escrow cache (`escrowCacheMs`). */
   clock: Clock
   logger: Logger
@@ -144,25 +144,10 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
   const address = addressOf(key)
   const domain = microcashDomain(o.chain.chainId, o.lottery)
   const margin = o.drawMarginBlocks ?? 2
-  const db = o.db
-  const lot = o.lottery.toLowerCase()
-  db.exec(`create table if not exists microcash_tickets (
-    lottery text not null, escrow text not null, round integer not null, seq integer not null,
-    salt text not null, batch integer not null, proof text not null, sig text not null,
-    status integer not null, rank integer, primary key (lottery, escrow, round, seq))`)
-  db.exec(`create table if not exists microcash_evidence (
-    lottery text not null, escrow text not null, round integer not null, seq integer not null, kind text not null,
-    a text not null, b text, proven integer not null default 0)`)
-  const qGet = db.prepare('select salt, batch, proof, sig from microcash_tickets where lottery = ? and escrow = ? and round = ? and seq = ?')
-  const qIns = db.prepare('insert into microcash_tickets (lottery, escrow, round, seq, salt, batch, proof, sig, status) values (?, ?, ?, ?, ?, ?, ?, ?, 0)')
-  db.exec(`create table if not exists microcash_losses (
-    lottery text not null, escrow text not null, round integer not null, seq integer not null, reason text not null,
-    value text not null, detail text)`)
-  const qEv = db.prepare('insert into microcash_evidence (lottery, escrow, round, seq, kind, a, b) values (?, ?, ?, ?, ?, ?, ?)')
-  const qLoss = db.prepare('insert into microcash_losses (lottery, escrow, round, seq, reason, value, detail) values (?, ?, ?, ?, ?, ?, ?)')
-  const qStatus = db.prepare('update microcash_tickets set status = ? where lottery = ? and escrow = ? and round = ? and seq = ?')
+  const store = o.store
+  const lot = o.lottery
   // STOLEN: paid to another server, not compensated (a loss); COMPENSATED: paid by the victims' pool.
-  const ST_PENDING = 0, ST_WON = 1, ST_REDEEMED = 2, ST_LOST = 3, ST_STOLEN = 4, ST_COMPENSATED = 5
+  const ST_WON: MicrocashTicketStatus = 'won', ST_REDEEMED: MicrocashTicketStatus = 'redeemed', ST_LOST: MicrocashTicketStatus = 'lost', ST_STOLEN: MicrocashTicketStatus = 'stolen', ST_COMPENSATED: MicrocashTicketStatus = 'compensated'
 
   const st: PayeeStats = { payments: 0, credited: 0n, winning: 0, rejected: 0, settled: 0, received: 0n, transactions: 0, gasUsed: 0n }
   const escrows = new Map<bigint, { at: number; e: EscrowState }>()
@@ -231,27 +216,13 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
       }
       // Write before ack, all or nothing; a reused number rejects the payment and is kept as evidence.
       const esc = escrowId.toString()
-      let dup: { t: WireTicket; old: { salt: string; batch: number; proof: string; sig: string }; same: boolean } | undefined
-      const ROLLBACK = new Error('rollback')
-      try {
-        db.transaction(() => {
-          for (const { t } of rows) {
-            const old = qGet.get(lot, esc, t.round, t.seq) as { salt: string; batch: number; proof: string; sig: string } | undefined
-            if (old) {
-              dup = { t, old, same: old.salt === t.salt && old.sig === t.sig }
-              throw ROLLBACK
-            }
-            qIns.run(lot, esc, t.round, t.seq, t.salt, t.batch ? 1 : 0, JSON.stringify(t.proof), t.sig)
-          }
-        })()
-      } catch (x) {
-        if (x !== ROLLBACK) throw x
-      }
-      if (dup) {
+      const { conflict } = store.addTickets(lot, escrowId, rows.map(({ t }) => ({ round: t.round, seq: t.seq, salt: t.salt, batch: t.batch, proof: t.proof, sig: t.sig })))
+      if (conflict) {
+        const dup = { t: conflict.ticket, old: conflict.old, same: conflict.old.salt === conflict.ticket.salt && conflict.old.sig === conflict.ticket.sig }
         if (dup.same) throw reject('replayed', `ticket (round ${dup.t.round}, seq ${dup.t.seq}) was already received`)
         const a = toSigned(escrowId, dup.t.round, dup.t.seq, dup.old)
         const bT: SignedTicket = { escrowId, server: address, round: dup.t.round, seq: dup.t.seq, salt: dup.t.salt, batch: dup.t.batch, proof: dup.t.proof, sig: dup.t.sig }
-        qEv.run(lot, esc, dup.t.round, dup.t.seq, 'reused', safeJson(a), safeJson(bT))
+        store.addEvidence(lot, { escrowId, round: dup.t.round, seq: dup.t.seq, kind: 'reused', a, b: bT })
         log.warn('sequence number reused by the sponsor', { escrowId: esc, round: dup.t.round, seq: dup.t.seq })
         throw reject('duplicate-sequence', `sequence number ${dup.t.seq} of round ${dup.t.round} was already issued to this server`)
       }
@@ -264,8 +235,8 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     }
   }
 
-  function toSigned(escrowId: bigint, round: number, seq: number, r: { salt: string; batch: number; proof: string; sig: string }): SignedTicket {
-    return { escrowId, server: address, round, seq, salt: r.salt as Hex, batch: r.batch === 1, proof: JSON.parse(r.proof) as Hex[], sig: r.sig as Hex }
+  function toSigned(escrowId: bigint, round: number, seq: number, r: { salt: Hex; batch: boolean; proof: Hex[]; sig: Hex }): SignedTicket {
+    return { escrowId, server: address, round, seq, salt: r.salt, batch: r.batch, proof: r.proof, sig: r.sig }
   }
 
   async function seedFor(drawBlock: number, b: number): Promise<{ seed: Hex; recorded: boolean } | undefined> {
@@ -320,17 +291,14 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     return undefined
   }
 
-  /** Records a loss (durably, with the ticket's new status unless `status` < 0) and reports it. */
-  function loseTo(rep: MicrocashSettleReport, l: MicrocashLoss, status: number): void {
+  /** Records a loss (durably, with the ticket's new status unless `status` is undefined) and reports it. */
+  function loseTo(rep: MicrocashSettleReport, l: MicrocashLoss, status: MicrocashTicketStatus | undefined): void {
     rep.lost.push(l)
     // The common SettleReport / PayeeStats loss counters too (a partial compensation counts once, for its shortfall).
     rep.lostCount = (rep.lostCount ?? 0) + 1
     rep.lostValue = (rep.lostValue ?? 0n) + l.value
     st.lostCount = (st.lostCount ?? 0) + 1
-    db.transaction(() => {
-      qLoss.run(lot, l.escrowId.toString(), l.round, l.seq, l.reason, l.value.toString(), l.detail ?? null)
-      if (status >= 0) qStatus.run(status, lot, l.escrowId.toString(), l.round, l.seq)
-    })()
+    store.addLoss(lot, l, status)
     log.warn('winner lost', { escrowId: l.escrowId.toString(), round: l.round, seq: l.seq, reason: l.reason, detail: l.detail })
   }
 
@@ -338,40 +306,35 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     const rep: MicrocashSettleReport = { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0, compensated: 0, compensation: 0n, lost: [] }
     const b = Number(await o.chain.blockNumber())
     const unrecorded = new Map<number, bigint[]>() // drawBlock → escrows with winners on an unrecorded seed
-    const lose = (l: MicrocashLoss, status: number) => loseTo(rep, l, status)
+    const lose = (l: MicrocashLoss, status: MicrocashTicketStatus | undefined) => loseTo(rep, l, status)
     // 1. Draws: classify pending tickets of drawn rounds; losers are deleted.
-    const groups = db.prepare('select escrow, round, count(*) as n from microcash_tickets where lottery = ? and status = ? group by escrow, round').all(lot, ST_PENDING) as { escrow: string; round: number; n: number }[]
-    for (const g of groups) {
+    for (const g of store.pendingRounds(lot)) {
       opts.signal?.throwIfAborted()
-      const id = BigInt(g.escrow)
+      const id = g.escrowId
       const e = await escrow(id)
       const draw = drawBlockOf(g.round, e.roundLengthBlocks, e.drawDelayBlocks)
-      if (b <= draw) { rep.pending += g.n; continue }
+      if (b <= draw) { rep.pending += g.count; continue }
       const s = await seedFor(draw, b)
       if (!s) {
-        log.warn('draw seed lost (nobody recorded it within 256 blocks)', { escrowId: g.escrow, round: g.round, drawBlock: draw })
-        const lostRows = db.prepare('select seq from microcash_tickets where lottery = ? and escrow = ? and round = ? and status = ?').all(lot, g.escrow, g.round, ST_PENDING) as { seq: number }[]
-        for (const r of lostRows) lose({ escrowId: id, round: g.round, seq: r.seq, reason: 'draw-seed-lost', value: ticketExpectedValue(e), detail: `draw block ${draw}` }, ST_LOST)
+        log.warn('draw seed lost (nobody recorded it within 256 blocks)', { escrowId: g.escrowId.toString(), round: g.round, drawBlock: draw })
+        for (const seq of store.pendingSeqs(lot, id, g.round)) lose({ escrowId: id, round: g.round, seq, reason: 'draw-seed-lost', value: ticketExpectedValue(e), detail: `draw block ${draw}` }, ST_LOST)
         continue
       }
       const k = drawKey(s.seed, id, g.round)
-      const rows = db.prepare('select seq from microcash_tickets where lottery = ? and escrow = ? and round = ? and status = ?').all(lot, g.escrow, g.round, ST_PENDING) as { seq: number }[]
-      const win = db.prepare('update microcash_tickets set status = ?, rank = ? where lottery = ? and escrow = ? and round = ? and seq = ?')
-      const del = db.prepare('delete from microcash_tickets where lottery = ? and escrow = ? and round = ? and seq = ?')
-      let winners = 0
-      db.transaction(() => {
-        for (const r of rows) {
-          const rank = permute(k, r.seq, e.ticketsPerRound)
-          if (rank < e.winnersPerRound) { win.run(ST_WON, rank, lot, g.escrow, g.round, r.seq); winners++ } else del.run(lot, g.escrow, g.round, r.seq)
-        }
-      })()
+      const won: { seq: number; rank: number }[] = [], losers: number[] = []
+      for (const seq of store.pendingSeqs(lot, id, g.round)) {
+        const rank = permute(k, seq, e.ticketsPerRound)
+        if (rank < e.winnersPerRound) won.push({ seq, rank }); else losers.push(seq)
+      }
+      store.recordDraw(lot, id, g.round, won, losers)
+      const winners = won.length
       st.winning += winners
       if (winners > 0 && !s.recorded) unrecorded.set(draw, [...(unrecorded.get(draw) ?? []), id])
     }
     // 2. Redemption, per escrow.
-    const won = db.prepare('select escrow, round, seq, salt, batch, proof, sig from microcash_tickets where lottery = ? and status = ? order by escrow, round, seq').all(lot, ST_WON) as { escrow: string; round: number; seq: number; salt: string; batch: number; proof: string; sig: string }[]
+    const won = store.won(lot)
     const byEscrow = new Map<string, typeof won>()
-    for (const w of won) byEscrow.set(w.escrow, [...(byEscrow.get(w.escrow) ?? []), w])
+    for (const w of won) byEscrow.set(w.escrowId.toString(), [...(byEscrow.get(w.escrowId.toString()) ?? []), w])
     const redeemedDraws = new Set<number>()
     for (const [esc, list] of byEscrow) {
       const id = BigInt(esc)
@@ -395,7 +358,7 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
           rep.gasUsed += r.gasUsed
           rep.settled += chunk.length
           rep.received += BigInt(chunk.length) * e.ticketValue
-          db.transaction(() => { for (const t of chunk) qStatus.run(ST_REDEEMED, lot, esc, t.round, t.seq) })()
+          store.setStatus(lot, id, chunk, ST_REDEEMED)
           for (const t of chunk) redeemedDraws.add(drawOf(t.round))
           todo = todo.slice(chunk.length)
         } catch (err) {
@@ -439,27 +402,27 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
   async function resolveTaken(e: EscrowState, id: bigint, t: SignedTicket, rep: MicrocashSettleReport): Promise<void> {
     const esc = id.toString()
     const draw = drawBlockOf(t.round, e.roundLengthBlocks, e.drawDelayBlocks)
-    const lose = (l: MicrocashLoss, status: number) => loseTo(rep, l, status)
+    const lose = (l: MicrocashLoss, status: MicrocashTicketStatus | undefined) => loseTo(rep, l, status)
     const compensated = (amount: bigint, tx?: { gasUsed: bigint }) => {
       if (tx) { rep.transactions++; rep.gasUsed += tx.gasUsed }
       rep.compensated++
       rep.compensation += amount
       rep.received += amount
-      qStatus.run(ST_COMPENSATED, lot, esc, t.round, t.seq)
-      db.prepare('update microcash_evidence set proven = 1 where lottery = ? and escrow = ? and round = ? and seq = ?').run(lot, esc, t.round, t.seq)
-      if (amount < e.ticketValue) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'pool-exhausted', value: e.ticketValue - amount, detail: `compensated ${amount} of ${e.ticketValue}` }, -1)
+      store.setStatus(lot, id, [t], ST_COMPENSATED)
+      store.markProven(lot, id, t.round, t.seq)
+      if (amount < e.ticketValue) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'pool-exhausted', value: e.ticketValue - amount, detail: `compensated ${amount} of ${e.ticketValue}` }, undefined)
     }
     if (await isPaidTo(o.chain, o.lottery, id, t.round, t.seq, address)) {
       const c = await compensationFor(id, t.round, t.seq, draw)
       if (c !== undefined) return compensated(c)
       rep.settled++
       rep.received += e.ticketValue
-      qStatus.run(ST_REDEEMED, lot, esc, t.round, t.seq)
+      store.setStatus(lot, id, [t], ST_REDEEMED)
       return
     }
     const payee = await findPayee(id, t.round, t.seq, draw)
     const other = payee ? await findConflict(id, t.round, t.seq, payee, draw).catch(() => undefined) : undefined
-    qEv.run(lot, esc, t.round, t.seq, 'duplicate', safeJson(t), other ? safeJson(other) : null)
+    store.addEvidence(lot, { escrowId: id, round: t.round, seq: t.seq, kind: 'duplicate', a: t, b: other ?? null })
     log.warn('winner already paid to another server: duplicate sequence number', { escrowId: esc, round: t.round, seq: t.seq, other: payee })
     if (!payee) return lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'payee-unknown', value: e.ticketValue }, ST_STOLEN)
     try {
@@ -489,16 +452,8 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
     address,
     accept,
     settle,
-    evidence() {
-      return (db.prepare('select escrow, round, seq, kind, a, b from microcash_evidence where lottery = ?').all(lot) as { escrow: string; round: number; seq: number; kind: string; a: string; b: string | null }[]).map((r) => {
-        const fix = (x: SignedTicket) => ({ ...x, escrowId: BigInt(x.escrowId as unknown as string) })
-        return { escrowId: BigInt(r.escrow), round: r.round, seq: r.seq, kind: r.kind, a: fix(JSON.parse(r.a)), b: r.b ? fix(JSON.parse(r.b)) : null }
-      })
-    },
-    losses() {
-      return (db.prepare('select escrow, round, seq, reason, value, detail from microcash_losses where lottery = ?').all(lot) as { escrow: string; round: number; seq: number; reason: MicrocashLossReason; value: string; detail: string | null }[])
-        .map((r) => ({ escrowId: BigInt(r.escrow), round: r.round, seq: r.seq, reason: r.reason, value: BigInt(r.value), ...(r.detail ? { detail: r.detail } : {}) }))
-    },
+    evidence: () => store.evidence(lot).map(({ proven: _, ...e }) => e),
+    losses: () => store.losses(lot),
     stats: () => ({ ...st }),
   }
 }

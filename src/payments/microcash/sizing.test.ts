@@ -14,6 +14,7 @@ import { createMicrocashServer, REDEEM_MAX_DELAY_BLOCKS } from './server.js'
 import { sizeMicrocash } from './sizing.js'
 import { drawBlockOf, microcashDomain, roundAt, ticketDigest, winnerRank, winnersOf } from './ticket.js'
 import { testComponents } from '../testing.js'
+import { openSqliteMicrocashServerStore, openSqliteSequenceStore } from './store.js'
 
 test('sizing: a draw pays at least the target per round, schedule covers the issue rate, balance covers every round', () => {
   const s = sizeMicrocash({ paymentRatePerSecond: 10n ** 15n, ticketsPerSecond: 2000, roundSeconds: 12, blockSeconds: 2, rounds: 300, redeemCostPerTicket: 10n ** 13n, cheaterGainBound: 0n })
@@ -111,8 +112,8 @@ test('sizing: the real server, settling every block, proves a stolen winner with
     await faucet(chain, deployer, d.token, sponsor, 10n ** 12n)
     const params = { ticketValue: 1000n, ticketsPerRound: 8, winnersPerRound: 2, roundLengthBlocks: 4, drawDelayBlocks: 3, rounds: 100, redeemWindowBlocks: 300 }
     const id = await createEscrow(chain, sponsorKey, { lottery, token: d.token, params, balance: 1000n * 2n * 100n, penalty: s.penaltyDeposit })
-    const victim = createMicrocashServer({ chain, lottery, privateKey: victimKey, db: openDatabase(':memory:'), ...testComponents('sizing.test/microcashserver-1') })
-    const issuer = createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: sponsorKey, allocator: createSequenceAllocator(openDatabase(':memory:'), { ticketsPerRound: 8 }), ...testComponents('sizing.test/issuer-2') })
+    const victim = createMicrocashServer({ chain, lottery, privateKey: victimKey, store: openSqliteMicrocashServerStore(openDatabase(':memory:')), ...testComponents('sizing.test/microcashserver-1') })
+    const issuer = createIssuer({ chainId: chain.chainId, lottery, escrowId: id, privateKey: sponsorKey, allocator: createSequenceAllocator(openSqliteSequenceStore(':memory:'), { ticketsPerRound: 8 }), ...testComponents('sizing.test/issuer-2') })
     const r0 = roundAt(await chain.blockNumber(), 4)
     const tickets = issuer.issueBundle(r0, [{ server: victim.address, count: 8 }])
     await victim.accept(sponsor, id, tickets.map(toWire))

@@ -7,10 +7,11 @@ import { keccak256, toHex, type Address } from 'viem'
 import { openDatabase } from '../../../core/db.js'
 import { createIssuer, createSequenceAllocator } from '../issuer.js'
 import { seededRng } from '../../../crypto/rng.js'
+import { openSqliteSequenceStore } from '../store.js'
 
 const [dbPath, countArg, reserveArg] = process.argv.slice(2)
 const db = openDatabase(dbPath)
-const allocator = createSequenceAllocator(db, { ticketsPerRound: 1 << 30, reserveSize: Number(reserveArg ?? 16) })
+const allocator = createSequenceAllocator(openSqliteSequenceStore(db), { ticketsPerRound: 1 << 30, reserveSize: Number(reserveArg ?? 16) })
 const issuer = createIssuer({ chainId: 31337, lottery: '0x5FbDB2315678afecb367f032d93F642f64180aa3', escrowId: 1n, privateKey: keccak256(toHex('sponsor')), allocator, rng: seededRng(`issuer-worker/${process.pid}`) })
 const servers = Array.from({ length: 100 }, (_, i) => `0x${keccak256(toHex(`srv${i}`)).slice(26)}` as Address)
 const total = Number(countArg ?? 1e9)
