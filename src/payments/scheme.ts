@@ -38,7 +38,10 @@ export interface SchemeContext {
   deployment: SoukDeployment
   /** This peer's secp256k1 key: signs payments and chain transactions. */
   key: Hex
-  /** SQLite file for durable payment state (':memory:' by default). */
+  /**
+   * SQLite file for durable payment state: the scheme opens its SQLite store there (`openSqlite*Store`); without
+   * it, the scheme's memory store (same semantics, nothing survives the process). A role itself takes a `store`.
+   */
   storePath?: string
   /** Time for caches and timestamps (lottery payee's chain-read caches, microcash server's escrow cache). */
   clock: Clock

@@ -4,8 +4,8 @@
  * by a duplicated sequence number (V each from a pool of half of it; the other half is burned). See docs/microcash.md.
  * `microcashScheme` is its `PaymentScheme`.
  *
- * Context mapping: the contract is `ctx.deployment.contracts.microcash.concurrentLottery`; the store is
- * `ctx.storePath` (':memory:' by default); the server takes `ctx.clock` and `ctx.logger`, the issuer `ctx.rng` (ticket
+ * Context mapping: the contract is `ctx.deployment.contracts.microcash.concurrentLottery`; the stores (store.ts) are
+ * SQLite at `ctx.storePath`, memory stores without it; the server takes `ctx.clock` and `ctx.logger`, the issuer `ctx.rng` (ticket
  * salts); `ctx.options` takes the payee/payer options of scheme.ts plus, for the
  * payer, `escrowId` (default: the newest escrow owned by `ctx.key`). `fund` opens an escrow: `deposit` is its
  * balance, the sum of `reserves` its penalty deposit, and `options.escrow` overrides the default schedule.

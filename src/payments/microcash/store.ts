@@ -22,14 +22,7 @@ import type { SignedTicket } from './contract.js'
 import type { MicrocashLoss, MicrocashLossReason } from './server.js'
 
 /** A ticket as the server keeps it (its escrow and server are implied). */
-export interface StoredMicroTicket {
-  round: number
-  seq: number
-  salt: Hex
-  batch: boolean
-  proof: Hex[]
-  sig: Hex
-}
+export type StoredMicroTicket = Pick<SignedTicket, 'round' | 'seq' | 'salt' | 'batch' | 'proof' | 'sig'>
 
 export type MicrocashTicketStatus = 'pending' | 'won' | 'redeemed' | 'lost' | 'stolen' | 'compensated'
 
