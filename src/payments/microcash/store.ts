@@ -168,7 +168,8 @@ export function createMemoryMicrocashServerStore(): MicrocashServerStore {
         g.count++
         groups.set(`${r.escrow}|${r.round}`, g)
       }
-      return [...groups.values()]
+      // The order SQLite's group by gives (escrow id as a decimal string, round); nothing relies on it.
+      return [...groups.values()].sort((a, b) => (`${a.escrowId}` < `${b.escrowId}` ? -1 : `${a.escrowId}` > `${b.escrowId}` ? 1 : a.round - b.round))
     },
     pendingSeqs: (lottery, escrowId, round) => rowsOf(lower(lottery)).filter((r) => r.escrow === escrowId.toString() && r.round === round && r.status === 'pending').map((r) => r.seq),
     recordDraw(lottery, escrowId, round, winners, losers) {
