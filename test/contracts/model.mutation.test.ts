@@ -748,7 +748,8 @@ test('model alone: signatures follow OpenZeppelin ECDSA: low s up to n/2 inclusi
   assert.equal(await validSigner(digest, zero, sig.s, sig.v, a(P1)), false, 'r = 0')
   assert.equal(await validSigner(digest, sig.r, zero, sig.v, a(P1)), false, 's = 0')
   assert.equal(await validSigner(digest, numberToHex(SECP256K1_N, { size: 32 }), sig.s, sig.v, a(P1)), false, 'r = n')
-  assert.equal(await validSigner(digest, `0x${'ff'.repeat(32)}`, sig.s, sig.v, a(P1)), false, 'r off the curve range')
+  assert.equal(await validSigner(digest, `0x${'ff'.repeat(32)}`, sig.s, sig.v, a(P1)), false, 'r above n')
+  assert.equal(await validSigner(digest, numberToHex(SECP256K1_N - 1n, { size: 32 }), sig.s, sig.v, a(P1)), false, 'r below n but no point on the curve: recovery fails, false')
 })
 
 test('model alone: the 0x address and the zero sender are refused before anything moves', async () => {
@@ -756,6 +757,31 @@ test('model alone: the 0x address and the zero sender are refused before anythin
   assert.throws(() => m.fundReserve(a(P1), ZERO, 1n), (e: unknown) => e instanceof ModelRevert && e.errorName === 'TicketBrokerZeroAddress')
   assert.throws(() => m.open(a(P1), ZERO, 1n), (e: unknown) => e instanceof ModelRevert && e.errorName === 'PaymentChannelZeroAddress')
   assert.equal(m.balanceOf(a(P1)), START)
+})
+
+test('model alone: payouts are those of the last call only; a reserve tops up only the uncovered part of the debt; deposit and reserve equal still withdraw', async () => {
+  const m = base.clone()
+  const d = Diff.modelOnly()
+  m.fundDeposit(a(P1), 10n)
+  await m.redeemWinningTicket(a(R1), await d.ticket(P1, a(R1), 4n, 0n))
+  assert.deepEqual(m.payouts, [{ from: lc(env.d.ticketBroker), to: lc(a(R1)), amount: 4n }])
+  m.fundDeposit(a(P1), 1n)
+  assert.deepEqual(m.payouts, [], 'a call that pays nothing leaves no payouts from the one before')
+  // 34 claims, a deposit of 33: 32 are paid, 1 token stays beside a debt of 2.
+  const sts: SignedTicket[] = []
+  for (let i = 0n; i < 34n; i++) sts.push(await d.ticket(P2, a(R1), 1n, i))
+  await m.batchRedeemWinningTickets(a(R1), sts)
+  m.fundDeposit(a(P2), 33n)
+  assert.deepEqual(m.getSender(a(P2)), { deposit: 1n, withdrawBlock: 0n, debt: 2n })
+  // A reserve of 5: only the uncovered 1 moves to the deposit; both claims are paid; 4 stay in the reserve.
+  m.fundReserve(a(P2), a(R2), 5n)
+  assert.deepEqual([m.getSender(a(P2)), m.reserveOf(a(P2), a(R2)), m.payouts.length], [{ deposit: 0n, withdrawBlock: 0n, debt: 0n }, 4n, 2])
+  // Deposit 4 and reserve 4: withdraw returns 8.
+  m.fundDeposit(a(P2), 4n)
+  m.unlock(a(P2))
+  m.block += UNLOCK + 1n
+  m.withdraw(a(P2), [a(R2)])
+  assert.deepEqual(m.payouts, [{ from: lc(env.d.ticketBroker), to: lc(a(P2)), amount: 8n }])
 })
 
 for (const [name, f] of scenarios) test(`model alone: ${name}`, () => f(Diff.modelOnly()))
