@@ -489,7 +489,7 @@ test('settle: winners found at the expiry are lost as expired without a transact
   await mineTo(expiry - 1)
   // One block before the expiry: the first chunk lands at the expiry block, the second would land after it.
   const rx = await x.settle({ force: true })
-  const expired = (E: Escrow, seq: number) => ({ escrowId: E.id, round, seq, reason: 'expired', value: 1000n, detail: `expiry block ${expiry}` })
+  const expired = (E: Escrow, seq: number) => ({ escrowId: E.id, round, seq, reason: 'expired' as const, value: 1000n, detail: `expiry block ${expiry}` })
   assert.equal(rx.settled, 4)
   assert.deepEqual(rx, { ...report({ settled: 4, received: 4000n, transactions: 1, gasUsed: rx.gasUsed, lost: rx.lost }), lostCount: 4, lostValue: 4000n })
   assert.deepEqual(rx.lost.map((l) => ({ ...l, seq: 0 })), [0, 1, 2, 3].map(() => expired(X, 0)))
@@ -522,7 +522,7 @@ test('settle: a draw the next transaction can no longer read (256 blocks back) i
   await recordDraw(chain, strangerKey, lottery, dG) // someone records G's draw
   await mineTo(dE + 256)
   const ra = await a.settle({ force: true })
-  const lost = Array.from({ length: 64 }, (_, seq) => ({ escrowId: E.id, round, seq, reason: 'draw-seed-lost', value: 125n, detail: `draw block ${dE}` }))
+  const lost = Array.from({ length: 64 }, (_, seq) => ({ escrowId: E.id, round, seq, reason: 'draw-seed-lost' as const, value: 125n, detail: `draw block ${dE}` }))
   assert.deepEqual(ra, { ...report({ lost }), lostCount: 64, lostValue: 8000n })
   assert.deepEqual(a.losses(), lost)
   assert.deepEqual(warnings(a, 'draw seed lost (nobody recorded it within 256 blocks)'), [{ escrowId: E.id.toString(), round, drawBlock: dE }])
@@ -614,8 +614,8 @@ test('a victims\' pool that runs dry: a partial compensation is received and its
   const before = await balanceOf(b.address)
   const r = await b.settle({ force: true })
   const lost = [
-    { escrowId: E.id, round, seq: stolen[1].seq, reason: 'pool-exhausted', value: 500n, detail: 'compensated 500 of 1000' },
-    ...stolen.slice(2).map((t) => ({ escrowId: E.id, round, seq: t.seq, reason: 'pool-exhausted', value: 1000n, detail: 'ConcurrentLotteryPoolExhausted' })),
+    { escrowId: E.id, round, seq: stolen[1].seq, reason: 'pool-exhausted' as const, value: 500n, detail: 'compensated 500 of 1000' },
+    ...stolen.slice(2).map((t) => ({ escrowId: E.id, round, seq: t.seq, reason: 'pool-exhausted' as const, value: 1000n, detail: 'ConcurrentLotteryPoolExhausted' })),
   ]
   assert.deepEqual(r, { ...report({ compensated: 2, compensation: 1500n, received: 1500n, transactions: 2, gasUsed: r.gasUsed, lost }), lostCount: 7, lostValue: 6500n })
   assert.deepEqual(b.losses(), lost)
@@ -663,6 +663,6 @@ test('proofs that would land after the expiry are lost as expired', async () => 
   const stolen = await winners(E, toB)
   await mineTo(E.e.expiryBlock - 1)
   const r = await b.settle({ force: true }) // the first proof lands at the expiry block
-  const lost = stolen.slice(1).map((t) => ({ escrowId: E.id, round, seq: t.seq, reason: 'expired', value: 1000n, detail: 'ConcurrentLotteryEscrowExpired' }))
+  const lost = stolen.slice(1).map((t) => ({ escrowId: E.id, round, seq: t.seq, reason: 'expired' as const, value: 1000n, detail: 'ConcurrentLotteryEscrowExpired' }))
   assert.deepEqual(r, { ...report({ compensated: 1, compensation: 1000n, received: 1000n, transactions: 1, gasUsed: r.gasUsed, lost }), lostCount: 7, lostValue: 7000n })
 })
