@@ -34,7 +34,7 @@ function kindOf(v: unknown): string {
 
 test('every layer has an exports entry, and the public API matches its snapshot', async () => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string> }
-  for (const layer of ['chain', 'core', 'crypto', 'exchange', 'market', 'net', 'payments', 'proofs/capnet', 'services/cdn', 'threat', 'viability']) {
+  for (const layer of ['chain', 'core', 'crypto', 'exchange', 'market', 'net', 'payments', 'proofs/capnet', 'services', 'services/cdn', 'threat', 'viability']) {
     assert.ok(pkg.exports[`./${layer}`], `package.json exports ./${layer}`)
     assert.ok(existsSync(join(root, pkg.exports[`./${layer}`]!)), `./${layer} points at a file`)
   }
