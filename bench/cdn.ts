@@ -41,13 +41,13 @@ export async function benchCdn(): Promise<Record<string, number>> {
     payers.push(await createPayer('lottery', { chain, deployment: dep, key: payerKey, clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() }))
     const s = await createLibp2pTransport(); servers.push(s)
     const source = async () => ({ chunkCount: chunks, chunk: async (k: number) => ({ body: data[k] }) })
-    await serveExchange(s, { protocol: '/souk/bench-paid/1', payee, pricePerChunk: 2n * 10n ** 14n, open: source })
-    await serveExchange(s, { protocol: '/souk/bench-free/1', pricePerChunk: 0n, open: source })
+    await serveExchange(s, { logger: silentLogger(), protocol: '/souk/bench-paid/1', payee, pricePerChunk: 2n * 10n ** 14n, open: source })
+    await serveExchange(s, { logger: silentLogger(), protocol: '/souk/bench-free/1', pricePerChunk: 0n, open: source })
     clients.push(await createLibp2pTransport())
   }
   const once = async (paid: boolean) => {
     const t0 = performance.now()
-    const rs = await Promise.all(servers.map((s, i) => fetchExchange(clients[i], s.addresses()[0], {
+    const rs = await Promise.all(servers.map((s, i) => fetchExchange(clients[i], s.addresses()[0], { logger: silentLogger(),
       protocol: paid ? '/souk/bench-paid/1' : '/souk/bench-free/1', payer: paid ? payers[i] : undefined, request: {}, verify: (k, b) => b.length === data[k].length,
     })))
     const bytes = rs.reduce((s, r) => s + r.bytes, 0)

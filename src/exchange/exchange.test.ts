@@ -6,7 +6,7 @@ import { privateKeyToAddress } from 'viem/accounts'
 import { createChain, type Chain } from '../chain/index.js'
 import { createMemoryNetwork } from '../net/index.js'
 import { createPayee, createPayer, fundPayer, type SchemeName } from '../payments/index.js'
-import { memoryLogger } from '../core/logger.js'
+import { memoryLogger, silentLogger } from '../core/logger.js'
 import { serveExchange, fetchExchange, createSponsorDesk, createClaimant } from './index.js'
 import { testComponents } from '../payments/testing.js'
 
@@ -35,8 +35,8 @@ for (const scheme of ['lottery', 'channel'] as const) {
     const { payee, payer } = await setup(scheme, chain.devKeys[k[0]], chain.devKeys[k[1]])
     const net = createMemoryNetwork()
     const s = net.createTransport({ peerId: 'server' }), c = net.createTransport({ peerId: 'client' })
-    const server = await serveExchange(s, { payee, pricePerChunk: 1000n, open: source })
-    const r = await fetchExchange(c, 'server', { payer, request: { file: 'x' }, verify: (i, b) => Buffer.compare(b, data[i]) === 0 })
+    const server = await serveExchange(s, { logger: silentLogger(), payee, pricePerChunk: 1000n, open: source })
+    const r = await fetchExchange(c, 'server', { logger: silentLogger(), payer, request: { file: 'x' }, verify: (i, b) => Buffer.compare(b, data[i]) === 0 })
     assert.equal(r.refused, undefined)
     assert.deepEqual(r.chunks.map((x) => Buffer.from(x).toString('hex')), data.map((x) => Buffer.from(x).toString('hex')))
     assert.equal(server.stats().chunksPaid, data.length)
@@ -51,7 +51,7 @@ test('a payer that stops paying is cut off after one unpaid chunk; a forged paym
   const log = memoryLogger()
   const s = net.createTransport({ peerId: 'server' }), c = net.createTransport({ peerId: 'client' }), m = net.createTransport({ peerId: 'mallory' })
   const server = await serveExchange(s, { payee, pricePerChunk: 1000n, open: source, logger: log })
-  const r = await fetchExchange(c, 'server', { payer, request: {}, verify: () => true, stopPayingAfter: 2 })
+  const r = await fetchExchange(c, 'server', { logger: silentLogger(), payer, request: {}, verify: () => true, stopPayingAfter: 2 })
   // Paid chunks 0 and 1, received chunk 2 unpaid, then refused when asking for 3.
   assert.equal(r.chunks.length, 3)
   assert.deepEqual(r.refused, { reason: 'unpaid', atChunk: 3 })
@@ -63,7 +63,7 @@ test('a payer that stops paying is cut off after one unpaid chunk; a forged paym
   const replay = await payer.open(await payee.terms(payer.address, 1000n))
   const p = await replay.pay(1000n)
   await payee.receive(p)
-  const forged = await fetchExchange(m, 'server', { request: {}, verify: () => true, payer: { ...payer, address: payer.address, open: async () => ({ ...replay, pay: async () => p }) } as never })
+  const forged = await fetchExchange(m, 'server', { logger: silentLogger(), request: {}, verify: () => true, payer: { ...payer, address: payer.address, open: async () => ({ ...replay, pay: async () => p }) } as never })
   assert.equal(forged.refused?.reason, 'bad-payment')
   assert.ok(s.isBanned('mallory'))
   await s.stop(); await c.stop(); await m.stop()
@@ -73,8 +73,8 @@ test('a chunk that fails verification is not paid and ends the session', async (
   const { payee, payer } = await setup('lottery', chain.devKeys[7], chain.devKeys[8])
   const net = createMemoryNetwork()
   const s = net.createTransport({ peerId: 'server' }), c = net.createTransport({ peerId: 'client' })
-  const server = await serveExchange(s, { payee, pricePerChunk: 1000n, open: async () => ({ chunkCount: 3, chunk: async (i) => ({ body: i === 1 ? new Uint8Array(10) : data[i] }) }) })
-  const r = await fetchExchange(c, 'server', { payer, request: {}, verify: (i, b) => Buffer.compare(b, data[i]) === 0 })
+  const server = await serveExchange(s, { logger: silentLogger(), payee, pricePerChunk: 1000n, open: async () => ({ chunkCount: 3, chunk: async (i) => ({ body: i === 1 ? new Uint8Array(10) : data[i] }) }) })
+  const r = await fetchExchange(c, 'server', { logger: silentLogger(), payer, request: {}, verify: (i, b) => Buffer.compare(b, data[i]) === 0 })
   assert.equal(r.refused?.reason, 'chunk-failed-verification')
   assert.equal(r.chunks.length, 1)
   await new Promise((res) => setTimeout(res, 20))
@@ -86,9 +86,9 @@ test('sponsor-pays: the sponsor pays only verified claims, once each, in order',
   const { payee, payer } = await setup('lottery', chain.devKeys[9], chain.devKeys[10])
   const net = createMemoryNetwork()
   const sp = net.createTransport({ peerId: 'sponsor' }), sv = net.createTransport({ peerId: 'server' })
-  const desk = await createSponsorDesk(sp, { payer, verifyClaim: async (c) => ((c.proof as { ok?: boolean }).ok ? { ok: true } : { ok: false, reason: 'bad proof' }) })
+  const desk = await createSponsorDesk(sp, { logger: silentLogger(), payer, verifyClaim: async (c) => ((c.proof as { ok?: boolean }).ok ? { ok: true } : { ok: false, reason: 'bad proof' }) })
   await desk.addServer('server', await payee.terms(payer.address, 500n))
-  const claimant = createClaimant(sv, { sponsor: 'sponsor', payee, sponsorPayer: privateKeyToAddress(chain.devKeys[9]) })
+  const claimant = createClaimant(sv, { logger: silentLogger(), sponsor: 'sponsor', payee, sponsorPayer: privateKeyToAddress(chain.devKeys[9]) })
   const results = await Promise.all(Array.from({ length: 8 }, (_, i) => claimant.claim({ id: `r${i}`, proof: { ok: i !== 3 } })))
   assert.deepEqual(results.map((r) => r.paid), [true, true, true, false, true, true, true, true])
   assert.equal((await claimant.claim({ id: 'r0', proof: { ok: true } })).paid, false) // replayed claim

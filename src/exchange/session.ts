@@ -20,13 +20,13 @@
  *
  * @example
  * ```ts
- * const server = await serveExchange(serverTransport, { payee, pricePerChunk: 10n,
+ * const server = await serveExchange(serverTransport, { payee, logger, pricePerChunk: 10n,
  *   open: async () => ({ chunkCount: 4, chunk: async (i) => ({ body: data[i] }) }) })
- * const r = await fetchExchange(clientTransport, serverAddress, { payer, request: { file: 'a' }, verify: (i, b) => true })
+ * const r = await fetchExchange(clientTransport, serverAddress, { payer, logger, request: { file: 'a' }, verify: (i, b) => true })
  * r.chunks.length // 4
  * ```
  */
-import { silentLogger, type Logger } from '../core/logger.js'
+import type { Logger } from '../core/logger.js'
 import { SoukError } from '../core/errors.js'
 import { readMessage, sendMessage, StreamClosedError, isProtocolViolation, type MessageStream, type PeerId, type Transport } from '../net/index.js'
 import { PaymentRejectedError } from '../payments/errors.js'
@@ -49,7 +49,7 @@ export interface ServeExchangeOptions {
   /** Ban a peer whose payment the payee rejected (forged, replayed...). Default true. */
   banOnBadPayment?: boolean
   idleTimeoutMs?: number
-  logger?: Logger
+  logger: Logger
 }
 
 export interface ExchangeServer {
@@ -63,13 +63,13 @@ export interface ExchangeServer {
  *
  * @example
  * ```ts
- * const server = await serveExchange(t, { payee, pricePerChunk: 1n, open: async () => source })
+ * const server = await serveExchange(t, { payee, logger, pricePerChunk: 1n, open: async () => source })
  * server.stats().chunksPaid
  * ```
  */
 export async function serveExchange(transport: Transport, opts: ServeExchangeOptions): Promise<ExchangeServer> {
   const protocol = opts.protocol ?? EXCHANGE_PROTOCOL
-  const log = (opts.logger ?? silentLogger()).child('exchange')
+  const log = opts.logger.child('exchange')
   const maxUnpaid = BigInt(opts.maxUnpaidChunks ?? 1)
   const idle = opts.idleTimeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
   const st: ExchangeServerStats = { sessions: 0, chunksServed: 0, bytesServed: 0, chunksPaid: 0, credited: 0n, refused: {} }
@@ -161,7 +161,7 @@ export interface FetchExchangeOptions {
   stopPayingAfter?: number
   idleTimeoutMs?: number
   signal?: AbortSignal
-  logger?: Logger
+  logger: Logger
 }
 
 /** A fetch that failed verification or ended early, with what was received. */
@@ -174,12 +174,12 @@ export class ExchangeError extends SoukError {
  *
  * @example
  * ```ts
- * const r = await fetchExchange(t, serverAddr, { payer, request: { id: 'x' }, verify: (i, body) => check(i, body) })
+ * const r = await fetchExchange(t, serverAddr, { payer, logger, request: { id: 'x' }, verify: (i, body) => check(i, body) })
  * ```
  */
 export async function fetchExchange(transport: Transport, server: string, opts: FetchExchangeOptions): Promise<ExchangeResult & { session?: PayerSession }> {
   const protocol = opts.protocol ?? EXCHANGE_PROTOCOL
-  const log = (opts.logger ?? silentLogger()).child('exchange')
+  const log = opts.logger.child('exchange')
   const idle = { timeoutMs: opts.idleTimeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS, signal: opts.signal }
   const stream = await transport.dial(server, protocol, idle)
   const out: ExchangeResult & { session?: PayerSession } = { chunks: [], headers: [], paid: 0n, bytes: 0 }

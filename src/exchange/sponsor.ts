@@ -15,14 +15,14 @@
  *
  * @example
  * ```ts
- * const desk = await createSponsorDesk(publisherTransport, { payer, verifyClaim: async (c, peer) => ({ ok: check(c) }) })
+ * const desk = await createSponsorDesk(publisherTransport, { payer, logger, verifyClaim: async (c, peer) => ({ ok: check(c) }) })
  * await desk.addServer(cachePeerId, termsFromCache)
- * const claimant = createClaimant(cacheTransport, { sponsor: publisherAddr, payee })
+ * const claimant = createClaimant(cacheTransport, { sponsor: publisherAddr, payee, logger })
  * await claimant.claim({ id: 'req-1/3', proof: { secret } }) // { paid: true, receipt }
  * ```
  */
 import type { Address } from 'viem'
-import { silentLogger, type Logger } from '../core/logger.js'
+import type { Logger } from '../core/logger.js'
 import { readMessage, sendMessage, type PeerId, type Transport } from '../net/index.js'
 import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
@@ -36,7 +36,7 @@ export interface SponsorDeskOptions {
   /** Checks a claim's proof; called once per claim id (the desk refuses repeated ids itself). */
   verifyClaim(claim: SponsorClaim, server: PeerId): Promise<ClaimVerdict>
   timeoutMs?: number
-  logger?: Logger
+  logger: Logger
 }
 
 export interface SponsorDesk {
@@ -52,12 +52,12 @@ export interface SponsorDesk {
  *
  * @example
  * ```ts
- * const desk = await createSponsorDesk(t, { payer, verifyClaim: async (claim) => ({ ok: true }) })
+ * const desk = await createSponsorDesk(t, { payer, logger, verifyClaim: async (claim) => ({ ok: true }) })
  * ```
  */
 export async function createSponsorDesk(transport: Transport, opts: SponsorDeskOptions): Promise<SponsorDesk> {
   const protocol = opts.protocol ?? SPONSOR_CLAIM_PROTOCOL
-  const log = (opts.logger ?? silentLogger()).child('sponsor')
+  const log = opts.logger.child('sponsor')
   const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
   const servers = new Map<PeerId, { session: PayerSession; mutex: Mutex }>()
   const seen = new Set<string>()
@@ -136,7 +136,7 @@ export interface ClaimantOptions {
   sponsorPayer?: Address
   payee: PayeeSide
   timeoutMs?: number
-  logger?: Logger
+  logger: Logger
 }
 
 export interface Claimant {
@@ -150,13 +150,13 @@ export interface Claimant {
  *
  * @example
  * ```ts
- * const c = createClaimant(t, { sponsor: publisherAddr, payee })
+ * const c = createClaimant(t, { sponsor: publisherAddr, payee, logger })
  * const r = await c.claim({ id: 'abc/0', proof })
  * ```
  */
 export function createClaimant(transport: Transport, opts: ClaimantOptions): Claimant {
   const protocol = opts.protocol ?? SPONSOR_CLAIM_PROTOCOL
-  const log = (opts.logger ?? silentLogger()).child('claimant')
+  const log = opts.logger.child('claimant')
   const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
   const mutex = createMutex()
   const st: ClaimantStats = { claims: 0, paid: 0, rejected: 0, unpaidValid: 0, credited: 0n, winning: 0 }
