@@ -84,6 +84,7 @@ const mine = (n: number) => chain.dev!.mine(n)
 
 test('terms: the payer\'s own open channel is offered again with its best voucher, to nobody else; the deposit asked is price x minDepositChunks, 100 by default', async () => {
   const t = await pair()
+  assert.equal(t.pe.scheme, 'channel')
   await payN(t.pe, t.session, 2)
   const expect = { scheme: 'channel', chainId: chain.chainId, contract: d.contracts.channel.paymentChannel.toLowerCase(), payee: t.payee, pricePerChunk: P }
   assert.deepEqual(await t.pe.terms(t.payer, P), { ...expect, params: { settleDelayBlocks: SETTLE_DELAY, minDeposit: 10n * P, channelId: t.channelId, cumulative: 3n * P } })
@@ -113,7 +114,7 @@ test('every refusal says what is wrong in words a payer can act on, and is logge
   const other = await pair()
   const id = t.channelId
   const cases: [unknown, RejectReason, string | RegExp][] = [
-    [{ scheme: 'channel' }, 'malformed', /^payer: /],
+    [{ scheme: 'channel' }, 'malformed', /^payer: .*; payee: /],
     [{ ...t.voucher(2n * P), scheme: 'lottery' }, 'wrong-scheme', 'expected a channel payment, got lottery'],
     [{ ...t.voucher(2n * P), payee: other.payee }, 'wrong-payee', `payment is for ${other.payee}`],
     [{ ...t.voucher(2n * P), body: { channelId: id, cumulativeAmount: 2n * P, sig: '0x12' } }, 'malformed', /^sig: /],
@@ -244,7 +245,10 @@ test('a channel its payer closed and settled while the payee was away: nothing i
 })
 
 test('a watchtower challenged with the payee\'s voucher before the payer\'s close settled: the settlement\'s payment is received and nothing is lost', async () => {
-  const t = await pair({ options: { minDepositChunks: 10n, collectThreshold: 2n * P } })
+  const store = join(dir, 'watchtower.sqlite')
+  const t = await pair({ store, options: { minDepositChunks: 10n, collectThreshold: 2n * P } })
+  const other = await pair() // another channel, settled meanwhile: its settlement is not this one's
+  await other.pe.settle({ force: true })
   await payN(t.pe, t.session, 1)
   await t.pe.settle() // collected 2
   await payN(t.pe, t.session, 2) // 4 chunks
@@ -257,6 +261,26 @@ test('a watchtower challenged with the payee\'s voucher before the payer\'s clos
   assert.deepEqual(rep, { transactions: 0, gasUsed: 0n, received: 2n * P, settled: 0, pending: 0 })
   assert.equal(t.pe.stats().received, 4n * P)
   await t.pe.close()
+  await other.pe.close()
+  const db = new Database(store, { readonly: true })
+  assert.deepEqual(db.prepare('select collected, closed from channel_vouchers where channel_id = ?').get(t.channelId), { collected: (4n * P).toString(), closed: 1 })
+  db.close()
+})
+
+test('a payer that starts closing: the next settle closes at once with the best voucher, forced or not; a restarted payee refuses new vouchers on it', async () => {
+  const store = join(dir, 'closing.sqlite')
+  const t = await pair({ store, options: { minDepositChunks: 10n, collectThreshold: 100n * P } }) // collecting would wait
+  await payN(t.pe, t.session, 2) // 3 chunks
+  await t.pe.close()
+  await channelCall(t.payerKey, 'startClose', [t.channelId])
+  const back = await createChannelPayee({ chain, deployment: d, key: t.payeeKey, store: channelVoucherStore(store), logger: memoryLogger(), options: { collectThreshold: 100n * P } })
+  const [reason] = [(await refusal(back, t.voucher(4n * P))).reason]
+  assert.equal(reason, 'expired', 'the restarted payee reads the channel again and sees it closing')
+  const before = await balance(t.payee)
+  const rep = await back.settle() // not forced
+  assert.deepEqual([rep.transactions, rep.settled, rep.received, rep.pending], [1, 1, 3n * P, 0])
+  assert.equal((await balance(t.payee)) - before, 3n * P)
+  await back.close()
 })
 
 test('a channel whose only voucher was refused has nothing to present: settle skips it', async () => {
