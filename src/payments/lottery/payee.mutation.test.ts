@@ -194,11 +194,14 @@ test('terms: a payer whose reserve cannot back one chunk, or that is unlocking, 
 
 test('receive: every refusal says what is wrong, is counted, and is logged as a warning with its reason and details', async () => {
   const { pe, me, logger } = await payee()
+  assert.equal(pe.scheme, 'lottery')
   const t = await pe.terms(addr(A), NEVER)
   const hash = lp(t).recipientRandHash
   const lane = laneOf(t)
   const cases: [unknown, RejectReason, string | RegExp, Record<string, unknown>?][] = [
-    [{ scheme: 'channel' }, 'malformed', /^payer: /],
+    [{ scheme: 'channel' }, 'malformed', /^payer: .*; payee: /],
+    [null, 'malformed', /^: /],
+    [{ ...pay(t, [0n]), body: { ...pay(t, [0n]).body as object, tickets: [{ nonce: 0n, sig: 'x' }] } }, 'malformed', /^body\.tickets\.0\.sig: .*/],
     [{ ...pay(t, [0n]), scheme: 'channel' }, 'wrong-scheme', 'expected a lottery payment, got channel'],
     [{ ...pay(t, [0n]), body: { ...pay(t, [0n]).body as object, tickets: 'x' } }, 'malformed', /^body\.tickets: /],
     [pay(t, [0n], { to: addr(B) }), 'wrong-payee', `payment is for ${addr(B)}, not ${me}`],
@@ -232,7 +235,7 @@ test('receive: every refusal says what is wrong, is counted, and is logged as a 
 })
 
 test('sequence numbers: any order, each once; rotation after maxTicketsPerRand starts the lane\'s next rand above the highest seen, and the old window closes', async () => {
-  const { pe } = await payee({ options: { maxTicketsPerRand: 4 } })
+  const { pe, logger } = await payee({ options: { maxTicketsPerRand: 4 } })
   const t = await pe.terms(addr(A), NEVER)
   assert.equal((await pe.receive(pay(t, [7n]))).terms, undefined)
   assert.equal((await pe.receive(pay(t, [2n, 0n]))).terms, undefined, '3 tickets: below the rotation count')
@@ -242,6 +245,7 @@ test('sequence numbers: any order, each once; rotation after maxTicketsPerRand s
   assert.equal(seqOf(r.terms), 8n, 'above the highest sequence number seen (7), not the last (5)')
   assert.notEqual(lp(r.terms).recipientRandHash, lp(t).recipientRandHash)
   assert.deepEqual(await refused(pe.receive(pay(t, [1n]))), ['expired', 'these ticket parameters were rotated; use the newest terms'])
+  assert.deepEqual(logger.entries.at(-1)!.fields, { reason: 'expired', msg: 'these ticket parameters were rotated; use the newest terms', randHash: lp(t).recipientRandHash })
   // The new rand's window is [8, 8 + 2^20).
   assert.deepEqual(await refused(pe.receive(pay(r.terms, [7n]))), ['nonce-out-of-range', `sequence number 7 is outside [8, ${8n + SEQ_WINDOW}) of these parameters`])
   assert.deepEqual(await refused(pe.receive(pay(r.terms, [8n + SEQ_WINDOW]))), ['nonce-out-of-range', `sequence number ${8n + SEQ_WINDOW} is outside [8, ${8n + SEQ_WINDOW}) of these parameters`])
@@ -300,9 +304,13 @@ test('funds: a cached read is trusted when it says yes, re-read (one millisecond
   // The payer starts unlocking. A cached yes is trusted for fundsCacheMs.
   const near = await payee({ payers: [U], options: { paramsValidityBlocks: 15, redeemWindowBlocks: 5, fundsCacheMs: 2_000 } }) // tickets expire at block + 20
   const far = await payee({ payers: [U], options: { fundsCacheMs: 2_000 } }) // at block + 1200
+  const edge = await payee({ payers: [U], options: { paramsValidityBlocks: 16, redeemWindowBlocks: 15, fundsCacheMs: 2_000 } }) // at block + 31
   const t1 = await near.pe.terms(addr(U), NEVER)
   const t2 = await far.pe.terms(addr(U), NEVER)
+  const t3 = await edge.pe.terms(addr(U), NEVER)
   await broker('unlock', U) // withdrawal at block + 31
+  edge.clock.advance(2_000)
+  assert.deepEqual(await refused(edge.pe.receive(pay(t3, [0n], { key: U }))), ['underfunded', 'payer started unlocking its funds'], 'a withdrawal in the block the tickets expire is too early')
   near.clock.advance(1_999)
   far.clock.advance(1_999)
   assert.equal((await far.pe.receive(pay(t2, [0n], { key: U }))).credited, NEVER, 'within the cache time the read from terms() stands')
@@ -312,9 +320,13 @@ test('funds: a cached read is trusted when it says yes, re-read (one millisecond
   assert.equal((await near.pe.receive(pay(t1, [0n], { key: U }))).credited, NEVER)
   // Not for a payee whose tickets expire after the withdrawal.
   assert.deepEqual(await refused(far.pe.receive(pay(t2, [1n], { key: U }))), ['underfunded', 'payer started unlocking its funds'])
+  // Cancelled: a cached "unlocking" is read again (one millisecond later) before refusing.
   await broker('cancelUnlock', U)
+  far.clock.advance(1)
+  assert.equal((await far.pe.receive(pay(t2, [2n], { key: U }))).credited, NEVER)
   await near.pe.close()
   await far.pe.close()
+  await edge.pe.close()
 })
 
 test('a winner is stored before it is acknowledged, retires its rand at once, and comes back with the lane\'s next parameters', async () => {
@@ -509,8 +521,43 @@ test('settle runs one at a time: two concurrent calls redeem each winner once; c
   assert.equal((await balance(me)) - before, 3n * ALWAYS)
   t = (await pe.receive(pay(t, [seqOf(t)]))).terms!
   const running = pe.settle({ force: true })
+  let finished = false
+  void running.then(() => { finished = true })
   await pe.close()
+  assert.equal(finished, true, 'close() returned only after the settle')
   assert.equal((await running).settled, 1)
+})
+
+test('concurrent payments under one rand: one that wins retires it while the other waits on the chain, and the same numbers twice are one payment', async () => {
+  const { pe, clock } = await payee()
+  const t = await pe.terms(addr(A), ALWAYS) // every ticket wins
+  clock.advance(1_000) // both receives wait for a fresh block number
+  const [win, late] = await Promise.allSettled([pe.receive(pay(t, [0n])), pe.receive(pay(t, [1n]))])
+  assert.equal(win.status, 'fulfilled')
+  assert.ok(late.status === 'rejected' && late.reason instanceof PaymentRejectedError)
+  assert.deepEqual([late.reason.reason, late.reason.shortMessage], ['expired', 'Payment rejected (expired): these ticket parameters were rotated while the payment was checked; use the newest terms'])
+  const u = await pe.terms(addr(A), NEVER)
+  clock.advance(1_000)
+  const [one, two] = await Promise.allSettled([pe.receive(pay(u, [4n])), pe.receive(pay(u, [4n]))])
+  assert.equal(one.status, 'fulfilled')
+  assert.ok(two.status === 'rejected' && two.reason instanceof PaymentRejectedError)
+  assert.deepEqual([two.reason.reason, two.reason.shortMessage], ['replayed', 'Payment rejected (replayed): sequence number 4 was paid concurrently'])
+  await pe.close()
+})
+
+test('several winners in one message hold several face values of the reserve, and a payment that is not a winner logs no win', async () => {
+  const key = keys[nextPayee++]!
+  await broker('fundReserve', A, [addr(key), 3n * ALWAYS])
+  const { pe, logger } = await payee({ key })
+  const t = await pe.terms(addr(A), ALWAYS)
+  const r = await pe.receive(pay(t, [0n, 1n])) // two winners: 2 x ALWAYS of the 3 held
+  assert.equal(pe.pendingWinners(), 2)
+  assert.equal(lp(r.terms!).faceValue, ALWAYS)
+  assert.equal((await refusal(pe.receive(pay(r.terms!, [seqOf(r.terms!), seqOf(r.terms!) + 1n])))).reason, 'underfunded', 'two more would need 4 x')
+  const n = await pe.terms(addr(A), NEVER)
+  await pe.receive(pay(n, [0n]))
+  assert.equal(logger.entries.filter((e) => e.msg === 'winning ticket stored').length, 1)
+  await pe.close()
 })
 
 test('a batch that fails with no ticket at fault is an error that says to retry; its winners stay pending', async () => {

@@ -510,8 +510,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         if (!signers.verify(st.digest(t.nonce), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
         if (st.draw(sig) < body.winProb) winners.push({ nonce: t.nonce, sig: t.sig })
       }
-      // From here to the return of the store, nothing awaits: the checks below and the write see one state.
-      if ((pendingFace.get(payment.payer) ?? 0n) + st.params.faceValue * n > f.reserve) reject('underfunded', 'the reserve was used up by winners stored concurrently')
+      // From here to the return of the store, nothing awaits: the checks below and the write see one state. (The reserve
+      // check above already ran after the last await, so a concurrent winner cannot slip in between.) Another
+      // payment may have retired this rand or used these numbers during the awaits above: checked again here.
       if (!st.active) reject('expired', 'these ticket parameters were rotated while the payment was checked; use the newest terms', { randHash: st.hash })
       for (const off of offs) if (st.seen.has(off)) reject('replayed', `sequence number ${st.startSeq + BigInt(off)} was paid concurrently`)
       // Durable before acknowledged: winners go to the store in one all-or-nothing batch.
