@@ -5,8 +5,7 @@
  * @example
  * ```ts
  * import { deployConcurrentLottery, createEscrow, getEscrow } from './contract.js'
- * const lottery = await deployConcurrentLottery(chain, chain.devKeys[0], deployment.token)
- * deployment.extra.concurrentLottery = lottery
+ * const lottery = await deployConcurrentLottery(chain, chain.devKeys[0], deployment.token)   // deploySouk does this: deployment.contracts.microcash.concurrentLottery
  * const id = await createEscrow(chain, sponsorKey, { lottery, token: deployment.token, params, balance, penalty })
  * (await getEscrow(chain, lottery, id)).winnersPerRound
  * ```
@@ -73,7 +72,7 @@ export interface SignedTicket {
   root?: Hex
 }
 
-/** Deploys a ConcurrentLottery paying in `token`; put the address in `SoukDeployment.extra.concurrentLottery`. */
+/** Deploys a ConcurrentLottery paying in `token` (`deploySouk` puts it in `deployment.contracts.microcash.concurrentLottery`). */
 export async function deployConcurrentLottery(chain: Chain, key: Hex, token: Address): Promise<Address> {
   return deployContract(chain, key, ConcurrentLotteryAbi, ConcurrentLotteryBytecode, [token])
 }
