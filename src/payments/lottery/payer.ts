@@ -34,7 +34,7 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
   const broker = ctx.deployment.contracts.lottery.ticketBroker.toLowerCase() as Address
   const domain = ticketDomain(ctx.chain.chainId, broker)
   const keyBytes = hexToBytes(ctx.key)
-  // Highest nonce used per (payee, lane) across sessions of this process.
+  // Highest nonce used per (payee, lane) across sessions of this payer (in memory; the payee names a fresh lane per session).
   const lastNonce = new Map<string, bigint>()
   const laneKey = (payee: Address, p: LotteryParams) => `${payee}|${p.nextNonce >> 128n}`
 
