@@ -11,9 +11,10 @@ import type { Address, Hex } from 'viem'
 import { ConcurrentLotteryAbi, ConcurrentLotteryBytecode, SoukTokenAbi, SoukTokenBytecode } from '../../../artifacts/contracts.js'
 import { createChain } from '../../chain/chain.js'
 import { deployContract, faucet } from '../../chain/deploy.js'
+import { ChainError, ContractRevertError } from '../../chain/errors.js'
 import { openDatabase, type Db } from '../../core/db.js'
 import { memoryLogger } from '../../core/logger.js'
-import { systemClock } from '../../core/clock.js'
+import { manualClock, systemClock } from '../../core/clock.js'
 import { seededRng } from '../../crypto/rng.js'
 import { bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { PaymentRejectedError } from '../errors.js'
@@ -347,6 +348,48 @@ test('a withdrawn escrow is refused as expired; an escrow read is trusted for es
   await rejects(late(cached, 12), 'expired', new RegExp(`round ${round} draws at block ${E.draw(round)}; now `))
 })
 
+test('a store that cannot write rejects the payment with its own error, counts it rejected and credits nothing', async () => {
+  await nextRound()
+  const E = await openEscrow()
+  const db = openDatabase(':memory:')
+  const base = openSqliteMicrocashServerStore(db)
+  let fail = true
+  const store = { ...base, addTickets: (...a: Parameters<typeof base.addTickets>) => { if (fail) throw new Error('SQLITE_FULL: database or disk is full'); return base.addTickets(...a) } }
+  const s = server(aKey, { store, db })
+  const t = single(E, { round: E.e.startRound, seq: 0, server: s.address })
+  await assert.rejects(s.accept(E.owner, E.id, [t]), (e: unknown) => e instanceof Error && !(e instanceof PaymentRejectedError) && /SQLITE_FULL/.test(e.message))
+  assert.deepEqual(s.stats(), { payments: 0, credited: 0n, winning: 0, rejected: 1, settled: 0, received: 0n, transactions: 0, gasUsed: 0n })
+  assert.deepEqual(db.prepare('select count(*) as n from microcash_tickets').get(), { n: 0 })
+  // Nothing was half-stored: once the store works the same ticket is accepted, not refused as replayed.
+  fail = false
+  assert.deepEqual(await s.accept(E.owner, E.id, [t]), { credited: ticketExpectedValue(E.e) })
+  assert.deepEqual([s.stats().payments, s.stats().rejected], [1, 1])
+})
+
+test('the escrow cache on a manual clock: a read is reused while younger than escrowCacheMs (default 1000 ms), read again at that age', async () => {
+  await nextRound()
+  const E = await openEscrow({ params: { rounds: 1, redeemWindowBlocks: 1, drawDelayBlocks: 20 } })
+  const clock = manualClock(5_000)
+  const dflt = server(aKey, { clock }), short = server(bKey, { clock, escrowCacheMs: 300 })
+  const round = E.e.startRound
+  for (const s of [dflt, short]) await s.accept(E.owner, E.id, [single(E, { round, seq: 0, server: s.address })]) // both read at 5000
+  await mineTo(E.e.expiryBlock)
+  await withdrawEscrow(chain, E.key, lottery, E.id)
+  let seq = 1
+  const late = (s: Server) => s.accept(E.owner, E.id, [single(E, { round, seq: seq++, server: s.address })])
+  const stale = (s: Server) => rejects(late(s), 'expired', new RegExp(`round ${round} draws at block ${E.draw(round)}; now `))
+  const withdrawn = (s: Server) => rejects(late(s), 'expired', new RegExp(`escrow ${E.id} was withdrawn`))
+  clock.advance(299)
+  await stale(short)
+  clock.advance(1) // 5300: 300 ms old
+  await withdrawn(short)
+  await stale(dflt)
+  clock.advance(699) // 5999
+  await stale(dflt)
+  clock.advance(1) // 6000: 1000 ms old
+  await withdrawn(dflt)
+})
+
 // ---------------------------------------------------------------- settle
 
 test('settle: tickets wait for their draw; after it exactly the W winners are redeemed in one transaction and paid V each', async () => {
@@ -665,4 +708,54 @@ test('proofs that would land after the expiry are lost as expired', async () => 
   const r = await b.settle({ force: true }) // the first proof lands at the expiry block
   const lost = stolen.slice(1).map((t) => ({ escrowId: E.id, round, seq: t.seq, reason: 'expired' as const, value: 1000n, detail: 'ConcurrentLotteryEscrowExpired' }))
   assert.deepEqual(r, { ...report({ compensated: 1, compensation: 1000n, received: 1000n, transactions: 1, gasUsed: r.gasUsed, lost }), lostCount: 7, lostValue: 7000n })
+})
+
+test('settle: a redemption that fails for a reason other than a revert (no gas money) throws, loses nothing, and the next settle redeems', async () => {
+  await nextRound()
+  const E = await openEscrow()
+  const poor = `0x${'5a'.repeat(32)}` as Hex // an account with no ether
+  const s = server(poor)
+  const round = E.e.startRound
+  await payRound(s, E, round)
+  await mineTo(E.draw(round) + 1)
+  await assert.rejects(s.settle({ force: true }), (e: unknown) => e instanceof ChainError && !(e instanceof ContractRevertError) && /^redeemWinningTickets failed/.test(e.message))
+  assert.deepEqual(s.losses(), [])
+  assert.deepEqual(s.db.prepare("select count(*) as n from microcash_tickets where status = 1").get(), { n: E.params.winnersPerRound })
+  await chain.dev!.setBalance(s.address, 10n ** 18n)
+  const r = await s.settle({ force: true })
+  assert.deepEqual(r, report({ settled: 8, received: 8000n, transactions: 1, gasUsed: r.gasUsed }))
+})
+
+test('a proof someone else sent is booked at its own compensation: matched by round and sequence number, not either alone', async () => {
+  // The pool holds 1.5 V: a stranger's first proof pays the victim V, its second only V/2. The victim must book V/2
+  // for the second, not the V of an earlier proof that shares only its round (scenario 1) or only its number (2).
+  const scenario = async (params: Partial<EscrowParams>, pick: (stolen: SignedTicket[]) => [SignedTicket, SignedTicket]) => {
+    await nextRound()
+    const E = await openEscrow({ penalty: 3_001n, params })
+    const a = server(aKey), b = server(bKey)
+    const toB: SignedTicket[] = []
+    for (let i = 0; i < E.params.rounds; i++) {
+      if (i > 0) await nextRound()
+      await payRound(a, E, E.e.startRound + i)
+      toB.push(...await payRound(b, E, E.e.startRound + i, E.twin()))
+    }
+    await mineTo(E.draw(E.e.endRound - 1) + 1)
+    await a.settle({ force: true })
+    const stolen = await winners(E, toB)
+    const [first, second] = pick(stolen)
+    await proveDuplicate(chain, strangerKey, lottery, first, a.address)
+    await proveDuplicate(chain, strangerKey, lottery, second, a.address)
+    const r = await b.settle({ force: true })
+    assert.equal(r.compensated, 2)
+    assert.equal(r.compensation, 1500n)
+    assert.deepEqual(r.lost.find((l) => l.seq === second.seq && l.round === second.round), { escrowId: E.id, round: second.round, seq: second.seq, reason: 'pool-exhausted', value: 500n, detail: 'compensated 500 of 1000' })
+    assert.equal(r.lost.length, stolen.length - 1)
+  }
+  // 1. Two proofs in one round, for different numbers.
+  await scenario({}, (stolen) => [stolen[0], stolen[1]])
+  // 2. Two proofs for one number, in different rounds: with N = 2 and W = 1, among three rounds' winners two share it.
+  await scenario({ ticketsPerRound: 2, winnersPerRound: 1, rounds: 3 }, (stolen) => {
+    for (const x of stolen) for (const y of stolen) if (x.round < y.round && x.seq === y.seq) return [x, y]
+    throw new Error('unreachable: three winners from {0, 1}')
+  })
 })
