@@ -20,7 +20,9 @@
 import type { ZodType } from 'zod'
 import type { Clock } from '../core/clock.js'
 import { MarketRejectedError, type MarketRejectReason } from './errors.js'
-import { AskSchema, DealSchema, LIMITS, OfferSchema, fits, priceOf, type Ask, type Deal, type Offer } from './schema.js'
+import type { Hex } from 'viem'
+import { hexToBytes, recoverDigest } from '../crypto/index.js'
+import { AskSchema, DealBodySchema, DealSchema, LIMITS, OfferSchema, USAGE_KEYS, fits, priceOf, type Ask, type Deal, type DealBody, type Offer } from './schema.js'
 import { marketHash, recoverSigner, type MarketDomain } from './sign.js'
 
 export interface MarketCheckerOptions {
@@ -35,8 +37,12 @@ export interface MarketCheckerOptions {
 export interface MarketChecker {
   offer(raw: unknown): Offer
   ask(raw: unknown): Ask
-  /** A deal, checked against the offer and ask it names (both already checked by the caller). */
+  /** A deal, checked against the offer and ask it names (both already checked by the caller), with both signatures. */
   deal(raw: unknown, from: { offer: Offer; ask: Ask }): Deal
+  /** A deal's terms only (everything `deal` checks but the signatures): what a buyer checks before it signs. */
+  dealTerms(raw: unknown, from: { offer: Offer; ask: Ask }): DealBody
+  /** One side's signature over a deal body; throws `bad-signature` unless it is that side's. */
+  dealSignature(body: DealBody, sig: Hex, side: 'server' | 'buyer'): void
 }
 
 const reject = (reason: MarketRejectReason, msg: string, details?: Record<string, unknown>) => new MarketRejectedError(reason, msg, { details })
@@ -91,6 +97,29 @@ export function createMarketChecker(o: MarketCheckerOptions): MarketChecker {
     }
   }
 
+  function dealSignature(body: DealBody, sig: Hex, side: 'server' | 'buyer'): void {
+    const r = recoverDigest(hexToBytes(marketHash(o.domain, body)), hexToBytes(sig))
+    if (!r.ok) throw reject('bad-signature', `the ${side}'s signature on the deal does not verify (${r.reason})`)
+    if (r.address.toLowerCase() !== body[side].toLowerCase()) throw reject('bad-signature', `the deal's ${side} signature is by ${r.address}, not by ${body[side]}`)
+  }
+  function terms(d: DealBody, from: { offer: Offer; ask: Ask }): void {
+    service(d.service)
+    const now = o.clock.now()
+    if (d.endsAt <= now) throw reject('expired', `the deal ended at ${d.endsAt} (now ${now})`)
+    if (d.startsAt >= d.endsAt) throw reject('absurd', `the deal starts at ${d.startsAt}, not before its end ${d.endsAt}`)
+    if (d.endsAt - now > LIMITS.maxLifetimeMs) throw reject('absurd', `the deal ends ${d.endsAt - now} ms from now (at most ${LIMITS.maxLifetimeMs})`)
+    const mismatch = (msg: string) => reject('terms-mismatch', msg)
+    if (d.offer !== marketHash(o.domain, from.offer)) throw mismatch('the deal names another offer')
+    if (d.ask !== marketHash(o.domain, from.ask)) throw mismatch('the deal names another ask')
+    if (d.server !== from.offer.server || d.buyer !== from.ask.buyer) throw mismatch('the deal names other parties than its offer and ask')
+    if (d.service !== from.offer.service || d.service !== from.ask.service) throw mismatch('the deal is for another service than its offer and ask')
+    if (!from.offer.schemes.includes(d.scheme) || !from.ask.schemes.includes(d.scheme)) throw mismatch(`scheme ${d.scheme} is not one both sides accept`)
+    if (d.collateral < from.ask.minCollateral) throw mismatch(`collateral ${d.collateral} < the ask's minimum ${from.ask.minCollateral}`)
+    if (USAGE_KEYS.some((k) => (d.usage[k] ?? 0n) !== (from.ask.usage[k] ?? 0n))) throw mismatch('the deal bills another usage than the ask names')
+    const p = priceOf(d.price, d.usage)
+    if (p > from.ask.maxPrice) throw reject('price-above-cap', `the deal's price ${p} is above the ask's cap ${from.ask.maxPrice}`)
+  }
+
   return {
     offer(raw) {
       const m = parse(OfferSchema, raw, 'offer')
@@ -108,27 +137,17 @@ export function createMarketChecker(o: MarketCheckerOptions): MarketChecker {
       fresh(`ask|${m.buyer}|${m.service}`, m.seq, 'ask')()
       return m
     },
+    dealTerms(raw, from) {
+      const d = parse(DealBodySchema, raw, 'deal')
+      terms(d, from)
+      return d
+    },
+    dealSignature,
     deal(raw, from) {
       const d = parse(DealSchema, raw, 'deal')
-      service(d.service)
-      const now = o.clock.now()
-      if (d.endsAt <= now) throw reject('expired', `the deal ended at ${d.endsAt} (now ${now})`)
-      if (d.startsAt >= d.endsAt) throw reject('absurd', `the deal starts at ${d.startsAt}, not before its end ${d.endsAt}`)
-      if (d.endsAt - now > LIMITS.maxLifetimeMs) throw reject('absurd', `the deal ends ${d.endsAt - now} ms from now (at most ${LIMITS.maxLifetimeMs})`)
-      const mismatch = (msg: string) => reject('terms-mismatch', msg)
-      if (d.offer !== marketHash(o.domain, from.offer)) throw mismatch('the deal names another offer')
-      if (d.ask !== marketHash(o.domain, from.ask)) throw mismatch('the deal names another ask')
-      if (d.server !== from.offer.server || d.buyer !== from.ask.buyer) throw mismatch('the deal names other parties than its offer and ask')
-      if (d.service !== from.offer.service || d.service !== from.ask.service) throw mismatch('the deal is for another service than its offer and ask')
-      if (!from.offer.schemes.includes(d.scheme) || !from.ask.schemes.includes(d.scheme)) throw mismatch(`scheme ${d.scheme} is not one both sides accept`)
-      if (d.collateral < from.ask.minCollateral) throw mismatch(`collateral ${d.collateral} < the ask's minimum ${from.ask.minCollateral}`)
-      const p = priceOf(d.price, d.usage)
-      if (p > from.ask.maxPrice) throw reject('price-above-cap', `the deal's price ${p} is above the ask's cap ${from.ask.maxPrice}`)
-      for (const side of ['server', 'buyer'] as const) {
-        const r = recoverSigner(o.domain, d, side)
-        if (!r.ok) throw reject('bad-signature', `the ${side}'s signature on the deal does not verify (${r.reason})`)
-        if (r.address.toLowerCase() !== d[side].toLowerCase()) throw reject('bad-signature', `the deal's ${side} signature is by ${r.address}, not by ${d[side]}`)
-      }
+      terms(d, from)
+      dealSignature(d, d.serverSig, 'server')
+      dealSignature(d, d.buyerSig, 'buyer')
       return d
     },
   }
