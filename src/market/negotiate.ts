@@ -17,7 +17,7 @@
  * server → buyer   confirmed {}                    the deal is binding; the capacity is committed
  * ```
  * Prices are totals for the ask's usage (`priceOf(offer.price, ask.usage)` is the list price). The deal's price model
- * is the offer's, scaled to the agreed total (rounded down, so the deal never costs more than agreed). Each side moves
+ * is the offer's, scaled so that the ask's usage costs exactly the agreed total (`scalePrice`). Each side moves
  * by a **concession strategy** from its opening price toward its limit (the buyer's is `ask.maxPrice`, the server's
  * its floor), at most `maxRounds` rounds: `fixedConcession(k)` gives up a fixed share k of the gap per round,
  * `timeConcession(beta)` follows `start + (limit - start) (r / R)^(1/beta)` (beta < 1 Boulware, > 1 Conceder),
@@ -119,12 +119,16 @@ function nextPrice(c: Concession, s: ConcessionState): bigint {
   return p
 }
 
-/** The offer's price model scaled to `agreed` for `usage` (rounded down: the deal costs at most `agreed`). */
+/**
+ * The offer's price model scaled to `agreed` for `usage`: every rate scaled down (rounded down), then the base set so
+ * that the deal costs exactly `agreed` for that usage (never more than the list price: `agreed` above it gives `m`).
+ */
 export function scalePrice(m: PriceModel, usage: Ask['usage'], agreed: bigint): PriceModel {
   const list = priceOf(m, usage)
   if (list === 0n || agreed >= list) return m
-  const s = (x: bigint) => (x * agreed) / list
-  return { ...m, base: s(m.base), rates: m.rates.map((r) => ({ ...r, price: s(r.price) })) }
+  const rates = m.rates.map((r) => ({ ...r, price: (r.price * agreed) / list }))
+  const variable = priceOf({ ...m, base: 0n, rates }, usage)
+  return { ...m, base: agreed > variable ? agreed - variable : 0n, rates }
 }
 
 // ---------------------------------------------------------------- server side
