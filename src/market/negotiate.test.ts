@@ -14,7 +14,7 @@ import { createMarketChecker } from './check.js'
 import { marketFixtures, type Party } from './fixtures.js'
 import { createNegotiator, fixedConcession, MARKET_NEGOTIATE, negotiateCodec, negotiateDeals, scalePrice, timeConcession, titForTat, type ConcessionState, type NegotiatorOptions } from './negotiate.js'
 import { perChunk, priceOf, type Ask, type Offer } from './schema.js'
-import { marketHash, signAsk, signDealBody } from './sign.js'
+import { keySigner, marketHash, signAsk, signDealBody } from './sign.js'
 
 const clock = systemClock()
 const f = marketFixtures({ seed: 'negotiate-test', now: clock.now() })
@@ -30,7 +30,7 @@ function world(o: { lossRate?: number } = {}) {
     const offer = f.offer(p, { price: perChunk(over.price ?? 100n), collateral: over.collateral ?? 0n, resources: { bytes: 4 << 20, bandwidthBps: 0, durationSec: 86_400, computeUnits: 0 } })
     const share = BigInt(Math.round((over.floorShare ?? 0.8) * 100))
     const n = createNegotiator({
-      transport: t, offer, key: p.key, floor: (_a, list) => (list * share) / 100n, checker: createMarketChecker({ domain: f.domain, clock }),
+      transport: t, offer, signer: keySigner(p.key), floor: (_a, list) => (list * share) / 100n, checker: createMarketChecker({ domain: f.domain, clock }),
       domain: f.domain, clock, rng: forkRng(rng, name), logger, ...over,
     })
     await n.start()
@@ -44,7 +44,7 @@ function world(o: { lossRate?: number } = {}) {
     return {
       p, t, checker,
       deals: (ask: Ask, candidates: Offer[], over: Partial<Parameters<typeof negotiateDeals>[0]> = {}) =>
-        negotiateDeals({ transport: t, ask, key: p.key, candidates, checker, domain: f.domain, clock, rng: forkRng(rng, name), logger, ...over }),
+        negotiateDeals({ transport: t, ask, signer: keySigner(p.key), candidates, checker, domain: f.domain, clock, rng: forkRng(rng, name), logger, ...over }),
     }
   }
   return { net, logger, server, buyer, servers }
@@ -82,6 +82,7 @@ test('scalePrice: the offer\'s model scaled so that the usage costs exactly the 
   assert.equal(s.base, 92n - 50n - 10n)
   assert.deepEqual(scalePrice(m, usage, 500n), m) // never above the list price
   assert.deepEqual(scalePrice(perChunk(100n), { chunks: 10n }, 800n), perChunk(80n))
+  assert.deepEqual(scalePrice(perChunk(100n), { chunks: 10n }, 805n), perChunk(80n)) // one rate, no base: rounded down
 })
 
 test('a buyer and a server agree between the floor and the cap; both hold the same deal, signed by both; capacity is used', async () => {

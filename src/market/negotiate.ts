@@ -31,8 +31,8 @@
  * @example
  * ```ts
  * import { createNegotiator, negotiateDeals, timeConcession } from './negotiate.js'
- * await createNegotiator({ transport: server, offer, key: serverKey, floor: 80n, clock, rng, logger, checker, domain }).start()
- * const { deals } = await negotiateDeals({ transport: buyer, ask, key: buyerKey, candidates: [offer], clock, rng, logger, checker, domain })
+ * await createNegotiator({ transport: server, offer, signer: keySigner(serverKey), floor: (ask, list) => (list * 8n) / 10n, clock, rng, logger, checker, domain }).start()
+ * const { deals } = await negotiateDeals({ transport: buyer, ask, signer: keySigner(buyerKey), candidates: [offer], clock, rng, logger, checker, domain })
  * ```
  */
 import { z } from 'zod'
@@ -46,7 +46,7 @@ import { zSig } from '../payments/schemas.js'
 import { unmet, type MarketChecker } from './check.js'
 import { MarketRejectedError } from './errors.js'
 import { AskSchema, DealBodySchema, priceOf, type Ask, type Deal, type DealBody, type Offer, type PriceModel, type Resources } from './schema.js'
-import { marketHash, signDealBody, type MarketDomain } from './sign.js'
+import { marketHash, signDealBody, type MarketDomain, type MarketSigner } from './sign.js'
 
 export const MARKET_NEGOTIATE = protocolId('market/negotiate', 1)
 
@@ -122,10 +122,13 @@ function nextPrice(c: Concession, s: ConcessionState): bigint {
 /**
  * The offer's price model scaled to `agreed` for `usage`: every rate scaled down (rounded down), then the base set so
  * that the deal costs exactly `agreed` for that usage (never more than the list price: `agreed` above it gives `m`).
+ * A one-rate model without a base keeps its shape: only its rate is scaled (rounded down, so at most `agreed`).
  */
 export function scalePrice(m: PriceModel, usage: Ask['usage'], agreed: bigint): PriceModel {
   const list = priceOf(m, usage)
   if (list === 0n || agreed >= list) return m
+  // A one-rate model without a base (per chunk, per unit, per byte-time) stays one: its rate rounded down.
+  if (m.base === 0n && m.rates.length === 1) return { ...m, rates: [{ ...m.rates[0], price: (m.rates[0].price * agreed) / list }] }
   const rates = m.rates.map((r) => ({ ...r, price: (r.price * agreed) / list }))
   const variable = priceOf({ ...m, base: 0n, rates }, usage)
   return { ...m, base: agreed > variable ? agreed - variable : 0n, rates }
@@ -137,8 +140,8 @@ export interface NegotiatorOptions {
   transport: Transport
   /** The server's current signed offer (`setOffer` replaces it). */
   offer: Offer
-  /** The server's key (its address is `offer.server`): it signs deals. */
-  key: Hex
+  /** Signs deals (its address is `offer.server`). */
+  signer: MarketSigner
   /** The least total it accepts for `ask`, given its list price for the ask's usage (its reservation price). */
   floor: (ask: Ask, list: bigint) => bigint
   concession?: Concession
@@ -235,7 +238,7 @@ export function createNegotiator(o: NegotiatorOptions): Negotiator {
         endsAt: now + (ask.resources.durationSec > 0 ? ask.resources.durationSec * 1000 : o.defaultDealMs ?? 3_600_000),
         nonce: BigInt(bytesToHex(o.rng(16))),
       }
-      const serverSig = signDealBody(body, o.key, o.domain)
+      const serverSig = signDealBody(body, o.signer, o.domain)
       await send({ type: 'accept', deal: body, serverSig })
       const m = await readMessage(stream, negotiateCodec, { timeoutMs: o.confirmTimeoutMs ?? 5_000 })
       if (m.type !== 'confirm') { log.info('deal not confirmed', { buyer: stream.remotePeer, got: m.type }); return }
@@ -272,7 +275,8 @@ export interface NegotiateDealsOptions {
   transport: Transport
   /** The signed ask (its `servers` is how many deals are wanted). */
   ask: Ask
-  key: Hex
+  /** Signs deals (its address is `ask.buyer`). */
+  signer: MarketSigner
   /** Ranked candidates (a selection strategy's order); each must name a dialable `peer` (or `addresses`). */
   candidates: readonly Offer[]
   /** How many to negotiate with at once (default: ask.servers + 2). */
@@ -351,7 +355,7 @@ export async function negotiateDeals(o: NegotiateDealsOptions): Promise<Negotiat
           }
           signing++
           try {
-            const buyerSig = signDealBody(body, o.key, o.domain)
+            const buyerSig = signDealBody(body, o.signer, o.domain)
             await send({ type: 'confirm', buyerSig })
             const c = await read()
             if (c.type !== 'confirmed') return done('failed', `server answered ${c.type} to the confirmation`)

@@ -13,7 +13,7 @@
  * ```
  */
 import { hashTypedData, zeroAddress, type Address, type Hex, type TypedDataDomain } from 'viem'
-import { bytesToHex, hexToBytes, recoverDigest, signDigest, type RecoverResult } from '../crypto/index.js'
+import { addressOf, bytesToHex, hexToBytes, recoverDigest, signDigest, type RecoverResult } from '../crypto/index.js'
 import { USAGE_KEYS, type Ask, type AskBody, type Deal, type DealBody, type Offer, type OfferBody, type Usage } from './schema.js'
 
 export const MARKET_TYPES = {
@@ -65,17 +65,33 @@ export function marketHash(domain: MarketDomain, m: OfferBody | AskBody | DealBo
   }
 }
 
-const sign = (domain: MarketDomain, m: OfferBody | AskBody | DealBody, key: Hex): Hex => bytesToHex(signDigest(hexToBytes(marketHash(domain, m)), hexToBytes(key))) as Hex
-
-export function signOffer(body: OfferBody, key: Hex, domain: MarketDomain): Offer {
-  return { ...body, sig: sign(domain, body, key) }
+/**
+ * What signs market messages: a role is given one (`keySigner(key)` on a node) and never holds the key itself.
+ * `sign` takes a 32-byte EIP-712 digest and returns a canonical 65-byte signature r‖s‖v.
+ */
+export interface MarketSigner {
+  readonly address: Address
+  sign(digest: Hex): Hex
 }
-export function signAsk(body: AskBody, key: Hex, domain: MarketDomain): Ask {
-  return { ...body, sig: sign(domain, body, key) }
+
+/** A signer over a raw secp256k1 key. */
+export function keySigner(key: Hex): MarketSigner {
+  const k = hexToBytes(key)
+  return { address: addressOf(k).toLowerCase() as Address, sign: (digest) => bytesToHex(signDigest(hexToBytes(digest), k)) as Hex }
+}
+
+const asSigner = (s: Hex | MarketSigner): MarketSigner => (typeof s === 'string' ? keySigner(s) : s)
+const sign = (domain: MarketDomain, m: OfferBody | AskBody | DealBody, signer: Hex | MarketSigner): Hex => asSigner(signer).sign(marketHash(domain, m))
+
+export function signOffer(body: OfferBody, signer: Hex | MarketSigner, domain: MarketDomain): Offer {
+  return { ...body, sig: sign(domain, body, signer) }
+}
+export function signAsk(body: AskBody, signer: Hex | MarketSigner, domain: MarketDomain): Ask {
+  return { ...body, sig: sign(domain, body, signer) }
 }
 /** One side's signature over a deal body (the server's or the buyer's). */
-export function signDealBody(body: DealBody, key: Hex, domain: MarketDomain): Hex {
-  return sign(domain, body, key)
+export function signDealBody(body: DealBody, signer: Hex | MarketSigner, domain: MarketDomain): Hex {
+  return sign(domain, body, signer)
 }
 
 /**
