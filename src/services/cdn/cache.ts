@@ -20,7 +20,10 @@ import type { Logger } from '../../core/logger.js'
 import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
 import { createClaimant, type Claimant } from '../../exchange/index.js'
-import { acceptProposal } from '../../market/selection.js'
+import { createMarketChecker } from '../../market/check.js'
+import { createNegotiator, timeConcession, type Concession } from '../../market/negotiate.js'
+import { perChunk, priceOf, type Deal } from '../../market/schema.js'
+import { marketHash, signOffer, type MarketDomain, type MarketSigner } from '../../market/sign.js'
 import { deriveOuterKey, merkleRoot, serveChunk, verifySolution, type Rng } from '../../proofs/capnet/index.js'
 import {
   CDN_CLAIM, CDN_COLLUDE, CDN_CONTENT, CDN_FETCH, CDN_JOIN, collideCodec, collideReplyCodec, contentChunkCodec, contentRequestCodec, fetchCodec, fetchReplyCodec,
@@ -32,6 +35,8 @@ import type { CacheBehaviour, CacheStats, EventSink } from './types.js'
 export interface CacheComponents {
   transport: Transport
   payee: PayeeSide
+  /** Signs its market offer and its deals (the payee's key: its address is the payee's). */
+  signer: MarketSigner
   store: ChunkStore
   clock: Clock
   /** Garbage mode's bytes and colluding mode's made-up secrets (a seeded stream in simulations). */
@@ -43,7 +48,15 @@ export interface CacheComponents {
 export interface CacheOptions {
   /** The publisher's address (multiaddr, or peer id on the memory network). */
   publisher: string
-  offer: { pricePerChunk: bigint; floorPricePerChunk: bigint; capacityBytes: number; collateral: bigint }
+  /**
+   * What it sells, as a signed market offer (`src/market`): its list price and floor per chunk (it negotiates between
+   * them), capacity, collateral, region and latency estimate.
+   */
+  offer: { pricePerChunk: bigint; floorPricePerChunk: bigint; capacityBytes: number; collateral: bigint; region?: string; latencyMs?: number }
+  /** The market's EIP-712 domain (`marketDomain(chainId)`): offers and deals are signed for it. */
+  marketDomain: MarketDomain
+  /** How it concedes from its list price to its floor (default: linear in the rounds). */
+  concession?: Concession
   behaviour?: CacheBehaviour
   /** Colluding mode: the client peer we share secrets with. */
   partner?: PeerId
@@ -80,6 +93,7 @@ interface Served { client: PeerId; requestId: Uint8Array; chunkIndex: number; pr
 export async function createCache(c: CacheComponents, o: CacheOptions): Promise<Cache> {
   const { transport, payee, store, clock, rng } = c
   const log = c.logger.child('cache')
+  if (c.signer.address.toLowerCase() !== payee.address.toLowerCase()) throw new Error(`createCache: the signer ${c.signer.address} is not the payee ${payee.address}`)
   const emit = c.onEvent ?? (() => {})
   const behaviour = o.behaviour ?? 'honest'
   const maxUnproven = o.maxUnprovenPerClient ?? 1
@@ -215,16 +229,33 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     })
   }
 
-  // --- Joining the publisher: offer → hire (price) → accept (terms) → fetch content → ready.
+  // --- Selling: a signed market offer; the publisher negotiates a deal with us (alternating offers) before it hires.
+  const offer = signOffer({
+    type: 'offer', service: 'cdn', server: payee.address.toLowerCase() as Address, peer: transport.peerId,
+    resources: { bytes: o.offer.capacityBytes, bandwidthBps: 0, durationSec: 0, computeUnits: 0 }, price: perChunk(o.offer.pricePerChunk),
+    collateral: o.offer.collateral, schemes: [payee.scheme], region: o.offer.region ?? 'any', latencyMs: o.offer.latencyMs ?? 0,
+    addresses: transport.addresses().slice(0, 16), capabilities: [], expiresAt: clock.now() + 24 * 3_600_000, seq: BigInt(clock.now()),
+  }, c.signer, o.marketDomain)
+  const deals = new Map<string, Deal>()
+  const negotiator = createNegotiator({
+    transport, offer, signer: c.signer, checker: createMarketChecker({ domain: o.marketDomain, clock, service: 'cdn' }), domain: o.marketDomain,
+    floor: (ask) => priceOf(perChunk(o.offer.floorPricePerChunk), ask.usage), concession: o.concession ?? timeConcession(1),
+    clock, rng, logger: c.logger, onDeal: (d) => deals.set(marketHash(o.marketDomain, d), d),
+  })
+  await negotiator.start()
+
+  // --- Joining the publisher: offer → (negotiation) → hire (the deal) → accept (terms) → fetch content → ready.
   const ready = (async () => {
     const stream = await transport.dial(o.publisher, CDN_JOIN, { timeoutMs: 10_000 })
     try {
-      await sendMessage(stream, joinCodec, { type: 'join', addresses: transport.addresses(), offer: { payee: payee.address, pricePerChunk: o.offer.pricePerChunk, capacityBytes: o.offer.capacityBytes, collateral: o.offer.collateral } })
-      const h = await readMessage(stream, joinReplyCodec, { timeoutMs: 10_000 })
+      await sendMessage(stream, joinCodec, { type: 'join', offer })
+      const h = await readMessage(stream, joinReplyCodec, { timeoutMs: 60_000 })
       if (h.type !== 'hire') throw new Error(`publisher declined: ${h.type === 'decline' ? h.reason : h.type}`)
-      if (!acceptProposal(h.pricePerChunk, o.offer.floorPricePerChunk) || h.manifest.contentLength > o.offer.capacityBytes) {
-        await sendMessage(stream, joinCodec, { type: 'decline', reason: 'price below our floor or content above capacity' })
-        throw new Error('declined the publisher proposal')
+      // Hired only on a deal we confirmed, with the publisher's payer, at the deal's price per chunk.
+      const deal = deals.get(h.deal)
+      if (!deal || deal.buyer !== h.publisherPayer.toLowerCase() || deal.price.kind !== 'per-chunk' || deal.price.rates[0].price !== h.pricePerChunk || h.manifest.contentLength > o.offer.capacityBytes) {
+        await sendMessage(stream, joinCodec, { type: 'decline', reason: 'the hire does not match a deal we confirmed' })
+        throw new Error('declined the publisher proposal: it does not match a deal we confirmed')
       }
       const terms = await payee.terms(h.publisherPayer, h.pricePerChunk)
       await sendMessage(stream, joinCodec, { type: 'accept', terms })
@@ -269,6 +300,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       for (const t of timers) t()
       timers.clear()
       await transport.unhandle(CDN_FETCH)
+      await negotiator.stop()
       if (behaviour === 'colluding') await transport.unhandle(CDN_COLLUDE)
     },
   }

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { cdnMarket } from './market.js'
+import { cdnMarket } from './market.js'
  * const cfg = cdnMarket.configSchema.parse({ contentBytes: 1 << 20 })
  * const publisher = await cdnMarket.wire('publisher', { transport, clock, rng, logger, onEvent, openDb, payments }, cfg)
  * const client = await cdnMarket.wire('client', { transport: t2, clock, rng, logger, onEvent, openDb, bootstrap: addr }, cfg)
@@ -13,6 +13,7 @@
  * ```
  */
 import { z } from 'zod'
+import { keySigner, marketDomain } from '../../market/sign.js'
 import { bytesToHex } from '../../crypto/bytes.js'
 import { sha256 } from '../../crypto/sha256.js'
 import { createMutex } from '../../exchange/index.js'
@@ -115,10 +116,10 @@ async function wirePublisher(c: RoleComponents, cfg: CdnConfig): Promise<CdnPubl
   const payer = await createPayer(scheme, { ...context, options: plan.payerOptions })
   const fundMutex = createMutex()
   const publisher = await createPublisher({
-    transport: c.transport, payer, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
+    transport: c.transport, payer, signer: keySigner(context.key), clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
     fundServer: plan.fundsEachPayee ? (payee) => fundMutex.run(() => fundPayer(scheme, context, { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
   }, {
-    contentId: cfg.contentId, content, chunkSize: cfg.chunkSize,
+    contentId: cfg.contentId, content, chunkSize: cfg.chunkSize, marketDomain: marketDomain(context.chain.chainId),
     policy: { maxPricePerChunk: cfg.pricePerChunk, minCapacityBytes: 0, minCollateral: 0n, maxServers: cfg.maxCaches },
     puzzle: { ...cfg.puzzle, cachesPerRequest: cfg.cachesPerRequest },
   })
@@ -142,8 +143,8 @@ async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHan
   const behaviour: CacheBehaviour = cfg.behaviour === 'stingy' ? 'honest' : cfg.behaviour
   const payee = await createPayee(scheme, context)
   const store = sqliteChunkStore(c.openDb('chunks'))
-  const cache = await createCache({ transport: c.transport, payee, store, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent }, {
-    publisher: publisherAddr, behaviour, partner: cfg.partner,
+  const cache = await createCache({ transport: c.transport, payee, signer: keySigner(context.key), store, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent }, {
+    publisher: publisherAddr, behaviour, partner: cfg.partner, marketDomain: marketDomain(context.chain.chainId),
     offer: { pricePerChunk: cfg.pricePerChunk, floorPricePerChunk: cfg.pricePerChunk / 2n, capacityBytes: 1 << 30, collateral: 0n },
     lateClaimDelayMs: cfg.lateClaimDelayMs,
   })

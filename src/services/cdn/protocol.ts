@@ -6,6 +6,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { createBinaryCodec, createCodec, protocolId, DEFAULT_MAX_MESSAGE_BYTES, MAX_CONTROL_MESSAGE_BYTES } from '../../net/index.js'
 import { PaymentTermsSchema, zAddress } from '../../payments/schemas.js'
+import { OfferSchema as MarketOfferSchema } from '../../market/schema.js'
 
 /** cache → publisher: join with an offer; publisher hires (or declines); cache accepts; later reports ready. */
 export const CDN_JOIN = protocolId('cdn/join', 1)
@@ -28,12 +29,6 @@ const bytes = (len?: number) =>
 const contentId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase id of 1..64 chars')
 const peerAddrs = z.array(z.string().max(512)).max(16)
 
-export const OfferSchema = z.object({
-  payee: zAddress,
-  pricePerChunk: z.bigint().nonnegative(),
-  capacityBytes: z.number().int().nonnegative(),
-  collateral: z.bigint().nonnegative(),
-})
 
 export const ManifestSchema = z.object({
   merkleRoot: bytes(32),
@@ -43,13 +38,16 @@ export const ManifestSchema = z.object({
 })
 
 export const JoinMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('join'), addresses: peerAddrs, offer: OfferSchema }),
+  /** The cache's signed market offer (`src/market`): checked by the publisher's market checker. */
+  z.object({ type: z.literal('join'), offer: MarketOfferSchema }),
   z.object({ type: z.literal('accept'), terms: PaymentTermsSchema }),
   z.object({ type: z.literal('decline'), reason: z.string().max(200) }),
   z.object({ type: z.literal('ready'), contentId, merkleRoot: bytes(32) }),
 ])
 export const JoinReplySchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hire'), contentId, manifest: ManifestSchema, pricePerChunk: z.bigint().nonnegative(), cacheSecret: bytes(32), publisherPayer: zAddress }),
+  /** Sent once the publisher and the cache have confirmed a deal by negotiation (`/souk/market/negotiate/1`): `deal`
+   * is the deal's EIP-712 hash, `pricePerChunk` its price. */
+  z.object({ type: z.literal('hire'), contentId, manifest: ManifestSchema, pricePerChunk: z.bigint().nonnegative(), cacheSecret: bytes(32), publisherPayer: zAddress, deal: z.string().regex(/^0x[0-9a-f]{64}$/) }),
   z.object({ type: z.literal('decline'), reason: z.string().max(200) }),
   z.object({ type: z.literal('ready-ack') }),
 ])

@@ -17,6 +17,11 @@ import { readMessage, sendMessage, type PeerId, type Transport } from '../../net
 import type { PayerSide, PaymentTerms } from '../../payments/types.js'
 import { createSponsorDesk, type SponsorDesk } from '../../exchange/index.js'
 import { simpleSelection, type HirePolicy, type SelectionStrategy, type ServerOffer } from '../../market/selection.js'
+import { createMarketChecker, unmet } from '../../market/check.js'
+import { MarketRejectedError } from '../../market/errors.js'
+import { negotiateDeals, timeConcession, type Concession } from '../../market/negotiate.js'
+import { LIMITS, type Offer } from '../../market/schema.js'
+import { marketHash, signAsk, type MarketDomain, type MarketSigner } from '../../market/sign.js'
 import {
   CAPNET_DEFAULT_PARAMS, createBundle, describeContent, encryptLayer, padChunk, sealCacheTicket, sha256, verifySolution, type BundleRecord, type PuzzleParams, type Rng,
 } from '../../proofs/capnet/index.js'
@@ -39,6 +44,9 @@ export interface PublisherComponents {
   logger: Logger
   /** Called once per hired cache before it is paid (e.g. fund a lottery reserve for it). */
   fundServer?(payee: Address): Promise<void>
+  /** Signs its asks and deals (the payer's key: its address is the payer's). */
+  signer: MarketSigner
+  /** Assigns hired caches to requests (default: a uniform draw that spreads load). */
   selection?: SelectionStrategy
   onEvent?: EventSink
 }
@@ -47,7 +55,12 @@ export interface PublisherOptions {
   contentId: string
   content: Uint8Array
   chunkSize?: number
+  /** What it hires: the price cap per chunk, capacity and collateral floors, how many caches. */
   policy: HirePolicy
+  /** The market's EIP-712 domain (`marketDomain(chainId)`): asks and deals are signed for it. */
+  marketDomain: MarketDomain
+  /** How it concedes from its opening bid to its cap when negotiating with a cache (default: linear in the rounds). */
+  concession?: Concession
   /** Puzzle difficulty (rounds, pieceSize); cachesPerRequest caps n. */
   puzzle?: Partial<Pick<PuzzleParams, 'rounds' | 'pieceSize' | 'cachesPerRequest'>>
   /** How long a payment order stays valid. */
@@ -89,6 +102,7 @@ export interface Publisher {
 export async function createPublisher(c: PublisherComponents, o: PublisherOptions): Promise<Publisher> {
   const { transport, payer, clock, rng } = c
   const log = c.logger.child('publisher')
+  if (c.signer.address.toLowerCase() !== payer.address.toLowerCase()) throw new Error(`createPublisher: the signer ${c.signer.address} is not the payer ${payer.address}`)
   const emit = c.onEvent ?? (() => {})
   const selection = c.selection ?? simpleSelection()
   const content = describeContent(o.content, o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize)
@@ -116,22 +130,52 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     .sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   const closeBundle = (b: Open) => { openPerClient.set(b.client, Math.max(0, (openPerClient.get(b.client) ?? 1) - 1)) }
 
-  // --- Recruiting: a cache joins with an offer; we hire (proposing a price) or decline; it accepts with terms.
+  // --- Recruiting through the market: a cache joins with its signed offer; we check it, negotiate a deal with it
+  // (alternating offers, our cap per chunk as the limit), then hire it at the deal's price; it accepts with terms.
+  const checker = createMarketChecker({ domain: o.marketDomain, clock, service: 'cdn' })
+  const recruiting = new Set<PeerId>()
+  let askSeq = BigInt(clock.now()) * 1000n // above every ask a restarted publisher signed before
   await transport.handle(CDN_JOIN, async (stream, peer) => {
     const join = await readMessage(stream, joinCodec, { timeoutMs: 10_000 })
     if (join.type !== 'join') throw new Error('expected join')
-    const offer: ServerOffer = { peer, payee: join.offer.payee, pricePerChunk: join.offer.pricePerChunk, capacityBytes: join.offer.capacityBytes, collateral: join.offer.collateral, addresses: join.addresses }
-    const decision = selection.consider(offer, [...hired.values()].map((h) => h.offer), { ...o.policy, minCapacityBytes: Math.max(o.policy.minCapacityBytes, content.manifest.contentLength) })
-    if (!decision.hire) {
-      log.info('declined cache offer', { cache: peer, reason: decision.reason })
-      await sendMessage(stream, joinReplyCodec, { type: 'decline', reason: decision.reason })
-      return
+    const decline = async (reason: string, fields: Record<string, unknown> = {}) => {
+      log.info('declined cache offer', { cache: peer, reason, ...fields })
+      await sendMessage(stream, joinReplyCodec, { type: 'decline', reason: reason.slice(0, 200) })
     }
+    let mo: Offer
+    try { mo = checker.offer(join.offer) } catch (e) {
+      if (e instanceof MarketRejectedError) return decline(e.reason, { error: e.shortMessage })
+      throw e
+    }
+    if (mo.peer !== peer) return decline('the offer names another peer')
+    if (hired.has(peer) || recruiting.has(peer)) return decline('already hired')
+    if (hired.size + recruiting.size >= o.policy.maxServers) return decline('enough servers hired')
+    if (mo.price.kind !== 'per-chunk') return decline(`a CDN cache prices per chunk, not ${mo.price.kind}`)
+    const chunks = BigInt(content.manifest.chunkCount)
+    const ask = signAsk({
+      type: 'ask', service: 'cdn', buyer: c.signer.address, peer: transport.peerId,
+      resources: { bytes: Math.max(o.policy.minCapacityBytes, content.manifest.contentLength), bandwidthBps: 0, durationSec: 0, computeUnits: 0 },
+      usage: { chunks }, maxPrice: o.policy.maxPricePerChunk * chunks, minCollateral: o.policy.minCollateral, schemes: [payer.scheme],
+      regions: [], maxLatencyMs: 0, capabilities: [], servers: 1, expiresAt: clock.now() + 120_000, seq: ++askSeq,
+    }, c.signer, o.marketDomain)
+    const why = unmet({ ...ask, maxPrice: LIMITS.maxAmount }, mo) // the price is negotiated below
+    if (why) return decline(why)
+    recruiting.add(peer)
+    let decision: { pricePerChunk: bigint; deal: string }
+    try {
+      const r = await negotiateDeals({ transport, ask, signer: c.signer, candidates: [mo], checker, domain: o.marketDomain, clock, rng, logger: c.logger, concession: o.concession ?? timeConcession(1) })
+      const deal = r.deals[0]
+      if (!deal) return await decline(`no deal: ${r.outcomes[0]?.reason ?? 'unknown'}`)
+      decision = { pricePerChunk: deal.price.rates[0].price, deal: marketHash(o.marketDomain, deal) }
+      emit({ kind: 'deal', cache: peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, listPricePerChunk: mo.price.rates[0].price, rounds: r.outcomes[0].rounds })
+    } finally { recruiting.delete(peer) }
+    const offer: ServerOffer = { peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, capacityBytes: mo.resources.bytes, collateral: mo.collateral, addresses: mo.addresses }
+    if (hired.size >= o.policy.maxServers) return decline('enough servers hired')
     // Fund what the scheme needs before the cache quotes terms (a lottery payee checks its reserve).
     await c.fundServer?.(offer.payee)
     const cacheSecret = rng(32)
     proposed.add(peer) // may fetch the content as soon as it accepts
-    await sendMessage(stream, joinReplyCodec, { type: 'hire', contentId: o.contentId, manifest: content.manifest, pricePerChunk: decision.pricePerChunk, cacheSecret, publisherPayer: payer.address })
+    await sendMessage(stream, joinReplyCodec, { type: 'hire', contentId: o.contentId, manifest: content.manifest, pricePerChunk: decision.pricePerChunk, cacheSecret, publisherPayer: payer.address, deal: decision.deal })
     const ans = await readMessage(stream, joinCodec, { timeoutMs: 10_000 })
     if (ans.type !== 'accept') { log.info('cache declined our proposal', { cache: peer }); return }
     const terms = ans.terms as PaymentTerms
