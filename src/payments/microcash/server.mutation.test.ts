@@ -759,3 +759,18 @@ test('a proof someone else sent is booked at its own compensation: matched by ro
     throw new Error('unreachable: three winners from {0, 1}')
   })
 })
+
+test('settle: a winner the contract refuses for another reason (a corrupted store) throws; nothing is booked as expired', async () => {
+  await nextRound()
+  const E = await openEscrow()
+  const s = server(aKey)
+  const round = E.e.startRound
+  await payRound(s, E, round)
+  await mineTo(E.draw(round) + 1)
+  await s.settle() // classifies the draw (8 winners wait for a batch of 16)
+  // The disk flipped the salt of one stored winner: its signature no longer covers it.
+  s.db.prepare("update microcash_tickets set salt = ? where rowid = (select min(rowid) from microcash_tickets where status = 1)").run(`0x${'00'.repeat(32)}`)
+  await assert.rejects(s.settle({ force: true }), (e: unknown) => e instanceof ContractRevertError && e.errorName !== 'ConcurrentLotteryEscrowExpired' && e.errorName !== 'ConcurrentLotteryAlreadyRedeemed')
+  assert.deepEqual(s.losses(), [])
+  assert.deepEqual(s.db.prepare('select count(*) as n from microcash_tickets where status = 1').get(), { n: E.params.winnersPerRound })
+})
