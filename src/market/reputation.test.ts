@@ -44,7 +44,7 @@ test('weight, slash weight and prior are applied as given', () => {
 })
 
 test('defaults are Storj-like: l = 0.999, w = 1, vetting 100, threshold 0.96, slash 20, prior (1, 1)', () => {
-  assert.deepEqual({ ...REPUTATION_DEFAULTS }, { forgetting: 0.999, weight: 1, slashWeight: 20, disqualifyBelow: 0.96, vettingObservations: 100, initialAlpha: 1, initialBeta: 1, maxServers: 100_000, maxSlashesPerServer: 1024 })
+  assert.deepEqual({ ...REPUTATION_DEFAULTS }, { forgetting: 0.999, weight: 1, slashWeight: 20, disqualifyBelow: 0.96, disqualifyConfidence: 2, vettingObservations: 100, initialAlpha: 1, initialBeta: 1, maxServers: 100_000, maxSlashesPerServer: 1024 })
   const rep = createReputation({ clock: manualClock(0) })
   rep.observe(A, slash(1))
   close(rep.get(A)!.alpha, 0.999); close(rep.get(A)!.beta, 0.999 + 20)
@@ -71,7 +71,7 @@ test('forgetting: old failures fade (their weight is l^k), and without forgettin
 
 test('status: new until vetted, then vetted or disqualified (permanently), at the clock time', () => {
   const clock = manualClock(5_000)
-  const rep = createReputation({ clock, vettingObservations: 10, disqualifyBelow: 0.8, forgetting: 1 })
+  const rep = createReputation({ clock, vettingObservations: 10, disqualifyBelow: 0.8, disqualifyConfidence: 0, forgetting: 1 })
   assert.equal(rep.status(A), 'new')
   for (let i = 0; i < 9; i++) rep.observe(A, pass)
   assert.equal(rep.status(A), 'new')
@@ -89,6 +89,34 @@ test('status: new until vetted, then vetted or disqualified (permanently), at th
   assert.ok(rep.score(B) > 0.8)
   assert.equal(rep.status(B), 'disqualified', 'disqualification is permanent')
   assert.equal(rep.get(B)!.disqualifiedAtMs, 6_000)
+})
+
+test('disqualification with confidence: score + z * sd below the threshold (sd of the Beta posterior)', () => {
+  // forgetting 1, prior (1, 1), vetting 10: 8 passes and 2 misses give Beta(9, 3): mean 0.75, sd sqrt(0.75 * 0.25 / 13).
+  const sd = Math.sqrt((0.75 * 0.25) / 13)
+  const at = (z: number, threshold: number) => {
+    const rep = createReputation({ clock: manualClock(0), forgetting: 1, vettingObservations: 10, disqualifyBelow: threshold, disqualifyConfidence: z })
+    for (let i = 0; i < 8; i++) rep.observe(A, pass)
+    for (let i = 0; i < 2; i++) rep.observe(A, miss)
+    close(rep.score(A), 0.75)
+    return rep.status(A)
+  }
+  assert.equal(at(0, 0.7500001), 'disqualified')
+  assert.equal(at(0, 0.75), 'vetted', 'strictly below')
+  assert.equal(at(2, 0.75 + 2 * sd + 1e-9), 'disqualified')
+  assert.equal(at(2, 0.75 + 2 * sd - 1e-9), 'vetted')
+  assert.equal(at(1, 0.75 + 2 * sd - 1e-9), 'disqualified')
+})
+
+test('a long-lived perfect server survives two slashes back to back, not three (defaults)', () => {
+  const rep = createReputation({ clock: manualClock(0) })
+  for (let i = 0; i < 3000; i++) rep.observe(A, pass)
+  rep.observe(A, slash(1))
+  rep.observe(A, slash(2))
+  assert.equal(rep.status(A), 'vetted')
+  assert.ok(Math.abs(rep.score(A) - 0.9595) < 0.0001, String(rep.score(A))) // below 0.96, but not by 2 sd
+  rep.observe(A, slash(3))
+  assert.equal(rep.status(A), 'disqualified')
 })
 
 test('a slash on chain: a heavy failure, counted once per (txHash, logIndex), ranks a server below an equal one', () => {
@@ -184,7 +212,7 @@ test('snapshot / restore: a JSON round trip gives the same state; a bad snapshot
 })
 
 test('at most maxServers remembered: the least recently observed goes first, a disqualified one last', () => {
-  const rep = createReputation({ clock: manualClock(0), maxServers: 3, vettingObservations: 1, disqualifyBelow: 0.6 })
+  const rep = createReputation({ clock: manualClock(0), maxServers: 3, vettingObservations: 1, disqualifyBelow: 0.6, disqualifyConfidence: 0 })
   rep.observe(addr(1), miss) // disqualified: (1 * 0.999) / (0.999 + 1.999) < 0.6
   assert.equal(rep.status(addr(1)), 'disqualified')
   rep.observe(addr(2), pass)
@@ -200,7 +228,7 @@ test('at most maxServers remembered: the least recently observed goes first, a d
 test('options are validated', () => {
   const clock = manualClock(0)
   const bad: Record<string, unknown>[] = [{ forgetting: 0 }, { forgetting: 1.01 }, { forgetting: Number.NaN }, { weight: 0 }, { weight: Infinity }, { slashWeight: -1 },
-    { disqualifyBelow: 1.5 }, { vettingObservations: 1.5 }, { initialAlpha: -1 }, { initialAlpha: 0, initialBeta: 0 }, { maxServers: 0 }, { maxSlashesPerServer: 0 }, { forgetting: '0.9' }]
+    { disqualifyBelow: 1.5 }, { vettingObservations: 1.5 }, { initialAlpha: -1 }, { initialAlpha: 0, initialBeta: 0 }, { maxServers: 0 }, { maxSlashesPerServer: 0 }, { disqualifyConfidence: -1 }, { forgetting: '0.9' }]
   for (const o of bad) assert.throws(() => createReputation({ clock, ...o } as never), ValidationError, JSON.stringify(o))
   assert.throws(() => createReputation({} as never), ValidationError)
 })

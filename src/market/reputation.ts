@@ -20,14 +20,23 @@
  *     verified; `chunk-delivered-paid` (+1) / `chunk-undelivered` (-1), from its own exchange. Weight `weight`.
  *   - `source: 'chain'`, read from the chain: `slashed` with the event's `txHash` and `logIndex`: a failure of weight
  *     `slashWeight` (default 20: one slash weighs as much as 20 missed proofs; a young server is disqualified by one,
- *     a long-lived perfect one, alpha ~ 1/(1-l) = 1000, by three: 1000/1060 < 0.96). The same (txHash, logIndex)
- *     counts once (re-reading the chain is idempotent); `observe` then returns false.
+ *     a perfect one with 3,000 observations (alpha ~ 950) by three back to back: score 0.940, + 2 sd = 0.955 < 0.96,
+ *     while two leave it at 0.960, + 2 sd = 0.972). The same (txHash, logIndex) counts once (re-reading the chain is idempotent);
+ *     `observe` then returns false.
  *   Anything else (a report from another peer, unsigned gossip, a proof "from the chain", a slash "from self", an
  *   unknown kind) is refused with `ReputationRefusedError('unverifiable')`; a known fact with bad fields with
  *   `ReputationRefusedError('malformed')`. A refused fact changes nothing.
  * - `status(server)`: 'new' while it has fewer than `vettingObservations` (100) observations; then 'vetted', or
- *   'disqualified' from the first observation at which its score is below `disqualifyBelow` (0.96). Disqualification
- *   is permanent (as Storj's): later successes do not lift it.
+ *   'disqualified' from the first observation at which its score is below `disqualifyBelow` (0.96) with confidence:
+ *   ```
+ *   score + z * sd < disqualifyBelow,   sd = sqrt(score * (1 - score) / (alpha + beta + 1))
+ *   ```
+ *   (sd is the standard deviation of the Beta(alpha, beta) posterior; z = `disqualifyConfidence`, default 2). z = 0 is
+ *   the plain rule "score below the threshold". With z = 2 an honest server of fault rate <= 3% is (almost) never
+ *   disqualified by bad luck, while one failing 10% or more is still disqualified as soon as it is vetted (figures in
+ *   docs/market-reputation.md). Because forgetting caps alpha + beta near 1/(1-l), the rule disqualifies, in the long
+ *   run, servers whose fault rate exceeds about 5.4% (0.946 + 2·sqrt(0.946·0.054/1001) = 0.96).
+ *   Disqualification is permanent (as Storj's): later successes do not lift it.
  * - At most `maxServers` (100,000) servers are remembered; beyond, the least recently observed one that is not
  *   disqualified is forgotten (a disqualified server is forgotten last, so evicting it cannot be used as an amnesty).
  * - `snapshot()` returns plain JSON-safe values (numbers, strings, null); `restore(s)` validates one and replaces the
@@ -85,6 +94,8 @@ export interface ReputationOptions {
   slashWeight?: number
   /** Score below which a vetted server is disqualified (default 0.96, Storj's). */
   disqualifyBelow?: number
+  /** Standard deviations by which the score must be below `disqualifyBelow` (default 2; 0: the plain threshold). */
+  disqualifyConfidence?: number
   /** Observations before a server is vetted (default 100, Storj's). */
   vettingObservations?: number
   /** Prior alpha (default 1). */
@@ -142,6 +153,7 @@ export const REPUTATION_DEFAULTS = {
   weight: 1,
   slashWeight: 20,
   disqualifyBelow: 0.96,
+  disqualifyConfidence: 2,
   vettingObservations: 100,
   initialAlpha: 1,
   initialBeta: 1,
@@ -199,6 +211,7 @@ export function createReputation(opts: ReputationOptions): Reputation {
   const weight = option('weight', opts.weight, REPUTATION_DEFAULTS.weight, (x) => Number.isFinite(x) && x > 0, 'a positive number')
   const slashWeight = option('slashWeight', opts.slashWeight, REPUTATION_DEFAULTS.slashWeight, (x) => Number.isFinite(x) && x > 0, 'a positive number')
   const threshold = option('disqualifyBelow', opts.disqualifyBelow, REPUTATION_DEFAULTS.disqualifyBelow, (x) => x >= 0 && x <= 1, 'in [0, 1]')
+  const z = option('disqualifyConfidence', opts.disqualifyConfidence, REPUTATION_DEFAULTS.disqualifyConfidence, (x) => Number.isFinite(x) && x >= 0, 'a non-negative number')
   const vetting = option('vettingObservations', opts.vettingObservations, REPUTATION_DEFAULTS.vettingObservations, (x) => Number.isSafeInteger(x) && x >= 0, 'a non-negative integer')
   const alpha0 = option('initialAlpha', opts.initialAlpha, REPUTATION_DEFAULTS.initialAlpha, (x) => Number.isFinite(x) && x >= 0, 'a non-negative number')
   const beta0 = option('initialBeta', opts.initialBeta, REPUTATION_DEFAULTS.initialBeta, (x) => Number.isFinite(x) && x >= 0, 'a non-negative number')
@@ -215,6 +228,12 @@ export function createReputation(opts: ReputationOptions): Reputation {
     return server.toLowerCase()
   }
   const score = (r: ServerReputation) => (r.alpha + r.beta > 0 ? r.alpha / (r.alpha + r.beta) : prior)
+  /** Vetted and confidently below the threshold (the file header's rule). */
+  const failing = (r: ServerReputation) => {
+    if (r.observations < vetting) return false
+    const m = score(r)
+    return m + z * Math.sqrt((m * (1 - m)) / (r.alpha + r.beta + 1)) < threshold
+  }
 
   function evict(): void {
     if (records.size <= maxServers) return
@@ -242,7 +261,7 @@ export function createReputation(opts: ReputationOptions): Reputation {
         r.slashes.push(slashId)
         if (r.slashes.length > maxSlashes) r.slashes.shift()
       }
-      if (r.disqualifiedAtMs === null && r.observations >= vetting && score(r) < threshold) r.disqualifiedAtMs = now
+      if (r.disqualifiedAtMs === null && failing(r)) r.disqualifiedAtMs = now
       records.delete(k)
       records.set(k, r)
       evict()
@@ -256,7 +275,7 @@ export function createReputation(opts: ReputationOptions): Reputation {
       const r = records.get(key(server))
       if (!r) return 'new'
       if (r.observations < vetting) return r.disqualifiedAtMs !== null ? 'disqualified' : 'new'
-      return r.disqualifiedAtMs !== null || score(r) < threshold ? 'disqualified' : 'vetted'
+      return r.disqualifiedAtMs !== null || failing(r) ? 'disqualified' : 'vetted'
     },
     get(server) {
       const r = records.get(key(server))

@@ -158,6 +158,9 @@ test('weightedDraw: each term shifts the first pick to its exact probability (wi
   const rep = [offer(0), offer(1)]
   const c5 = firstPicks(weightedDraw({ reputationWeight: 1, stakeWeight: 0, randWeight: 0 }), ask(), rep, runs, { reputation: view({ 0: 0.9, 1: 0.3 }) })
   near(c5.get(0), runs, 0.75, 'reputation 0.9')
+  // ... sharpened by the exponent: 0.9^2 : 0.3^2 = 9 : 1.
+  const c5k = firstPicks(weightedDraw({ reputationWeight: 1, reputationExponent: 2, stakeWeight: 0, randWeight: 0 }), ask(), rep, runs, { reputation: view({ 0: 0.9, 1: 0.3 }) })
+  near(c5k.get(0), runs, 0.9, 'reputation 0.9, exponent 2')
   // Uniform only: 1/4 each.
   const four = [0, 1, 2, 3].map((i) => offer(i, { collateral: BigInt(i * 100) }))
   const c6 = firstPicks(weightedDraw({ stakeWeight: 0, randWeight: 1 }), ask(), four, runs)
@@ -213,6 +216,21 @@ test('latencyAware: best segment / rtt first, the measured latency over the clai
   const c = firstPicks(latencyAware(), ask(), tie, 2000)
   assert.equal(c.get(2), undefined)
   near(c.get(0), 2000, 0.5, 'tie')
+  // A three-way tie behind a clear winner: every order of the three equally likely.
+  const three = [offer(0, { latencyMs: 5 }), offer(1, { latencyMs: 40 }), offer(2, { latencyMs: 40 }), offer(3, { latencyMs: 40 }), offer(4, { latencyMs: 90 })]
+  const orders = new Map<string, number>()
+  const rng = seededRng('three')
+  for (let t = 0; t < 3000; t++) {
+    const p = latencyAware().select(ask(), three, 4, { rng }).map(idx)
+    assert.equal(p[0], 0)
+    orders.set(p.slice(1).join(), (orders.get(p.slice(1).join()) ?? 0) + 1)
+  }
+  assert.equal(orders.size, 6)
+  for (const [o, k] of orders) near(k, 3000, 1 / 6, `order ${o}`)
+  // No tie, no draw: the rng is not touched.
+  let draws = 0
+  latencyAware().select(ask(), cands, 4, { rng: (len) => { draws++; return new Uint8Array(len) } })
+  assert.equal(draws, 0)
 })
 
 test('withNewServerShare: the share of picks that go to new servers, exact in expectation, filled from the other side', () => {
@@ -349,7 +367,7 @@ test('bad n and bad options are refused with ValidationError', () => {
   assert.deepEqual(weightedDraw().select(ask(), cands, 0, { rng: seededRng('n') }), [])
   const bad: (() => unknown)[] = [
     () => weightedDraw({ stakeWeight: -1 }), () => weightedDraw({ priceWeight: Number.NaN }), () => weightedDraw({ stakeWeight: 0, randWeight: 0 }),
-    () => weightedDraw({ priceScale: 0 }), () => latencyAware({ segmentMs: 0 }), () => latencyAware({ minScore: -1 }),
+    () => weightedDraw({ priceScale: 0 }), () => weightedDraw({ reputationExponent: -1 }), () => latencyAware({ segmentMs: 0 }), () => latencyAware({ minScore: -1 }),
     () => withNewServerShare(powerOfTwo(), 1.5), () => withNewServerShare(powerOfTwo(), Number.NaN),
     () => sybilResistant(powerOfTwo(), { perSubnet: 0 }), () => sybilResistant(powerOfTwo(), { minCollateral: -1n }), () => sybilResistant(powerOfTwo(), { minCollateral: 5 as never }),
   ]

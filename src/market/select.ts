@@ -17,9 +17,11 @@
  *   p_i ∝ priceWeight · e^(-price_i/priceScale) / Σ_R e^(-price_j/priceScale)
  *       + stakeWeight · collateral_i / Σ_R collateral_j
  *       + randWeight / |R|
- *       + reputationWeight · score_i / Σ_R score_j
+ *       + reputationWeight · score_i^k / Σ_R score_j^k
  *   ```
- *   with price_i = priceOf(offer.price, ask.usage). Defaults: Livepeer's 0, 0.7, 0.3, and reputationWeight 0. A term
+ *   with price_i = priceOf(offer.price, ask.usage). Defaults: Livepeer's 0, 0.7, 0.3, and reputationWeight 0, k = `reputationExponent` 1
+ *   (scores of decent servers are close, 0.97 against 0.99, so k = 1 hardly tells them apart; k = 25 draws a server
+ *   at the 0.96 threshold e^-1 as often as a perfect one). A term
  *   whose sum is 0 (no collateral anywhere) drops out and the others are renormalized. The price exponentials are
  *   computed relative to the cheapest remaining offer (the factor cancels), so no price underflows the term.
  *   priceScale defaults to the median eligible price (at least 1), so the term is unit-free; Livepeer uses 100.
@@ -27,7 +29,8 @@
  *   higher reputation score (a tie: the first drawn), repeat; the last one left is taken alone.
  * - `latencyAware({ segmentMs })` (Livepeer's latency score): score = segmentMs / rtt, with rtt the latency this peer
  *   measured (`ctx.latencyMs(offer)`) or else the offer's own claim (`offer.latencyMs`), at least 1 ms; best first,
- *   ties broken by a random key per offer. Offers below `minScore` (default 0: none) are left out.
+ *   each run of equal scores that reaches into the first n shuffled uniformly (rng draws only for ties). Offers
+ *   below `minScore` (default 0: none) are left out.
  * - `withNewServerShare(inner, share)` (Storj's new-node fraction): k = floor(n·share), plus one with probability
  *   frac(n·share) (so the expected share is exact even for small n), of the picks go to 'new' servers, chosen by
  *   `inner` among them; the rest by `inner` among the others; a side short of candidates is filled from the other.
@@ -110,6 +113,8 @@ export interface WeightedDrawOptions {
   randWeight?: number
   /** Weight of the reputation-score term (default 0). */
   reputationWeight?: number
+  /** The reputation term is score^k / Σ score^k (default k = 1; 25 draws a server at Storj's 0.96 e^-1 as often as a perfect one). */
+  reputationExponent?: number
   /** Price scale of the exponential (token units for the ask's usage; default: the median eligible price, >= 1). */
   priceScale?: number
 }
@@ -120,6 +125,7 @@ export function weightedDraw(o: WeightedDrawOptions = {}): SelectionStrategy {
   const sw = weight('stakeWeight', o.stakeWeight, 0.7)
   const rw = weight('randWeight', o.randWeight, 0.3)
   const qw = weight('reputationWeight', o.reputationWeight, 0)
+  const qk = weight('reputationExponent', o.reputationExponent, 1)
   if (pw + sw + rw + qw <= 0) throw new ValidationError('selection options: at least one of priceWeight, stakeWeight, randWeight, reputationWeight must be positive')
   if (o.priceScale !== undefined && !(Number.isFinite(o.priceScale) && o.priceScale > 0)) throw new ValidationError(`selection option priceScale must be a positive number, got ${String(o.priceScale)}`)
   return {
@@ -129,7 +135,7 @@ export function weightedDraw(o: WeightedDrawOptions = {}): SelectionStrategy {
       const items = eligible(ask, candidates, ctx)
       const price = items.map((x) => Number(priceOf(x.price, ask.usage)))
       const stake = items.map((x) => Number(x.collateral))
-      const rep = items.map((x) => (ctx.reputation ? ctx.reputation.score(x.server) : 1))
+      const rep = items.map((x) => (ctx.reputation ? ctx.reputation.score(x.server) ** qk : 1))
       let scale = o.priceScale
       if (scale === undefined) {
         const sorted = [...price].sort((a, b) => a - b)
@@ -210,16 +216,25 @@ export function latencyAware(o: LatencyAwareOptions = {}): SelectionStrategy {
     name: 'latencyAware',
     select(ask, candidates, n, ctx) {
       checkN(n)
-      const scored = eligible(ask, candidates, ctx).map((offer) => {
-        const measured = ctx.latencyMs?.(offer)
-        const rtt = Math.max(1, measured !== undefined && Number.isFinite(measured) && measured >= 0 ? measured : offer.latencyMs)
-        return { offer, score: segmentMs / rtt, tie: unitFloat(ctx.rng) }
-      })
-      return scored
+      const ranked = eligible(ask, candidates, ctx)
+        .map((offer) => {
+          const measured = ctx.latencyMs?.(offer)
+          const rtt = Math.max(1, measured !== undefined && Number.isFinite(measured) && measured >= 0 ? measured : offer.latencyMs)
+          return { offer, score: segmentMs / rtt }
+        })
         .filter((x) => x.score >= minScore)
-        .sort((a, b) => b.score - a.score || a.tie - b.tie)
-        .slice(0, n)
-        .map((x) => x.offer)
+        .sort((a, b) => b.score - a.score)
+      // Random tiebreak: shuffle (Fisher-Yates) each run of equal scores that reaches into the first n.
+      for (let start = 0; start < Math.min(n, ranked.length);) {
+        let end = start + 1
+        while (end < ranked.length && ranked[end].score === ranked[start].score) end++
+        for (let i = end - 1; i > start; i--) {
+          const j = start + randomBelow(ctx.rng, i - start + 1)
+          ;[ranked[i], ranked[j]] = [ranked[j], ranked[i]]
+        }
+        start = end
+      }
+      return ranked.slice(0, n).map((x) => x.offer)
     },
   }
 }
