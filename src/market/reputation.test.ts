@@ -153,7 +153,7 @@ test('gossip and every other unverifiable claim are refused with a typed error, 
     { kind: 'slashed', source: 'peer', txHash: '0x' + '1'.repeat(64), logIndex: 0 },
   ]
   for (const f of unverifiable) {
-    assert.throws(() => rep.observe(A, f), (e: unknown) => e instanceof ReputationRefusedError && e.reason === 'unverifiable' && e.code === 'REPUTATION_UNVERIFIABLE', JSON.stringify(f))
+    assert.throws(() => rep.observe(A, f as Fact), (e: unknown) => e instanceof ReputationRefusedError && e.reason === 'unverifiable' && e.code === 'REPUTATION_UNVERIFIABLE', JSON.stringify(f))
   }
   const malformed: unknown[] = [
     null, 'proof-missed', 42,
@@ -164,7 +164,7 @@ test('gossip and every other unverifiable claim are refused with a typed error, 
     { kind: 'proof-passed', source: 'self', ref: 'x'.repeat(129) },
   ]
   for (const f of malformed) {
-    assert.throws(() => rep.observe(A, f), (e: unknown) => e instanceof ReputationRefusedError && e.reason === 'malformed', JSON.stringify(f))
+    assert.throws(() => rep.observe(A, f as Fact), (e: unknown) => e instanceof ReputationRefusedError && e.reason === 'malformed', JSON.stringify(f))
   }
   assert.throws(() => rep.observe('not-an-address', pass), (e: unknown) => e instanceof ReputationRefusedError && e.reason === 'malformed')
   assert.throws(() => rep.score('0x12'), (e: unknown) => e instanceof ReputationRefusedError && e.reason === 'malformed')

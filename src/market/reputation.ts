@@ -134,8 +134,11 @@ export interface ReputationView {
 }
 
 export interface Reputation extends ReputationView {
-  /** Counts one verified fact about `server`; false if it was already counted (a slash seen before). */
-  observe(server: string, fact: unknown): boolean
+  /**
+   * Counts one verified fact about `server`; false if it was already counted (a slash seen before). The fact is
+   * checked at run time too (`parseFact`): anything but a `Fact` is refused with `ReputationRefusedError`.
+   */
+  observe(server: string, fact: Fact): boolean
   /** alpha / (alpha + beta); the prior mean for an unknown server. */
   score(server: string): number
   status(server: string): ServerStatus
@@ -245,7 +248,7 @@ export function createReputation(opts: ReputationOptions): Reputation {
   return {
     observe(server, raw) {
       const k = key(server)
-      const fact = parseFact(raw)
+      const fact = parseFact(raw as unknown)
       const now = clock.now()
       let r = records.get(k)
       const slashId = fact.kind === 'slashed' ? `${fact.txHash.toLowerCase()}:${fact.logIndex}` : undefined

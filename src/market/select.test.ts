@@ -66,6 +66,9 @@ test('eligible: one offer per server (case-insensitive, first kept), meets the a
   assert.deepEqual(servers(eligible(a, cands, { rng: seededRng('e') })), [addr(1), addr(3), addr(4)])
   assert.deepEqual(servers(eligible(a, cands, { rng: seededRng('e'), reputation: view({}, { 3: 'disqualified', 4: 'new' }) })), [addr(1), addr(4)])
   assert.equal(eligible(a, cands, { rng: seededRng('e') })[0].latencyMs, 20, 'the first offer of a server is kept')
+  // ... the first that meets the ask: a server's dear offer does not hide its fitting one.
+  const second = offer(2, { price: perChunk(50n) })
+  assert.deepEqual(eligible(a, [tooDear, second], { rng: seededRng('e') }), [second])
 })
 
 const STRATEGIES: (() => SelectionStrategy)[] = [

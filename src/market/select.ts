@@ -2,9 +2,9 @@
  * Server selection strategies behind one interface: given an ask and the offers that may serve it, pick n servers.
  *
  * Spec (every strategy):
- * - The candidates are first made **eligible**: one offer per server (the first listed; servers compared
- *   lower-cased), none that fails `unmet(ask, offer)` (the book's constraint test, price cap included), none whose
- *   server `ctx.reputation` calls 'disqualified'.
+ * - The candidates are first made **eligible**: none that fails `unmet(ask, offer)` (the book's constraint test,
+ *   price cap included), none whose server `ctx.reputation` calls 'disqualified', and of the rest one offer per
+ *   server (the first listed; servers compared lower-cased).
  * - The result is at most `n` offers of distinct servers, all eligible; exactly min(n, eligible) for the base
  *   strategies (`sybilResistant` may return fewer: it refuses some). `n` is a non-negative integer
  *   (`ValidationError` otherwise).
@@ -48,6 +48,7 @@
  * const strategy = sybilResistant(withNewServerShare(weightedDraw({ reputationWeight: 0.5 }), 0.05), { minCollateral: 10n })
  * const picked = strategy.select(ask, offers, ask.servers, { rng: seededRng('run-1'), reputation })
  * ```
+ * (A self-contained, runnable version: docs/market-reputation.md.)
  */
 import { ValidationError } from '../core/errors.js'
 import { randomBelow, type Rng } from '../crypto/rng.js'
@@ -83,16 +84,15 @@ function checkN(n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new ValidationError(`the number of servers to select must be a non-negative integer, got ${String(n)}`)
 }
 
-/** The eligible candidates: one offer per server, meeting the ask, not disqualified (the file header's rule). */
+/** The eligible candidates: meeting the ask, not disqualified, one offer per server (the file header's rule). */
 export function eligible(ask: Ask, candidates: readonly Offer[], ctx: SelectionContext): Offer[] {
   const seen = new Set<string>()
   const out: Offer[] = []
   for (const o of candidates) {
     const k = serverKey(o)
-    if (seen.has(k)) continue
-    seen.add(k)
-    if (unmet(ask, o) !== undefined) continue
+    if (seen.has(k) || unmet(ask, o) !== undefined) continue
     if (ctx.reputation && ctx.reputation.status(o.server) === 'disqualified') continue
+    seen.add(k)
     out.push(o)
   }
   return out
