@@ -97,7 +97,12 @@ const mul = (a: Ratio, b: Ratio): Ratio => reduce({ num: a.num * b.num, den: a.d
 const ratio = (num: bigint, den: bigint = 1n): Ratio => reduce({ num, den })
 /** ceil(num / den) for num ≥ 0. */
 const ceilDiv = (num: bigint, den: bigint): bigint => (num + den - 1n) / den
-const toNumber = (r: Ratio): number => Number(r.num) / Number(r.den)
+/** A ratio as a float, for display (scaled down first so huge terms do not overflow to NaN). */
+function toNumber(r: Ratio): number {
+  let { num, den } = r
+  while (den > 1n << 512n) { num >>= 64n; den >>= 64n }
+  return Number(num) / Number(den)
+}
 
 function amountOf(fn: string, field: string, v: unknown, min = 0n, max: bigint = LIMITS.maxAmount): bigint {
   if (typeof v !== 'bigint') throw bad(fn, field, `must be a bigint (token units), got ${typeof v}`, String(v))
