@@ -3,7 +3,7 @@
  * figure with its in-run baseline ratio, and writes bench/results/<name>.json (file and field names are an
  * interface: keep them stable). Benchmarks are not tests: nothing here asserts a speed.
  *
- * Usage: npm run bench [-- payments microcash cdn capnet net]
+ * Usage: npm run bench [-- payments microcash cdn capnet net market]
  */
 import { writeResult, benchPayments } from './payments.js'
 
@@ -33,6 +33,16 @@ const all: Bench[] = [
   },
   { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },
   { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport']] },
+  {
+    name: 'market',
+    run: async () => (await import('./market.js')).benchMarket({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [
+      ['clearSeconds50kx50k', '≤ 1 s (50,000 asks against 50,000 offers)'],
+      ['medianTimeToDealMs', '≤ 1,000 ms with 1 % loss (Golem happy path ~5,000)'],
+      ['reputationObservationsToWithin5pct', '≤ 200'],
+      ['priceConvergenceRounds', '≤ 50 (within 2 % of the competitive price)'],
+    ],
+  },
 ]
 
 const wanted = process.argv.slice(2)

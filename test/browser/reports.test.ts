@@ -1,4 +1,4 @@
-// Renders the threat and viability HTML reports in headless chromium: no console or page errors, plots drawn.
+// Renders the threat, viability and market HTML reports in headless chromium: no console or page errors, plots drawn.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -10,6 +10,12 @@ import { renderHtml } from '../../src/threat/report.js'
 import { buildViabilityReport, renderViabilityHtml } from '../../src/viability/report.js'
 import { readPlotLibraries } from '../../src/viability/libs.js'
 import { PRESETS } from '../../src/viability/presets.js'
+import { renderMarketHtml } from '../../src/market/report.js'
+import { runMarketScenario } from '../../src/market/scenario.js'
+import { createMemoryNetwork } from '../../src/net/index.js'
+import { systemClock } from '../../src/core/clock.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { seededRng } from '../../src/crypto/rng.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'souk-browser-'))
 
@@ -38,6 +44,20 @@ test('threat report renders its matrices without errors', async () => {
     assert.equal(await page.locator('td.s-open').count(), 0)
     assert.ok((await page.locator('td.s-mitigated').count()) > 0)
     assert.match(await page.locator('#counts').innerText(), new RegExp(`${analysis.counts.enumerated}\\s*enumerated`))
+    assert.deepEqual(errors, [])
+  })
+})
+
+test('market report renders its three plots without errors', async () => {
+  const net = createMemoryNetwork()
+  const r = await runMarketScenario({ servers: 4, buyers: 8, rounds: 3, newTransport: (id) => net.createTransport({ peerId: id }), clock: systemClock(), rng: seededRng('browser'), logger: silentLogger() })
+  const file = join(dir, 'market.html')
+  writeFileSync(file, renderMarketHtml(r, readPlotLibraries()))
+  await withPage(`file://${file}`, async (page, errors) => {
+    await page.waitForSelector('body[data-rendered="true"]', { timeout: 15_000 })
+    for (const id of ['plot-price', 'plot-time', 'plot-hired']) assert.ok((await page.locator(`#${id} svg`).count()) >= 1, `no svg in #${id}`)
+    assert.ok((await page.locator('#plot-price svg path').count()) >= 2, 'price lines not drawn')
+    assert.equal(await page.locator('#plot-hired svg circle').count(), 4, 'one dot per server')
     assert.deepEqual(errors, [])
   })
 })

@@ -14,6 +14,7 @@ import { cdnMarket } from './market.js'
  */
 import { z } from 'zod'
 import { keySigner, marketDomain } from '../../market/sign.js'
+import { createReputation } from '../../market/reputation.js'
 import { bytesToHex } from '../../crypto/bytes.js'
 import { sha256 } from '../../crypto/sha256.js'
 import { createMutex } from '../../exchange/index.js'
@@ -116,7 +117,7 @@ async function wirePublisher(c: RoleComponents, cfg: CdnConfig): Promise<CdnPubl
   const payer = await createPayer(scheme, { ...context, options: plan.payerOptions })
   const fundMutex = createMutex()
   const publisher = await createPublisher({
-    transport: c.transport, payer, signer: keySigner(context.key), clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
+    transport: c.transport, payer, signer: keySigner(context.key), reputation: createReputation({ clock: c.clock }), clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
     fundServer: plan.fundsEachPayee ? (payee) => fundMutex.run(() => fundPayer(scheme, context, { deposit: 0n, reserves: [{ payee, amount: CDN_DEFAULT_RESERVE }] })) : undefined,
   }, {
     contentId: cfg.contentId, content, chunkSize: cfg.chunkSize, marketDomain: marketDomain(context.chain.chainId),

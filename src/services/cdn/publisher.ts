@@ -16,7 +16,8 @@ import type { Logger } from '../../core/logger.js'
 import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
 import type { PayerSide, PaymentTerms } from '../../payments/types.js'
 import { createSponsorDesk, type SponsorDesk } from '../../exchange/index.js'
-import { simpleSelection, type HirePolicy, type SelectionStrategy, type ServerOffer } from '../../market/selection.js'
+import { loadSpreadingAssignment, reputationAssignment, type AssignmentStrategy, type HirePolicy, type HiredServer } from '../../market/assign.js'
+import type { Reputation } from '../../market/reputation.js'
 import { createMarketChecker, unmet } from '../../market/check.js'
 import { MarketRejectedError } from '../../market/errors.js'
 import { negotiateDeals, timeConcession, type Concession } from '../../market/negotiate.js'
@@ -46,8 +47,14 @@ export interface PublisherComponents {
   fundServer?(payee: Address): Promise<void>
   /** Signs its asks and deals (the payer's key: its address is the payer's). */
   signer: MarketSigner
-  /** Assigns hired caches to requests (default: a uniform draw that spreads load). */
-  selection?: SelectionStrategy
+  /**
+   * What it learns of each cache from facts it verified itself: a claim with the right puzzle secret (delivered and
+   * proven), a claim with a wrong one (a missed proof). With it, requests go to caches by power of two choices on
+   * reputation; a disqualified cache gets none.
+   */
+  reputation?: Reputation
+  /** Assigns hired caches to requests (default: by reputation when there is one, else a uniform draw that spreads load). */
+  assignment?: AssignmentStrategy
   onEvent?: EventSink
 }
 
@@ -72,7 +79,7 @@ export interface PublisherOptions {
   readyTimeoutMs?: number
 }
 
-interface Hired { offer: ServerOffer; price: bigint; cacheSecret: Uint8Array; ready: boolean }
+interface Hired { offer: HiredServer; price: bigint; cacheSecret: Uint8Array; ready: boolean }
 interface Open {
   client: PeerId
   record: BundleRecord
@@ -104,7 +111,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   const log = c.logger.child('publisher')
   if (c.signer.address.toLowerCase() !== payer.address.toLowerCase()) throw new Error(`createPublisher: the signer ${c.signer.address} is not the payer ${payer.address}`)
   const emit = c.onEvent ?? (() => {})
-  const selection = c.selection ?? simpleSelection()
+  const selection = c.assignment ?? (c.reputation ? reputationAssignment<HiredServer>(c.reputation, (h) => h.payee) : loadSpreadingAssignment())
   const content = describeContent(o.content, o.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize)
   const publisherSecret = rng(32)
   const n = o.puzzle?.cachesPerRequest ?? CAPNET_DEFAULT_PARAMS.cachesPerRequest
@@ -169,7 +176,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
       decision = { pricePerChunk: deal.price.rates[0].price, deal: marketHash(o.marketDomain, deal) }
       emit({ kind: 'deal', cache: peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, listPricePerChunk: mo.price.rates[0].price, rounds: r.outcomes[0].rounds })
     } finally { recruiting.delete(peer) }
-    const offer: ServerOffer = { peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, capacityBytes: mo.resources.bytes, collateral: mo.collateral, addresses: mo.addresses }
+    const offer: HiredServer = { peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, capacityBytes: mo.resources.bytes, collateral: mo.collateral, addresses: mo.addresses }
     if (hired.size >= o.policy.maxServers) return decline('enough servers hired')
     // Fund what the scheme needs before the cache quotes terms (a lottery payee checks its reserve).
     await c.fundServer?.(offer.payee)
@@ -273,8 +280,13 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
       const slot = b.chunkIndices.indexOf(p.chunkIndex)
       if (slot < 0 || b.slots[slot] !== server) return { ok: false, reason: 'this cache does not serve that slot' }
       if (b.claimed.has(slot)) return { ok: false, reason: 'slot already paid' }
+      const payee = hired.get(server)?.offer.payee
       if (p.secret) {
-        if (!verifySolution(b.record.puzzle, p.secret)) return { ok: false, reason: 'wrong puzzle secret' }
+        if (!verifySolution(b.record.puzzle, p.secret)) {
+          if (payee) c.reputation?.observe(payee, { kind: 'proof-missed', source: 'self' })
+          return { ok: false, reason: 'wrong puzzle secret' }
+        }
+        if (payee) c.reputation?.observe(payee, { kind: 'proof-passed', source: 'self' })
         if (!b.proven) { b.proven = true; st.bundlesProven++; closeBundle(b) }
       } else if (!b.proven) return { ok: false, reason: 'late claim on a bundle nobody proved' }
       b.claimed.add(slot)
