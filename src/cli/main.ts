@@ -20,6 +20,7 @@ Examples:
   souk testnet                                   a local CDN market (what \`npm start\` runs)
   souk testnet --scheme microcash --caches 2     the same, paid from one concurrent-lottery escrow
   souk pay --chunks 10000                        the payment schemes alone, checked against the chain
+  souk market --servers 20 --buyers 60           a market round by round: price convergence, time to deal, who got hired
   souk threat check models/cdn.yaml              exits non-zero while a threat case is open
   souk viability --preset bbc-iplayer            offload and cost of peer-assisted delivery (HTML in reports/)
 

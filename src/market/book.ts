@@ -46,7 +46,7 @@
  * - Complexity: O((n + m) log(n + m)) to sort and index, then per ask O(G + (k + S) log m + k²), with S the
  *   offers it reaches that fail an exact check or tie its k-th price. S stays O(k) when a fair share of the offers
  *   below an ask's cap meet it (the common case: 50,000 asks against 50,000 offers walk ~100 tree nodes each, see
- *   docs/market-book.md); the worst case is O(n·m), every ask with a high cap and a conjunction of constraints
+ *   docs/market.md, The order book); the worst case is O(n·m), every ask with a high cap and a conjunction of constraints
  *   nearly no offer meets. A custom `rank` has no price bound: each ask walks every offer that may fit it.
  *
  * @example

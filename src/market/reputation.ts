@@ -14,7 +14,7 @@
  * - The prior is (alpha0, beta0) = (`initialAlpha`, `initialBeta`), default (1, 1): a server with no history scores
  *   0.5, below every server with a decent record, so a fresh identity cannot outrank a proven one. (Storj starts
  *   at (1000, 0); that makes a new node hard to disqualify but takes ~1,400 observations to learn a 20% fault rate:
- *   see docs/market-reputation.md for the measured trade-off.)
+ *   see docs/market.md, Reputation for the measured trade-off.)
  * - Facts (`Fact`), each with the `source` that makes it verifiable, and nothing else:
  *   - `source: 'self'`, checked by this peer itself: `proof-passed` (v = +1) / `proof-missed` (v = -1), a proof it
  *     verified; `chunk-delivered-paid` (+1) / `chunk-undelivered` (-1), from its own exchange. Weight `weight`.
@@ -34,7 +34,7 @@
  *   (sd is the standard deviation of the Beta(alpha, beta) posterior; z = `disqualifyConfidence`, default 2). z = 0 is
  *   the plain rule "score below the threshold". With z = 2 an honest server of fault rate <= 3% is (almost) never
  *   disqualified by bad luck, while one failing 10% or more is still disqualified as soon as it is vetted (figures in
- *   docs/market-reputation.md). Because forgetting caps alpha + beta near 1/(1-l), the rule disqualifies, in the long
+ *   docs/market.md, Reputation). Because forgetting caps alpha + beta near 1/(1-l), the rule disqualifies, in the long
  *   run, servers whose fault rate exceeds about 5.4% (0.946 + 2·sqrt(0.946·0.054/1001) = 0.96).
  *   Disqualification is permanent (as Storj's): later successes do not lift it.
  * - At most `maxServers` (100,000) servers are remembered; beyond, the least recently observed one that is not

@@ -48,7 +48,7 @@
  * const strategy = sybilResistant(withNewServerShare(weightedDraw({ reputationWeight: 0.5 }), 0.05), { minCollateral: 10n })
  * const picked = strategy.select(ask, offers, ask.servers, { rng: seededRng('run-1'), reputation })
  * ```
- * (A self-contained, runnable version: docs/market-reputation.md.)
+ * (A self-contained, runnable version: docs/market.md, Reputation.)
  */
 import { ValidationError } from '../core/errors.js'
 import { randomBelow, type Rng } from '../crypto/rng.js'
