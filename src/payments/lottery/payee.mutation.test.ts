@@ -8,15 +8,12 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Address, Hex } from 'viem'
-import { createChain, abis, type Chain } from '../../chain/index.js'
+import { abis, type Chain } from '../../chain/index.js'
 import { deploySouk, type SoukDeployment } from '../deploy.js'
-import { faucet } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
 import { manualClock } from '../../core/clock.js'
 import { memoryLogger } from '../../core/logger.js'
@@ -27,6 +24,7 @@ import { fundPayer } from '../registry.js'
 import type { LotteryParams } from '../schemas.js'
 import type { Payment, PaymentTerms } from '../types.js'
 import { createLotteryPayee, LANE_SHIFT, MAX_LANES_PER_PAYER, MAX_RETIRED_KEPT, SEQ_MASK, SEQ_WINDOW, type LotteryPayeeOptions } from './payee.js'
+import { lotteryPayers, type LotteryPayers } from './mutation-fixtures.js'
 import { lotteryPayeeStore } from './store.js'
 import { MAX_WIN_PROB, randHash, signTicket, ticketDomain, winProbFor } from './ticket.js'
 
@@ -48,24 +46,12 @@ let nextPayee = 5
 /** One stream for every payee of this file: a restarted payee draws fresh lane ids and rands. */
 const rng = seededRng('lottery-mut')
 
+let world: LotteryPayers
 before(async () => {
-  chain = await createChain({ kind: 'embedded', accounts: 44 })
-  d = await deploySouk(chain, chain.devKeys[0]!, { unlockPeriodBlocks: UNLOCK })
-  keys = chain.devKeys as Hex[]
-  ;[, A, B, U, POOR] = keys as [Hex, Hex, Hex, Hex, Hex]
-  // Each payer gets a deposit and allows the broker to take reserves (funded per payee as tests need them).
-  for (const k of [A, B, U]) {
-    await fundPayer('lottery', { chain, deployment: d, key: k }, { deposit: RESERVE })
-    await faucet(chain, k, d.token, addr(k), 100n * RESERVE)
-    await write(chain, chain.wallet(k), { address: d.token, abi: abis.SoukTokenAbi, functionName: 'approve', args: [d.contracts.lottery.ticketBroker, 100n * RESERVE] })
-  }
-  await fundPayer('lottery', { chain, deployment: d, key: POOR }, { deposit: RESERVE })
-  dir = mkdtempSync(join(tmpdir(), 'souk-lottery-mut-'))
+  world = await lotteryPayers({ accounts: 44, unlockPeriodBlocks: UNLOCK, reserve: RESERVE, tmpPrefix: 'souk-lottery-mut-' })
+  ;({ chain, d, keys, A, B, U, POOR, dir } = world)
 })
-after(async () => {
-  await chain.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+after(() => world.close())
 
 /** A new payee (its own key, backed by a reserve of each payer in `payers`: A by default) with a manual clock and a memory logger. */
 async function payee(o: { options?: LotteryPayeeOptions; store?: string; key?: Hex; deployment?: SoukDeployment; payers?: Hex[] } = {}) {

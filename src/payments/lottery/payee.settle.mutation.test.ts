@@ -10,14 +10,12 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { privateKeyToAddress } from 'viem/accounts'
 import { encodeAbiParameters, encodeEventTopics, type Address, type Hex, type Log, type TransactionReceipt } from 'viem'
-import { createChain, abis, type Chain, type SoukWallet } from '../../chain/index.js'
-import { deploySouk, type SoukDeployment } from '../deploy.js'
+import { abis, type Chain, type SoukWallet } from '../../chain/index.js'
+import type { SoukDeployment } from '../deploy.js'
 import { faucet } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
 import { manualClock } from '../../core/clock.js'
@@ -29,6 +27,7 @@ import { fundPayer } from '../registry.js'
 import type { LotteryParams } from '../schemas.js'
 import type { Payment, PaymentTerms } from '../types.js'
 import { createLotteryPayee, LANE_SHIFT, MAX_LANES_PER_PAYER, MAX_RETIRED_KEPT, SEQ_MASK, type LotteryPayeeOptions } from './payee.js'
+import { lotteryPayers, type LotteryPayers } from './mutation-fixtures.js'
 import { lotteryPayeeStore, type LotteryPayeeStore, type StoredWinner } from './store.js'
 import { signTicket, ticketDomain } from './ticket.js'
 
@@ -52,23 +51,12 @@ let nextBare = 39
 /** One stream for the payees of this file that need no particular lanes. */
 const rng = seededRng('lottery-settle-mut')
 
+let world: LotteryPayers
 before(async () => {
-  chain = await createChain({ kind: 'embedded', accounts: 40 })
-  d = await deploySouk(chain, chain.devKeys[0]!, { unlockPeriodBlocks: 30 })
-  keys = chain.devKeys as Hex[]
-  ;[, A, B, U, POOR] = keys as [Hex, Hex, Hex, Hex, Hex]
-  for (const k of [A, B, U]) {
-    await fundPayer('lottery', { chain, deployment: d, key: k }, { deposit: RESERVE })
-    await faucet(chain, k, d.token, addr(k), 100n * RESERVE)
-    await write(chain, chain.wallet(k), { address: d.token, abi: abis.SoukTokenAbi, functionName: 'approve', args: [d.contracts.lottery.ticketBroker, 100n * RESERVE] })
-  }
-  await fundPayer('lottery', { chain, deployment: d, key: POOR }, { deposit: RESERVE })
-  dir = mkdtempSync(join(tmpdir(), 'souk-lottery-settle-mut-'))
+  world = await lotteryPayers({ accounts: 40, unlockPeriodBlocks: 30, reserve: RESERVE, tmpPrefix: 'souk-lottery-settle-mut-' })
+  ;({ chain, d, keys, A, B, U, POOR, dir } = world)
 })
-after(async () => {
-  await chain.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+after(() => world.close())
 
 type Hook = (args: readonly unknown[], real: () => Promise<unknown>) => Promise<unknown>
 /**
