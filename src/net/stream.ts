@@ -204,6 +204,8 @@ export async function runHandler(
     const fields = { peer: stream.remotePeer, protocol: stream.protocol, code: (err as NetError).code, reason: err.message.split('\n')[0] }
     if (isProtocolViolation(err)) log.warn('dropping stream: peer broke the protocol', fields)
     else if (err instanceof StreamClosedError) log.info('stream ended early', fields)
+    // An idle or stalled peer is the peer's business, not a failure of ours: below ERROR.
+    else if (err instanceof TimeoutError) log.info('stream timed out waiting for the peer', fields)
     else log.error('stream handler failed', fields)
     stream.abort(err)
     if (isProtocolViolation(err)) onViolation(stream.remotePeer, err)

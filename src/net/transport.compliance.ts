@@ -189,6 +189,21 @@ export function runTransportCompliance(name: string, hooks: ComplianceHooks): vo
       assert.equal(blog.entries.filter((x) => x.level === 'warn' && x.fields?.code === 'NET_MALFORMED_MESSAGE').length, 3)
     })
 
+    test('an idle peer times a handler out: logged below ERROR, not a violation, the stream is reset', async () => {
+      const blog = memoryLogger()
+      const { a, b } = await pair({ logger: blog, banAfterViolations: 1 })
+      await b.handle(ECHO, async (s) => { await readMessage(s, msgCodec, { timeoutMs: 50 }) })
+      const s = await a.dial(addr(b), ECHO)
+      // It opens the stream and never sends a message.
+      await until(() => blog.entries.some((x) => x.msg === 'stream timed out waiting for the peer'), 'the idle-stream log line')
+      const line = blog.entries.find((x) => x.msg === 'stream timed out waiting for the peer')!
+      assert.equal(line.level, 'info')
+      assert.equal(line.fields?.code, 'NET_TIMEOUT')
+      assert.equal(blog.entries.filter((x) => x.level === 'error').length, 0)
+      assert.equal(b.isBanned(a.peerId), false)
+      await assert.rejects(within(s.read(), 5000, 'read after the timeout'), StreamClosedError)
+    })
+
     test('banAfterViolations bans a repeat offender', async () => {
       const { a, b } = await pair({ banAfterViolations: 2 })
       await b.handle(ECHO, async (s) => { await readMessage(s, msgCodec) })
