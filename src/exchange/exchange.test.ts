@@ -96,3 +96,17 @@ test('sponsor-pays: the sponsor pays only verified claims, once each, in order',
   assert.equal(desk.stats().paid, 7)
   await sp.stop(); await sv.stop()
 })
+
+test('a claimant whose sponsor is gone resolves unpaid and retryable (the dial is inside its try), never rejects', async () => {
+  const net = createMemoryNetwork()
+  const sv = net.createTransport({ peerId: 'server' })
+  const log = memoryLogger()
+  const payee = { receive: async () => { throw new Error('never called') } } as never
+  const claimant = createClaimant(sv, { logger: log, sponsor: 'gone', payee })
+  const r = await claimant.claim({ id: 'r0', proof: {} })
+  assert.equal(r.paid, false)
+  assert.equal(r.retryable, true)
+  assert.equal(claimant.stats().unanswered, 1)
+  assert.ok(log.entries.some((e) => e.level === 'warn' && /unreachable/.test(e.msg)))
+  await sv.stop()
+})

@@ -10,5 +10,5 @@
 export * from './types.js'
 export { EXCHANGE_PROTOCOL, SPONSOR_CLAIM_PROTOCOL, EXCHANGE_IDLE_TIMEOUT_MS, ReceiptSchema } from './protocol.js'
 export { serveExchange, fetchExchange, ExchangeError, type ServeExchangeOptions, type FetchExchangeOptions, type ExchangeServer } from './session.js'
-export { createSponsorDesk, createClaimant, type SponsorDesk, type SponsorDeskOptions, type Claimant, type ClaimantOptions } from './sponsor.js'
+export { createSponsorDesk, createClaimant, type SponsorDesk, type SponsorDeskOptions, type Claimant, type ClaimantOptions, type ClaimResult } from './sponsor.js'
 export { createMutex, type Mutex } from './mutex.js'

@@ -23,7 +23,7 @@
  */
 import type { Address } from 'viem'
 import type { Logger } from '../core/logger.js'
-import { readMessage, sendMessage, type PeerId, type Transport } from '../net/index.js'
+import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../net/index.js'
 import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
 import { createMutex, type Mutex } from './mutex.js'
@@ -139,9 +139,21 @@ export interface ClaimantOptions {
   logger: Logger
 }
 
+/** What became of one claim. */
+export interface ClaimResult {
+  paid: boolean
+  receipt?: PaymentReceipt
+  reason?: string
+  /**
+   * Set when the sponsor gave no answer (it could not be dialled, or the stream broke before its reply): the claim
+   * may be sent again later with the same id (the sponsor pays an id at most once).
+   */
+  retryable?: boolean
+}
+
 export interface Claimant {
-  /** Claims one chunk; resolves once the payment was received and persisted (or refused). */
-  claim(claim: SponsorClaim, opts?: { signal?: AbortSignal }): Promise<{ paid: boolean; receipt?: PaymentReceipt; reason?: string }>
+  /** Claims one chunk; resolves once the payment was received and persisted (or refused). Never rejects. */
+  claim(claim: SponsorClaim, opts?: { signal?: AbortSignal }): Promise<ClaimResult>
   stats(): ClaimantStats
 }
 
@@ -159,15 +171,20 @@ export function createClaimant(transport: Transport, opts: ClaimantOptions): Cla
   const log = opts.logger.child('claimant')
   const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
   const mutex = createMutex()
-  const st: ClaimantStats = { claims: 0, paid: 0, rejected: 0, unpaidValid: 0, credited: 0n, winning: 0 }
+  const st: ClaimantStats = { claims: 0, paid: 0, rejected: 0, unpaidValid: 0, unanswered: 0, credited: 0n, winning: 0 }
   return {
     claim(claim, o) {
-      return mutex.run(async () => {
+      return mutex.run(async (): Promise<ClaimResult> => {
         st.claims++
-        const stream = await transport.dial(opts.sponsor, protocol, { timeoutMs, signal: o?.signal })
+        let stream: MessageStream | undefined
+        let answered = false
         try {
+          // The dial is inside the try: a sponsor that is gone (stopped, unreachable) is a claim left unpaid, to
+          // retry later, never a rejection the caller must catch.
+          stream = await transport.dial(opts.sponsor, protocol, { timeoutMs, signal: o?.signal })
           await sendMessage(stream, claimCodec, { type: 'claim', id: claim.id, proof: claim.proof })
           const reply = await readMessage(stream, claimReplyCodec, { timeoutMs, signal: o?.signal })
+          answered = true
           if (reply.type === 'rejected') {
             st.rejected++
             log.info('sponsor rejected claim', { id: claim.id, reason: reply.reason })
@@ -197,10 +214,16 @@ export function createClaimant(transport: Transport, opts: ClaimantOptions): Cla
           if (receipt.winning) st.winning++
           return { paid: true, receipt }
         } catch (e) {
-          stream.abort(e as Error)
-          st.unpaidValid++
-          log.warn('claim failed', { id: claim.id, reason: (e as Error).message.split('\n')[0] })
-          return { paid: false, reason: (e as Error).message.split('\n')[0] }
+          stream?.abort(e as Error)
+          const reason = (e as Error).message.split('\n')[0]
+          if (answered) {
+            st.unpaidValid++
+            log.warn('claim failed', { id: claim.id, reason })
+            return { paid: false, reason }
+          }
+          st.unanswered++
+          log.warn('claim not answered: the sponsor is unreachable', { id: claim.id, sponsor: opts.sponsor, reason })
+          return { paid: false, reason, retryable: true }
         }
       })
     },

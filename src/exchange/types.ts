@@ -83,6 +83,8 @@ export interface ClaimantStats {
   rejected: number
   /** Claims whose proof we believe valid but the sponsor did not pay (grounds to stop serving it). */
   unpaidValid: number
+  /** Claims the sponsor never answered (unreachable, or the stream broke before its reply): the caller may retry them. */
+  unanswered: number
   credited: bigint
   winning: number
 }

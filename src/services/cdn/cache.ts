@@ -66,6 +66,12 @@ export interface CacheOptions {
   lateClaimDelayMs?: number
   /** Unproven requests a client may hold with us (default 1: it risks us one chunk). */
   maxUnprovenPerClient?: number
+  /**
+   * A claim the publisher did not answer (it is gone or unreachable) is sent again this many times (default 3), the
+   * first after `claimRetryDelayMs` (default 5 s), each wait twice the one before; then it is recorded as unpaid.
+   */
+  claimRetries?: number
+  claimRetryDelayMs?: number
 }
 
 export interface Cache {
@@ -99,8 +105,11 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   const maxUnproven = o.maxUnprovenPerClient ?? 1
   const st: CacheStats = {
     hired: false, ready: false, chunksServed: 0, bytesServed: 0, outerKeysReleased: 0, proofsAccepted: 0, proofsRejected: 0, refused: {},
-    claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0,
+    claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, claimsRetrying: 0, claimsUnpaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0,
   }
+  const claimRetries = o.claimRetries ?? 3
+  const claimRetryDelayMs = o.claimRetryDelayMs ?? 5_000
+  let stopped = false
   let hire: { contentId: string; chunkSize: number; chunkCount: number; contentLength: number; cacheSecret: Uint8Array; price: bigint; publisherPayer: Address } | undefined
   let claimant: Claimant | undefined
   let forger: Claimant | undefined // colluding mode: claims outside the honest queue, sent at once
@@ -108,21 +117,48 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   const unproven = new Map<PeerId, Set<string>>()
   const inflight = new Set<Promise<unknown>>()
   const track = <T>(p: Promise<T>) => { inflight.add(p); p.finally(() => inflight.delete(p)).catch(() => {}); return p }
-  const timers = new Set<() => void>()
+  /** Pending timers (late claims, claim retries): cancel function → what to do if the cache stops first. */
+  const timers = new Map<() => void, () => void>()
 
   const clearDebt = (s: Served) => { unproven.get(s.client)?.delete(hex(s.requestId)) }
-  const claim = (s: Served, secret: Uint8Array | undefined, late = false) => track((async () => {
+  /**
+   * Claims one served chunk from the publisher; resolves with whether it was paid and never rejects. A claim the
+   * publisher did not answer (gone, unreachable) is kept and sent again later (same id: paid at most once), up to
+   * `claimRetries` times; then it is recorded as unpaid (`claimsUnpaid`) with a warning.
+   */
+  const claim = (s: Served, secret: Uint8Array | undefined, late = false, attempt = 0): Promise<boolean> => track((async () => {
     if (!claimant) return false
-    const r = await claimant.claim({ id: `${hex(s.requestId)}/${s.chunkIndex}${late ? '/late' : ''}`, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
+    const id = `${hex(s.requestId)}/${s.chunkIndex}${late ? '/late' : ''}`
+    const r = await claimant.claim({ id, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
+      .catch((e: unknown) => ({ paid: false, reason: (e as Error).message.split('\n')[0], retryable: true, receipt: undefined }))
     if (r.paid) {
       st.claimsPaid++
       if (late) st.lateClaimsPaid++
       st.credited += r.receipt!.credited
       if (r.receipt!.winning) st.winningTickets++
       emit({ kind: 'paid', credited: r.receipt!.credited, winning: r.receipt!.winning, late })
-    } else st.claimsRejected++
+    } else if (r.retryable && attempt < claimRetries && !stopped) {
+      const delayMs = claimRetryDelayMs * 2 ** attempt
+      log.warn('the publisher did not answer a claim: kept, retrying later', { id, attempt: attempt + 1, delayMs, reason: r.reason })
+      st.claimsRetrying++
+      const cancel = clock.setTimer(delayMs, () => {
+        timers.delete(cancel)
+        st.claimsRetrying--
+        void claim(s, secret, late, attempt + 1).then((paid) => { if (paid) clearDebt(s) })
+      })
+      timers.set(cancel, () => { st.claimsRetrying--; unpaid(id, 'the cache stopped before the publisher answered') })
+    } else if (r.retryable) unpaid(id, stopped ? 'the cache stopped before the publisher answered' : r.reason ?? 'no answer')
+    else st.claimsRejected++
     return r.paid
-  })())
+  })().catch((e: unknown) => {
+    log.warn('claim failed', { request: hex(s.requestId), chunkIndex: s.chunkIndex, reason: (e as Error).message.split('\n')[0] })
+    return false
+  }))
+  const unpaid = (id: string, reason: string) => {
+    st.claimsUnpaid++
+    log.warn('claim left unpaid: the publisher never answered it', { id, reason })
+    emit({ kind: 'claim-unpaid', id, reason })
+  }
 
   // --- Serving clients.
   await transport.handle(CDN_FETCH, async (stream, client) => {
@@ -205,7 +241,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       timers.delete(cancel)
       void claim(s, undefined, true).then((paid) => { if (paid) clearDebt(s) })
     })
-    timers.add(cancel)
+    timers.set(cancel, () => {})
   }
 
   function tryForgedClaims(s: Served) {
@@ -297,7 +333,8 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       while (inflight.size > 0) await Promise.allSettled([...inflight])
     },
     async stop() {
-      for (const t of timers) t()
+      stopped = true
+      for (const [cancel, onCancel] of timers) { cancel(); onCancel() }
       timers.clear()
       await transport.unhandle(CDN_FETCH)
       await negotiator.stop()

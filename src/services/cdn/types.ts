@@ -38,6 +38,10 @@ export interface CacheStats {
   claimsPaid: number
   claimsRejected: number
   lateClaimsPaid: number
+  /** Valid claims the publisher did not answer (gone, unreachable), waiting for a retry. */
+  claimsRetrying: number
+  /** Valid claims the publisher never answered, after every retry (or when the cache stopped): unpaid service. */
+  claimsUnpaid: number
   credited: bigint
   winningTickets: number
   /** Forged claims a colluding cache tried (adversarial mode only), all expected to be rejected. */

@@ -1,0 +1,201 @@
+/**
+ * Reliability of the CDN roles (issue 15): a dead publisher, a dead cache and long runs, with the real roles wired
+ * by `cdnMarket.wire` over the memory transport, the embedded chain and a manual clock (so late claims, retries and
+ * expiries fire when the test says, not on wall time).
+ *
+ * - failure 2: a late claim to a publisher that has stopped is logged, retried, then recorded as unpaid; nothing
+ *   rejects unhandled and the cache keeps running.
+ * - failure 4: a cache dying at the proof step costs the client nothing (it holds every chunk already); a cache
+ *   dying before it released its key is repaired from another cache; a client whose publisher is gone fails with a
+ *   reason, and `souk node --role client` exits non-zero with it.
+ * - failure 6: the publisher's open bundles, the cache's served and unproven maps and the sponsor desk's claim ids
+ *   stay bounded over many bundles and shrink to nothing once their orders expired.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createChain, type Chain } from '../../chain/index.js'
+import { manualClock, type ManualClock } from '../../core/clock.js'
+import { openDatabase } from '../../core/db.js'
+import { memoryLogger, type Logger } from '../../core/logger.js'
+import { forkRng, seededRng } from '../../crypto/rng.js'
+import { createLibp2pTransport, createMemoryNetwork, type MemoryNetwork, type MessageStream, type Transport } from '../../net/index.js'
+import { deploySouk, type SoukDeployment } from '../../payments/deploy.js'
+import type { RoleComponents } from '../market.js'
+import { cdnMarket, CdnConfigSchema, contentDigest, type CdnCacheHandle, type CdnClientHandle, type CdnHandle, type CdnPublisherHandle } from './market.js'
+import { CDN_FETCH } from './protocol.js'
+import type { Hex } from 'viem'
+
+let chain: Chain
+let dep: SoukDeployment
+before(async () => {
+  chain = await createChain({ kind: 'embedded', accounts: 40 })
+  dep = await deploySouk(chain, chain.devKeys[0])
+})
+after(async () => { await chain.close() })
+
+let keyBase = 1
+const keys = (n: number) => { const k = chain.devKeys.slice(keyBase, keyBase + n); keyBase += n; return k }
+
+const unhandled: unknown[] = []
+const onUnhandled = (e: unknown) => { unhandled.push(e) }
+before(() => { process.on('unhandledRejection', onUnhandled) })
+after(() => { process.off('unhandledRejection', onUnhandled) })
+
+/** Lets the event loop run (the memory network, the embedded chain) until `pred` holds, at most `ms` of wall time. */
+async function until(pred: () => boolean, what: string, ms = 20_000) {
+  const end = Date.now() + ms
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+interface Market {
+  net: MemoryNetwork
+  clock: ManualClock
+  log: Logger & { entries: { level: string; scope: string; msg: string; fields?: Record<string, unknown> }[] }
+  publisher: CdnPublisherHandle
+  publisherAddr: string
+  caches: CdnCacheHandle[]
+  transports: Map<string, Transport>
+  client(name: string, opts?: { behaviour?: 'honest' | 'stingy'; wrap?: (t: Transport) => Transport }): Promise<CdnClientHandle>
+  /** Advances the roles' clock by `ms` in steps, letting the event loop run between steps. */
+  advance(ms: number, step?: number): Promise<void>
+  close(): Promise<void>
+}
+
+/** A publisher and `caches` caches over one memory network, on one manual clock. */
+async function startMarket(o: { caches: number; contentBytes?: number; chunkSize?: number; cachesPerRequest?: number; rounds?: number }): Promise<Market> {
+  const net = createMemoryNetwork()
+  const clock = manualClock(Date.now())
+  const log = memoryLogger() as Market['log']
+  const k = keys(1 + o.caches)
+  const handles: CdnHandle[] = []
+  const transports = new Map<string, Transport>()
+  const dbs: ReturnType<typeof openDatabase>[] = []
+  const cfg = CdnConfigSchema.parse({
+    contentBytes: o.contentBytes ?? 4 * 1024, chunkSize: o.chunkSize ?? 1024, maxCaches: o.caches, cachesPerRequest: o.cachesPerRequest ?? Math.min(2, o.caches),
+    puzzle: { pieceSize: 16 }, expectedChunks: 10_000, lateClaimDelayMs: 1_000, rounds: o.rounds ?? 1,
+  })
+  const components = (name: string, key: Hex | undefined, bootstrap: string | undefined, wrap?: (t: Transport) => Transport): RoleComponents => {
+    const raw = net.createTransport({ peerId: name })
+    transports.set(name, raw)
+    const logger = log.child(name)
+    return {
+      transport: wrap ? wrap(raw) : raw, clock, rng: forkRng(seededRng(`reliability-${keyBase}`), name), logger, bootstrap, onEvent: () => {},
+      openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
+      payments: key ? { scheme: 'lottery', context: { chain, deployment: dep, key, clock, rng: forkRng(seededRng(`pay-${keyBase}`), name), logger } } : undefined,
+    }
+  }
+  const publisher = await cdnMarket.wire('publisher', components('publisher', k[0], undefined), cfg)
+  handles.push(publisher)
+  const publisherAddr = transports.get('publisher')!.addresses()[0]
+  const caches: CdnCacheHandle[] = []
+  for (let i = 0; i < o.caches; i++) {
+    const h = await cdnMarket.wire('cache', components(`cache-${i}`, k[1 + i], publisherAddr), cfg)
+    handles.push(h)
+    caches.push(h)
+    await h.ready
+  }
+  await until(() => publisher.publisher.stats().cachesReady === o.caches, 'every cache ready')
+  return {
+    net, clock, log, publisher, publisherAddr, caches, transports,
+    async client(name, co = {}) {
+      const h = await cdnMarket.wire('client', components(name, undefined, publisherAddr, co.wrap), { ...cfg, behaviour: co.behaviour ?? 'honest' })
+      handles.push(h)
+      return h
+    },
+    async advance(ms, step = 250) {
+      for (let t = 0; t < ms; t += step) { clock.advance(Math.min(step, ms - t)); await new Promise((r) => setTimeout(r, 2)) }
+    },
+    async close() {
+      for (const h of handles.reverse()) await h.stop().catch(() => {})
+      for (const t of transports.values()) await t.stop().catch(() => {})
+      for (const db of dbs) if (db.open) db.close()
+    },
+  }
+}
+
+/**
+ * The client's transport, with `hook(cache)` called just before the client writes its proof (its third message) on a
+ * fetch stream: the moment to kill a cache "at the proof step", or to cut the publisher off from it.
+ */
+function atProofStep(t: Transport, hook: (cache: string) => void): Transport {
+  const bind = <T extends object>(o: T, k: string | symbol) => { const v = Reflect.get(o, k); return typeof v === 'function' ? v.bind(o) : v }
+  return new Proxy(t, {
+    get(target, k) {
+      if (k !== 'dial') return bind(target, k)
+      return async (peer: string, protocol: string, opts?: { timeoutMs?: number; signal?: AbortSignal }) => {
+        const s = await target.dial(peer, protocol, opts)
+        if (protocol !== CDN_FETCH) return s
+        let writes = 0
+        return new Proxy(s, {
+          get(st: MessageStream, k2) {
+            if (k2 !== 'write') return bind(st, k2)
+            return (frame: Uint8Array, o?: { timeoutMs?: number }) => { if (++writes === 3) hook(st.remotePeer); return st.write(frame, o) }
+          },
+        })
+      }
+    },
+  })
+}
+
+const warnings = (m: Market, re: RegExp) => m.log.entries.filter((e) => e.level === 'warn' && re.test(e.msg))
+
+test('failure 2: a late claim to a publisher that stopped is logged, retried and recorded unpaid; the cache does not crash', async () => {
+  const m = await startMarket({ caches: 1, cachesPerRequest: 1 })
+  try {
+    const before = unhandled.length
+    // A stingy client takes one chunk and vanishes without a proof: the cache schedules a late claim.
+    const stingy = await m.client('client-0', { behaviour: 'stingy' })
+    await stingy.run({ signal: new AbortController().signal })
+    const cache = m.caches[0].cache
+    assert.equal(cache.stats().chunksServed, 1)
+    // The publisher dies before the late claim is made.
+    await m.publisher.publisher.stop()
+    await m.transports.get('publisher')!.stop()
+    await m.advance(1_500) // the late claim fires: the claimant's dial fails
+    await cache.drain()
+    assert.deepEqual(unhandled.slice(before), [], 'no unhandled rejection')
+    assert.ok(warnings(m, /claim/).length > 0, 'the cache logged a warning about the claim')
+    assert.equal(cache.stats().claimsRetrying, 1, 'the claim is kept for a retry')
+    // Every retry fails too: then the claim is recorded as unpaid, and nothing is left pending.
+    await m.advance(10 * 60_000, 5_000)
+    await cache.drain()
+    assert.equal(cache.stats().claimsRetrying, 0)
+    assert.equal(cache.stats().claimsUnpaid, 1, 'recorded as a valid claim left unpaid')
+    assert.deepEqual(unhandled.slice(before), [], 'no unhandled rejection')
+    // The cache is still up and answers.
+    assert.ok(m.transports.get('cache-0')!.addresses().length > 0)
+  } finally {
+    await m.close()
+  }
+})
+
+test('failure 2: claims the publisher could not answer for a while are retried with the same id and paid once', async () => {
+  const m = await startMarket({ caches: 1, cachesPerRequest: 1 })
+  try {
+    let cut = false
+    // The publisher is cut off from the cache just as the client hands the cache its first proof.
+    const client = await m.client('client-0', { wrap: (t) => atProofStep(t, (cache) => { if (!cut) { cut = true; m.net.partition(['publisher'], [cache]) } }) })
+    await client.run({ signal: new AbortController().signal })
+    assert.equal(client.result().error, undefined)
+    const cache = m.caches[0].cache
+    await cache.drain()
+    assert.equal(cache.stats().claimsRetrying, 4, 'the unanswered claims (all 4 chunks: the cut lasts) are kept')
+    assert.equal(cache.stats().claimsPaid, 0)
+    m.net.heal()
+    await m.advance(6_000)
+    await until(() => cache.stats().claimsRetrying === 0 && cache.stats().claimsPaid === 4, 'the retried claim is paid')
+    await cache.drain()
+    assert.equal(cache.stats().claimsUnpaid, 0)
+    assert.equal(cache.stats().claimsRejected, 0)
+    assert.equal(m.publisher.publisher.stats().claimsPaid, 4, 'each chunk paid once')
+  } finally {
+    await m.close()
+  }
+})
