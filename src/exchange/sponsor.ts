@@ -23,7 +23,7 @@
  */
 import type { Address } from 'viem'
 import type { Logger } from '../core/logger.js'
-import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../net/index.js'
+import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../net/index.js'
 import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
 import { createMutex, type Mutex } from './mutex.js'
@@ -66,7 +66,7 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
   await transport.handle(protocol, async (stream, peer) => {
     const s = servers.get(peer)
     const msg = await readMessage(stream, claimCodec, { timeoutMs })
-    if (msg.type !== 'claim') throw new Error('expected a claim')
+    if (msg.type !== 'claim') throw new ProtocolViolationError(`expected a claim, got ${msg.type}`, { peer, protocol })
     st.claims++
     const reject = async (reason: string) => {
       st.rejected++

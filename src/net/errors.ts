@@ -147,7 +147,19 @@ export class TransportStoppedError extends NetError {
   }
 }
 
+/**
+ * A well-formed message the peer may not send here: out of order (`expected join`), not entitled (content asked by
+ * a cache nobody hired), for something we do not serve. A handler throws it to drop the stream; it is logged as a
+ * warning and counts toward `banAfterViolations`, like a malformed message.
+ */
+export class ProtocolViolationError extends NetError {
+  override name = 'ProtocolViolationError'
+  constructor(reason: string, opts: { peer?: string; protocol?: string } = {}) {
+    super(`Protocol violation: ${reason}`, { code: 'NET_PROTOCOL_VIOLATION', details: { ...(opts.peer ? { peer: opts.peer } : {}), ...(opts.protocol ? { protocol: opts.protocol } : {}) } })
+  }
+}
+
 /** True for errors that mean the remote peer broke the protocol (not a network failure): grounds to drop or ban it. */
-export function isProtocolViolation(e: unknown): e is MessageTooLargeError | MalformedMessageError {
-  return e instanceof MessageTooLargeError || e instanceof MalformedMessageError
+export function isProtocolViolation(e: unknown): e is MessageTooLargeError | MalformedMessageError | ProtocolViolationError {
+  return e instanceof MessageTooLargeError || e instanceof MalformedMessageError || e instanceof ProtocolViolationError
 }

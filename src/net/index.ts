@@ -12,7 +12,7 @@ export {
   DEFAULT_MAX_MESSAGE_BYTES, MAX_CONTROL_MESSAGE_BYTES, MAX_CHUNK_BYTES, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_DIAL_TIMEOUT_MS,
 } from './types.js'
 export {
-  NetError, MessageTooLargeError, MalformedMessageError, StreamClosedError, DialError, TimeoutError, AbortedError,
+  NetError, MessageTooLargeError, MalformedMessageError, StreamClosedError, DialError, TimeoutError, AbortedError, ProtocolViolationError,
   PeerBannedError, TransportStoppedError, isProtocolViolation,
 } from './errors.js'
 export type { MessageIssue, StreamClosedReason } from './errors.js'

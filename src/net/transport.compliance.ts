@@ -13,7 +13,7 @@ import assert from 'node:assert/strict'
 import { z } from 'zod'
 import { memoryLogger, type Logger } from '../core/logger.js'
 import { createBinaryCodec, createCodec, readMessage, request, sendMessage } from './codec.js'
-import { AbortedError, DialError, MalformedMessageError, MessageTooLargeError, NetError, PeerBannedError, StreamClosedError, TimeoutError } from './errors.js'
+import { AbortedError, DialError, MalformedMessageError, MessageTooLargeError, NetError, PeerBannedError, ProtocolViolationError, StreamClosedError, TimeoutError } from './errors.js'
 import { protocolId, type MessageStream, type Transport, type TransportOptions } from './types.js'
 
 export interface ComplianceHooks {
@@ -202,6 +202,20 @@ export function runTransportCompliance(name: string, hooks: ComplianceHooks): vo
       assert.equal(blog.entries.filter((x) => x.level === 'error').length, 0)
       assert.equal(b.isBanned(a.peerId), false)
       await assert.rejects(within(s.read(), 5000, 'read after the timeout'), StreamClosedError)
+    })
+
+    test('a handler that throws ProtocolViolationError drops the stream with a warning and counts a violation', async () => {
+      const blog = memoryLogger()
+      const { a, b } = await pair({ logger: blog, banAfterViolations: 2 })
+      await b.handle(ECHO, async (s, peer) => { await s.read(); throw new ProtocolViolationError('not entitled', { peer }) })
+      for (let i = 0; i < 2; i++) {
+        const s = await a.dial(addr(b), ECHO)
+        await s.write(new Uint8Array(1))
+        await assert.rejects(within(s.read(), 5000, 'read'), StreamClosedError)
+      }
+      await until(() => b.isBanned(a.peerId), 'ban after two violations')
+      assert.equal(blog.entries.filter((x) => x.level === 'warn' && x.fields?.code === 'NET_PROTOCOL_VIOLATION').length, 2)
+      assert.equal(blog.entries.filter((x) => x.level === 'error').length, 0)
     })
 
     test('banAfterViolations bans a repeat offender', async () => {

@@ -17,7 +17,7 @@
 import type { Address } from 'viem'
 import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
-import { readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
+import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
 import { createClaimant, type Claimant } from '../../exchange/index.js'
 import { createMarketChecker } from '../../market/check.js'
@@ -259,7 +259,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
 
   if (behaviour === 'colluding') {
     await transport.handle(CDN_COLLUDE, async (stream, peer) => {
-      if (peer !== o.partner || !hire) throw new Error('not our partner')
+      if (peer !== o.partner || !hire) throw new ProtocolViolationError('not our partner', { peer, protocol: CDN_COLLUDE })
       const r = await readMessage(stream, collideCodec, { timeoutMs: 5_000 })
       await sendMessage(stream, collideReplyCodec, { contentId: r.contentId, cacheSecret: hire.cacheSecret, chunk: store.get(hire.contentId, r.chunkIndex) ?? new Uint8Array(0) })
     })

@@ -13,7 +13,7 @@
 import type { Address } from 'viem'
 import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
-import { readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
+import { ProtocolViolationError, readMessage, sendMessage, type PeerId, type Transport } from '../../net/index.js'
 import type { PayerSide, PaymentTerms } from '../../payments/types.js'
 import { createSponsorDesk, type SponsorDesk } from '../../exchange/index.js'
 import { loadSpreadingAssignment, reputationAssignment, type AssignmentStrategy, type HirePolicy, type HiredServer } from '../../market/assign.js'
@@ -144,7 +144,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   let askSeq = BigInt(clock.now()) * 1000n // above every ask a restarted publisher signed before
   await transport.handle(CDN_JOIN, async (stream, peer) => {
     const join = await readMessage(stream, joinCodec, { timeoutMs: 10_000 })
-    if (join.type !== 'join') throw new Error('expected join')
+    if (join.type !== 'join') throw new ProtocolViolationError(`expected join, got ${join.type}`, { peer, protocol: CDN_JOIN })
     const decline = async (reason: string, fields: Record<string, unknown> = {}) => {
       log.info('declined cache offer', { cache: peer, reason, ...fields })
       await sendMessage(stream, joinReplyCodec, { type: 'decline', reason: reason.slice(0, 200) })
@@ -205,9 +205,9 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
 
   // --- Content for hired caches.
   await transport.handle(CDN_CONTENT, async (stream, peer) => {
-    if (!hired.has(peer) && !proposed.has(peer)) throw new Error('content requested by a cache we did not hire')
+    if (!hired.has(peer) && !proposed.has(peer)) throw new ProtocolViolationError('content requested by a cache we did not hire', { peer, protocol: CDN_CONTENT })
     const r = await readMessage(stream, contentRequestCodec, { timeoutMs: 10_000 })
-    if (r.contentId !== o.contentId) throw new Error('unknown content')
+    if (r.contentId !== o.contentId) throw new ProtocolViolationError(`unknown content ${r.contentId}`, { peer, protocol: CDN_CONTENT })
     for (let i = r.from; i < Math.min(r.to, content.manifest.chunkCount); i++) {
       await sendMessage(stream, contentChunkCodec, { header: { index: i }, body: content.chunks[i] })
     }
