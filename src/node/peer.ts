@@ -81,7 +81,12 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
       payments: paid ? { scheme: cfg.scheme, context: { chain: chain!, deployment, key: cfg.key as Hex, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, rng: pooledSystemRng, logger: log } } : undefined,
     }, config)
     await role.run({ signal: io.signal })
-    await role.stop()
+    const final = await role.stop()
+    // A role that could not do its job (a client whose download failed: publisher gone, no cache left) fails the
+    // process with its reason, so `souk node` exits non-zero; a stingy client cut off as designed did its job.
+    if (typeof final.error === 'string' && !(final.stats as { cutOff?: unknown } | undefined)?.cutOff) {
+      throw new SoukError(`${cfg.name} (${cfg.market} ${cfg.role}) failed: ${final.error}`, { code: 'ROLE_FAILED' })
+    }
   } finally {
     for (const db of dbs) if (db.open) db.close()
     await transport.stop().catch(() => {})

@@ -56,6 +56,9 @@ export interface Client {
   stats(): ClientStats
 }
 
+/** How many times the client asks again for a bundle that failed (not counting a refusal by the publisher). */
+const BUNDLE_RETRIES = 2
+
 interface Slot { cacheId: string; addresses: string[]; ticket: Uint8Array; order: PayOrder }
 interface Got { stream: MessageStream; inner: Uint8Array }
 
@@ -74,13 +77,18 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
   const emit = c.onEvent ?? (() => {})
   const behaviour = o.behaviour ?? 'honest'
   const timeoutMs = o.timeoutMs ?? 30_000
-  const st: ClientStats = { bundles: 0, chunksVerified: 0, bytesVerified: 0, bytesFrom: {}, solveMs: 0, badChunks: 0, repairs: 0, shortcutAttempts: 0, shortcutFailures: 0, unpaidChunks: 0 }
+  const st: ClientStats = { bundles: 0, chunksVerified: 0, bytesVerified: 0, bytesFrom: {}, solveMs: 0, badChunks: 0, repairs: 0, proofsUndelivered: 0, bundleRetries: 0, shortcutAttempts: 0, shortcutFailures: 0, unpaidChunks: 0 }
   const avoid = new Set<string>()
   const solved: { requestId: Uint8Array; secret: Uint8Array }[] = []
 
   const ask = async (msg: Parameters<typeof requestCodec.encode>[0], signal?: AbortSignal) => {
-    const s = await transport.dial(o.publisher, CDN_REQUEST, { timeoutMs, signal })
-    return request(s, requestCodec, requestReplyCodec, msg, { timeoutMs, signal })
+    try {
+      const s = await transport.dial(o.publisher, CDN_REQUEST, { timeoutMs, signal })
+      return await request(s, requestCodec, requestReplyCodec, msg, { timeoutMs, signal })
+    } catch (e) {
+      if (signal?.aborted) throw e
+      throw new CdnClientError(`the publisher is unreachable: ${(e as Error).message.split('\n')[0]}`, { code: 'CDN_PUBLISHER_UNREACHABLE', cause: e })
+    }
   }
 
   /** Gets one slot's chunk: request, download, payment message, outer key, peel, digest check. */
@@ -179,12 +187,20 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
       const { secret } = solveBundle({ bundle, innerChunks: inner, signal })
       st.solveMs += clock.now() - t0
       const plain = openBundle({ bundle, innerChunks: inner, secret })
-      await Promise.all(got.map(async (g) => {
-        await sendMessage(g!.stream, fetchCodec, { type: 'proof', secret })
+      // The content of this bundle is ours now (solved, Merkle-checked). Handing each cache its proof is what gets
+      // it paid; a cache that died or fails here costs us nothing: the others' claims (or our `solved[]` in the next
+      // request) prove the bundle, so it can still late-claim if it comes back.
+      const delivered = await Promise.allSettled(got.map(async (g) => {
+        await sendMessage(g!.stream, fetchCodec, { type: 'proof', secret }, { timeoutMs, signal })
         const ack = await readMessage(g!.stream, fetchReplyCodec, { timeoutMs, signal })
         if (ack.header.type !== 'ack' || !ack.header.accepted) log.warn('cache did not accept our proof', { cache: g!.stream.remotePeer })
         await g!.stream.close()
       }))
+      delivered.forEach((d, i) => {
+        if (d.status === 'fulfilled') return
+        st.proofsUndelivered++
+        log.warn('could not hand a cache its proof (the content is ours anyway)', { cache: slots[i].cacheId, reason: (d.reason as Error).message.split('\n')[0] })
+      })
       solved.push({ requestId: bundle.requestId, secret })
       for (const p of plain) { st.chunksVerified++; st.bytesVerified += p.length }
       emit({ kind: 'bundle-done', chunks: plain.length, bytes: plain.reduce((s, p) => s + p.length, 0) })
@@ -200,22 +216,36 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
       let first = 0
       let total = Infinity
       let length = 0
-      while (first < total) {
-        let b
-        try {
-          b = await fetchBundle(first, opts?.signal)
-        } catch (e) {
-          if (behaviour === 'stingy') {
+      let retries = 0
+      try {
+        while (first < total) {
+          let b
+          try {
+            b = await fetchBundle(first, opts?.signal)
+          } catch (e) {
             const reason = (e as Error).message.split('\n')[0]
-            if (/refused/.test(reason)) { st.cutOff = reason; emit({ kind: 'cut-off', reason }); throw e }
-            continue // the stingy client moves on to the next bundle without paying
+            if (behaviour === 'stingy') {
+              if (/refused/.test(reason)) { st.cutOff = reason; emit({ kind: 'cut-off', reason }); throw e }
+              continue // the stingy client moves on to the next bundle without paying
+            }
+            // A bundle whose slots could not all be fetched (caches gone, repairs used up) is asked for again, with
+            // the failed caches avoided; the publisher's refusal (no cache left, too many open bundles) or its
+            // absence is final.
+            if (opts?.signal?.aborted || /^publisher refused/.test(reason) || (e as CdnClientError).code === 'CDN_PUBLISHER_UNREACHABLE' || retries >= BUNDLE_RETRIES) throw e
+            retries++
+            st.bundleRetries++
+            log.warn('bundle failed: asking for it again', { firstChunk: first, reason })
+            continue
           }
-          throw e
+          retries = 0
+          chunks.push(...b.chunks)
+          total = b.chunkCount
+          length = b.contentLength
+          first += b.chunks.length
         }
-        chunks.push(...b.chunks)
-        total = b.chunkCount
-        length = b.contentLength
-        first += b.chunks.length
+      } catch (e) {
+        st.failed = (e as Error).message.split('\n')[0]
+        throw e
       }
       const out = new Uint8Array(length)
       let off = 0

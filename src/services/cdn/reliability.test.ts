@@ -199,3 +199,90 @@ test('failure 2: claims the publisher could not answer for a while are retried w
     await m.close()
   }
 })
+
+test('failure 4: a cache dying at the proof step does not abort the download; the others are paid, later bundles avoid it', async () => {
+  const m = await startMarket({ caches: 3, contentBytes: 8 * 1024, cachesPerRequest: 2 })
+  try {
+    let victim: string | undefined
+    // The first cache the client hands a proof to dies just before it gets it.
+    const client = await m.client('client-0', { wrap: (t) => atProofStep(t, (cache) => { if (!victim) { victim = cache; m.net.disconnect(cache) } }) })
+    await client.run({ signal: new AbortController().signal })
+    const r = client.result()
+    assert.ok(victim, 'a cache died at the proof step')
+    assert.equal(r.error, undefined, 'the download went on')
+    assert.equal(r.sha256, contentDigest(m.publisher.content), 'byte-exact')
+    const st = client.client.stats()
+    assert.equal(st.proofsUndelivered, 1)
+    assert.equal(st.failed, undefined)
+    await m.advance(2_000)
+    for (const c of m.caches) await c.cache.drain()
+    const alive = m.caches.filter((c) => c.cache.stats().claimsPaid > 0)
+    assert.ok(alive.length >= 1, 'the caches that got their proofs were paid')
+  } finally {
+    await m.close()
+  }
+})
+
+test('failure 4: a cache dying before it released its key is repaired from another cache', async () => {
+  const m = await startMarket({ caches: 3, contentBytes: 8 * 1024, cachesPerRequest: 2 })
+  try {
+    let victim: string | undefined
+    // Kill the cache as the client sends its payment message (2nd write): no key comes back.
+    const bind = <T extends object>(o: T, k: string | symbol) => { const v = Reflect.get(o, k); return typeof v === 'function' ? v.bind(o) : v }
+    const atPay = (t: Transport): Transport => new Proxy(t, {
+      get(target, k) {
+        if (k !== 'dial') return bind(target, k)
+        return async (peer: string, protocol: string, opts?: { timeoutMs?: number }) => {
+          const s = await target.dial(peer, protocol, opts)
+          if (protocol !== CDN_FETCH) return s
+          let writes = 0
+          return new Proxy(s, { get: (st: MessageStream, k2) => k2 !== 'write' ? bind(st, k2) : (f: Uint8Array, o?: { timeoutMs?: number }) => { if (++writes === 2 && !victim) { victim = st.remotePeer; m.net.disconnect(st.remotePeer) } return st.write(f, o) } })
+        }
+      },
+    })
+    const client = await m.client('client-0', { wrap: atPay })
+    await client.run({ signal: new AbortController().signal })
+    const r = client.result()
+    assert.ok(victim)
+    assert.equal(r.error, undefined)
+    assert.equal(r.sha256, contentDigest(m.publisher.content))
+    assert.ok(client.client.stats().repairs >= 1, 'the dead slot was repaired from another cache')
+  } finally {
+    await m.close()
+  }
+})
+
+test('failure 4: a client whose publisher is dead, or whose caches are all gone, fails with a reason', async () => {
+  const m = await startMarket({ caches: 1, cachesPerRequest: 1 })
+  try {
+    m.net.disconnect('cache-0')
+    const noCache = await m.client('client-0')
+    await noCache.run({ signal: new AbortController().signal })
+    assert.match(noCache.result().error ?? '', /no (other )?cache available/)
+    assert.equal(noCache.client.stats().failed, noCache.result().error)
+    await m.transports.get('publisher')!.stop()
+    const noPublisher = await m.client('client-1')
+    await noPublisher.run({ signal: new AbortController().signal })
+    assert.match(noPublisher.result().error ?? '', /the publisher is unreachable/)
+    assert.ok(noPublisher.client.stats().failed)
+  } finally {
+    await m.close()
+  }
+})
+
+test('failure 4: `souk node --role client` whose publisher is dead exits non-zero with a one-line reason', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'souk-client-'))
+  writeFileSync(join(dir, 'deployment.json'), JSON.stringify(dep, (_, v) => (typeof v === 'bigint' ? v.toString() : v)))
+  // A publisher address that was real a moment ago: libp2p dials it and is refused.
+  const gone = await createLibp2pTransport()
+  const addr = gone.addresses()[0]
+  await gone.stop()
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'node', '--role', 'client', '--rpc', 'http://127.0.0.1:9', '--deployment', join(dir, 'deployment.json'),
+    '--bootstrap', addr, '--data-dir', join(dir, 'client'), '--name', 'client-0'], { encoding: 'utf8', timeout: 120_000 })
+  assert.notEqual(r.status, 0, `exit code ${r.status}; stderr: ${r.stderr}`)
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'))
+  assert.equal(errors.length, 1, r.stderr)
+  assert.match(errors[0], /client-0 .*failed: the publisher is unreachable/)
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  assert.ok(r.stdout.split('\n').some((l) => l.includes('"fetch-failed"')), 'the failure was reported as an event too')
+})

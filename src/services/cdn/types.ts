@@ -58,6 +58,12 @@ export interface ClientStats {
   solveMs: number
   badChunks: number
   repairs: number
+  /** Caches that could not be handed their proof (gone at the proof step): the content was ours regardless. */
+  proofsUndelivered: number
+  /** Bundles asked for again after one failed (its caches gone, repairs used up). */
+  bundleRetries: number
+  /** Why the last download failed (publisher gone, no cache left...); unset while every download succeeded. */
+  failed?: string
   /** Adversarial modes: attempts to skip honest caches, and how many failed. */
   shortcutAttempts: number
   shortcutFailures: number
