@@ -3,7 +3,8 @@
  * `wire` from the components only a node creates: libp2p, a chain over JSON-RPC, SQLite files in its data dir, the
  * system clock and rng. It reports what the role does as events (the CLI prints them as JSON lines so a testnet
  * parent can draw progress and a summary). Stops cleanly on `signal`: a server role drains and settles what it was
- * paid before returning.
+ * paid before returning. A role whose `ready` rejects (a cache its publisher refuses) stops the same way, settling
+ * what its store holds, then throws a `NodeError` naming the reason and what it settled.
  *
  * @example
  * ```ts
@@ -26,9 +27,17 @@ import { forkRng, pooledSystemRng } from '../crypto/rng.js'
 import { createLibp2pTransport } from '../net/index.js'
 import { schemeEnum } from '../payments/index.js'
 import type { ServiceEvent } from '../services/market.js'
+import type { SettleReport } from '../payments/types.js'
 import { marketByName, marketEnum } from '../services/markets.js'
 
 export { makeContent } from '../services/cdn/market.js'
+
+/** A peer that cannot do its job (refused by the peer it joins, no key, no funds for its transactions). */
+export class NodeError extends SoukError {
+  override name = 'NodeError'
+}
+
+const firstLine = (e: unknown) => (e instanceof SoukError ? e.shortMessage : String((e as Error)?.message ?? e)).split('\n')[0]
 
 export const PeerConfigSchema = z.object({
   market: z.lazy(() => marketEnum()).default('cdn'),
@@ -66,7 +75,8 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
   const config = market.configSchema.parse(cfg.options)
   const log = io.logger ?? silentLogger()
   const clock = systemClock()
-  const emit = (e: ServiceEvent) => io.report({ ...e, role: cfg.role, name: cfg.name })
+  const recovered: ServiceEvent[] = []
+  const emit = (e: ServiceEvent) => { if (e.kind === 'recovered') recovered.push(e); io.report({ ...e, role: cfg.role, name: cfg.name }) }
   const deployment = JSON.parse(readFileSync(cfg.deploymentPath, 'utf8')) as SoukDeployment
   const transport = await createLibp2pTransport({ listen: [cfg.listen], privateKey: cfg.identity ? new Uint8Array(Buffer.from(cfg.identity, 'hex')) : undefined, logger: log.child('net'), banAfterViolations: 3 })
   emit({ kind: 'listening', peerId: transport.peerId, addresses: transport.addresses() })
@@ -80,8 +90,34 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
       openDb: (name) => { const db = openDatabase(join(cfg.dataDir, `${name}.sqlite`), { synchronous: 'NORMAL' }); dbs.push(db); return db },
       payments: paid ? { scheme: cfg.scheme, context: { chain: chain!, deployment, key: cfg.key as Hex, storePath: join(cfg.dataDir, 'payments.sqlite'), clock, rng: pooledSystemRng, logger: log } } : undefined,
     }, config)
-    await role.run({ signal: io.signal })
+    // A role that can never get into business (a cache its publisher refuses) stops at once: it settles what its store
+    // holds, then fails with the reason. On `io.signal` (SIGTERM) it stops the same way, settling too.
+    const stopRole = new AbortController()
+    const forward = () => stopRole.abort()
+    io.signal.addEventListener('abort', forward, { once: true })
+    if (io.signal.aborted) stopRole.abort()
+    let refused: unknown
+    role.ready.catch((e: unknown) => { if (!io.signal.aborted) { refused = e; stopRole.abort() } })
+    try {
+      await role.run({ signal: stopRole.signal })
+    } finally {
+      io.signal.removeEventListener('abort', forward)
+    }
     const final = await role.stop()
+    if (refused !== undefined) {
+      const s = [...recovered, final].map((e) => e.settle as SettleReport | undefined)
+      const settled = s.reduce((n, r) => n + (r?.settled ?? 0), 0)
+      const pending = (final.settle as SettleReport | undefined)?.pending ?? 0
+      const what = `it settled ${settled} stored payment${settled === 1 ? '' : 's'}, ${pending > 0 ? `${pending} left pending` : 'none left'}`
+      throw new NodeError(`The ${market.name} ${cfg.role} stopped: ${firstLine(refused)} (${what})`, {
+        code: 'NODE_REFUSED',
+        details: { settled, pending },
+        hints: [
+          ...(pending > 0 ? [`Run it again with the same --data-dir to settle the ${pending} left in ${join(cfg.dataDir, 'payments.sqlite')}.`] : []),
+          'Join a publisher that hires it (--bootstrap), or start it again once this one has room.',
+        ],
+      })
+    }
     // A role that could not do its job (a client whose download failed: publisher gone, no cache left) fails the
     // process with its reason, so `souk node` exits non-zero; a stingy client cut off as designed did its job.
     if (typeof final.error === 'string' && !(final.stats as { cutOff?: unknown } | undefined)?.cutOff) {

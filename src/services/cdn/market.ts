@@ -143,6 +143,10 @@ async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHan
   const publisherAddr = need(c.bootstrap, 'bootstrap', 'cache')
   const behaviour: CacheBehaviour = cfg.behaviour === 'stingy' ? 'honest' : cfg.behaviour
   const payee = await createPayee(scheme, context)
+  // A restart: redeem what the store holds from before, whether or not the publisher takes us back (a chain that
+  // cannot be reached now leaves it stored for the settle at stop).
+  const recovered = await payee.settle({ force: true }).catch((e) => { c.logger.warn('could not settle stored payments at start', { reason: firstLine(e) }); return undefined })
+  if (recovered && (recovered.settled > 0 || recovered.pending > 0 || (recovered.lostCount ?? 0) > 0)) c.onEvent({ kind: 'recovered', settle: recovered })
   const store = sqliteChunkStore(c.openDb('chunks'))
   const cache = await createCache({ transport: c.transport, payee, signer: keySigner(context.key), store, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent }, {
     publisher: publisherAddr, behaviour, partner: cfg.partner, marketDomain: marketDomain(context.chain.chainId),
