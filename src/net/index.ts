@@ -23,5 +23,5 @@ export {
 export type { Codec, CodecOptions, BinaryMessage } from './codec.js'
 export { createMemoryNetwork, MEMORY_RECEIVE_WINDOW_BYTES, MEMORY_ADDRESS_PREFIX } from './memory.js'
 export type { MemoryNetwork, MemoryNetworkOptions, MemoryNetworkStats } from './memory.js'
-export { createLibp2pTransport, generateIdentity, peerIdFromIdentity, LIBP2P_FRAME_PREFIX_BYTES, LIBP2P_MAX_OUTBOUND_STREAMS, LIBP2P_WRITE_BUFFER_BYTES } from './libp2p.js'
+export { createLibp2pTransport, generateIdentity, peerIdFromIdentity, ipAndSubnet, DEFAULT_MAX_INBOUND_PER_IP, DEFAULT_MAX_INBOUND_PER_SUBNET, LIBP2P_FRAME_PREFIX_BYTES, LIBP2P_MAX_OUTBOUND_STREAMS, LIBP2P_WRITE_BUFFER_BYTES } from './libp2p.js'
 export type { Libp2pTransport, Libp2pTransportOptions } from './libp2p.js'

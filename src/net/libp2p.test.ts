@@ -45,3 +45,44 @@ describe('libp2p transport', () => {
     }
   })
 })
+
+describe('libp2p inbound limits', () => {
+  test('ipAndSubnet: IPv4 /24, IPv6 /48, loopback flagged, other addresses none', async () => {
+    const { ipAndSubnet } = await import('./libp2p.js')
+    assert.deepEqual(ipAndSubnet('/ip4/10.1.2.3/tcp/4001'), { ip: '10.1.2.3', subnet: '10.1.2.0/24', loopback: false })
+    assert.deepEqual(ipAndSubnet('/ip4/127.0.0.1/tcp/1/p2p/x'), { ip: '127.0.0.1', subnet: '127.0.0.0/24', loopback: true })
+    assert.deepEqual(ipAndSubnet('/ip6/2001:db8:1:2::5/tcp/1'), { ip: '2001:db8:1:2::5', subnet: '2001:db8:1::/48', loopback: false })
+    assert.deepEqual(ipAndSubnet('/ip6/::1/tcp/1'), { ip: '::1', subnet: '0:0:0::/48', loopback: true })
+    assert.equal(ipAndSubnet('/dns4/example.com/tcp/1'), undefined)
+  })
+
+  test('at most maxInboundPerIp connections from one address: new identities beyond it are refused, room frees when one leaves', async () => {
+    const { createLibp2pTransport: create } = await import('./libp2p.js')
+    const { memoryLogger } = await import('../core/logger.js')
+    const log = memoryLogger()
+    const ECHO = protocolId('limit-echo', 1)
+    const b = await create({ maxInboundPerIp: 2, limitLoopback: true, logger: log })
+    await b.handle(ECHO, async (s) => { for await (const f of s) await s.write(f) })
+    const addr = b.addresses()[0]
+    const peers = await Promise.all([0, 1, 2].map(() => create()))
+    try {
+      const ping = async (t: Transport) => { const s = await t.dial(addr, ECHO, { timeoutMs: 5000 }); await s.write(new Uint8Array([1])); await s.read({ timeoutMs: 5000 }); return s }
+      await ping(peers[0])
+      await ping(peers[1])
+      await assert.rejects(ping(peers[2]), NetError, 'a third identity from the same address is refused')
+      assert.ok(log.entries.some((e) => e.level === 'warn' && e.msg === 'refusing inbound connections: too many from one address or subnet'))
+      await peers[0].stop()
+      for (let i = 0; i < 100 && (b as Libp2pTransport).node.getConnections().length > 1; i++) await new Promise((r) => setTimeout(r, 20))
+      await ping(peers[2])
+      // Loopback is exempt unless asked: a default transport takes all three.
+      const c = await create()
+      await c.handle(ECHO, async (s) => { for await (const f of s) await s.write(f) })
+      for (const p of [peers[1], peers[2]]) { const s = await p.dial(c.addresses()[0], ECHO, { timeoutMs: 5000 }); await s.write(new Uint8Array([1])); await s.read({ timeoutMs: 5000 }) }
+      const d = await create()
+      const s = await d.dial(c.addresses()[0], ECHO, { timeoutMs: 5000 }); await s.write(new Uint8Array([1])); await s.read({ timeoutMs: 5000 })
+      await Promise.all([c.stop(), d.stop()])
+    } finally {
+      await Promise.all([b.stop(), ...peers.map((p) => p.stop())])
+    }
+  })
+})

@@ -53,6 +53,33 @@ export interface Libp2pTransportOptions extends TransportOptions {
   privateKey?: Uint8Array
   /** Clock for read/write timeouts (default system clock). */
   clock?: Clock
+  /**
+   * Most inbound connections open at once from one IP address (default {@link DEFAULT_MAX_INBOUND_PER_IP}) and from
+   * one IPv4 /24 (or IPv6 /48) (default {@link DEFAULT_MAX_INBOUND_PER_SUBNET}). A new identity costs an attacker
+   * ~30 ms; an address costs more. Further connections are refused before the handshake.
+   */
+  maxInboundPerIp?: number
+  maxInboundPerSubnet?: number
+  /** Apply those limits to loopback too (default false: a local testnet runs every peer on 127.0.0.1). */
+  limitLoopback?: boolean
+}
+
+/** Default cap of inbound connections from one IP address. */
+export const DEFAULT_MAX_INBOUND_PER_IP = 16
+/** Default cap of inbound connections from one IPv4 /24 or IPv6 /48. */
+export const DEFAULT_MAX_INBOUND_PER_SUBNET = 64
+
+/** The host of a TCP multiaddr and its subnet key (/24 for IPv4, /48 for IPv6), or undefined. */
+export function ipAndSubnet(addr: string): { ip: string; subnet: string; loopback: boolean } | undefined {
+  const m4 = /^\/ip4\/(\d+)\.(\d+)\.(\d+)\.(\d+)(\/|$)/.exec(addr)
+  if (m4) return { ip: `${m4[1]}.${m4[2]}.${m4[3]}.${m4[4]}`, subnet: `${m4[1]}.${m4[2]}.${m4[3]}.0/24`, loopback: m4[1] === '127' }
+  const m6 = /^\/ip6\/([0-9a-fA-F:]+)(\/|$)/.exec(addr)
+  if (m6) {
+    const ip = m6[1].toLowerCase()
+    const head = ip.includes('::') ? [...ip.split('::')[0].split(':').filter(Boolean), '0', '0', '0'].slice(0, 3) : ip.split(':').slice(0, 3)
+    return { ip, subnet: `${head.join(':')}::/48`, loopback: ip === '::1' }
+  }
+  return undefined
 }
 
 export interface Libp2pTransport extends Transport {
@@ -205,6 +232,32 @@ export async function createLibp2pTransport(opts: Libp2pTransportOptions = {}): 
   const violations = new Map<PeerId, number>()
   const streams = new Set<FramedStream>()
   const isBannedId = (p: Libp2pPeerId) => banned.has(p.toString())
+  const perIp = opts.maxInboundPerIp ?? DEFAULT_MAX_INBOUND_PER_IP
+  const perSubnet = opts.maxInboundPerSubnet ?? DEFAULT_MAX_INBOUND_PER_SUBNET
+  for (const [k, v] of [['maxInboundPerIp', perIp], ['maxInboundPerSubnet', perSubnet]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`createLibp2pTransport: ${k} must be an integer >= 1, got ${v}`)
+  }
+  let refusedInbound = 0
+  /** True when one more inbound connection from `remote` would pass a per-IP or per-subnet cap (`extra`: already counted). */
+  const overLimit = (remote: string, extra: number): boolean => {
+    const at = ipAndSubnet(remote)
+    if (!at || (at.loopback && !opts.limitLoopback)) return false
+    let ip = 0, subnet = 0
+    for (const c of node.getConnections()) {
+      if (c.direction !== 'inbound') continue
+      const o = ipAndSubnet(c.remoteAddr.toString())
+      if (!o) continue
+      if (o.ip === at.ip) ip++
+      if (o.subnet === at.subnet) subnet++
+    }
+    const deny = ip - extra >= perIp || subnet - extra >= perSubnet
+    if (deny) {
+      refusedInbound++
+      if (refusedInbound === 1 || refusedInbound % 100 === 0) log.warn('refusing inbound connections: too many from one address or subnet', { ip: at.ip, subnet: at.subnet, perIp, perSubnet, refused: refusedInbound })
+    }
+    return deny
+  }
+  let log = silentLogger()
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
@@ -218,12 +271,13 @@ export async function createLibp2pTransport(opts: Libp2pTransportOptions = {}): 
       denyDialPeer: isBannedId,
       denyInboundEncryptedConnection: isBannedId,
       denyOutboundEncryptedConnection: isBannedId,
-      denyInboundUpgradedConnection: isBannedId,
+      denyInboundUpgradedConnection: (p, maConn) => isBannedId(p) || overLimit(maConn.remoteAddr.toString(), 0),
+      denyInboundConnection: (maConn) => overLimit(maConn.remoteAddr.toString(), 0),
     },
     connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1_000 },
   })
   const peerId = node.peerId.toString()
-  const log = (opts.logger ?? silentLogger()).child(`net:${peerId.slice(-8)}`)
+  log = (opts.logger ?? silentLogger()).child(`net:${peerId.slice(-8)}`)
   let stopped = false
 
   const track = (s: Stream, remote: PeerId, protocol: string) => {
