@@ -4,8 +4,9 @@
  * Only canonical signatures pass: 65 bytes r ‖ s ‖ v with v ∈ {27, 28} and s ≤ n/2 (low-s), exactly what the
  * contracts accept, so a signature has one encoding and one lottery draw.
  *
- * `SignerCache` remembers the public key behind each address after one recovery, so later checks are a plain
- * verify (faster than recover).
+ * `SignerCache` remembers the public key behind each address after one recovery, so later checks compare a recovered
+ * key with it (no keccak). Not a plain verify: verify ignores v, and a signature with v flipped verifies against the
+ * key but recovers another address on chain (a lottery ticket the broker would refuse).
  *
  * @example
  * ```ts
@@ -102,7 +103,10 @@ export function recoverPublicKey(digest: Uint8Array, sig: Uint8Array): Uint8Arra
   }
 }
 
-/** Verifies a canonical signature against a known uncompressed public key. Never throws. */
+/**
+ * Verifies a canonical signature against a known uncompressed public key. Never throws. It does not check v (which
+ * of the two points with x = r was meant): for what a contract's ecrecover accepts, recover and compare.
+ */
 export function verifyWithPublicKey(digest: Uint8Array, sig: Uint8Array, pub: Uint8Array): boolean {
   const p = parseCanonicalSignature(sig)
   if (!p) return false
@@ -177,15 +181,18 @@ export interface SignerCache {
   readonly size: number
 }
 
-/** Verifies by recovery the first time an address is seen, then by plain verify with its cached key. */
+/**
+ * Checks by recovery, as ecrecover does (v included): the first time an address is seen against the address, then
+ * against its cached public key. (A plain verify with the cached key would pass a signature whose v is flipped.)
+ */
 export function createSignerCache(maxEntries = 100_000): SignerCache {
   const keys = new Map<string, Uint8Array>()
   return {
     verify(digest, sig, address) {
       const a = address.toLowerCase()
       const pub = keys.get(a)
-      if (pub) return verifyWithPublicKey(digest, sig, pub)
       const rec = recoverPublicKey(digest, sig)
+      if (pub) return rec !== undefined && Buffer.compare(rec, pub) === 0
       if (!rec || addressOfPublicKey(rec) !== a) return false
       if (keys.size >= maxEntries) keys.delete(keys.keys().next().value as string)
       keys.set(a, rec)

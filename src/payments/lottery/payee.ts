@@ -23,11 +23,12 @@
  * await payee.settle({ force: true })                     // batch-redeem winners
  * ```
  */
-import { ContractFunctionRevertedError, parseEventLogs, type Address, type Hex } from 'viem'
+import { ContractFunctionRevertedError, encodeFunctionData, parseEventLogs, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import type { Chain } from '../../chain/types.js'
 import type { SoukDeployment } from '../deploy.js'
 import { write } from '../../chain/tx.js'
+import { ContractRevertError } from '../../chain/errors.js'
 import { TicketBrokerAbi } from '../../../artifacts/contracts.js'
 import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
@@ -360,6 +361,13 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const nextOnChain = new Map<string, bigint>()
     const unlocking = new Set<string>()
     for (const r of rows) {
+      // A row no call to the broker can even carry (a store gone bad, or one written by an older version: a nonce
+      // past 2^256, a signature cut short) would fail every settle from here on: it is a loss, and the chain is not asked.
+      const unfit = unencodable(r)
+      if (unfit) {
+        recordLoss(report, r, `not a ticket the broker can take: ${unfit}`)
+        continue
+      }
       const nonce = r.nonce
       const laneKey = `${r.sender}|${nonce >> LANE_SHIFT}`
       let next = nextOnChain.get(laneKey)
@@ -387,7 +395,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const maxBatch = o.maxBatchSize ?? 100
     for (let i = 0; i < live.length; i += maxBatch) {
       opts.signal?.throwIfAborted()
-      let batch = live.slice(i, i + maxBatch)
+      const batch = live.slice(i, i + maxBatch)
       const face = batch.reduce((s, r) => s + r.face, 0n)
       const cost = (redeemGasBase + redeemGasPerTicket * BigInt(batch.length)) * gp
       const urgent = batch.some((r) => r.expiration - block <= BigInt(o.expiryMarginBlocks ?? 50) || unlocking.has(r.sender))
@@ -395,34 +403,66 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       const cheapEnough = o.maxGasPrice === undefined || gp <= o.maxGasPrice
       if (!opts.force && !urgent && !(worth && cheapEnough)) continue
       if (urgent && unlocking.size > 0) log.warn('payer is unlocking its funds: redeeming its winners now', { payers: [...unlocking] })
-      for (let attempt = 0; attempt < 2 && batch.length > 0; attempt++) {
-        try {
-          await redeemBatch(batch, report, opts)
-          break
-        } catch (e) {
-          log.error('batch redemption failed', { tickets: batch.length, error: (e as Error).message.split('\n')[0] })
-          if (attempt === 1) throw new PaymentError('Batch redemption failed twice', { cause: e, hints: ['Run settle again later: the chain may be unreachable.'] })
-          // Isolate: simulate each ticket alone; one the broker would refuse is a loss with the broker's reason, the
-          // rest are retried together.
-          const keep: StoredWinner[] = []
-          for (const r of batch) {
-            try {
-              await ctx.chain.public.simulateContract({ account: me, address: broker, abi: TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [toArg(r)] })
-              keep.push(r)
-            } catch (se) {
-              const reason = revertName(se)
-              if (reason) recordLoss(report, r, `the broker refuses it: ${reason}`)
-              else keep.push(r) // not the ticket's fault (the chain, the gas): retried below
-            }
-          }
-          if (keep.length === batch.length) throw new PaymentError('Batch redemption failed', { cause: e, hints: ['Run settle again: no single ticket is at fault (the chain or the account may be the problem).'] })
-          batch = keep
-        }
-      }
+      await redeemIsolating(batch, report, opts)
     }
     report.pending = store.countPending(scope)
     addSettleReport(stats, report)
     return report
+  }
+
+  /**
+   * Redeems `batch`; when the broker refuses it, isolates the winners at fault so that every other one is still
+   * redeemed. After a failed batch each winner is simulated alone (`redeemWinningTicket`, an eth_call: no gas): one
+   * the broker refuses is a loss with the broker's reason; the rest are sent again. When the batch reverts but every
+   * winner passes alone (winners that fail only together, e.g. claims overflowing a payer's debt), it is split in
+   * halves, each redeemed the same way, down to single winners, which then fail alone or go through. A failure that
+   * is not a revert (the chain unreachable, no ETH for gas) is an error: the winners stay pending for the next settle.
+   */
+  async function redeemIsolating(batch: StoredWinner[], report: SettleReport, opts: { signal?: AbortSignal }): Promise<void> {
+    for (let attempt = 0; batch.length > 0; attempt++) {
+      opts.signal?.throwIfAborted()
+      try {
+        await redeemBatch(batch, report, opts)
+        return
+      } catch (e) {
+        log.error('batch redemption failed', { tickets: batch.length, error: (e as Error).message.split('\n')[0] })
+        const reverted = isRevert(e)
+        if (attempt > 0 && !reverted) throw new PaymentError('Batch redemption failed twice', { cause: e, hints: ['Run settle again later: the chain may be unreachable.'] })
+        const keep: StoredWinner[] = []
+        for (const r of batch) {
+          try {
+            await ctx.chain.public.simulateContract({ account: me, address: broker, abi: TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [toArg(r)] })
+            keep.push(r)
+          } catch (se) {
+            const reason = revertName(se)
+            if (reason) recordLoss(report, r, `the broker refuses it: ${reason}`)
+            else keep.push(r) // not the ticket's fault (the chain, the gas): retried below
+          }
+        }
+        if (keep.length === batch.length) {
+          if (reverted && batch.length > 1) {
+            const half = Math.ceil(batch.length / 2)
+            log.warn('batch reverts though each winner passes alone: redeeming it in halves', { tickets: batch.length })
+            await redeemIsolating(batch.slice(0, half), report, opts)
+            await redeemIsolating(batch.slice(half), report, opts)
+            return
+          }
+          throw new PaymentError('Batch redemption failed', { cause: e, hints: ['Run settle again: no single ticket is at fault (the chain or the account may be the problem).'] })
+        }
+        batch = keep
+      }
+    }
+  }
+
+  /** Why `r` cannot be put into a call to the broker at all (undefined when it can). */
+  function unencodable(r: StoredWinner): string | undefined {
+    try {
+      if (hexToBytes(r.sig).length !== 65) return `a signature of ${hexToBytes(r.sig).length} bytes, not 65`
+      encodeFunctionData({ abi: TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [toArg(r)] })
+      return undefined
+    } catch (e) {
+      return ((e as { shortMessage?: string }).shortMessage ?? (e as Error).message).split('\n')[0]
+    }
   }
 
   async function redeemBatch(batch: StoredWinner[], report: SettleReport, opts: { signal?: AbortSignal }) {
@@ -573,12 +613,24 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   return payee
 }
 
-/** The custom error name in a failed simulation, if the contract reverted with one. */
+/**
+ * Why the broker refused a simulated call, if it reverted: its custom error's name, `Panic(<code>)` for a Solidity
+ * panic (17: an arithmetic overflow), 'a revert without a reason' when it gave none; undefined when the call did not
+ * revert (it never reached the contract).
+ */
 function revertName(e: unknown): string | undefined {
   for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
-    const d = (c as { data?: { errorName?: string } }).data
-    if (d && typeof d.errorName === 'string') return d.errorName
-    if (c instanceof ContractFunctionRevertedError && c.data?.errorName) return c.data.errorName
+    const d = (c as { data?: { errorName?: string; args?: readonly unknown[] } }).data
+    if (d && typeof d.errorName === 'string') return d.errorName === 'Panic' ? `Panic(${String(d.args?.[0])})` : d.errorName
+    if (c instanceof ContractFunctionRevertedError) return 'a revert without a reason'
   }
   return undefined
+}
+
+/** Whether a failed send was the contract reverting (not the chain or the account failing). */
+function isRevert(e: unknown): boolean {
+  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+    if (c instanceof ContractRevertError || c instanceof ContractFunctionRevertedError) return true
+  }
+  return false
 }
