@@ -11,11 +11,11 @@
  * await chain.close()
  * ```
  */
-import { createPublicClient, createWalletClient, custom, defineChain, http, type Hex } from 'viem'
+import { createPublicClient, createWalletClient, custom, defineChain, http, HttpRequestError, TimeoutError as ViemTimeoutError, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createNonceManager, jsonRpc } from 'viem/nonce'
 import { redactUrl } from '../core/errors.js'
-import { ChainError } from './errors.js'
+import { ChainError, ChainUnreachableError } from './errors.js'
 import { createEmbeddedProvider, DEFAULT_CHAIN_ID, type EmbeddedChainOptions } from './embedded.js'
 import type { Chain, DevControls, Eip1193Provider, SoukWallet } from './types.js'
 
@@ -105,7 +105,18 @@ export async function createChain(opts: ChainOptions = { kind: 'embedded' }): Pr
     throw new ChainError(`Unsupported RPC URL scheme ${url.protocol}`, { hints: ['Use an http:// or https:// JSON-RPC endpoint.'] })
   }
   const t = http(opts.url, { retryCount: 0, timeout: opts.timeoutMs ?? 30_000 })({ chain: undefined })
-  const provider: Eip1193Provider = { request: (a) => t.request(a as never) }
+  const where = redactUrl(opts.url)
+  // A dead or unreachable endpoint is one typed error (ChainUnreachableError), not viem's "HTTP request failed.".
+  const provider: Eip1193Provider = {
+    async request(a) {
+      try {
+        return await t.request(a as never)
+      } catch (e) {
+        if (e instanceof HttpRequestError || e instanceof ViemTimeoutError) throw new ChainUnreachableError(where, { cause: e, details: { method: (a as { method: string }).method } })
+        throw e
+      }
+    },
+  }
   try {
     return await chainFromProvider(provider, { kind: 'rpc', dev: opts.dev, devKeys: opts.devKeys })
   } catch (e) {
