@@ -10,9 +10,9 @@
  * ```
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID, scryptSync, timingSafeEqual } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { SoukError } from '../core/errors.js'
 
@@ -67,11 +67,17 @@ export function decryptKeystore(ks: KeystoreV3, password: string): Hex {
   const mac = Buffer.from(keccak_256(Buffer.concat([dk.subarray(16, 32), ct])))
   const want = Buffer.from(ks.crypto.mac, 'hex')
   if (mac.length !== want.length || !timingSafeEqual(mac, want)) {
-    throw new KeystoreError('Wrong password for keystore', { code: 'KEYSTORE_PASSWORD', hints: ['Check the password (SOUK_KEYSTORE_PASSWORD or the prompt).'] })
+    throw new KeystoreError('Wrong password for keystore', { code: 'KEYSTORE_PASSWORD', hints: ['Check the password (--password-file or SOUK_KEY_PASSWORD).'] })
   }
   const d = createDecipheriv('aes-128-ctr', dk.subarray(0, 16), Buffer.from(ks.crypto.cipherparams.iv, 'hex'))
   return `0x${Buffer.concat([d.update(ct), d.final()]).toString('hex')}` as Hex
 }
+
+/** Where a keystore's password comes from: `--password-file`, then SOUK_KEY_PASSWORD (SOUK_KEYSTORE_PASSWORD, its old name). */
+export const KEY_PASSWORD_ENV = 'SOUK_KEY_PASSWORD'
+/** Where a raw signing key comes from when no `--key` is given. */
+export const PRIVATE_KEY_ENV = 'SOUK_PRIVATE_KEY'
+const HEX_KEY = /^0x[0-9a-fA-F]{64}$/
 
 /**
  * The signing key for a remote chain: from `keystorePath` (+ password) or from the environment variable
@@ -84,15 +90,51 @@ export function loadSigningKey(opts: { keystorePath?: string; password?: string;
     try {
       json = JSON.parse(readFileSync(opts.keystorePath, 'utf8')) as KeystoreV3
     } catch (e) {
-      throw new KeystoreError(`Cannot read keystore ${opts.keystorePath}`, { cause: e, hints: ['Check the path; create one with `souk key new`.'] })
+      throw new KeystoreError(`Cannot read keystore ${opts.keystorePath}`, { code: 'KEYSTORE_READ', cause: e, hints: [`Check the path; create one with \`souk key new --out ${opts.keystorePath}\`.`] })
     }
-    const pw = opts.password ?? env.SOUK_KEYSTORE_PASSWORD
-    if (pw === undefined) throw new KeystoreError('No keystore password given', { hints: ['Set SOUK_KEYSTORE_PASSWORD.'] })
+    const pw = opts.password ?? env[KEY_PASSWORD_ENV] ?? env.SOUK_KEYSTORE_PASSWORD
+    if (pw === undefined) throw new KeystoreError(`No password for keystore ${opts.keystorePath}`, { code: 'KEYSTORE_NO_PASSWORD', hints: [`Pass --password-file <file> or set ${KEY_PASSWORD_ENV}.`] })
     return decryptKeystore(json, pw)
   }
-  const name = opts.envVar ?? 'SOUK_PRIVATE_KEY'
+  const name = opts.envVar ?? PRIVATE_KEY_ENV
   const v = env[name]
-  if (!v) throw new KeystoreError(`No signing key: ${name} is not set and no keystore was given`, { hints: [`Set ${name}=0x… or pass --keystore <file>.`] })
-  if (!/^0x[0-9a-fA-F]{64}$/.test(v)) throw new KeystoreError(`${name} is not a 32-byte hex private key`, { hints: ['It must look like 0x followed by 64 hex digits.'] })
+  if (!v) throw new KeystoreError(`No signing key: ${name} is not set and no keystore was given`, { code: 'KEY_MISSING', hints: [`Set ${name}=0x… or pass --key <keystore file>; create one with \`souk key new --out key.json\`.`] })
+  if (!HEX_KEY.test(v)) throw new KeystoreError(`${name} is not a 32-byte hex private key`, { code: 'KEY_FORMAT', hints: ['It must look like 0x followed by 64 hex digits.'] })
   return v as Hex
+}
+
+/** Reads a password file: its first line, without the line break (a file written by `echo` works). */
+export function readPasswordFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/)[0]
+  } catch (e) {
+    throw new KeystoreError(`Cannot read password file ${path}`, { code: 'KEYSTORE_PASSWORD_FILE', cause: e, hints: ['Check the path of --password-file.'] })
+  }
+}
+
+/**
+ * The one way a command gets the key it sends transactions with: `key` (a `--key` flag: a 0x hex key or the path of
+ * a Web3 v3 keystore), else the first of `envVars` that is set (default SOUK_PRIVATE_KEY; a hex key). A keystore's
+ * password comes from `passwordFile`, else SOUK_KEY_PASSWORD. Returns undefined when none is given (the caller
+ * decides whether it needs one); throws a `KeystoreError` with a hint for a bad key, a missing file or a wrong
+ * password. The key itself is never part of a message.
+ *
+ * @example
+ * ```ts
+ * resolveSigningKey({ key: 'keys/cache.json', passwordFile: 'keys/pw' }) // { key: '0x…', address: '0x…', source: 'keystore keys/cache.json' }
+ * resolveSigningKey({ env: { SOUK_PRIVATE_KEY: '0x' + '11'.repeat(32) } })?.source // 'SOUK_PRIVATE_KEY'
+ * ```
+ */
+export function resolveSigningKey(opts: { key?: string; passwordFile?: string; envVars?: string[]; env?: Record<string, string | undefined> }): { key: Hex; address: Address; source: string } | undefined {
+  const env = opts.env ?? process.env
+  const password = opts.passwordFile !== undefined ? readPasswordFile(opts.passwordFile) : undefined
+  const done = (key: Hex, source: string) => ({ key, address: privateKeyToAddress(key).toLowerCase() as Address, source })
+  if (opts.key !== undefined && opts.key !== '') {
+    const k = opts.key.trim()
+    if (HEX_KEY.test(k)) return done(k as Hex, '--key')
+    if (/^(0x)?[0-9a-fA-F]+$/.test(k) && !existsSync(k)) throw new KeystoreError('--key is neither a 32-byte hex key nor a keystore file', { code: 'KEY_FORMAT', hints: ['Pass 0x followed by 64 hex digits, or the path of a keystore (`souk key new --out key.json`).'] })
+    return done(loadSigningKey({ keystorePath: k, password, env }), `keystore ${k}`)
+  }
+  for (const name of opts.envVars ?? [PRIVATE_KEY_ENV]) if (env[name]) return done(loadSigningKey({ envVar: name, env }), name)
+  return undefined
 }

@@ -16,7 +16,9 @@
 import type { SoukDeployment } from '../payments/deploy.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
+import { privateKeyToAddress } from 'viem/accounts'
+import { NODE_GAS, preflightFunds } from './preflight.js'
 import { z } from 'zod'
 import { createChain } from '../chain/chain.js'
 import { systemClock } from '../core/clock.js'
@@ -84,7 +86,9 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
   const chain = paid ? await createChain({ kind: 'rpc', url: cfg.rpcUrl, dev: true }) : undefined
   const dbs: ReturnType<typeof openDatabase>[] = []
   try {
-    if (paid && !cfg.key) throw new SoukError(`A ${market.name} ${cfg.role} needs a key`, { code: 'NODE_NO_KEY', hints: ['set SOUK_NODE_KEY or pass --key'] })
+    if (paid && !cfg.key) throw new NodeError(`A ${market.name} ${cfg.role} needs a key`, { code: 'NODE_NO_KEY', hints: ['Pass --key <keystore|hex> or set SOUK_PRIVATE_KEY; create a key with `souk key new --out key.json`.'] })
+    // Before any transaction: an account without the ETH for them is named, with what it has and needs.
+    if (paid) await preflightFunds(chain!, { address: privateKeyToAddress(cfg.key as Hex).toLowerCase() as Address, gas: NODE_GAS, action: `running a ${market.name} ${cfg.role}` })
     const role = await market.wire(cfg.role, {
       transport, clock, rng: forkRng(pooledSystemRng, cfg.role), logger: log, onEvent: emit, bootstrap: cfg.bootstrap,
       openDb: (name) => { const db = openDatabase(join(cfg.dataDir, `${name}.sqlite`), { synchronous: 'NORMAL' }); dbs.push(db); return db },

@@ -31,6 +31,7 @@ import type { SchemeName, SchemeOf } from '../payments/schemes.js'
 import { redactUrl, SoukError } from '../core/errors.js'
 import { generateIdentity, peerIdFromIdentity } from '../net/index.js'
 import { makeContent } from './peer.js'
+import { DEPLOY_GAS, preflightFunds } from './preflight.js'
 import { marketByName, type MarketName } from '../services/markets.js'
 import { createHash } from 'node:crypto'
 
@@ -45,6 +46,8 @@ export interface TestnetOptions {
   durationMs?: number
   /** Settle on this chain instead of the embedded one (a dev chain whose Souk dev keys are funded). */
   rpcUrl?: string
+  /** The key that deploys the contracts (default the first dev key); checked for the ETH it needs first. */
+  key?: Hex
   /** Include the colluding cache + client pair (default true when there are >= 2 caches and >= 2 clients). */
   colluders?: boolean
   /** Clients that stop paying (default 0). */
@@ -128,7 +131,15 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     chain = await createChain({ kind: 'rpc', url: rpcUrl, dev: true })
   }
   emit({ kind: 'chain', rpcUrl: redactUrl(rpcUrl) })
-  const deployment = await deploySouk(chain, keys[0])
+  const deployerKey = o.key ?? keys[0]
+  try {
+    await preflightFunds(chain, { address: privateKeyToAddress(deployerKey).toLowerCase() as Address, gas: DEPLOY_GAS, action: 'deploying' })
+  } catch (e) {
+    await chain.close().catch(() => {})
+    await closeRpc?.().catch(() => {})
+    throw e
+  }
+  const deployment = await deploySouk(chain, deployerKey)
   const deploymentPath = join(dataDir, 'deployment.json')
   writeFileSync(deploymentPath, JSON.stringify(deployment, null, 2))
   const startBlock = BigInt(deployment.blockNumber)

@@ -1,8 +1,9 @@
 /**
  * `souk node --market cdn --role cache|client|publisher`: runs one peer of a market on its own, joining a testnet by
  * address. The role's configuration comes from `--opt key=value` (any market) or the CDN flags below. Events go to
- * stdout as JSON lines, logs to stderr. Keys come from the environment (`SOUK_NODE_KEY`, a secp256k1 key in hex;
- * `SOUK_NODE_IDENTITY`, a libp2p identity) or `--key`, so they stay out of process listings when spawned.
+ * stdout as JSON lines, logs to stderr. The signing key comes from `--key <keystore|hex>` (a keystore's password
+ * from `--password-file` or SOUK_KEY_PASSWORD), else the environment (`SOUK_NODE_KEY`, then `SOUK_PRIVATE_KEY`: a
+ * secp256k1 key in hex), so it can stay out of process listings; `SOUK_NODE_IDENTITY` is a libp2p identity.
  */
 import type { Command } from 'commander'
 import { schemeNames } from '../../payments/schemes.js'
@@ -21,7 +22,8 @@ export function register(program: Command): void {
     .option('--bootstrap <multiaddr>', "the publisher's address (cache, client)")
     .option('--name <name>', 'name used in events', 'peer')
     .option('--data-dir <dir>', 'where SQLite state lives', '.souk/node')
-    .option('--key <hex>', 'secp256k1 key (default $SOUK_NODE_KEY)')
+    .option('--key <keystore|hex>', 'signing key: a keystore file (souk key new) or 0x hex (default $SOUK_NODE_KEY, then $SOUK_PRIVATE_KEY)')
+    .option('--password-file <file>', "the keystore's password (default $SOUK_KEY_PASSWORD)")
     .option('--listen <multiaddr>', 'listen address', '/ip4/127.0.0.1/tcp/0')
     .option('--scheme <name>', `payment scheme: ${schemeNames().join(' | ')}`, 'lottery')
     .option('--behaviour <b>', 'honest | garbage | colluding | stingy (adversarial peers for testing)', 'honest')
@@ -35,6 +37,8 @@ export function register(program: Command): void {
     .option('--opt <key=value>', "a field of the role's configuration (repeatable; the market's configSchema parses it)", collect, [])
     .action(async (o: Record<string, string> & { opt: string[] }) => {
       const { runPeer } = await import('../../node/peer.js')
+      const { resolveSigningKey } = await import('../../chain/keystore.js')
+      const signing = resolveSigningKey({ key: o.key, passwordFile: o.passwordFile, envVars: ['SOUK_NODE_KEY', 'SOUK_PRIVATE_KEY'] })
       const { streamLogger } = await import('../../core/logger.js')
       const { safeJson } = await import('../../core/errors.js')
       const ac = new AbortController()
@@ -48,7 +52,7 @@ export function register(program: Command): void {
       for (const kv of o.opt) { const i = kv.indexOf('='); if (i > 0) options[kv.slice(0, i)] = kv.slice(i + 1) }
       await runPeer({
         market: o.market as never, role: o.role, name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
-        key: o.key ?? process.env.SOUK_NODE_KEY, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen, scheme: o.scheme as never, options,
+        key: signing?.key, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen, scheme: o.scheme as never, options,
       }, { report: (e) => process.stdout.write(safeJson(e) + '\n'), logger, signal: ac.signal })
       process.exit(0)
     })

@@ -19,6 +19,8 @@ const Options = z.object({
   colluders: z.boolean().default(true),
   json: z.boolean().default(false),
   dataDir: z.string().optional(),
+  key: z.string().optional(),
+  passwordFile: z.string().optional(),
 })
 
 export function register(program: Command): void {
@@ -35,10 +37,14 @@ export function register(program: Command): void {
     .option('--stingy <n>', 'clients that stop paying', '0')
     .option('--no-colluders', 'leave out the colluding cache + client pair')
     .option('--data-dir <dir>', 'where peers keep their SQLite state (default: a temp dir)')
+    .option('--key <keystore|hex>', 'the key that deploys the contracts: a keystore file (souk key new) or 0x hex (default $SOUK_PRIVATE_KEY, else a dev key)')
+    .option('--password-file <file>', "the keystore's password (default $SOUK_KEY_PASSWORD)")
     .option('--json', 'print the summary as JSON (no progress bars)')
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)
       const { runTestnet } = await import('../../node/testnet.js')
+      const { resolveSigningKey } = await import('../../chain/keystore.js')
+      const key = resolveSigningKey({ key: o.key, passwordFile: o.passwordFile })?.key
       const { renderSummary, createProgress } = await import('../../node/report.js')
       const ac = new AbortController()
       let interrupts = 0
@@ -47,7 +53,7 @@ export function register(program: Command): void {
       process.on('SIGTERM', onSig)
       const progress = o.json ? undefined : createProgress({ clients: o.clients, caches: o.caches, contentBytes: o.contentBytes })
       try {
-        const summary = await runTestnet({ market: o.market, caches: o.caches, clients: o.clients, contentBytes: o.contentBytes, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir },
+        const summary = await runTestnet({ market: o.market, caches: o.caches, clients: o.clients, contentBytes: o.contentBytes, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir, key },
           { signal: ac.signal, onEvent: (e) => progress?.update(e) })
         progress?.stop()
         process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary))
