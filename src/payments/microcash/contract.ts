@@ -15,6 +15,8 @@ import { ConcurrentLotteryAbi, ConcurrentLotteryBytecode, SoukTokenAbi } from '.
 import { deployContract } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
 import type { Chain } from '../../chain/types.js'
+import { toChainError } from '../../chain/errors.js'
+import type { SoukError } from '../../core/errors.js'
 import { bytesToHex, hexToBytes } from '../../crypto/index.js'
 
 export { ConcurrentLotteryAbi }
@@ -162,6 +164,19 @@ export function toBundles(tickets: readonly SignedTicket[]) {
 /** Redeems winning tickets of one escrow that all pay `server`, in one transaction (one token transfer). */
 export async function redeemWinners(chain: Chain, key: Hex, lottery: Address, escrowId: bigint, server: Address, tickets: readonly SignedTicket[], opts: { gas?: bigint; signal?: AbortSignal } = {}): Promise<TransactionReceipt> {
   return write(chain, chain.wallet(key), { address: lottery, abi: ConcurrentLotteryAbi, functionName: 'redeemWinningTickets', args: [escrowId, server, toBundles(tickets)], gas: opts.gas }, opts)
+}
+
+/**
+ * Simulates `redeemWinners` (an `eth_call`, nothing sent): undefined when it would succeed, else the typed error
+ * (`ContractRevertError` with the contract's custom error, or a `ChainError`).
+ */
+export async function simulateRedeem(chain: Chain, key: Hex, lottery: Address, escrowId: bigint, server: Address, tickets: readonly SignedTicket[]): Promise<SoukError | undefined> {
+  try {
+    await chain.public.simulateContract({ address: lottery, abi: ConcurrentLotteryAbi, functionName: 'redeemWinningTickets', args: [escrowId, server, toBundles(tickets)], account: chain.wallet(key).account })
+    return undefined
+  } catch (e) {
+    return toChainError(e, 'redeemWinningTickets')
+  }
 }
 
 function toProof(t: SignedTicket) {

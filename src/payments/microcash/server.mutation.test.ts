@@ -760,7 +760,7 @@ test('a proof someone else sent is booked at its own compensation: matched by ro
   })
 })
 
-test('settle: a winner the contract refuses for another reason (a corrupted store) throws; nothing is booked as expired', async () => {
+test('settle: a winner the contract refuses for another reason (a corrupted store) is lost as unredeemable; the others are redeemed, nothing is booked as expired', async () => {
   await nextRound()
   const E = await openEscrow()
   const s = server(aKey)
@@ -769,8 +769,18 @@ test('settle: a winner the contract refuses for another reason (a corrupted stor
   await mineTo(E.draw(round) + 1)
   await s.settle() // classifies the draw (8 winners wait for a batch of 16)
   // The disk flipped the salt of one stored winner: its signature no longer covers it.
-  s.db.prepare("update microcash_tickets set salt = ? where rowid = (select min(rowid) from microcash_tickets where status = 1)").run(`0x${'00'.repeat(32)}`)
-  await assert.rejects(s.settle({ force: true }), (e: unknown) => e instanceof ContractRevertError && e.errorName !== 'ConcurrentLotteryEscrowExpired' && e.errorName !== 'ConcurrentLotteryAlreadyRedeemed')
-  assert.deepEqual(s.losses(), [])
-  assert.deepEqual(s.db.prepare('select count(*) as n from microcash_tickets where status = 1').get(), { n: E.params.winnersPerRound })
+  const row = s.db.prepare('select seq from microcash_tickets where status = 1 order by rowid limit 1').get() as { seq: number }
+  s.db.prepare('update microcash_tickets set salt = ? where seq = ? and status = 1').run(`0x${'00'.repeat(32)}`, row.seq)
+  const before = await balanceOf(s.address)
+  const r = await s.settle({ force: true })
+  assert.equal(r.settled, 7)
+  assert.equal(r.received, 7000n)
+  assert.equal(r.transactions, 1)
+  assert.equal(r.lost.length, 1)
+  assert.deepEqual({ ...r.lost[0], detail: undefined }, { escrowId: E.id, round, seq: row.seq, reason: 'unredeemable', value: 1000n, detail: undefined })
+  assert.match(r.lost[0].detail!, /^ConcurrentLottery/)
+  assert.notEqual(r.lost[0].detail, 'ConcurrentLotteryEscrowExpired')
+  assert.equal(await balanceOf(s.address), before + 7000n)
+  assert.deepEqual(s.losses(), r.lost)
+  assert.deepEqual(await s.settle({ force: true }), report({}))
 })

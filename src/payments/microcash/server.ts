@@ -8,7 +8,8 @@
  * `redeemBatch` (16) of them, or once one of them is more than `REDEEM_MAX_DELAY_BLOCKS` (128) blocks past its draw,
  * or near the expiry. A winner paid to another server is detected at that redemption. Every winner ends as
  * received (redeemed, or compensated from the pool) or as a loss with its reason (`SettleReport.lost`): never
- * booked as received when it was not.
+ * booked as received when it was not. A winner the contract refuses for another reason (a damaged store) is found
+ * by redeeming each of its batch alone in an `eth_call`, booked lost as `unredeemable`, and the rest redeemed.
  *
  * Validation order (cheapest first): schema → escrow (cached chain read) → schedule, round, draw margin → amount →
  * Merkle path (the whole path of every ticket: it is what gets redeemed) → signature (once per batch root and
@@ -33,7 +34,7 @@ import type { PayeeStats, SettleReport } from '../types.js'
 import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from '../../crypto/index.js'
 import { batchDigest, drawBlockOf, hashPair, microcashDomain, permute, drawKey, roundAt, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
 import {
-  ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinners, seedOf, type EscrowState, type SignedTicket,
+  ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinners, seedOf, simulateRedeem, type EscrowState, type SignedTicket,
 } from './contract.js'
 import type { MicrocashServerStore, MicrocashTicketStatus } from './store.js'
 
@@ -54,6 +55,8 @@ export type MicrocashLossReason =
   | 'payee-unknown'
   /** The duplicate proof was refused on chain (the error is in `detail`). */
   | 'proof-rejected'
+  /** The contract refuses to redeem this winner alone for another reason (a damaged store; the error is in `detail`). */
+  | 'unredeemable'
 
 export interface MicrocashLoss {
   escrowId: bigint
@@ -375,6 +378,19 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
           if (err instanceof ContractRevertError && err.errorName === 'ConcurrentLotteryEscrowExpired') {
             for (const t of todo) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'expired', value: e.ticketValue, detail: `expiry block ${e.expiryBlock}` }, ST_STOLEN)
             break
+          }
+          if (err instanceof ContractRevertError) {
+            // One winner the contract refuses (a damaged store) must not hold the others back: try each alone
+            // (eth_call, nothing sent), book the refused ones lost with the contract's reason, redeem the rest.
+            const bad: { t: SignedTicket; why: string }[] = []
+            for (const t of chunk) {
+              const r = await simulateRedeem(o.chain, o.privateKey, o.lottery, id, address, [t])
+              if (r instanceof ContractRevertError && r.errorName !== 'ConcurrentLotteryAlreadyRedeemed') bad.push({ t, why: r.errorName })
+            }
+            if (bad.length === 0) throw err
+            for (const { t, why } of bad) lose({ escrowId: id, round: t.round, seq: t.seq, reason: 'unredeemable', value: e.ticketValue, detail: why }, ST_LOST)
+            todo = todo.filter((t) => !bad.some((b) => b.t === t))
+            continue
           }
           throw err
         }
