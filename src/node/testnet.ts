@@ -17,9 +17,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { Address, Hex } from 'viem'
+import { concat, keccak256, toHex, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain } from '../chain/chain.js'
+import type { Chain } from '../chain/types.js'
 import { deploySouk } from '../payments/deploy.js'
 import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
 import { serveJsonRpc } from '../chain/rpc-server.js'
@@ -31,7 +32,7 @@ import type { SchemeName, SchemeOf } from '../payments/schemes.js'
 import { redactUrl, SoukError } from '../core/errors.js'
 import { generateIdentity, peerIdFromIdentity } from '../net/index.js'
 import { makeContent } from './peer.js'
-import { DEPLOY_GAS, preflightFunds } from './preflight.js'
+import { DEPLOY_GAS, NODE_GAS, preflightFunds } from './preflight.js'
 import { marketByName, type MarketName } from '../services/markets.js'
 import { createHash } from 'node:crypto'
 
@@ -104,6 +105,21 @@ interface Child { name: string; role: string; proc: ChildProcess; events: Testne
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
 
+/** Sends each peer key the ETH of NODE_GAS at 1.5 × the current gas price, unless it holds that already. */
+async function fundPeers(chain: Chain, from: Hex, peers: readonly Hex[], emit: (e: TestnetEvent) => void): Promise<void> {
+  const gasPrice = await chain.public.getGasPrice()
+  const each = (NODE_GAS * gasPrice * 3n) / 2n
+  const wallet = chain.wallet(from)
+  for (const k of peers) {
+    const to = privateKeyToAddress(k)
+    const have = await chain.public.getBalance({ address: to })
+    if (have >= each) continue
+    const hash = await wallet.sendTransaction({ to, value: each - have })
+    await chain.public.waitForTransactionReceipt({ hash })
+  }
+  emit({ kind: 'peers-funded', peers: peers.length, weiEach: each })
+}
+
 /** Runs the testnet to its summary. `io.signal` (Ctrl-C) stops every child cleanly and still summarizes. */
 export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; onEvent?: (e: TestnetEvent) => void } = {}): Promise<TestnetSummary> {
   const started = performance.now()
@@ -132,8 +148,13 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   }
   emit({ kind: 'chain', rpcUrl: redactUrl(rpcUrl) })
   const deployerKey = o.key ?? keys[0]
+  // On a chain that is not ours with a funded --key, every peer's key is derived from it (recoverable from that key
+  // alone: keccak256(key ‖ "souk-testnet:peer:<i>")) and funded from it with the ETH its role needs.
+  if (o.rpcUrl && o.key) for (let i = 0; i < keys.length; i++) keys[i] = i === 0 ? o.key : keccak256(concat([o.key, toHex(`souk-testnet:peer:${i}`)]))
   try {
-    await preflightFunds(chain, { address: privateKeyToAddress(deployerKey).toLowerCase() as Address, gas: DEPLOY_GAS, action: 'deploying' })
+    const peerGas = o.rpcUrl && o.key ? NODE_GAS * BigInt(keys.length - 1) : 0n
+    await preflightFunds(chain, { address: privateKeyToAddress(deployerKey).toLowerCase() as Address, gas: DEPLOY_GAS + peerGas, action: peerGas ? `deploying and funding ${keys.length - 1} peers` : 'deploying' })
+    if (peerGas) await fundPeers(chain, deployerKey, keys.slice(1), emit)
   } catch (e) {
     await chain.close().catch(() => {})
     await closeRpc?.().catch(() => {})

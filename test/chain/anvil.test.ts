@@ -65,3 +65,21 @@ test('a chain process that dies: reads and writes fail with ChainUnreachableErro
   await assert.rejects(write(chain, chain.wallet(a2.keys[0]), { address: deployment.token, abi: abis.SoukTokenAbi, functionName: 'approve', args: [deployment.token, 1n] }), unreachable)
   await chain.close()
 })
+
+test('souk testnet --rpc <anvil> --key <its funded dev key>: peer keys derived and funded from it, the market runs as processes, every chunk paid, settlements equal the chain', { timeout: 240_000 }, async () => {
+  const { runTestnet } = await import('../../src/node/testnet.js')
+  const a3 = await startAnvil({ accounts: 1 })
+  try {
+    const events: { kind: string }[] = []
+    const s = await runTestnet({ caches: 2, clients: 2, contentBytes: 1 << 20, rpcUrl: a3.url, key: a3.keys[0] }, { onEvent: (e) => events.push(e) })
+    assert.deepEqual(s.crashed, [], JSON.stringify(s.crashed))
+    assert.ok(s.contentOk, 'every client got the content byte-exact')
+    for (const c of s.clients) assert.ok(c.ok, `${c.name}: ${c.error ?? ''}`)
+    assert.equal(s.chunksPaid, 2 * 8)
+    for (const c of s.caches) assert.equal(c.received, c.receivedOnChain, `${c.name}: settled amount equals the token transfers on anvil`)
+    assert.ok(events.some((e) => e.kind === 'peers-funded'))
+    assert.ok(s.ok)
+  } finally {
+    await a3.stop()
+  }
+})
