@@ -9,6 +9,7 @@ import { createPayee, createPayer, fundPayer, type SchemeName } from '../payment
 import { memoryLogger, silentLogger } from '../core/logger.js'
 import { serveExchange, fetchExchange, createSponsorDesk, createClaimant } from './index.js'
 import { testComponents } from '../payments/testing.js'
+import { manualClock } from '../core/clock.js'
 
 let chain: Chain
 let dep: SoukDeployment
@@ -109,4 +110,27 @@ test('a claimant whose sponsor is gone resolves unpaid and retryable (the dial i
   assert.equal(claimant.stats().unanswered, 1)
   assert.ok(log.entries.some((e) => e.level === 'warn' && /unreachable/.test(e.msg)))
   await sv.stop()
+})
+
+test('sponsor desk: claim ids are remembered for claimTtlMs on its clock, at most maxClaimIds (then busy, retryable), never paid twice', async () => {
+  const { payee, payer } = await setup('lottery', chain.devKeys[11], chain.devKeys[12])
+  const net = createMemoryNetwork()
+  const sp = net.createTransport({ peerId: 'sponsor' }), sv = net.createTransport({ peerId: 'server' })
+  const clock = manualClock(0)
+  const desk = await createSponsorDesk(sp, { logger: silentLogger(), payer, clock, claimTtlMs: 60_000, maxClaimIds: 2, verifyClaim: async () => ({ ok: true }) })
+  await desk.addServer('server', await payee.terms(payer.address, 500n))
+  const claimant = createClaimant(sv, { logger: silentLogger(), sponsor: 'sponsor', payee })
+  assert.equal((await claimant.claim({ id: 'a', proof: {} })).paid, true)
+  assert.equal((await claimant.claim({ id: 'b', proof: {} })).paid, true)
+  const full = await claimant.claim({ id: 'c', proof: {} })
+  assert.equal(full.paid, false)
+  assert.equal(full.retryable, true, 'a busy desk did not judge the claim')
+  assert.equal((await claimant.claim({ id: 'a', proof: {} })).paid, false, 'a remembered id is not paid twice')
+  assert.deepEqual(desk.sizes(), { claimIds: 2, servers: 1 })
+  clock.advance(60_000)
+  assert.deepEqual(desk.sizes(), { claimIds: 0, servers: 1 }, 'forgotten after claimTtlMs')
+  assert.equal((await claimant.claim({ id: 'c', proof: {} })).paid, true, 'the busy claim goes through later')
+  for (let i = 0; i < 200 && desk.stats().paid < 3; i++) await new Promise((r) => setTimeout(r, 5)) // the desk counts on the receipt
+  assert.equal(desk.stats().paid, 3)
+  await sp.stop(); await sv.stop()
 })

@@ -33,6 +33,7 @@ import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt } from '../payments/types.js'
 import { clientCodec, serverCodec, EXCHANGE_IDLE_TIMEOUT_MS, EXCHANGE_PROTOCOL, type ServerHeader } from './protocol.js'
 import type { ChunkSource, ExchangeResult, ExchangeServerStats, RefuseReason } from './types.js'
+import { releaseWhenRemoteEnds } from './release.js'
 
 /** Options of {@link serveExchange}. */
 export interface ServeExchangeOptions {
@@ -234,7 +235,6 @@ export async function fetchExchange(transport: Transport, server: string, opts: 
     await sendMessage(stream, clientCodec, { type: 'done', payment: await pay() }, idle)
     const d = await read()
     if (d.header.type === 'done') applyReceipt(d.header.receipt)
-    await stream.close()
     return out
   } catch (e) {
     stream.abort(e as Error)
@@ -244,5 +244,7 @@ export async function fetchExchange(transport: Transport, server: string, opts: 
       return out
     }
     throw e
+  } finally {
+    releaseWhenRemoteEnds(stream, idle.timeoutMs) // done or refused: released once the server's handler returned
   }
 }

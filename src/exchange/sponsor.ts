@@ -22,11 +22,13 @@
  * ```
  */
 import type { Address } from 'viem'
+import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
 import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../net/index.js'
 import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
 import { createMutex, type Mutex } from './mutex.js'
+import { releaseWhenRemoteEnds } from './release.js'
 import { claimCodec, claimReplyCodec, EXCHANGE_IDLE_TIMEOUT_MS, SPONSOR_CLAIM_PROTOCOL } from './protocol.js'
 import type { ClaimantStats, ClaimVerdict, SponsorClaim, SponsorDeskStats } from './types.js'
 
@@ -37,6 +39,18 @@ export interface SponsorDeskOptions {
   verifyClaim(claim: SponsorClaim, server: PeerId): Promise<ClaimVerdict>
   timeoutMs?: number
   logger: Logger
+  /**
+   * How long a paid claim id is remembered (on `clock`), so a repeat is refused. Set it only if `verifyClaim` itself
+   * refuses claims older than that (the CDN publisher: their bundle is gone); default: for as long as there is room.
+   */
+  claimTtlMs?: number
+  /** Required with `claimTtlMs`. */
+  clock?: Clock
+  /**
+   * Claim ids remembered at once (default 1,000,000). When full, new claims are refused as busy until some expire:
+   * an id is never forgotten early, so it is never paid twice.
+   */
+  maxClaimIds?: number
 }
 
 export interface SponsorDesk {
@@ -44,6 +58,8 @@ export interface SponsorDesk {
   addServer(server: PeerId, terms: PaymentTerms): Promise<void>
   hasServer(server: PeerId): boolean
   stats(): SponsorDeskStats
+  /** Claim ids remembered and servers hired: bounded by `maxClaimIds` and the hires. */
+  sizes(): { claimIds: number; servers: number }
   stop(): Promise<void>
 }
 
@@ -60,7 +76,16 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
   const log = opts.logger.child('sponsor')
   const timeoutMs = opts.timeoutMs ?? EXCHANGE_IDLE_TIMEOUT_MS
   const servers = new Map<PeerId, { session: PayerSession; mutex: Mutex }>()
-  const seen = new Set<string>()
+  if (opts.claimTtlMs !== undefined && !opts.clock) throw new TypeError('createSponsorDesk: claimTtlMs needs a clock')
+  const maxIds = opts.maxClaimIds ?? 1_000_000
+  /** Claim ids paid or in flight → when they were first seen (insertion order is time order). */
+  const seen = new Map<string, number>()
+  const now = () => opts.clock?.now() ?? 0
+  const forgetOld = () => {
+    if (opts.claimTtlMs === undefined) return
+    const before = now() - opts.claimTtlMs
+    for (const [k, at] of seen) { if (at > before) break; seen.delete(k) }
+  }
   const st: SponsorDeskStats = { claims: 0, paid: 0, rejected: 0, refusedByServer: 0, paidTo: {} }
 
   await transport.handle(protocol, async (stream, peer) => {
@@ -76,8 +101,10 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
     if (!s) return reject('not a hired server')
     // Verify on arrival (a claim is judged on the facts when it came in), pay in order (one payment at a time).
     const key = `${peer}\u0000${msg.id}`
+    forgetOld()
     if (seen.has(key)) return reject('claim already paid or pending')
-    seen.add(key)
+    if (seen.size >= maxIds) return reject('busy: too many claims remembered, try again later')
+    seen.set(key, now())
     let verdict: ClaimVerdict
     try {
       verdict = await opts.verifyClaim({ id: msg.id, proof: msg.proof }, peer)
@@ -121,6 +148,7 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
     }),
     hasServer: (server) => servers.has(server),
     stats: () => ({ ...st, paidTo: { ...st.paidTo } }),
+    sizes: () => { forgetOld(); return { claimIds: seen.size, servers: servers.size } },
     async stop() {
       await transport.unhandle(protocol)
       for (const s of servers.values()) await s.session.close().catch(() => {})
@@ -145,8 +173,8 @@ export interface ClaimResult {
   receipt?: PaymentReceipt
   reason?: string
   /**
-   * Set when the sponsor gave no answer (it could not be dialled, or the stream broke before its reply): the claim
-   * may be sent again later with the same id (the sponsor pays an id at most once).
+   * Set when the sponsor did not judge the claim (it could not be dialled, the stream broke before its reply, or it
+   * answered `busy`): the claim may be sent again later with the same id (the sponsor pays an id at most once).
    */
   retryable?: boolean
 }
@@ -188,11 +216,13 @@ export function createClaimant(transport: Transport, opts: ClaimantOptions): Cla
           if (reply.type === 'rejected') {
             st.rejected++
             log.info('sponsor rejected claim', { id: claim.id, reason: reply.reason })
-            await stream.close()
-            return { paid: false, reason: reply.reason }
+            releaseWhenRemoteEnds(stream)
+            // A busy sponsor did not judge the claim: it may be sent again later.
+            return { paid: false, reason: reply.reason, ...(/^busy\b/.test(reply.reason) ? { retryable: true } : {}) }
           }
           if (opts.sponsorPayer && reply.payment.payer.toLowerCase() !== opts.sponsorPayer.toLowerCase()) {
             await sendMessage(stream, claimCodec, { type: 'receipt', error: 'payment from another payer' })
+            releaseWhenRemoteEnds(stream)
             st.unpaidValid++
             return { paid: false, reason: 'wrong-payer' }
           }
@@ -204,11 +234,11 @@ export function createClaimant(transport: Transport, opts: ClaimantOptions): Cla
             log.warn('sponsor payment rejected', { id: claim.id, reason })
             st.unpaidValid++
             await sendMessage(stream, claimCodec, { type: 'receipt', error: String(reason) }).catch(() => {})
-            await stream.close()
+            releaseWhenRemoteEnds(stream)
             return { paid: false, reason: String(reason) }
           }
           await sendMessage(stream, claimCodec, { type: 'receipt', receipt })
-          await stream.close()
+          releaseWhenRemoteEnds(stream)
           st.paid++
           st.credited += receipt.credited
           if (receipt.winning) st.winning++

@@ -19,7 +19,7 @@ import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
-import { createClaimant, type Claimant } from '../../exchange/index.js'
+import { createClaimant, releaseWhenRemoteEnds, type Claimant } from '../../exchange/index.js'
 import { createMarketChecker } from '../../market/check.js'
 import { createNegotiator, timeConcession, type Concession } from '../../market/negotiate.js'
 import { perChunk, priceOf, type Deal } from '../../market/schema.js'
@@ -72,12 +72,27 @@ export interface CacheOptions {
    */
   claimRetries?: number
   claimRetryDelayMs?: number
+  /**
+   * How long a served request is remembered against replays (default 10 min); once its payment order arrived, until
+   * that order expires (a replay after it cannot get the outer key). At most `maxServed` (default 100,000) at once.
+   */
+  servedRetentionMs?: number
+  maxServed?: number
+  /**
+   * How long a client's unproven chunk counts against it (default 1 h: a client that stopped paying is refused that
+   * long), for at most `maxDebtors` clients (default 10,000; beyond it the longest-known is forgotten, which costs no
+   * more than a new identity would: one chunk).
+   */
+  debtRetentionMs?: number
+  maxDebtors?: number
 }
 
 export interface Cache {
   /** Resolves once hired and the content is stored and verified; rejects if declined. */
   readonly ready: Promise<void>
   stats(): CacheStats
+  /** Sizes of the state it keeps per request and client: bounded, and back to 0 once every order and debt expired. */
+  sizes(): { served: number; debtors: number; debts: number; timers: number }
   /** Redeems winning tickets now (batch); `force` redeems all. */
   settle(opts?: { force?: boolean }): Promise<SettleReport>
   /** Waits for claims in flight. */
@@ -85,7 +100,10 @@ export interface Cache {
   stop(): Promise<void>
 }
 
-interface Served { client: PeerId; requestId: Uint8Array; chunkIndex: number; proven: boolean; commitment?: Uint8Array }
+interface Served { key: string; client: PeerId; requestId: Uint8Array; chunkIndex: number; proven: boolean; commitment?: Uint8Array; forgetAtMs: number }
+
+/** Kept past a payment order's expiry before a served request is forgotten (clock skew between publisher and cache). */
+const REPLAY_MARGIN_MS = 10_000
 
 /**
  * Starts a cache and joins the publisher.
@@ -113,14 +131,36 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   let hire: { contentId: string; chunkSize: number; chunkCount: number; contentLength: number; cacheSecret: Uint8Array; price: bigint; publisherPayer: Address } | undefined
   let claimant: Claimant | undefined
   let forger: Claimant | undefined // colluding mode: claims outside the honest queue, sent at once
+  const servedRetention = o.servedRetentionMs ?? 600_000
+  const maxServed = o.maxServed ?? 100_000
+  const debtRetention = o.debtRetentionMs ?? 3_600_000
+  const maxDebtors = o.maxDebtors ?? 10_000
+  /** Requests served, by `<requestId>/<chunk>`, against replays (insertion order = serving order). */
   const served = new Map<string, Served>()
-  const unproven = new Map<PeerId, Set<string>>()
+  /** Per client: its unproven chunks (`<requestId>/<chunk>`) → when served. */
+  const unproven = new Map<PeerId, Map<string, number>>()
   const inflight = new Set<Promise<unknown>>()
   const track = <T>(p: Promise<T>) => { inflight.add(p); p.finally(() => inflight.delete(p)).catch(() => {}); return p }
   /** Pending timers (late claims, claim retries): cancel function → what to do if the cache stops first. */
   const timers = new Map<() => void, () => void>()
 
-  const clearDebt = (s: Served) => { unproven.get(s.client)?.delete(hex(s.requestId)) }
+  const clearDebt = (s: Served) => {
+    const debts = unproven.get(s.client)
+    debts?.delete(s.key)
+    if (debts?.size === 0) unproven.delete(s.client)
+  }
+  /** Forgets expired served requests and debts: at most once a second of the clock, unless `force`. */
+  let sweptAt = -Infinity
+  const sweep = (force = false) => {
+    const now = clock.now()
+    if (!force && now - sweptAt < 1_000) return
+    sweptAt = now
+    for (const [k, x] of served) if (x.forgetAtMs <= now) served.delete(k)
+    for (const [peer, debts] of unproven) {
+      for (const [k, at] of debts) if (at + debtRetention <= now) debts.delete(k)
+      if (debts.size === 0) unproven.delete(peer)
+    }
+  }
   /**
    * Claims one served chunk from the publisher; resolves with whether it was paid and never rejects. A claim the
    * publisher did not answer (gone, unreachable) is kept and sent again later (same id: paid at most once), up to
@@ -174,9 +214,11 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     if (get.chunkIndex >= hire.chunkCount) return refuse('chunk out of range', true)
     const reqHex = hex(get.requestId)
     const key = `${reqHex}/${get.chunkIndex}`
-    if (served.has(key)) return refuse('request already served (replay)')
-    const debts = unproven.get(client) ?? new Set<string>()
-    if ([...debts].filter((r) => r !== reqHex).length >= maxUnproven) return refuse('unpaid: an earlier chunk has no proof of delivery yet')
+    sweep()
+    const debts = unproven.get(client) ?? new Map<string, number>()
+    if (served.has(key) || debts.has(key)) return refuse('request already served (replay)')
+    // Other chunks of this same request (a repair gave us two slots) do not count: one bundle, one proof.
+    if ([...debts.keys()].filter((k) => !k.startsWith(`${reqHex}/`)).length >= maxUnproven) return refuse('unpaid: an earlier chunk has no proof of delivery yet')
     const chunk = store.get(hire.contentId, get.chunkIndex)
     if (!chunk) return refuse('chunk missing from store')
     let body: Uint8Array
@@ -186,9 +228,17 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       return refuse('cache ticket does not open: not issued by our publisher for this chunk', true)
     }
     if (behaviour === 'garbage') body = rng(body.length)
-    const s: Served = { client, requestId: get.requestId, chunkIndex: get.chunkIndex, proven: false }
+    const s: Served = { key, client, requestId: get.requestId, chunkIndex: get.chunkIndex, proven: false, forgetAtMs: clock.now() + servedRetention }
+    if (served.size >= maxServed) {
+      sweep(true)
+      for (const k of served.keys()) { if (served.size < maxServed) break; served.delete(k) } // the oldest first
+    }
     served.set(key, s)
-    debts.add(reqHex)
+    if (!unproven.has(client) && unproven.size >= maxDebtors) {
+      sweep(true)
+      for (const peer of unproven.keys()) { if (unproven.size < maxDebtors) break; unproven.delete(peer) }
+    }
+    debts.set(key, clock.now())
     unproven.set(client, debts)
     await sendMessage(stream, fetchReplyCodec, { header: { type: 'chunk', chunkIndex: get.chunkIndex }, body })
     st.chunksServed++
@@ -205,6 +255,8 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     if (ord.pricePerChunk < hire.price) return refuse('payment order below our price')
     if (ord.expiresAtMs < clock.now()) return refuse('payment order expired')
     s.commitment = ord.commitment
+    // Remembered until this order expired: a replay after it cannot get the outer key again.
+    s.forgetAtMs = Math.max(ord.expiresAtMs, clock.now()) + REPLAY_MARGIN_MS
     await sendMessage(stream, fetchReplyCodec, { header: { type: 'key', outerKey: deriveOuterKey(hire.cacheSecret, get.requestId, get.chunkIndex) }, body: new Uint8Array(0) })
     st.outerKeysReleased++
 
@@ -307,7 +359,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
         if (m.header.index !== i) throw new Error('publisher sent chunks out of order')
         chunks.push(m.body.slice())
       }
-      await cs.close()
+      releaseWhenRemoteEnds(cs)
       if (hex(merkleRoot(chunks)) !== hex(h.manifest.merkleRoot)) throw new Error('content from the publisher does not match its Merkle root')
       chunks.forEach((ch, i) => store.put(h.contentId, i, ch))
       claimant = createClaimant(transport, { protocol: CDN_CLAIM, sponsor: o.publisher, sponsorPayer: h.publisherPayer, payee, logger: log })
@@ -316,7 +368,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       const ack = await readMessage(stream, joinReplyCodec, { timeoutMs: 10_000 })
       if (ack.type !== 'ready-ack') throw new Error('publisher did not acknowledge ready')
       st.ready = true
-      await stream.close()
+      releaseWhenRemoteEnds(stream)
       emit({ kind: 'ready', bytes: h.manifest.contentLength })
     } catch (e) {
       stream.abort(e as Error)
@@ -328,6 +380,12 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   return {
     ready,
     stats: () => ({ ...st, refused: { ...st.refused } }),
+    sizes() {
+      sweep()
+      let debts = 0
+      for (const d of unproven.values()) debts += d.size
+      return { served: served.size, debtors: unproven.size, debts, timers: timers.size }
+    },
     settle: (opts) => payee.settle({ force: opts?.force }),
     async drain() {
       while (inflight.size > 0) await Promise.allSettled([...inflight])

@@ -25,6 +25,7 @@ import {
   CDN_COLLUDE, CDN_FETCH, CDN_REQUEST, collideCodec, collideReplyCodec, fetchCodec, fetchReplyCodec, hex, requestCodec, requestReplyCodec, type PayOrder,
 } from './protocol.js'
 import type { ClientBehaviour, ClientStats, EventSink } from './types.js'
+import { releaseWhenRemoteEnds } from '../../exchange/index.js'
 
 export interface ClientComponents {
   transport: Transport
@@ -84,7 +85,9 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
   const ask = async (msg: Parameters<typeof requestCodec.encode>[0], signal?: AbortSignal) => {
     try {
       const s = await transport.dial(o.publisher, CDN_REQUEST, { timeoutMs, signal })
-      return await request(s, requestCodec, requestReplyCodec, msg, { timeoutMs, signal })
+      const reply = await request(s, requestCodec, requestReplyCodec, msg, { timeoutMs, signal })
+      releaseWhenRemoteEnds(s, timeoutMs) // else the transport holds every request's stream for good
+      return reply
     } catch (e) {
       if (signal?.aborted) throw e
       throw new CdnClientError(`the publisher is unreachable: ${(e as Error).message.split('\n')[0]}`, { code: 'CDN_PUBLISHER_UNREACHABLE', cause: e })

@@ -72,8 +72,15 @@ export interface PublisherOptions {
   puzzle?: Partial<Pick<PuzzleParams, 'rounds' | 'pieceSize' | 'cachesPerRequest'>>
   /** How long a payment order stays valid. */
   orderTtlMs?: number
+  /**
+   * How long after its last order expired a bundle is kept for claims (default 2 min: a cache's proof timeout, its
+   * late-claim delay and its retries). Then it is forgotten: a claim on it is rejected as `unknown request`.
+   */
+  claimGraceMs?: number
   /** Unproven bundles a client may hold at once. */
   maxOpenBundlesPerClient?: number
+  /** Bundles kept at once, all clients together (default 50,000): beyond it requests are refused until some expire. */
+  maxOpenBundles?: number
   maxRepairsPerBundle?: number
   /** How long a hired cache may take to fetch the content and report ready. */
   readyTimeoutMs?: number
@@ -89,13 +96,26 @@ interface Open {
   proven: boolean
   repairs: number
   claimed: Set<number>
+  /** When it is forgotten: its last order's expiry plus `claimGraceMs`. */
+  forgetAtMs: number
 }
 
 export interface Publisher {
   readonly contentId: string
   readonly manifest: { merkleRoot: Uint8Array; contentLength: number; chunkSize: number; chunkCount: number }
   stats(): PublisherStats
+  /** Sizes of the state it keeps per bundle, client and claim: bounded, and back to 0 once every order expired. */
+  sizes(): PublisherSizes
   stop(): Promise<void>
+}
+
+export interface PublisherSizes {
+  /** Bundles kept for claims and repairs (issued, not yet fully paid nor expired). */
+  openBundles: number
+  /** Clients holding unproven bundles. */
+  clients: number
+  /** Claim ids the sponsor desk remembers (paid or in flight). */
+  claimIds: number
 }
 
 /**
@@ -116,6 +136,8 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   const publisherSecret = rng(32)
   const n = o.puzzle?.cachesPerRequest ?? CAPNET_DEFAULT_PARAMS.cachesPerRequest
   const orderTtl = o.orderTtlMs ?? 120_000
+  const claimGrace = o.claimGraceMs ?? 120_000
+  const maxOpen = o.maxOpenBundles ?? 50_000
   const hired = new Map<PeerId, Hired>()
   const proposed = new Set<PeerId>()
   const open = new Map<string, Open>()
@@ -135,7 +157,21 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   // and the set of ready caches, so a seeded run replays it.
   const readyCaches = (avoid: readonly string[]) => [...hired.values()].filter((h) => h.ready && !avoid.includes(h.offer.peer) && !transport.isBanned(h.offer.peer)).map((h) => h.offer)
     .sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
-  const closeBundle = (b: Open) => { openPerClient.set(b.client, Math.max(0, (openPerClient.get(b.client) ?? 1) - 1)) }
+  /** The bundle no longer counts against its client's unproven bundles (proven, or forgotten unproven). */
+  const closeBundle = (b: Open) => {
+    const left = (openPerClient.get(b.client) ?? 1) - 1
+    if (left > 0) openPerClient.set(b.client, left)
+    else openPerClient.delete(b.client)
+  }
+  const forget = (key: string, b: Open) => { open.delete(key); if (!b.proven) closeBundle(b) }
+  /** Drops the bundles whose orders expired more than `claimGraceMs` ago: at most once a second of the clock. */
+  let sweptAt = -Infinity
+  const sweep = (force = false) => {
+    const now = clock.now()
+    if (!force && now - sweptAt < 1_000) return
+    sweptAt = now
+    for (const [key, b] of open) if (b.forgetAtMs <= now) forget(key, b)
+  }
 
   // --- Recruiting through the market: a cache joins with its signed offer; we check it, negotiate a deal with it
   // (alternating offers, our cap per chunk as the limit), then hire it at the deal's price; it accepts with terms.
@@ -224,7 +260,9 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
         if (b && b.client === peer && !b.proven && verifySolution(b.record.puzzle, x.secret)) { b.proven = true; st.bundlesProven++; closeBundle(b) }
       }
       if (m.firstChunk >= content.manifest.chunkCount) return refuse('first chunk out of range')
+      sweep()
       if ((openPerClient.get(peer) ?? 0) >= (o.maxOpenBundlesPerClient ?? 2)) return refuse('too many unproven bundles')
+      if (open.size >= maxOpen) { sweep(true); if (open.size >= maxOpen) return refuse('busy: too many open bundles, try again later') }
       const k = Math.min(n, content.manifest.chunkCount - m.firstChunk)
       const chosen = selection.assign(readyCaches(m.avoid), k, draw)
       if (chosen.length === 0) return refuse('no cache available')
@@ -235,7 +273,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
         caches: chosen.map((x) => ({ cacheId: x.peer, cacheSecret: hired.get(x.peer)!.cacheSecret })),
         params: { rounds: o.puzzle?.rounds, pieceSize: o.puzzle?.pieceSize }, rng,
       })
-      open.set(hex(requestId), { client: peer, record, requestId, chunkIndices, slots: chosen.map((x) => x.peer), proven: false, repairs: 0, claimed: new Set() })
+      open.set(hex(requestId), { client: peer, record, requestId, chunkIndices, slots: chosen.map((x) => x.peer), proven: false, repairs: 0, claimed: new Set(), forgetAtMs: clock.now() + orderTtl + claimGrace })
       openPerClient.set(peer, (openPerClient.get(peer) ?? 0) + 1)
       st.bundlesIssued++
       emit({ kind: 'bundle', client: peer, requestId: hex(requestId), caches: chosen.map((x) => x.peer), chunks: chunkIndices.length })
@@ -249,7 +287,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     }
     // Repair: the same slot (same inner key, so the same inner bytes) from another cache.
     const b = open.get(hex(m.requestId))
-    if (!b || b.client !== peer) return refuse('unknown request')
+    if (!b || b.client !== peer || b.forgetAtMs <= clock.now()) return refuse('unknown request')
     if (b.proven) return refuse('request already proven')
     if (m.slot >= b.slots.length) return refuse('slot out of range')
     if (b.repairs >= (o.maxRepairsPerBundle ?? 3)) return refuse('too many repairs')
@@ -258,6 +296,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     log.info('repairing a slot', { client: peer, from: b.slots[m.slot], to: next.peer, reason: m.reason })
     b.slots[m.slot] = next.peer
     b.repairs++
+    b.forgetAtMs = Math.max(b.forgetAtMs, clock.now() + orderTtl + claimGrace) // a new order
     st.repairs++
     const ci = b.chunkIndices[m.slot]
     await sendMessage(stream, requestReplyCodec, {
@@ -271,12 +310,15 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
   // --- Claims: pay a cache per chunk on the puzzle secret (or, late, once another cache proved the bundle).
   const desk: SponsorDesk = await createSponsorDesk(transport, {
     protocol: CDN_CLAIM, payer, logger: log,
+    // A claim id need not be remembered longer than its bundle: after that the bundle is gone (`unknown request`).
+    clock, claimTtlMs: orderTtl + claimGrace,
     async verifyClaim(claim, server) {
       const parsed = ClaimProofSchema.safeParse(claim.proof)
       if (!parsed.success) return { ok: false, reason: 'malformed proof' }
       const p = parsed.data
+      sweep()
       const b = open.get(hex(p.requestId))
-      if (!b) return { ok: false, reason: 'unknown request' }
+      if (!b || b.forgetAtMs <= clock.now()) return { ok: false, reason: 'unknown request' }
       const slot = b.chunkIndices.indexOf(p.chunkIndex)
       if (slot < 0 || b.slots[slot] !== server) return { ok: false, reason: 'this cache does not serve that slot' }
       if (b.claimed.has(slot)) return { ok: false, reason: 'slot already paid' }
@@ -290,6 +332,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
         if (!b.proven) { b.proven = true; st.bundlesProven++; closeBundle(b) }
       } else if (!b.proven) return { ok: false, reason: 'late claim on a bundle nobody proved' }
       b.claimed.add(slot)
+      if (b.claimed.size === b.slots.length) open.delete(hex(p.requestId)) // every slot paid: nothing left to claim
       return { ok: true }
     },
   })
@@ -300,6 +343,10 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     stats() {
       const d = desk.stats()
       return { ...st, claimsPaid: d.paid, claimsRejected: d.rejected, paymentsRefused: d.refusedByServer, paidTo: d.paidTo }
+    },
+    sizes() {
+      sweep()
+      return { openBundles: open.size, clients: openPerClient.size, claimIds: desk.sizes().claimIds }
     },
     async stop() {
       for (const p of [CDN_JOIN, CDN_CONTENT, CDN_REQUEST]) await transport.unhandle(p)

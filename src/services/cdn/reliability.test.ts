@@ -18,7 +18,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createChain, type Chain } from '../../chain/index.js'
-import { manualClock, type ManualClock } from '../../core/clock.js'
+import { manualClock, systemClock, type ManualClock } from '../../core/clock.js'
 import { openDatabase } from '../../core/db.js'
 import { memoryLogger, type Logger } from '../../core/logger.js'
 import { forkRng, seededRng } from '../../crypto/rng.js'
@@ -46,10 +46,11 @@ before(() => { process.on('unhandledRejection', onUnhandled) })
 after(() => { process.off('unhandledRejection', onUnhandled) })
 
 /** Lets the event loop run (the memory network, the embedded chain) until `pred` holds, at most `ms` of wall time. */
+const wall = systemClock()
 async function until(pred: () => boolean, what: string, ms = 20_000) {
-  const end = Date.now() + ms
+  const end = wall.now() + ms
   while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    if (wall.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 5))
   }
 }
@@ -71,7 +72,7 @@ interface Market {
 /** A publisher and `caches` caches over one memory network, on one manual clock. */
 async function startMarket(o: { caches: number; contentBytes?: number; chunkSize?: number; cachesPerRequest?: number; rounds?: number }): Promise<Market> {
   const net = createMemoryNetwork()
-  const clock = manualClock(Date.now())
+  const clock = manualClock(wall.now()) // offers and orders carry absolute times
   const log = memoryLogger() as Market['log']
   const k = keys(1 + o.caches)
   const handles: CdnHandle[] = []
@@ -143,6 +144,9 @@ function atProofStep(t: Transport, hook: (cache: string) => void): Transport {
     },
   })
 }
+
+/** Streams a memory transport still holds (its implementation's `streams` set). */
+const held = (t: Transport) => (t as unknown as { streams: Set<unknown> }).streams.size
 
 const warnings = (m: Market, re: RegExp) => m.log.entries.filter((e) => e.level === 'warn' && re.test(e.msg))
 
@@ -285,4 +289,52 @@ test('failure 4: `souk node --role client` whose publisher is dead exits non-zer
   assert.match(errors[0], /client-0 .*failed: the publisher is unreachable/)
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
   assert.ok(r.stdout.split('\n').some((l) => l.includes('"fetch-failed"')), 'the failure was reported as an event too')
+})
+
+test('failure 6: the publisher, cache and sponsor desk state stays bounded over many bundles and empties once orders expire', async () => {
+  const m = await startMarket({ caches: 1, contentBytes: 8 * 1024, cachesPerRequest: 1 })
+  try {
+    const pub = m.publisher.publisher
+    const cache = m.caches[0].cache
+    const settled = async () => { await m.advance(0); await cache.drain() }
+    // A sliding window: 8 bundles per round, 60 s of the clock between rounds. Orders live 120 s, bundles 120 s more
+    // for claims; served requests until their order expired (+10 s). So the state holds a few rounds, never all.
+    let bundles = 0
+    const peak = { open: 0, served: 0, claimIds: 0 }
+    for (let round = 0; round < 12; round++) {
+      const c = await m.client(`client-${round}`)
+      await c.run({ signal: new AbortController().signal })
+      assert.equal(c.result().error, undefined)
+      bundles += 8
+      await settled()
+      const p = pub.sizes(), k = cache.sizes()
+      assert.equal(p.openBundles, 0, 'a bundle whose every slot was paid is forgotten at once')
+      assert.equal(p.clients, 0)
+      peak.served = Math.max(peak.served, k.served)
+      peak.claimIds = Math.max(peak.claimIds, p.claimIds)
+      await m.advance(60_000, 10_000)
+    }
+    assert.equal(pub.stats().claimsPaid, bundles, 'every chunk paid once')
+    // Streams a dialler closed are released once the remote ended them (claims, bundle requests): none held per
+    // bundle. (The publisher may hold its negotiation stream, one per hire: src/market.)
+    const streams = () => [...m.transports].map(([n, t]) => [n, held(t)] as const).filter(([, k]) => k > 0)
+    await until(() => streams().every(([n, k]) => n === 'publisher' && k <= 1), 'every finished stream released', 5_000)
+      .catch(() => assert.fail(`streams still held: ${JSON.stringify(streams())}`))
+    assert.ok(peak.served <= 8 * 3, `served requests stay within ~130 s of rounds (peak ${peak.served} of ${bundles})`)
+    assert.ok(peak.claimIds <= 8 * 5, `claim ids stay within ~240 s of rounds (peak ${peak.claimIds} of ${bundles})`)
+    // Clients that never prove: open bundles, a debt at the cache each; all forgotten after their expiry.
+    for (let i = 0; i < 5; i++) await (await m.client(`stingy-${i}`, { behaviour: 'stingy' })).run({ signal: new AbortController().signal })
+    await settled()
+    assert.ok(pub.sizes().openBundles >= 5 && pub.sizes().clients === 5, JSON.stringify(pub.sizes()))
+    assert.equal(cache.sizes().debtors, 5)
+    await m.advance(5 * 60_000, 10_000) // orders and bundles expire
+    await settled()
+    assert.deepEqual(pub.sizes(), { openBundles: 0, clients: 0, claimIds: 0 })
+    assert.equal(cache.sizes().served, 5, 'a request with no payment order is remembered 10 min against replays')
+    assert.equal(cache.sizes().debtors, 5, 'a client that stopped paying stays refused for an hour')
+    await m.advance(3_600_000, 60_000)
+    assert.deepEqual(cache.sizes(), { served: 0, debtors: 0, debts: 0, timers: 0 })
+  } finally {
+    await m.close()
+  }
 })
