@@ -3,7 +3,7 @@
  * figure with its in-run baseline ratio, and writes bench/results/<name>.json (file and field names are an
  * interface: keep them stable). Benchmarks are not tests: nothing here asserts a speed.
  *
- * Usage: npm run bench [-- payments microcash cdn capnet net market]
+ * Usage: npm run bench [-- payments microcash cdn capnet net soak market]
  */
 import { writeResult, benchPayments } from './payments.js'
 
@@ -33,6 +33,11 @@ const all: Bench[] = [
   },
   { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },
   { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport']] },
+  {
+    name: 'soak',
+    run: async () => (await import('./soak.js')).benchSoak({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [['heapGrowthBytesPer1kChunks', 'near 0: a flat heap after GC (the first tranche: ~6,300,000 per 1,000 bundles)']],
+  },
   {
     name: 'market',
     run: async () => (await import('./market.js')).benchMarket({ log: (s) => process.stderr.write(`  ${s}\n`) }),
