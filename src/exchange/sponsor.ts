@@ -25,6 +25,7 @@ import type { Address } from 'viem'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
 import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../net/index.js'
+import { ChainUnreachableError } from '../chain/errors.js'
 import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
 import { createMutex, type Mutex } from './mutex.js'
@@ -177,6 +178,20 @@ export interface ClaimResult {
    * answered `busy`): the claim may be sent again later with the same id (the sponsor pays an id at most once).
    */
   retryable?: boolean
+  /**
+   * Set when the payee could not check the payment because the chain does not answer (`ChainUnreachableError` in the
+   * failure's causes): nothing was accepted; the server must stop serving until the chain answers again.
+   */
+  chainUnreachable?: boolean
+}
+
+/** What a server says, and refuses with, while it cannot check payments. */
+export const CHAIN_DOWN_REASON = 'cannot check payments: the chain does not answer'
+
+/** The `ChainUnreachableError` among `e` and its causes, if any. */
+export function chainUnreachable(e: unknown): ChainUnreachableError | undefined {
+  for (let c: unknown = e, i = 0; c && i < 20; c = (c as { cause?: unknown }).cause, i++) if (c instanceof ChainUnreachableError) return c
+  return undefined
 }
 
 export interface Claimant {
@@ -230,9 +245,16 @@ export function createClaimant(transport: Transport, opts: ClaimantOptions): Cla
           try {
             receipt = await opts.payee.receive(reply.payment)
           } catch (e) {
+            st.unpaidValid++
+            if (chainUnreachable(e)) {
+              // Not the payment's fault: it could not be checked. The server warns once (it stops serving); per claim, info.
+              log.info('sponsor payment not checked: the chain does not answer', { id: claim.id })
+              await sendMessage(stream, claimCodec, { type: 'receipt', error: CHAIN_DOWN_REASON }).catch(() => {})
+              releaseWhenRemoteEnds(stream)
+              return { paid: false, reason: CHAIN_DOWN_REASON, chainUnreachable: true }
+            }
             const reason = e instanceof PaymentRejectedError ? e.reason : (e as Error).message.split('\n')[0]
             log.warn('sponsor payment rejected', { id: claim.id, reason })
-            st.unpaidValid++
             await sendMessage(stream, claimCodec, { type: 'receipt', error: String(reason) }).catch(() => {})
             releaseWhenRemoteEnds(stream)
             return { paid: false, reason: String(reason) }

@@ -19,7 +19,7 @@ import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
-import { createClaimant, releaseWhenRemoteEnds, type Claimant } from '../../exchange/index.js'
+import { CHAIN_DOWN_REASON, chainUnreachable, createClaimant, releaseWhenRemoteEnds, type Claimant } from '../../exchange/index.js'
 import { createMarketChecker } from '../../market/check.js'
 import { createNegotiator, timeConcession, type Concession } from '../../market/negotiate.js'
 import { perChunk, priceOf, type Deal } from '../../market/schema.js'
@@ -43,6 +43,12 @@ export interface CacheComponents {
   rng: Rng
   logger: Logger
   onEvent?: EventSink
+  /**
+   * Reads the chain the payee checks payments against (e.g. `() => chain.blockNumber()`): while payments cannot be
+   * checked, called every `chainProbeMs` to learn that the chain answers again. Without it, serving resumes after
+   * `chainProbeMs` and the next payment tells (one chunk per client at risk per probe).
+   */
+  chainProbe?: () => Promise<unknown>
 }
 
 export interface CacheOptions {
@@ -85,6 +91,8 @@ export interface CacheOptions {
    */
   debtRetentionMs?: number
   maxDebtors?: number
+  /** While the chain does not answer, how often to probe it (default 5 s of the clock). */
+  chainProbeMs?: number
 }
 
 export interface Cache {
@@ -143,6 +151,50 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   const track = <T>(p: Promise<T>) => { inflight.add(p); p.finally(() => inflight.delete(p)).catch(() => {}); return p }
   /** Pending timers (late claims, claim retries): cancel function → what to do if the cache stops first. */
   const timers = new Map<() => void, () => void>()
+  /**
+   * Per client: the claim of its last proven chunk, until it resolved. Its next chunk waits for it, so a payment that
+   * cannot be checked (the chain is gone) stops the client after that one chunk.
+   */
+  const claiming = new Map<PeerId, Promise<boolean>>()
+  /**
+   * Set while payments cannot be checked (the payee's chain does not answer): nothing is served, and the chain is
+   * probed every `chainProbeMs`. Cleared by a probe that got an answer or by a claim paid in the meantime.
+   */
+  let chainDown: { since: number; cancelProbe?: () => void } | undefined
+  const chainProbeMs = o.chainProbeMs ?? 5_000
+  const onChainDown = () => {
+    if (chainDown || stopped) return
+    chainDown = { since: clock.now() }
+    log.warn('cannot check payments: the chain does not answer; serving nothing until it does', { probeEveryMs: chainProbeMs })
+    scheduleProbe()
+  }
+  const onChainBack = (how: string) => {
+    if (!chainDown) return
+    const d = chainDown
+    chainDown = undefined
+    if (d.cancelProbe) { d.cancelProbe(); timers.delete(d.cancelProbe) }
+    log.info('the chain answers again: serving resumed', { downMs: clock.now() - d.since, how })
+  }
+  function scheduleProbe() {
+    const d = chainDown
+    if (!d) return
+    const cancel = clock.setTimer(chainProbeMs, () => {
+      timers.delete(cancel)
+      d.cancelProbe = undefined
+      if (chainDown !== d || stopped) return
+      if (!c.chainProbe) return onChainBack('probe interval over (no probe): the next payment tells')
+      void track(c.chainProbe().then(
+        () => onChainBack('probe answered'),
+        (e: unknown) => {
+          if (!chainUnreachable(e)) return onChainBack(`probe answered with an error: ${(e as Error).message.split('\n')[0]}`)
+          log.debug('the chain still does not answer', { downMs: clock.now() - d.since })
+          scheduleProbe()
+        },
+      ))
+    })
+    d.cancelProbe = cancel
+    timers.set(cancel, () => {})
+  }
 
   const clearDebt = (s: Served) => {
     const debts = unproven.get(s.client)
@@ -170,13 +222,20 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     if (!claimant) return false
     const id = `${hex(s.requestId)}/${s.chunkIndex}${late ? '/late' : ''}`
     const r = await claimant.claim({ id, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
-      .catch((e: unknown) => ({ paid: false, reason: (e as Error).message.split('\n')[0], retryable: true, receipt: undefined }))
+      .catch((e: unknown) => ({ paid: false, reason: (e as Error).message.split('\n')[0], retryable: true, chainUnreachable: false, receipt: undefined }))
     if (r.paid) {
+      onChainBack('a payment was checked')
       st.claimsPaid++
       if (late) st.lateClaimsPaid++
       st.credited += r.receipt!.credited
       if (r.receipt!.winning) st.winningTickets++
       emit({ kind: 'paid', credited: r.receipt!.credited, winning: r.receipt!.winning, late })
+    } else if (r.chainUnreachable) {
+      // The chunk at risk: the sponsor paid, the payee could not check it (nothing stored), the slot is spent.
+      onChainDown()
+      st.claimsUnpaid++
+      log.info('claim left unpaid: the payment could not be checked', { id })
+      emit({ kind: 'claim-unpaid', id, reason: CHAIN_DOWN_REASON })
     } else if (r.retryable && attempt < claimRetries && !stopped) {
       const delayMs = claimRetryDelayMs * 2 ** attempt
       log.warn('the publisher did not answer a claim: kept, retrying later', { id, attempt: attempt + 1, delayMs, reason: r.reason })
@@ -208,12 +267,22 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       await sendMessage(stream, fetchReplyCodec, { header: { type: 'refuse', reason }, body: new Uint8Array(0) }).catch(() => {})
       if (ban) await transport.ban(client, reason)
     }
+    /** A refusal the cache already warned about once (the chain is down): counted, logged below warn. */
+    const refuseQuietly = async (reason: string) => {
+      st.refused[reason] = (st.refused[reason] ?? 0) + 1
+      log.debug('refusing client', { client, reason })
+      await sendMessage(stream, fetchReplyCodec, { header: { type: 'refuse', reason }, body: new Uint8Array(0) }).catch(() => {})
+    }
     const get = await readMessage(stream, fetchCodec, { timeoutMs: 10_000 })
     if (get.type !== 'get') return refuse('expected get', true)
     if (!hire || !st.ready || get.contentId !== hire.contentId) return refuse('content not served here')
     if (get.chunkIndex >= hire.chunkCount) return refuse('chunk out of range', true)
     const reqHex = hex(get.requestId)
     const key = `${reqHex}/${get.chunkIndex}`
+    // The client's previous chunk must be claimed first (its payment checked): see `claiming`.
+    const prior = claiming.get(client)
+    if (prior) await prior
+    if (chainDown) return refuseQuietly(CHAIN_DOWN_REASON)
     sweep()
     const debts = unproven.get(client) ?? new Map<string, number>()
     if (served.has(key) || debts.has(key)) return refuse('request already served (replay)')
@@ -254,6 +323,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     if (hex(ord.requestId) !== reqHex || ord.chunkIndex !== get.chunkIndex || ord.cacheId !== transport.peerId) return refuse('payment order for another chunk', true)
     if (ord.pricePerChunk < hire.price) return refuse('payment order below our price')
     if (ord.expiresAtMs < clock.now()) return refuse('payment order expired')
+    if (chainDown) return refuseQuietly(CHAIN_DOWN_REASON)
     s.commitment = ord.commitment
     // Remembered until this order expired: a replay after it cannot get the outer key again.
     s.forgetAtMs = Math.max(ord.expiresAtMs, clock.now()) + REPLAY_MARGIN_MS
@@ -274,7 +344,9 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     s.proven = true
     clearDebt(s)
     await sendMessage(stream, fetchReplyCodec, { header: { type: 'ack', accepted: true }, body: new Uint8Array(0) })
-    void claim(s, proof.secret)
+    const p = claim(s, proof.secret)
+    claiming.set(client, p)
+    void p.finally(() => { if (claiming.get(client) === p) claiming.delete(client) })
   })
 
   /** Reads the client's next message; if it vanished or timed out, schedules a late claim and returns undefined. */
@@ -386,7 +458,18 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       for (const d of unproven.values()) debts += d.size
       return { served: served.size, debtors: unproven.size, debts, timers: timers.size }
     },
-    settle: (opts) => payee.settle({ force: opts?.force }),
+    async settle(opts) {
+      try {
+        return await payee.settle({ force: opts?.force })
+      } catch (e) {
+        if (!chainUnreachable(e)) throw e
+        // The chain is gone: nothing to redeem against, nothing lost. The winners stay in the payee's store.
+        const p = payee.stats()
+        const pending = Math.max(0, p.winning - p.settled - (p.lostCount ?? 0))
+        log.warn(`cannot settle: the chain does not answer; ${pending} winning ticket(s) of this run stay pending in the store, redeemed by the next settle (start the cache again with the same data directory once the chain is back)`, { pending })
+        return { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending }
+      }
+    },
     async drain() {
       while (inflight.size > 0) await Promise.allSettled([...inflight])
     },

@@ -148,7 +148,7 @@ async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHan
   const recovered = await payee.settle({ force: true }).catch((e) => { c.logger.warn('could not settle stored payments at start', { reason: firstLine(e) }); return undefined })
   if (recovered && (recovered.settled > 0 || recovered.pending > 0 || (recovered.lostCount ?? 0) > 0)) c.onEvent({ kind: 'recovered', settle: recovered })
   const store = sqliteChunkStore(c.openDb('chunks'))
-  const cache = await createCache({ transport: c.transport, payee, signer: keySigner(context.key), store, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent }, {
+  const cache = await createCache({ transport: c.transport, payee, signer: keySigner(context.key), store, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent, chainProbe: () => context.chain.blockNumber() }, {
     publisher: publisherAddr, behaviour, partner: cfg.partner, marketDomain: marketDomain(context.chain.chainId),
     offer: { pricePerChunk: cfg.pricePerChunk, floorPricePerChunk: cfg.pricePerChunk / 2n, capacityBytes: 1 << 30, collateral: 0n },
     lateClaimDelayMs: cfg.lateClaimDelayMs,
