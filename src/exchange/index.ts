@@ -12,4 +12,4 @@ export { EXCHANGE_PROTOCOL, SPONSOR_CLAIM_PROTOCOL, EXCHANGE_IDLE_TIMEOUT_MS, Re
 export { serveExchange, fetchExchange, ExchangeError, type ServeExchangeOptions, type FetchExchangeOptions, type ExchangeServer } from './session.js'
 export { createSponsorDesk, createClaimant, chainUnreachable, CHAIN_DOWN_REASON, type SponsorDesk, type SponsorDeskOptions, type Claimant, type ClaimantOptions, type ClaimResult } from './sponsor.js'
 export { createMutex, type Mutex } from './mutex.js'
-export { releaseWhenRemoteEnds, REMOTE_END_TIMEOUT_MS } from './release.js'
+export { releaseWhenRemoteEnds, REMOTE_END_TIMEOUT_MS } from '../net/index.js'

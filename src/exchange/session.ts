@@ -33,7 +33,7 @@ import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt } from '../payments/types.js'
 import { clientCodec, serverCodec, EXCHANGE_IDLE_TIMEOUT_MS, EXCHANGE_PROTOCOL, type ServerHeader } from './protocol.js'
 import type { ChunkSource, ExchangeResult, ExchangeServerStats, RefuseReason } from './types.js'
-import { releaseWhenRemoteEnds } from './release.js'
+import { releaseWhenRemoteEnds } from '../net/index.js'
 
 /** Options of {@link serveExchange}. */
 export interface ServeExchangeOptions {

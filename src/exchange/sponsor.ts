@@ -29,7 +29,7 @@ import { ChainUnreachableError } from '../chain/errors.js'
 import { PaymentRejectedError } from '../payments/errors.js'
 import type { PayeeSide, PayerSide, PayerSession, PaymentReceipt, PaymentTerms } from '../payments/types.js'
 import { createMutex, type Mutex } from './mutex.js'
-import { releaseWhenRemoteEnds } from './release.js'
+import { releaseWhenRemoteEnds } from '../net/index.js'
 import { claimCodec, claimReplyCodec, EXCHANGE_IDLE_TIMEOUT_MS, SPONSOR_CLAIM_PROTOCOL } from './protocol.js'
 import type { ClaimantStats, ClaimVerdict, SponsorClaim, SponsorDeskStats } from './types.js'
 

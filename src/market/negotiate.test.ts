@@ -103,6 +103,10 @@ test('a buyer and a server agree between the floor and the cap; both hold the sa
   assert.deepEqual(s.n.deals(), [d])
   assert.equal(s.n.reserved(), 0)
   assert.equal(s.n.free().bytes, (4 << 20) - (1 << 20))
+  // Neither side's transport keeps the finished negotiation's stream.
+  const held = (t: unknown) => (t as { streams: Set<unknown> }).streams.size
+  for (let i = 0; i < 100 && (held(b.t) > 0 || held(s.t) > 0); i++) await clock.sleep(10)
+  assert.deepEqual([held(b.t), held(s.t)], [0, 0])
 })
 
 test('no agreement when the server\'s floor is above the buyer\'s cap: refused at once, nothing reserved', async () => {

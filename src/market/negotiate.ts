@@ -41,7 +41,7 @@ import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
 import { ValidationError } from '../core/errors.js'
 import { bytesToHex, type Rng } from '../crypto/index.js'
-import { createCodec, protocolId, readMessage, sendMessage, MAX_CONTROL_MESSAGE_BYTES, type MessageStream, type Transport } from '../net/index.js'
+import { createCodec, protocolId, readMessage, releaseWhenRemoteEnds, sendMessage, MAX_CONTROL_MESSAGE_BYTES, type MessageStream, type Transport } from '../net/index.js'
 import { zSig } from '../payments/schemas.js'
 import { unmet, type MarketChecker } from './check.js'
 import { MarketRejectedError } from './errors.js'
@@ -318,6 +318,25 @@ export async function negotiateDeals(o: NegotiateDealsOptions): Promise<Negotiat
   const deals: Deal[] = []
   const outcomes: NegotiationOutcome[] = []
   let signing = 0 // deals accepted by a server and being confirmed
+  let wake: (() => void)[] = []
+  const settledSigning = () => { const w = wake; wake = []; for (const f of w) f() }
+  /**
+   * Whether `ask.servers` deals are certain: confirmed ones, or confirmations in flight that would make up the rest
+   * (then it waits for them: a confirmation lost to the network must not leave the buyer short after it withdrew
+   * from everyone else).
+   */
+  const enough = async (): Promise<boolean> => {
+    while (deals.length < want && deals.length + signing >= want) await new Promise<void>((r) => wake.push(r))
+    return deals.length >= want
+  }
+  /** Takes a confirmation slot (true: sign this deal), atomically; false once enough deals are certain. */
+  const takeSlot = async (): Promise<boolean> => {
+    for (;;) {
+      if (deals.length >= want) return false
+      if (deals.length + signing < want) { signing++; return true }
+      await new Promise<void>((r) => wake.push(r))
+    }
+  }
   const queue = [...o.candidates]
   const live = new Set<MessageStream>()
 
@@ -343,7 +362,6 @@ export async function negotiateDeals(o: NegotiateDealsOptions): Promise<Negotiat
         const m = await read()
         if (m.type === 'reject') return done('rejected', m.reason)
         if (m.type === 'accept') {
-          if (deals.length + signing >= want) { await send({ type: 'withdraw' }); return done('withdrawn', 'enough deals') }
           let body: DealBody
           try {
             body = o.checker.dealTerms(m.deal, { offer, ask: o.ask })
@@ -353,7 +371,7 @@ export async function negotiateDeals(o: NegotiateDealsOptions): Promise<Negotiat
             if (e instanceof MarketRejectedError) return done('failed', e.reason)
             throw e
           }
-          signing++
+          if (!(await takeSlot())) { await send({ type: 'withdraw' }); return done('withdrawn', 'enough deals') }
           try {
             const buyerSig = signDealBody(body, o.signer, o.domain)
             await send({ type: 'confirm', buyerSig })
@@ -361,11 +379,11 @@ export async function negotiateDeals(o: NegotiateDealsOptions): Promise<Negotiat
             if (c.type !== 'confirmed') return done('failed', `server answered ${c.type} to the confirmation`)
             deals.push({ ...body, serverSig: m.serverSig, buyerSig })
             return done('deal')
-          } finally { signing-- }
+          } finally { signing--; settledSigning() }
         }
         if (m.type !== 'counter' || m.round !== rounds) { await send({ type: 'withdraw' }).catch(() => {}); return done('failed', `unexpected ${m.type}`) }
         theirs.push(m.total)
-        if (deals.length + signing >= want) { await send({ type: 'withdraw' }); return done('withdrawn', 'enough deals') }
+        if (await enough()) { await send({ type: 'withdraw' }); return done('withdrawn', 'enough deals') }
         const next = nextPrice(concession, { round: rounds + 1, maxRounds, start: mine[0], limit, mine, theirs })
         if (m.total <= next) { await send({ type: 'take', round: rounds }); continue }
         if (rounds >= maxRounds) { await send({ type: 'withdraw' }); return done('rejected', 'no-agreement') }
@@ -379,7 +397,8 @@ export async function negotiateDeals(o: NegotiateDealsOptions): Promise<Negotiat
       stream?.abort()
       return done('failed', (e as Error).message.split('\n')[0])
     } finally {
-      if (stream) { live.delete(stream); await stream.close().catch(() => {}) }
+      // Released once the server's handler ends (a dialler that only closes would leave the transport holding it).
+      if (stream) { live.delete(stream); releaseWhenRemoteEnds(stream, o.readTimeoutMs ?? 2_000) }
     }
   }
 

@@ -92,8 +92,8 @@ test('public API of src/net', async () => {
     'AbortedError', 'BINARY_HEADER_PREFIX_BYTES', 'DEFAULT_DIAL_TIMEOUT_MS', 'DEFAULT_MAX_INBOUND_PER_IP', 'DEFAULT_MAX_INBOUND_PER_SUBNET', 'DEFAULT_MAX_INBOUND_STREAMS', 'DEFAULT_MAX_MESSAGE_BYTES',
     'DialError', 'LIBP2P_FRAME_PREFIX_BYTES', 'LIBP2P_MAX_OUTBOUND_STREAMS', 'LIBP2P_WRITE_BUFFER_BYTES', 'MAX_BINARY_HEADER_BYTES', 'MAX_CHUNK_BYTES',
     'MAX_CONTROL_MESSAGE_BYTES', 'MEMORY_ADDRESS_PREFIX', 'MEMORY_RECEIVE_WINDOW_BYTES', 'MalformedMessageError', 'MessageTooLargeError',
-    'NetError', 'PeerBannedError', 'ProtocolViolationError', 'StreamClosedError', 'TimeoutError', 'TransportStoppedError', 'createBinaryCodec', 'createCodec',
+    'NetError', 'PeerBannedError', 'ProtocolViolationError', 'REMOTE_END_TIMEOUT_MS', 'StreamClosedError', 'TimeoutError', 'TransportStoppedError', 'createBinaryCodec', 'createCodec',
     'createLibp2pTransport', 'createMemoryNetwork', 'decodeJson', 'encodeJson', 'generateIdentity', 'ipAndSubnet', 'isProtocolViolation',
-    'parseProtocolId', 'peerIdFromIdentity', 'protocolId', 'readMessage', 'request', 'sendMessage',
+    'parseProtocolId', 'peerIdFromIdentity', 'protocolId', 'readMessage', 'releaseWhenRemoteEnds', 'request', 'sendMessage',
   ])
 })

@@ -10,7 +10,7 @@
  * releaseWhenRemoteEnds(stream) // the stream is released as soon as the server's handler returns
  * ```
  */
-import type { MessageStream } from '../net/index.js'
+import type { MessageStream } from './types.js'
 
 /** How long a dialler waits, in the background, for the remote's end before it resets the stream. */
 export const REMOTE_END_TIMEOUT_MS = 10_000
