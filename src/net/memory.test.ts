@@ -134,3 +134,21 @@ describe('memory network', () => {
     assert.throws(() => createMemoryNetwork({ latencyMs: -1 }), RangeError)
   })
 })
+
+test('memory network: a stopped peer leaves no per-link state behind (long runs with churn stay bounded)', async () => {
+  const net = createMemoryNetwork({ latencyMs: 1 })
+  const server = net.createTransport({ peerId: 'server' })
+  const ECHO = protocolId('churn-echo', 1)
+  await server.handle(ECHO, async (s) => { for await (const f of s) await s.write(f) })
+  const links = () => (net as unknown as { linkCount(): number }).linkCount()
+  for (let i = 0; i < 50; i++) {
+    const c = net.createTransport({ peerId: `c${i}` })
+    const s = await c.dial('server', ECHO)
+    await s.write(new Uint8Array([i]))
+    await s.read({ timeoutMs: 5000 })
+    await c.stop()
+  }
+  await new Promise((r) => setTimeout(r, 20))
+  assert.ok(links() <= 2, `${links()} links held after 50 peers came and went`)
+  await server.stop()
+})

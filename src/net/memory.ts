@@ -57,7 +57,7 @@ export interface MemoryNetwork {
 }
 
 interface Delivery { at: number; done: boolean; run: () => void }
-interface Link { busyUntil: number; queue: Delivery[] }
+interface Link { key: string; busyUntil: number; queue: Delivery[]; gone?: boolean }
 
 /** One side of a memory stream: its inbound queue and the transport that owns it. */
 class End {
@@ -151,6 +151,7 @@ class MemoryTransport implements Transport {
     this.net.cut((a, b) => a === this.peerId || b === this.peerId, 'stopped')
     this.handlers.clear()
     this.net.nodes.delete(this.peerId)
+    this.net.forget(this.peerId)
   }
 }
 
@@ -221,13 +222,26 @@ class Net implements MemoryNetwork {
   }
 
   heal(): void { this.partitions.length = 0 }
+
+  /** Drops the links of a stopped peer once their queues have drained: a long run with churn keeps nothing per departed peer. */
+  forget(peer: PeerId): void {
+    for (const [k, l] of this.links) {
+      const [a, b] = k.split('\n')
+      if (a !== peer && b !== peer) continue
+      if (l.queue.length === 0) this.links.delete(k)
+      else l.gone = true
+    }
+  }
+
+  /** Links held (for tests of bounded state). */
+  linkCount(): number { return this.links.size }
   peers(): PeerId[] { return [...this.nodes.keys()] }
   stats(): MemoryNetworkStats { return { ...this.st } }
 
   private link(from: PeerId, to: PeerId): Link {
     const k = `${from}\n${to}`
     let l = this.links.get(k)
-    if (!l) { l = { busyUntil: 0, queue: [] }; this.links.set(k, l) }
+    if (!l) { l = { key: k, busyUntil: 0, queue: [] }; this.links.set(k, l) }
     return l
   }
 
@@ -242,6 +256,7 @@ class Net implements MemoryNetwork {
         if (!head.done) { head.done = true; head.run() }
         if (head === d) break
       }
+      if (l.gone && l.queue.length === 0) this.links.delete(l.key)
     }
     const delay = at - this.clock.now()
     if (delay <= 0) queueMicrotask(fire)
