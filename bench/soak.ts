@@ -4,7 +4,8 @@
  * bundle, 60 s of the roles' manual clock per client round (orders, bundles and served requests expire as on a
  * live node). It runs until 10^6 chunks were delivered and paid or `SOUK_SOAK_SECONDS` (default 120) of wall time
  * passed, and samples the heap after a full GC. Figures (bench/results/soak.json): chunks, heap and RSS at the start
- * (after a warm-up) and at the end, growth per 1,000 chunks. A flat heap is growth near 0; the first tranche's code
+ * (after a warm-up), half way and at the end, growth per 1,000 chunks over the run and over its second half (after
+ * the bounded caches filled: the lottery payee keeps its last 1,024 retired rands, ~3.5 KB each). A flat heap is growth near 0; the first tranche's code
  * grew 6.3 KB per bundle (docs/cdn.md § Bounded state).
  */
 import { setFlagsFromString } from 'node:v8'
@@ -49,10 +50,12 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
   const chunksPerClient = contentBytes / 1024
   let chunks = 0, clients = 0
   const round = async () => {
-    const c = await cdnMarket.wire('client', components(`client-${clients++}`, undefined, 'publisher'), cfg)
+    const comp = components(`client-${clients++}`, undefined, 'publisher')
+    const c = await cdnMarket.wire('client', comp, cfg)
     await c.run({ signal: new AbortController().signal })
     if (c.result().error) throw new Error(`soak client failed: ${c.result().error}`)
     await c.stop()
+    await comp.transport.stop() // the runner owns the transport (as src/node and the scenario do)
     chunks += chunksPerClient
     await cache.cache.drain() // every claim answered before the clock moves on (time is compressed here)
     for (let t = 0; t < 60_000; t += 10_000) { clock.advance(10_000); await new Promise((r) => setTimeout(r, 1)) }
@@ -62,8 +65,10 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
   const startChunks = chunks
   const t0 = performance.now()
   let lastLog = t0
+  let mid: { heap: NodeJS.MemoryUsage; chunks: number } | undefined
   while (chunks - startChunks < maxChunks && performance.now() - t0 < seconds * 1000) {
     await round()
+    if (!mid && (chunks - startChunks >= maxChunks / 2 || performance.now() - t0 >= (seconds * 1000) / 2)) mid = { heap: heap(), chunks }
     if (performance.now() - lastLog > 10_000) { lastLog = performance.now(); o.log?.(`${chunks - startChunks} chunks, heap ${(process.memoryUsage().heapUsed / MiB).toFixed(1)} MiB`) }
   }
   const elapsed = (performance.now() - t0) / 1000
@@ -82,6 +87,9 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
     heapStartMiB: Number((start.heapUsed / MiB).toFixed(1)),
     heapEndMiB: Number((end.heapUsed / MiB).toFixed(1)),
     heapGrowthBytesPer1kChunks: Math.round(((end.heapUsed - start.heapUsed) / soakChunks) * 1000),
+    // The second half only: bounded caches (the lottery payee keeps its last 1,024 retired rands) are full by then.
+    heapMidMiB: Number(((mid?.heap.heapUsed ?? start.heapUsed) / MiB).toFixed(1)),
+    heapGrowthSecondHalfBytesPer1kChunks: mid ? Math.round(((end.heapUsed - mid.heap.heapUsed) / (chunks - mid.chunks)) * 1000) : 0,
     rssStartMiB: Number((start.rss / MiB).toFixed(1)),
     rssEndMiB: Number((end.rss / MiB).toFixed(1)),
   }
