@@ -4,7 +4,8 @@
  * system clock and rng. It reports what the role does as events (the CLI prints them as JSON lines so a testnet
  * parent can draw progress and a summary). Stops cleanly on `signal`: a server role drains and settles what it was
  * paid before returning. A role whose `ready` rejects (a cache its publisher refuses) stops the same way, settling
- * what its store holds, then throws a `NodeError` naming the reason and what it settled.
+ * what its store holds, then throws a `NodeError` naming the reason and what it settled. A paid role that stops with
+ * payments it could not settle because the chain does not answer throws a `NodeError` naming how many it kept pending.
  *
  * @example
  * ```ts
@@ -83,7 +84,8 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
   const transport = await createLibp2pTransport({ listen: [cfg.listen], privateKey: cfg.identity ? new Uint8Array(Buffer.from(cfg.identity, 'hex')) : undefined, logger: log.child('net'), banAfterViolations: 3 })
   emit({ kind: 'listening', peerId: transport.peerId, addresses: transport.addresses() })
   const paid = market.paidRoles.includes(cfg.role)
-  const chain = paid ? await createChain({ kind: 'rpc', url: cfg.rpcUrl, dev: true }) : undefined
+  // A chain that does not answer fails the start; the transport must not outlive it (the process would hang).
+  const chain = paid ? await createChain({ kind: 'rpc', url: cfg.rpcUrl, dev: true }).catch(async (e: unknown) => { await transport.stop().catch(() => {}); throw e }) : undefined
   const dbs: ReturnType<typeof openDatabase>[] = []
   try {
     if (paid && !cfg.key) throw new NodeError(`A ${market.name} ${cfg.role} needs a key`, { code: 'NODE_NO_KEY', hints: ['Pass --key <keystore|hex> or set SOUK_PRIVATE_KEY; create a key with `souk key new --out key.json`.'] })
@@ -120,6 +122,17 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
           ...(pending > 0 ? [`Run it again with the same --data-dir to settle the ${pending} left in ${join(cfg.dataDir, 'payments.sqlite')}.`] : []),
           'Join a publisher that hires it (--bootstrap), or start it again once this one has room.',
         ],
+      })
+    }
+    // A paid role stopped holding payments it could not settle because the chain does not answer: it did not finish
+    // its job, so it exits non-zero naming what is left and where (pending for reasons of the scheme, e.g. microcash
+    // rounds not drawn yet, is no failure: the chain answers then).
+    const left = (final.settle as SettleReport | undefined)?.pending ?? 0
+    if (left > 0 && chain && (await chain.blockNumber().then(() => false, () => true))) {
+      throw new NodeError(`The ${market.name} ${cfg.role} stopped with ${left} payment${left === 1 ? '' : 's'} not settled: the chain at ${cfg.rpcUrl} does not answer; kept pending in ${join(cfg.dataDir, 'payments.sqlite')}`, {
+        code: 'NODE_UNSETTLED',
+        details: { pending: left },
+        hints: ['Run it again with the same --data-dir once the chain answers: it settles them at start.'],
       })
     }
     // A role that could not do its job (a client whose download failed: publisher gone, no cache left) fails the
