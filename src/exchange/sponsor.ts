@@ -58,6 +58,8 @@ export interface SponsorDesk {
   /** Opens a payment session to a server under the terms it gave when hired. */
   addServer(server: PeerId, terms: PaymentTerms): Promise<void>
   hasServer(server: PeerId): boolean
+  /** Closes a server's session (its later claims are refused as from 'not a hired server'); no-op if unknown. */
+  removeServer(server: PeerId): Promise<void>
   stats(): SponsorDeskStats
   /** Claim ids remembered and servers hired: bounded by `maxClaimIds` and the hires. */
   sizes(): { claimIds: number; servers: number }
@@ -148,6 +150,12 @@ export async function createSponsorDesk(transport: Transport, opts: SponsorDeskO
       servers.set(server, { session, mutex: createMutex() })
     }),
     hasServer: (server) => servers.has(server),
+    removeServer: (server) => opening.run(async () => {
+      const s = servers.get(server)
+      if (!s) return
+      servers.delete(server)
+      await s.mutex.run(() => s.session.close().catch((e) => log.warn('closing a session failed', { server, reason: (e as Error).message.split('\n')[0] })))
+    }),
     stats: () => ({ ...st, paidTo: { ...st.paidTo } }),
     sizes: () => { forgetOld(); return { claimIds: seen.size, servers: servers.size } },
     async stop() {

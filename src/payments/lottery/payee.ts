@@ -280,6 +280,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     // Stryker disable next-line OptionalChaining: equivalent: every caller passes the hash of a rand it just found in rands (docs/testing.md)
     if (st?.active) {
       st.active = false
+      // A retired rand only answers 'expired': its accepted numbers are not needed again (a payment in flight under it
+      // is refused as expired before it records anything), so the set is dropped; ~1 KB kept per retired rand, not ~3.5.
+      st.seen = new Set()
       retiredOrder.push(hash)
       if (retiredOrder.length > MAX_RETIRED_KEPT) rands.delete(retiredOrder.shift()!)
     }

@@ -86,7 +86,12 @@ export interface PublisherOptions {
   readyTimeoutMs?: number
 }
 
-interface Hired { offer: HiredServer; price: bigint; cacheSecret: Uint8Array; ready: boolean }
+/**
+ * A cache under contract. `replaced`: the same payee joined again under a new peer id (a restarted `souk node`
+ * gets a fresh libp2p identity, keeps its key): this one gets no new requests and no longer counts as a hire, but
+ * its claims for what it already served are still verified and paid.
+ */
+interface Hired { offer: HiredServer; price: bigint; cacheSecret: Uint8Array; ready: boolean; replaced?: boolean }
 interface Open {
   client: PeerId
   record: BundleRecord
@@ -155,7 +160,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     sha256(encryptLayer(padChunk(content.chunks[chunkIndex], content.manifest.chunkSize), { key: rec.innerKeys[slot], requestId, chunkIndex, layer: 'inner' }))
   // Candidates in peer-id order, not hiring order (caches join concurrently): the draw is then a function of the rng
   // and the set of ready caches, so a seeded run replays it.
-  const readyCaches = (avoid: readonly string[]) => [...hired.values()].filter((h) => h.ready && !avoid.includes(h.offer.peer) && !transport.isBanned(h.offer.peer)).map((h) => h.offer)
+  const readyCaches = (avoid: readonly string[]) => [...hired.values()].filter((h) => h.ready && !h.replaced && !avoid.includes(h.offer.peer) && !transport.isBanned(h.offer.peer)).map((h) => h.offer)
     .sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
   /** The bundle no longer counts against its client's unproven bundles (proven, or forgotten unproven). */
   const closeBundle = (b: Open) => {
@@ -192,7 +197,10 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
     }
     if (mo.peer !== peer) return decline('the offer names another peer')
     if (hired.has(peer) || recruiting.has(peer)) return decline('already hired')
-    if (hired.size + recruiting.size >= o.policy.maxServers) return decline('enough servers hired')
+    // The offer is signed by its payee, so only the holder of that key can take the place of its earlier hire.
+    const earlier = () => [...hired.entries()].find(([p, h]) => p !== peer && !h.replaced && h.offer.payee.toLowerCase() === mo.server.toLowerCase())
+    const hires = () => [...hired.values()].filter((h) => !h.replaced).length - (earlier() ? 1 : 0)
+    if (hires() + recruiting.size >= o.policy.maxServers) return decline('enough servers hired')
     if (mo.price.kind !== 'per-chunk') return decline(`a CDN cache prices per chunk, not ${mo.price.kind}`)
     const chunks = BigInt(content.manifest.chunkCount)
     const ask = signAsk({
@@ -213,7 +221,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
       emit({ kind: 'deal', cache: peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, listPricePerChunk: mo.price.rates[0].price, rounds: r.outcomes[0].rounds })
     } finally { recruiting.delete(peer) }
     const offer: HiredServer = { peer, payee: mo.server, pricePerChunk: decision.pricePerChunk, capacityBytes: mo.resources.bytes, collateral: mo.collateral, addresses: mo.addresses }
-    if (hired.size >= o.policy.maxServers) return decline('enough servers hired')
+    if (hires() >= o.policy.maxServers) return decline('enough servers hired')
     // Fund what the scheme needs before the cache quotes terms (a lottery payee checks its reserve).
     await c.fundServer?.(offer.payee)
     const cacheSecret = rng(32)
@@ -227,6 +235,16 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
       return
     }
     const h: Hired = { offer, price: decision.pricePerChunk, cacheSecret, ready: false }
+    const before = earlier()
+    if (before) {
+      // At most one replaced hire per payee is kept (for its outstanding claims): a key restarted over and over
+      // cannot grow this map.
+      for (const [p, x] of hired) if (x.replaced && x.offer.payee.toLowerCase() === offer.payee.toLowerCase()) { hired.delete(p); await desk.removeServer(p) }
+      before[1].replaced = true
+      if (before[1].ready) st.cachesReady--
+      log.info('cache rejoined under a new peer id: it takes the place of its earlier hire', { cache: peer, earlier: before[0], payee: offer.payee })
+      emit({ kind: 'cache-replaced', cache: peer, earlier: before[0], payee: offer.payee })
+    }
     hired.set(peer, h)
     await desk.addServer(peer, terms)
     st.cachesHired++

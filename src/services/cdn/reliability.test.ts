@@ -64,6 +64,10 @@ interface Market {
   caches: CdnCacheHandle[]
   transports: Map<string, Transport>
   client(name: string, opts?: { behaviour?: 'honest' | 'stingy'; wrap?: (t: Transport) => Transport }): Promise<CdnClientHandle>
+  /** The key each of the first caches was started with (in order). */
+  cacheKeys: Hex[]
+  /** Wires one more cache (under a new peer id `name`) with `key`; it is not awaited ready. */
+  addCache(name: string, key: Hex): Promise<CdnCacheHandle>
   /** Advances the roles' clock by `ms` in steps, letting the event loop run between steps. */
   advance(ms: number, step?: number): Promise<void>
   close(): Promise<void>
@@ -104,7 +108,12 @@ async function startMarket(o: { caches: number; contentBytes?: number; chunkSize
   }
   await until(() => publisher.publisher.stats().cachesReady === o.caches, 'every cache ready')
   return {
-    net, clock, log, publisher, publisherAddr, caches, transports,
+    net, clock, log, publisher, publisherAddr, caches, transports, cacheKeys: k.slice(1),
+    async addCache(name, key) {
+      const h = await cdnMarket.wire('cache', components(name, key, publisherAddr), cfg)
+      handles.push(h)
+      return h
+    },
     async client(name, co = {}) {
       const h = await cdnMarket.wire('client', components(name, undefined, publisherAddr, co.wrap), { ...cfg, behaviour: co.behaviour ?? 'honest' })
       handles.push(h)
@@ -251,6 +260,41 @@ test('failure 4: a cache dying before it released its key is repaired from anoth
     assert.equal(r.error, undefined)
     assert.equal(r.sha256, contentDigest(m.publisher.content))
     assert.ok(client.client.stats().repairs >= 1, 'the dead slot was repaired from another cache')
+  } finally {
+    await m.close()
+  }
+})
+
+test('failure 3: a cache restarted under a new peer id with the same key takes its own place back; a stranger is still told the publisher is full', async () => {
+  const m = await startMarket({ caches: 1, cachesPerRequest: 1 })
+  try {
+    const first = await m.client('client-0')
+    await first.run({ signal: new AbortController().signal })
+    assert.equal(first.result().error, undefined)
+    // The cache dies (as under SIGKILL: its transport goes with it, nothing settled) and comes back as a new identity.
+    m.net.disconnect('cache-0')
+    await m.transports.get('cache-0')!.stop()
+    await m.advance(1_000) // a restart takes time: its offer's seq (the clock in ms) is above the first one's
+    const back = await m.addCache('cache-0-restarted', m.cacheKeys[0])
+    await back.ready
+    await until(() => m.publisher.publisher.stats().cachesReady === 1 && m.log.entries.some((e) => e.msg.startsWith('cache rejoined')), 'the restarted cache ready')
+    const took = m.log.entries.find((e) => e.msg.startsWith('cache rejoined'))!
+    assert.equal(took.fields?.earlier, 'cache-0')
+    assert.equal(took.fields?.cache, 'cache-0-restarted')
+    // Another key cannot take the place: the offer is signed by its payee.
+    const [strangerKey] = keys(1)
+    const stranger = await m.addCache('stranger', strangerKey)
+    await assert.rejects(stranger.ready, /enough servers hired/)
+    // Every new download is served by the restarted cache, and paid.
+    const second = await m.client('client-1')
+    await second.run({ signal: new AbortController().signal })
+    assert.equal(second.result().error, undefined)
+    assert.equal(second.result().sha256, contentDigest(m.publisher.content))
+    assert.deepEqual(Object.keys(second.client.stats().bytesFrom), ['cache-0-restarted'])
+    await m.advance(2_000)
+    await back.cache.drain()
+    assert.equal(back.cache.stats().claimsPaid, 4, 'each chunk of the new download paid to the restarted cache')
+    assert.equal(m.publisher.publisher.stats().cachesHired, 2, 'two hires, one of them a replacement')
   } finally {
     await m.close()
   }
