@@ -176,7 +176,8 @@ export const DealBodySchema = z.object({
   scheme,
   startsAt: count,
   endsAt: count,
-  nonce: amount,
+  /** Any uint256 (a storage deal's is the hash of its storage terms, so both signatures cover them). */
+  nonce: z.bigint().nonnegative().max((1n << 256n) - 1n),
 })
 export const DealSchema = DealBodySchema.extend({ serverSig: zSig, buyerSig: zSig })
 export type DealBody = z.infer<typeof DealBodySchema>
