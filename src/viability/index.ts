@@ -1,5 +1,6 @@
 /**
- * Viability assessment: closed-form offload and cost model, sensitivity, Monte Carlo check, presets, reports.
+ * Viability assessment: closed-form offload and cost model, sensitivity, Monte Carlo check, presets, reports; and the
+ * storage market's own cost model (`./storage.js`: $/TB-month, durability, proving gas, collateral, a verdict).
  *
  * @example
  * ```ts
@@ -13,3 +14,5 @@ export * from './prng.js'
 export * from './montecarlo.js'
 export * from './presets.js'
 export * from './report.js'
+export * from './storage.js'
+export * from './storage-report.js'

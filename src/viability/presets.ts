@@ -3,14 +3,18 @@
  * on-demand streaming of long duration content in BBC iPlayer" (INFOCOM 2015; surveyed by Anjum et al. 2017):
  * a one-month trace of 15M accesses by over 2M users in London, swarms kept inside each ISP, up to 88% of traffic
  * offloadable. Numbers the paper does not give are assumptions, listed in `assumptions` and docs/viability.md.
+ * `PRESETS` run on the video-swarm model; the `storage` preset has its own cost model (`./storage.js`);
+ * `VIABILITY_PRESETS` lists both kinds, each with its model.
  *
  * @example
  * ```ts
- * import { PRESETS } from './presets.js'
+ * import { PRESETS, VIABILITY_PRESETS } from './presets.js'
  * PRESETS['bbc-iplayer'].reportedOffload // 0.88
+ * VIABILITY_PRESETS.storage.model          // 'storage'
  * ```
  */
 import type { ViabilityInputs } from './schema.js'
+import { STORAGE_PRESETS, type StoragePreset } from './storage.js'
 
 export interface Preset {
   title: string
@@ -52,20 +56,6 @@ export const PRESETS: Record<string, Preset> = {
       costs: { providerPricePerGB: 0.02, chunkSizeMB: 1, pricePerChunk: 0.00001, peerCostPerGB: 0.002, gasPerRedeemTx: SOUK_GAS_PER_TICKET_IN_BATCH * 100, ...L2, chunksPerWinningTicket: 1000, batchSize: 100 },
     },
   },
-  storage: {
-    title: 'Paid retrieval from decentralized storage',
-    description: 'Hosts that hold a file serve its retrievals; concurrent downloaders of the same file share pieces. "Watch time" is the download duration, "bitrate" the download rate.',
-    assumptions: [
-      '100,000 stored objects retrieved at 20/s, Zipf 0.8 (long tail of rarely read files)',
-      'a retrieval lasts 60 s at 20 Mbit/s; hosts upload 10 Mbit/s, 60% take part, sessions of 2 h',
-      'baseline: cloud egress at $0.09/GB; peers paid $0.00002 per 1 MB chunk; their cost $0.005/GB',
-    ],
-    inputs: {
-      demand: { catalogSize: 100_000, zipfExponent: 0.8, arrivalRatePerSec: 20, bitrateMbps: 20, watchTimeSec: 60 },
-      supply: { uploadMbps: 10, participation: 0.6, sessionLengthSec: 7200, swarmPartitions: 1 },
-      costs: { providerPricePerGB: 0.09, chunkSizeMB: 1, pricePerChunk: 0.00002, peerCostPerGB: 0.005, gasPerRedeemTx: SOUK_GAS_PER_TICKET_IN_BATCH * 100, ...L2, chunksPerWinningTicket: 500, batchSize: 100 },
-    },
-  },
   transcoding: {
     title: 'Live transcoding by peer workers',
     description: 'Viewers of a live channel who own spare encoders transcode renditions for the others. Items are channels, "bitrate" is the rendition ladder a viewer needs, "upload" what a worker contributes, "watch time" the viewing session.',
@@ -80,4 +70,13 @@ export const PRESETS: Record<string, Preset> = {
       costs: { providerPricePerGB: 0.15, chunkSizeMB: 1, pricePerChunk: 0.00005, peerCostPerGB: 0.02, gasPerRedeemTx: SOUK_GAS_PER_TICKET_IN_BATCH * 100, ...L2, chunksPerWinningTicket: 200, batchSize: 100 },
     },
   },
+}
+
+/** A named preset and the model it runs on: the video-swarm model (`./model.js`) or the storage model (`./storage.js`). */
+export type AnyPreset = { model: 'swarm'; preset: Preset } | { model: 'storage'; preset: StoragePreset }
+
+/** Every preset `souk viability --preset` accepts, by name. */
+export const VIABILITY_PRESETS: Record<string, AnyPreset> = {
+  ...Object.fromEntries(Object.entries(PRESETS).map(([k, preset]) => [k, { model: 'swarm' as const, preset }])),
+  ...Object.fromEntries(Object.entries(STORAGE_PRESETS).map(([k, preset]) => [k, { model: 'storage' as const, preset }])),
 }

@@ -1,11 +1,13 @@
 /**
  * `souk viability`: is a peer-assisted market worth building? Offload, costs, break-even, sensitivity (docs/viability.md).
+ * `--preset storage` runs the storage market's own cost model instead: $/TB-month against a centralized baseline,
+ * proving gas, collateral, durability, detection and a verdict.
  */
 import type { Command } from 'commander'
 import { z } from 'zod'
 
 const Options = z.object({
-  preset: z.string().default('bbc-iplayer'),
+  preset: z.string().optional(),
   config: z.string().optional(),
   set: z.array(z.string().regex(/^[a-zA-Z]+\.[a-zA-Z]+=.+$/, 'use --set group.input=value, e.g. --set supply.participation=0.5')).default([]),
   delta: z.coerce.number().gt(0).lt(1).default(0.2),
@@ -19,12 +21,12 @@ const Options = z.object({
 export function register(program: Command): void {
   program
     .command('viability')
-    .description('viability assessment of a peer-assisted service: offload, cost per GB, break-even price, sensitivity')
-    .option('-p, --preset <name>', 'start from a preset (bbc-iplayer, storage, transcoding)', 'bbc-iplayer')
-    .option('-c, --config <file>', 'YAML/JSON file with inputs overriding the preset ({demand, supply, costs})')
-    .option('--set <group.input=value>', 'override one input (repeatable), e.g. supply.participation=0.5', (v: string, acc: string[] = []) => [...acc, v], [])
+    .description('viability assessment: offload and cost per GB of a peer-assisted service, or (--preset storage) cost per TB-month, durability and a verdict for the storage market')
+    .option('-p, --preset <name>', 'start from a preset (bbc-iplayer, transcoding: video-swarm model; storage: storage model); default bbc-iplayer, or storage when the inputs given are storage inputs')
+    .option('-c, --config <file>', 'YAML/JSON file with inputs overriding the preset (swarm: {demand, supply, costs}; storage: {deal, baseline, provider, proving, collateral, durability, detection, supply, targets})')
+    .option('--set <group.input=value>', 'override one input (repeatable), e.g. supply.participation=0.5 or proving.gasPriceGwei=10', (v: string, acc: string[] = []) => [...acc, v], [])
     .option('--delta <fraction>', 'sensitivity: perturb each input by ± this fraction', '0.2')
-    .option('--monte-carlo <items>', 'also simulate the N most popular items and compare with the closed form', '0')
+    .option('--monte-carlo <n>', 'also simulate: the N most popular items (swarm), or N x 10,000 deals and months (storage), against the closed form', '0')
     .option('--json', 'print the result as JSON')
     .option('-o, --out <dir>', 'directory for the HTML report', 'reports')
     .option('--no-html', 'do not write the HTML report')
@@ -34,50 +36,86 @@ export function register(program: Command): void {
       const v = await import('../../viability/index.js')
       const { ValidationError } = await import('../../core/errors.js')
       if (opts.list) {
-        for (const [k, p] of Object.entries(v.PRESETS)) process.stdout.write(`${k.padEnd(14)} ${p.title}\n`)
+        for (const [k, p] of Object.entries(v.VIABILITY_PRESETS)) process.stdout.write(`${k.padEnd(14)} ${`[${p.model}]`.padEnd(9)} ${p.preset.title}\n`)
         return
       }
-      const preset = v.PRESETS[opts.preset]
-      if (!preset) throw new ValidationError(`Unknown preset "${opts.preset}"`, { hints: [`use one of: ${Object.keys(v.PRESETS).join(', ')}`] })
-      let raw2: Record<string, Record<string, unknown>> = structuredClone(preset.inputs) as never
+      let cfg: Record<string, unknown> | undefined
       if (opts.config) {
         const { readFileSync } = await import('node:fs')
         const { parse } = await import('yaml')
-        let cfg: unknown
-        try { cfg = parse(readFileSync(opts.config, 'utf8')) } catch (e) { throw new ValidationError(`Cannot read viability config ${opts.config}`, { cause: e, hints: ['give a YAML or JSON file with demand/supply/costs sections'] }) }
-        if (!cfg || typeof cfg !== 'object') throw new ValidationError(`Viability config ${opts.config} is not a mapping`, { hints: ['give a YAML mapping with demand/supply/costs sections'] })
-        for (const [g, o] of Object.entries(cfg as Record<string, unknown>)) raw2[g] = o && typeof o === 'object' ? { ...(raw2[g] ?? {}), ...(o as object) } : (o as never)
+        let c: unknown
+        try { c = parse(readFileSync(opts.config, 'utf8')) } catch (e) { throw new ValidationError(`Cannot read viability config ${opts.config}`, { cause: e, hints: ['give a YAML or JSON file with the input groups of the preset (demand/supply/costs, or deal/proving/... for storage)'] }) }
+        if (!c || typeof c !== 'object' || Array.isArray(c)) throw new ValidationError(`Viability config ${opts.config} is not a mapping`, { hints: ['give a YAML mapping with the input groups of the preset'] })
+        cfg = c as Record<string, unknown>
       }
+      const setPaths = opts.set.map((s) => s.slice(0, s.indexOf('=')))
+      const name = opts.preset ?? (looksLikeStorage(v.STORAGE_PRESETS.storage!.inputs as never, v.PRESETS['bbc-iplayer']!.inputs as never, cfg, setPaths) ? 'storage' : 'bbc-iplayer')
+      const chosen = v.VIABILITY_PRESETS[name]
+      if (!chosen) throw new ValidationError(`Unknown preset "${name}"`, { hints: [`use one of: ${Object.keys(v.VIABILITY_PRESETS).join(', ')}`] })
+      const raw2: Record<string, Record<string, unknown>> = structuredClone(chosen.preset.inputs) as never
+      if (cfg) for (const [g, o] of Object.entries(cfg)) raw2[g] = o && typeof o === 'object' ? { ...(raw2[g] ?? {}), ...(o as object) } : (o as never)
+      const known = Object.entries(chosen.preset.inputs).flatMap(([g, o]) => Object.keys(o as object).map((k) => `${g}.${k}`))
       for (const s of opts.set) {
         const [path, value] = [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]
         const [g, k] = path.split('.')
-        if (!raw2[g] || !(k in raw2[g])) throw new ValidationError(`Unknown viability input "${path}"`, { hints: [`use one of: ${v.inputPaths(preset.inputs).join(', ')}, supply.sessionLengthSec`] })
+        if (!raw2[g] || !(k in raw2[g])) throw new ValidationError(`Unknown viability input "${path}" for the ${chosen.model} model (preset ${name})`, { hints: [`use one of: ${known.join(', ')}`] })
         raw2[g][k] = value === 'null' ? null : Number(value)
       }
+      const changed = Boolean(opts.config) || opts.set.length > 0
+      // A run with changed inputs is not the preset: it is labelled custom, never with the preset's own title.
+      const title = (t: string) => (changed ? `Custom inputs (based on the ${name} preset: ${t})` : t)
+      const assumptions = (a: string[]) => (changed ? [...a, `inputs changed by --config/--set: ${[...(opts.config ? [`--config ${opts.config}`] : []), ...opts.set.map((x) => `--set ${x}`)].join(' ')}`] : a)
+      const label = { preset: changed ? null : name, basedOn: name, custom: changed, model: chosen.model }
+      const libs = async () => (await import('../../viability/libs.js')).readPlotLibraries()
+      const writeHtml = async (html: () => Promise<string>): Promise<string | undefined> => {
+        if (!opts.html) return undefined
+        const { mkdirSync, writeFileSync } = await import('node:fs')
+        const { join } = await import('node:path')
+        mkdirSync(opts.out, { recursive: true })
+        const file = join(opts.out, changed ? `viability-custom-${name}.html` : `viability-${name}.html`)
+        writeFileSync(file, await html())
+        return file
+      }
+      if (chosen.model === 'storage') {
+        const preset = chosen.preset
+        const inputs = v.parseStorageInputs(raw2)
+        const monteCarlo = opts.monteCarlo > 0 ? v.simulateStorage(inputs, { deals: opts.monteCarlo * 10_000, seed: 1 }) : undefined
+        const report = v.buildStorageReport(inputs, { title: title(preset.title), baselineTitle: JSON.stringify(inputs.baseline) === JSON.stringify(preset.inputs.baseline) ? preset.baselineTitle : 'the baseline given', delta: opts.delta, source: preset.source, assumptions: assumptions(preset.assumptions), monteCarlo })
+        const file = await writeHtml(async () => v.renderStorageHtml(report, await libs()))
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ...label, title: report.title, inputs, result: report.result, verdict: report.result.verdict, comparisons: report.comparisons, sensitivity: report.sensitivity, mostSensitive: report.sensitivity[0]?.input ?? null, monteCarlo: monteCarlo ?? null, html: file ?? null }, null, 2) + '\n')
+        } else {
+          process.stdout.write(v.renderStorageTable(report))
+          if (file) process.stdout.write(`\nwrote ${file}\n`)
+        }
+        return
+      }
+      const preset = chosen.preset
       const inputs = v.parseViabilityInputs(raw2)
-      const changed = opts.config || opts.set.length > 0
       const monteCarlo = opts.monteCarlo > 0
         ? v.simulateCatalog({ catalogSize: inputs.demand.catalogSize, zipfExponent: inputs.demand.zipfExponent, arrivalRatePerSec: inputs.demand.arrivalRatePerSec / inputs.supply.swarmPartitions, watchTimeSec: v.effectivePresenceSec(inputs), items: opts.monteCarlo, horizonSec: 200 * v.effectivePresenceSec(inputs), seed: 1 })
         : undefined
       const report = v.buildViabilityReport(inputs, {
-        title: changed ? `${preset.title} (modified)` : preset.title, delta: opts.delta, reportedOffload: preset.reportedOffload,
-        source: preset.source, assumptions: changed ? [...preset.assumptions, 'inputs changed by --config/--set'] : preset.assumptions, monteCarlo,
+        title: title(preset.title), delta: opts.delta, reportedOffload: preset.reportedOffload,
+        source: preset.source, assumptions: assumptions(preset.assumptions), monteCarlo,
       })
-      let file: string | undefined
-      if (opts.html) {
-        const { mkdirSync, writeFileSync } = await import('node:fs')
-        const { join } = await import('node:path')
-        const { readPlotLibraries } = await import('../../viability/libs.js')
-        mkdirSync(opts.out, { recursive: true })
-        file = join(opts.out, `viability-${opts.preset}${changed ? '-custom' : ''}.html`)
-        writeFileSync(file, v.renderViabilityHtml(report, readPlotLibraries()))
-      }
+      const file = await writeHtml(async () => v.renderViabilityHtml(report, await libs()))
       if (opts.json) {
         const { byRank, ...rest } = report.result
-        process.stdout.write(JSON.stringify({ preset: opts.preset, inputs, result: { ...rest, byRank }, reportedOffload: preset.reportedOffload ?? null, sensitivity: report.sensitivity, monteCarlo: monteCarlo ?? null, html: file ?? null }, null, 2) + '\n')
+        process.stdout.write(JSON.stringify({ ...label, title: report.title, inputs, result: { ...rest, byRank }, reportedOffload: preset.reportedOffload ?? null, sensitivity: report.sensitivity, monteCarlo: monteCarlo ?? null, html: file ?? null }, null, 2) + '\n')
       } else {
         process.stdout.write(v.renderViabilityTable(report))
         if (file) process.stdout.write(`\nwrote ${file}\n`)
       }
     })
+}
+
+/** True when the inputs given (config groups and keys, --set paths) name a storage input that the swarm model has not. */
+function looksLikeStorage(storage: Record<string, Record<string, unknown>>, swarm: Record<string, Record<string, unknown>>, cfg: Record<string, unknown> | undefined, setPaths: string[]): boolean {
+  const has = (m: Record<string, Record<string, unknown>>, g: string, k?: string) => Boolean(m[g]) && (k === undefined || k in m[g]!)
+  const paths: [string, string | undefined][] = [
+    ...setPaths.map((p) => p.split('.') as [string, string]),
+    ...Object.entries(cfg ?? {}).flatMap(([g, o]): [string, string | undefined][] => (o && typeof o === 'object' ? Object.keys(o).map((k) => [g, k]) : [[g, undefined]])),
+  ]
+  return paths.some(([g, k]) => has(storage, g, k) && !has(swarm, g, k))
 }
