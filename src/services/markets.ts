@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { marketByName, marketNames } from './markets.js'
- * marketNames() // ['cdn']
+ * marketNames() // ['cdn', 'storage']
  * marketByName('cdn').roles // ['publisher', 'cache', 'client']
  * ```
  */
@@ -13,9 +13,11 @@ import { z } from 'zod'
 import { ValidationError } from '../core/errors.js'
 import type { ServiceMarket } from './market.js'
 import { cdnMarket } from './cdn/index.js'
+import { storageMarket } from './storage/index.js'
 
 export const markets = {
   cdn: cdnMarket,
+  storage: storageMarket,
 } as const satisfies Record<string, Pick<ServiceMarket, 'name' | 'description' | 'roles' | 'paidRoles'>>
 
 export type MarketName = keyof typeof markets

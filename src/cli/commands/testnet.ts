@@ -10,8 +10,10 @@ import { marketEnum, marketNames } from '../../services/markets.js'
 const Options = z.object({
   market: marketEnum().default('cdn'),
   caches: z.coerce.number().int().min(1).max(16).default(4),
-  clients: z.coerce.number().int().min(1).max(32).default(8),
-  contentBytes: z.coerce.number().int().min(1024).max(256 << 20).default(4 << 20),
+  clients: z.coerce.number().int().min(1).max(32).optional(),
+  providers: z.coerce.number().int().min(1).max(16).default(2),
+  droppers: z.coerce.number().int().min(0).max(16).optional(),
+  contentBytes: z.coerce.number().int().min(1024).max(256 << 20).optional(),
   duration: z.coerce.number().min(0).default(0),
   scheme: schemeEnum().default('lottery'),
   rpc: z.string().url().optional(),
@@ -26,11 +28,13 @@ const Options = z.object({
 export function register(program: Command): void {
   program
     .command('testnet')
-    .description('run a local CDN testnet: chain + publisher + caches + clients as separate processes, then a summary')
+    .description('run a local testnet of a market as separate processes, then a summary checked against the chain (cdn: publisher + caches + clients; storage: providers + clients)')
     .option('--market <name>', `service market: ${marketNames().join(' | ')}`, 'cdn')
     .option('--caches <n>', 'caches', '4')
-    .option('--clients <n>', 'clients', '8')
-    .option('--content-bytes <n>', 'content size in bytes', String(4 << 20))
+    .option('--clients <n>', 'clients (default: cdn 8, storage 2)')
+    .option('--providers <n>', 'storage: providers', '2')
+    .option('--droppers <n>', 'storage: providers that drop data (default 1 with 2 or more providers)')
+    .option('--content-bytes <n>', 'content size in bytes (default: cdn 4 MiB; storage 256 KiB a client)')
     .option('--duration <seconds>', 'clients keep fetching for this long (0: fetch once)', '0')
     .option('--scheme <name>', `payment scheme: ${schemeNames().join(' | ')}`, 'lottery')
     .option('--rpc <url>', 'settle on this chain instead of the embedded one')
@@ -42,6 +46,8 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON (no progress bars)')
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)
+      if (o.market === 'storage') return storageTestnet(o)
+      const clients = o.clients ?? 8
       const { runTestnet } = await import('../../node/testnet.js')
       const { resolveSigningKey } = await import('../../chain/keystore.js')
       const key = resolveSigningKey({ key: o.key, passwordFile: o.passwordFile })?.key
@@ -51,9 +57,9 @@ export function register(program: Command): void {
       const onSig = () => { interrupts++; if (interrupts > 1) process.exit(130); process.stderr.write('\nstopping every peer (Ctrl-C again to force)...\n'); ac.abort() }
       process.on('SIGINT', onSig)
       process.on('SIGTERM', onSig)
-      const progress = o.json ? undefined : createProgress({ clients: o.clients, caches: o.caches, contentBytes: o.contentBytes })
+      const progress = o.json ? undefined : createProgress({ clients, caches: o.caches, contentBytes: o.contentBytes ?? 4 << 20 })
       try {
-        const summary = await runTestnet({ market: o.market, caches: o.caches, clients: o.clients, contentBytes: o.contentBytes, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir, key },
+        const summary = await runTestnet({ market: o.market, caches: o.caches, clients, contentBytes: o.contentBytes ?? 4 << 20, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir, key },
           { signal: ac.signal, onEvent: (e) => progress?.update(e) })
         progress?.stop()
         process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary))
@@ -64,4 +70,32 @@ export function register(program: Command): void {
         process.off('SIGTERM', onSig)
       }
     })
+}
+
+/** `souk testnet --market storage`: providers and clients as processes, one provider dropping data. */
+async function storageTestnet(o: z.output<typeof Options>): Promise<void> {
+  const { runStorageTestnet, renderStorageSummary } = await import('../../node/testnet-storage.js')
+  const ac = new AbortController()
+  let interrupts = 0
+  const onSig = () => { interrupts++; if (interrupts > 1) process.exit(130); process.stderr.write('\nstopping every peer (Ctrl-C again to force)...\n'); ac.abort() }
+  process.on('SIGINT', onSig)
+  const clients = o.clients ?? 2
+  let proven = 0, faulted = 0
+  const say = (s: string) => { if (!o.json) process.stderr.write(s + '\n') }
+  try {
+    const s = await runStorageTestnet({ providers: o.providers, clients, droppers: o.droppers, contentBytes: o.contentBytes ?? 256 * 1024, dataDir: o.dataDir }, {
+      signal: ac.signal,
+      onEvent: (e) => {
+        if (e.kind === 'deployed') say(`StorageMarket deployed at ${e.storageMarket as string}`)
+        else if (e.kind === 'deal-stored') say(`${e.name as string}: deal ${(e.dealId as string).slice(0, 10)}… stored and active`)
+        else if (e.kind === 'period-proven') { proven++; say(`${e.name as string}: period ${e.period as number} proven (${proven} in all)`) }
+        else if (e.kind === 'fault-called' || e.kind === 'period-faulted') { faulted++; say(`${e.name as string}: period ${e.period as number} of deal ${(e.dealId as string).slice(0, 10)}… faulted: collateral slashed to the client (${faulted} in all)`) }
+        else if (e.kind === 'deal-ended') say(`${e.name as string}: deal ended, ${e.proven as number} proven, ${e.faulted as number} faulted`)
+      },
+    })
+    process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderStorageSummary(s))
+    if (!s.ok) process.exitCode = 1
+  } finally {
+    process.off('SIGINT', onSig)
+  }
 }

@@ -138,8 +138,13 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
     return chunkLeaf(h.deal.dealId, j, l)
   }
   const honestLeaf = (h: Held, g: number): Uint8Array => { const n = leavesOf(h.deal); return chunkLeaf(h.deal.dealId, Math.floor(g / n), g % n) }
+  // The last chunk read, kept: a tree is built leaf by leaf in order, so this is one store read per chunk.
+  let lastChunk: { key: string; body: Uint8Array | undefined } | undefined
   const chunkLeaf = (dealId: Hex, j: number, l: number): Uint8Array => {
-    const ch = store.chunk(dealId, j, Math.floor(l / per))
+    const c0 = Math.floor(l / per)
+    const key = `${dealId}/${j}/${c0}`
+    if (lastChunk?.key !== key) lastChunk = { key, body: store.chunk(dealId, j, c0) }
+    const ch = lastChunk.body
     const off = (l % per) * LEAF_BYTES
     return ch && off + LEAF_BYTES <= ch.length ? ch.subarray(off, off + LEAF_BYTES) : new Uint8Array(LEAF_BYTES)
   }
@@ -149,7 +154,8 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
     for (let i = 0; i < LEAF_BYTES; i++) out[i] = enc[i] ^ m[i]
     return out
   }
-  const trees = (h: Held) => {
+  /** The proving tree over every replica (built once, at activation or after a restart). */
+  const provingTree = (h: Held): StorageTree => {
     if (!h.tree) {
       const n = leavesOf(h.deal)
       // The tree's nodes are kept whole (20 bytes a leaf: even a provider that drops data keeps them, or it could
@@ -157,10 +163,11 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
       const full = h.tree0 ?? buildStorageTree(n * h.deal.terms.replicas, (g) => honestLeaf(h, g))
       h.tree0 = undefined
       h.tree = { ...full, leaf: (g) => storedLeaf(h, g) }
-      h.dataTree = buildStorageTree(n, (l) => dataLeafOf(h, l))
     }
-    return { tree: h.tree, dataTree: h.dataTree! }
+    return h.tree
   }
+  /** The data tree (plaintext, for retrieval proofs), built on the first retrieval. */
+  const dataTreeOf = (h: Held): StorageTree => (h.dataTree ??= buildStorageTree(leavesOf(h.deal), (l) => dataLeafOf(h, l)))
   // Restart: what the store holds.
   for (const d of store.deals()) {
     if (d.state === 'ended') continue
@@ -246,6 +253,7 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
         try { tx = await chain.activate(h.deal.dealId) } catch (e) { return no(`activate-failed: ${(e as Error).message.split('\n')[0]}`) }
         h.deal.state = 'active'
         store.setState(h.deal.dealId, 'active')
+        provingTree(h)
         if (o.behaviour === 'one-replica') for (let j = 1; j < h.deal.terms.replicas; j++) for (let ch = 0; ch < chunks; ch++) store.putChunk(h.deal.dealId, j, ch, new Uint8Array(0))
         st.bytesStored += h.deal.bytes * h.deal.terms.replicas
         emit({ kind: 'deal-active', dealId: h.deal.dealId, tx })
@@ -284,7 +292,7 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
       if (!h || h.deal.state !== 'active') throw new Error('unknown deal')
       if (o.behaviour === 'refuse-retrieval') throw new Error('not serving')
       const n = leavesOf(h.deal)
-      const { dataTree } = trees(h)
+      const dataTree = dataTreeOf(h)
       return {
         chunkCount: chunkCount(h.deal.bytes, o.chunkSize),
         async chunk(i) {
@@ -312,7 +320,8 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
       const period = Number((block - h.start - 1n) / P)
       if (period >= t.periods) { h.deal.state = 'ended'; store.setState(h.deal.dealId, 'ended'); continue }
       const seedBlock = h.start + BigInt(period + 1) * P - W
-      if (block <= seedBlock || h.done.has(period)) continue
+      // The transaction lands in a later block: send only while one block of the window is left for it.
+      if (block <= seedBlock || block >= h.start + BigInt(period + 1) * P || h.done.has(period)) continue
       const seed = await chain.blockHash(seedBlock)
       const n = leavesOf(h.deal)
       const positions = challengePositions({ seed, dealId: h.deal.dealId, period, challenges: t.challenges, totalLeaves: n * t.replicas })
@@ -323,7 +332,7 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
         emit({ kind: 'period-skipped', dealId: h.deal.dealId, period })
         continue
       }
-      const { tree } = trees(h)
+      const tree = provingTree(h)
       const p = multiProof(tree, positions)
       if (o.behaviour === 'forge') { const s = c.rng(p.siblings.length); p.siblings.set(s) }
       entries.push({ dealId: h.deal.dealId, period, leaves: p.leaves, siblings: p.siblings })
