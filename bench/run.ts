@@ -3,7 +3,7 @@
  * figure with its in-run baseline ratio, and writes bench/results/<name>.json (file and field names are an
  * interface: keep them stable). Benchmarks are not tests: nothing here asserts a speed.
  *
- * Usage: npm run bench [-- payments microcash cdn capnet net soak market]
+ * Usage: npm run bench [-- payments microcash cdn storage capnet net soak market]
  */
 import { writeResult, benchPayments } from './payments.js'
 
@@ -30,6 +30,16 @@ const all: Bench[] = [
     name: 'cdn',
     run: async () => (await import('./cdn.js')).benchCdn(),
     targets: [['paidToUnpaidRatio', '≥ 0.95'], ['viewers1080p', 'CAPnet reports ~870,000 per core']],
+  },
+  {
+    name: 'storage',
+    run: async () => (await import('./storage.js')).benchStorage({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [
+      ['proofGasK5Depth30', '<= 200,000 (PDP-style, 32-byte nodes: 225,650)'],
+      ['gasPerChallengedLeafDepth30', '<= 30,000 (40.9k)'],
+      ['detectionProbability1pctLoss30Periods', '>= 0.99 (PDP default: 0.779)'],
+      ['retrievalPaidToUnpaid', '>= 0.95'],
+    ],
   },
   { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },
   { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport']] },

@@ -1,24 +1,28 @@
 /**
- * What the storage roles ask of `contracts/StorageMarket.sol`: an interface (so roles take it as a component and a
- * test can count its calls) and its implementation over a `Chain` and a key (`storageContract`).
+ * What the storage roles ask of `contracts/StorageMarket.sol`: an interface (so roles take it as a component) and
+ * its implementation for one account (`storageContract`), over the typed calls of `contract.ts`.
+ *
+ * @example
+ * ```ts
+ * const market = storageContract(chain, key, { address, token })
+ * const { dealId } = await market.openDeal({ ...deal, serverSig, buyerSig }, terms) // approves the escrow first
+ * ```
  */
-import { parseEventLogs, type Address, type Hex, type TransactionReceipt } from 'viem'
+import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
-import { StorageMarketAbi, StorageMarketBytecode, SoukTokenAbi } from '../../../artifacts/contracts.js'
+import { SoukTokenAbi } from '../../../artifacts/contracts.js'
 import type { Chain } from '../../chain/types.js'
-import { deployContract } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
-import { bytesToHex } from '../../crypto/bytes.js'
 import type { DealBody } from '../../market/schema.js'
+import {
+  activateStorageDeal, cancelStorageDeal, deployStorageMarket, faultStoragePeriod, finalizeStorageDeal, openStorageDeal, proveStorage, readPeriodState,
+  readStorageBalance, readStorageDeal, readStorageTerms, readTermsHash, terminateStorageDeal, withdrawStorage, type StoragePeriodState,
+} from './contract.js'
 import type { StorageTerms } from './protocol.js'
 
 /** `pending`: its window has not opened; `open`: it is open, no proof yet; `due`: closed without a proof (anyone may fault it). */
-export type PeriodState = 'none' | 'pending' | 'open' | 'due' | 'proven' | 'faulted' | 'cancelled'
+export type PeriodState = StoragePeriodState
 export type DealState = 'none' | 'opened' | 'active' | 'cancelled' | 'ended'
-const PERIOD_STATES: PeriodState[] = ['none', 'pending', 'open', 'due', 'proven', 'faulted', 'cancelled']
-const DEAL_STATES: DealState[] = ['none', 'opened', 'active', 'cancelled', 'ended']
-const SKIP_REASONS = ['unknown-deal', 'not-provider', 'not-active', 'not-in-window', 'already-resolved', 'cancelled']
-const FAULT_REASONS = ['missed', 'bad-proof']
 
 export interface OnChainDeal {
   state: DealState
@@ -60,78 +64,45 @@ export interface StorageChain {
   termsHash(terms: StorageTerms): Promise<Hex>
 }
 
-/** The market Deal as the contract's tuple. */
-export const dealTuple = (d: DealBody) => ({
-  service: d.service, offer: d.offer, ask: d.ask, server: d.server, buyer: d.buyer,
-  price: { kind: d.price.kind, base: d.price.base, rates: d.price.rates.map((r) => ({ usage: r.usage, price: r.price, per: r.per })) },
-  usage: { chunks: d.usage.chunks ?? 0n, bytes_: d.usage.bytes ?? 0n, byteSeconds: d.usage.byteSeconds ?? 0n, units: d.usage.units ?? 0n, seconds_: d.usage.seconds ?? 0n },
-  collateral: d.collateral, scheme: d.scheme, startsAt: BigInt(d.startsAt), endsAt: BigInt(d.endsAt), nonce: d.nonce,
-})
-
 /** Deploys `StorageMarket` settling in `token`. */
-export const deployStorageMarketContract = (chain: Chain, key: Hex, token: Address): Promise<Address> =>
-  deployContract(chain, key, StorageMarketAbi, StorageMarketBytecode as Hex, [token])
+export const deployStorageMarketContract = deployStorageMarket
 
-/**
- * The contract as a {@link StorageChain} for the account of `key` (approves the token for exactly what a call pulls).
- *
- * @example
- * ```ts
- * const market = storageContract(chain, key, { address, token })
- * const { dealId } = await market.openDeal({ ...deal, serverSig, buyerSig }, terms)
- * ```
- */
+/** The contract as a {@link StorageChain} for the account of `key` (approves the token for exactly what a call pulls). */
 export function storageContract(chain: Chain, key: Hex, at: { address: Address; token: Address }): StorageChain {
-  const wallet = chain.wallet(key)
   const account = privateKeyToAddress(key).toLowerCase() as Address
-  const call = (functionName: string, args: readonly unknown[]) => write(chain, wallet, { address: at.address, abi: StorageMarketAbi, functionName, args })
-  const read = <T>(functionName: string, args: readonly unknown[]) => chain.public.readContract({ address: at.address, abi: StorageMarketAbi, functionName, args } as never) as Promise<T>
-  const approve = (amount: bigint) => amount > 0n ? write(chain, wallet, { address: at.token, abi: SoukTokenAbi, functionName: 'approve', args: [at.address, amount] }) : undefined
-  const events = (r: TransactionReceipt) => parseEventLogs({ abi: StorageMarketAbi, logs: r.logs })
+  const m = at.address
+  const approve = async (amount: bigint) => { if (amount > 0n) await write(chain, chain.wallet(key), { address: at.token, abi: SoukTokenAbi, functionName: 'approve', args: [m, amount] }) }
   return {
-    address: at.address, account,
+    address: m, account,
     blockNumber: () => chain.blockNumber(),
     async blockHash(n) { return (await chain.public.getBlock({ blockNumber: n })).hash! },
     async openDeal(d, t) {
       await approve(t.pricePerPeriod * BigInt(t.periods))
-      const r = await call('openDeal', [dealTuple(d), d.serverSig, d.buyerSig, t])
-      const ev = events(r).find((e) => e.eventName === 'DealOpened') as { args: { dealId: Hex } } | undefined
-      return { dealId: ev!.args.dealId, tx: r.transactionHash }
+      const r = await openStorageDeal(chain, key, m, { deal: d, serverSig: d.serverSig, buyerSig: d.buyerSig, terms: t })
+      return { dealId: r.dealId, tx: r.receipt.transactionHash }
     },
     async activate(dealId) {
-      const v = await read<{ collateral: bigint }>('termsOf', [dealId])
-      await approve(v.collateral)
-      return (await call('activate', [dealId])).transactionHash
+      await approve((await readStorageTerms(chain, m, dealId)).collateral)
+      return (await activateStorageDeal(chain, key, m, dealId)).transactionHash
     },
-    cancel: async (dealId) => (await call('cancel', [dealId])).transactionHash,
+    cancel: async (dealId) => (await cancelStorageDeal(chain, key, m, dealId)).transactionHash,
     async prove(entries) {
-      const r = await call('prove', [entries.map((e) => ({ dealId: e.dealId, period: e.period, leaves: bytesToHex(e.leaves), siblings: bytesToHex(e.siblings) }))])
-      const out: ProveResult = { tx: r.transactionHash, gasUsed: r.gasUsed, proven: [], faulted: [], skipped: [] }
-      for (const e of events(r) as { eventName: string; args: Record<string, unknown> }[]) {
-        const base = { dealId: e.args.dealId as Hex, period: Number(e.args.period) }
-        if (e.eventName === 'PeriodProven') out.proven.push(base)
-        else if (e.eventName === 'PeriodFaulted') out.faulted.push({ ...base, reason: FAULT_REASONS[Number(e.args.reason)] })
-        else if (e.eventName === 'ProofSkipped') out.skipped.push({ ...base, reason: SKIP_REASONS[Number(e.args.reason)] })
-      }
-      return out
+      const r = await proveStorage(chain, key, m, entries)
+      return { tx: r.receipt.transactionHash, gasUsed: r.receipt.gasUsed, proven: r.proven, faulted: r.faulted, skipped: r.skipped }
     },
-    fault: async (dealId, period) => (await call('fault', [dealId, BigInt(period)])).transactionHash,
-    terminate: async (dealId) => (await call('terminate', [dealId])).transactionHash,
-    finalize: async (dealId) => (await call('finalize', [dealId])).transactionHash,
-    async withdraw() {
-      const r = await call('withdraw', [])
-      const ev = events(r).find((e) => e.eventName === 'Withdrawn') as { args: { amount: bigint } } | undefined
-      return { tx: r.transactionHash, amount: ev?.args.amount ?? 0n }
-    },
+    fault: async (dealId, period) => (await faultStoragePeriod(chain, key, m, dealId, period)).transactionHash,
+    terminate: async (dealId) => (await terminateStorageDeal(chain, key, m, dealId)).transactionHash,
+    finalize: async (dealId) => (await finalizeStorageDeal(chain, key, m, dealId)).transactionHash,
+    async withdraw() { const r = await withdrawStorage(chain, key, m); return { tx: r.receipt.transactionHash, amount: r.amount } },
     async deal(dealId) {
-      const v = await read<{ state: number; client: Address; provider: Address; openBlock: bigint; start: bigint; proven: bigint; faulted: bigint; escrowLeft: bigint; collateralLeft: bigint }>('deals', [dealId])
+      const v = await readStorageDeal(chain, m, dealId)
       return {
-        state: DEAL_STATES[v.state], client: v.client.toLowerCase() as Address, provider: v.provider.toLowerCase() as Address, start: v.start, openBlock: v.openBlock,
-        proven: Number(v.proven), faulted: Number(v.faulted), escrowLeft: v.escrowLeft, collateralLeft: v.collateralLeft,
+        state: v.state === 'finalized' ? 'ended' : v.state, client: v.client.toLowerCase() as Address, provider: v.provider.toLowerCase() as Address, start: v.start, openBlock: v.openBlock,
+        proven: v.proven, faulted: v.faulted, escrowLeft: v.escrowLeft, collateralLeft: v.collateralLeft,
       }
     },
-    periodState: async (dealId, period) => PERIOD_STATES[await read<number>('periodState', [dealId, BigInt(period)])],
-    balanceOf: (who) => read<bigint>('balanceOf', [who]),
-    termsHash: (t) => read<Hex>('termsHash', [t]),
+    periodState: (dealId, period) => readPeriodState(chain, m, dealId, period),
+    balanceOf: (who) => readStorageBalance(chain, m, who),
+    termsHash: (t) => readTermsHash(chain, m, t),
   }
 }

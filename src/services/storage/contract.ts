@@ -188,3 +188,6 @@ export const readSeed = (chain: Chain, market: Address, dealId: Hex, t: number):
 export const readChallengedLeaves = async (chain: Chain, market: Address, dealId: Hex, t: number): Promise<number[]> =>
   (await view<readonly bigint[]>(chain, market, 'challengedLeaves', [dealId, BigInt(t)])).map(Number)
 export const readTermsHash = (chain: Chain, market: Address, t: StorageTermsArg): Promise<Hex> => view<Hex>(chain, market, 'termsHash', [t])
+/** The terms a deal was opened with, as the contract keeps them. */
+export const readStorageTerms = (chain: Chain, market: Address, dealId: Hex) =>
+  view<{ root: Hex; totalLeaves: bigint; depth: bigint; challenges: bigint; periodBlocks: bigint; windowBlocks: bigint; activateWithinBlocks: bigint; pricePerPeriod: bigint; collateral: bigint }>(chain, market, 'termsOf', [dealId])

@@ -11,16 +11,12 @@ import assert from 'node:assert/strict'
 import { parseEventLogs, type Address, type Hex } from 'viem'
 import { StorageMarketAbi } from '../../../artifacts/contracts.js'
 import { createChain, type Chain } from '../../chain/index.js'
-import { manualClock, systemClock } from '../../core/clock.js'
-import { openDatabase } from '../../core/db.js'
-import { memoryLogger } from '../../core/logger.js'
-import { forkRng, seededRng } from '../../crypto/rng.js'
 import { bytesToHex } from '../../crypto/bytes.js'
-import { createMemoryNetwork, readMessage, sendMessage } from '../../net/index.js'
+import { readMessage, sendMessage } from '../../net/index.js'
 import { deploySouk, type SoukDeployment } from '../../payments/deploy.js'
-import type { RoleComponents } from '../market.js'
 import { deployStorageMarketContract } from './chain.js'
-import { storageMarket, StorageConfigSchema, type StorageClientHandle, type StorageConfig, type StorageHandle, type StorageProviderHandle } from './market.js'
+import type { StorageConfig } from './market.js'
+import { storageWorld } from './fixtures.js'
 import { STORAGE_UPLOAD, uploadCodec, uploadReplyCodec } from './protocol.js'
 
 let chain: Chain
@@ -36,49 +32,7 @@ after(async () => { await chain.close() })
 let keyBase = 1
 const nextKey = () => chain.devKeys[keyBase++] as Hex
 
-interface World {
-  net: ReturnType<typeof createMemoryNetwork>
-  provider: StorageProviderHandle
-  client: StorageClientHandle
-  log: ReturnType<typeof memoryLogger> & { entries: { level: string; scope: string; msg: string; fields?: Record<string, unknown> }[] }
-  events: { kind: string; [k: string]: unknown }[]
-  /** Mines one block at a time, ticking both roles, until `pred` or `max` blocks. */
-  blocks(pred: () => boolean, max?: number): Promise<number>
-  close(): Promise<void>
-}
-
-async function world(provider: Partial<StorageConfig> = {}, client: Partial<StorageConfig> = {}): Promise<World> {
-  const net = createMemoryNetwork()
-  const clock = manualClock(systemClock().now())
-  const log = memoryLogger() as World['log']
-  const events: World['events'] = []
-  const handles: StorageHandle[] = []
-  const base = { storageMarket: market, contentBytes: 6_000, chunkSize: 1024, periods: 4, periodBlocks: 6, windowBlocks: 4, minPeriodBlocks: 4, challenges: 8, replicas: 2, pollMs: 100 }
-  const components = (name: string, key: Hex, bootstrap?: string): RoleComponents => ({
-    transport: net.createTransport({ peerId: name }), clock, rng: forkRng(seededRng(`storage-${keyBase}`), name), logger: log.child(name), bootstrap,
-    onEvent: (e) => events.push({ ...e, name }),
-    openDb: () => openDatabase(':memory:'),
-    payments: { scheme: 'lottery', context: { chain, deployment: dep, key, clock, rng: forkRng(seededRng(`pay-${keyBase}`), name), logger: log.child(name) } },
-  })
-  const p = await storageMarket.wire('provider', components('provider', nextKey()), StorageConfigSchema.parse({ ...base, ...provider })) as StorageProviderHandle
-  handles.push(p)
-  const c = await storageMarket.wire('client', components('client', nextKey(), 'provider'), StorageConfigSchema.parse({ ...base, ...client })) as StorageClientHandle
-  handles.push(c)
-  return {
-    net, provider: p, client: c, log, events,
-    async blocks(pred, max = 200) {
-      let n = 0
-      while (!pred() && n < max) {
-        await chain.dev!.mine(1)
-        n++
-        await p.provider.tick()
-        await c.client.tick()
-      }
-      return n
-    },
-    async close() { for (const h of handles.reverse()) await h.stop().catch(() => {}) },
-  }
-}
+const world = (provider: Partial<StorageConfig> = {}, client: Partial<StorageConfig> = {}) => storageWorld({ chain, deployment: dep, storageMarket: market, nextKey, seed: `storage-${keyBase}` }, provider, client)
 
 const logsOf = async (eventName: string, dealId: Hex) =>
   (await chain.public.getContractEvents({ address: market, abi: StorageMarketAbi, eventName, args: { dealId }, fromBlock: 0n } as never)) as unknown as { args: Record<string, unknown> }[]

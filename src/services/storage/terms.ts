@@ -12,26 +12,16 @@
  * deal.nonce = termsNonce(t)
  * ```
  */
-import { encodeAbiParameters, keccak256, type Hex } from 'viem'
+import type { Hex } from 'viem'
+import { storageTermsHash } from './contract.js'
 import { LEAF_BYTES, leafCount } from '../../proofs/storage/index.js'
 import type { Offer } from '../../market/schema.js'
 import type { StorageTerms } from './protocol.js'
 
 export const MIB = 1024 * 1024
 
-const TERMS_ABI = [{
-  type: 'tuple', components: [
-    { name: 'root', type: 'bytes20' }, { name: 'dataRoot', type: 'bytes20' }, { name: 'salt', type: 'bytes32' }, { name: 'leavesPerReplica', type: 'uint64' },
-    { name: 'replicas', type: 'uint16' }, { name: 'challenges', type: 'uint16' }, { name: 'periodBlocks', type: 'uint32' }, { name: 'windowBlocks', type: 'uint32' },
-    { name: 'periods', type: 'uint32' }, { name: 'activateWithinBlocks', type: 'uint32' }, { name: 'pricePerPeriod', type: 'uint256' }, { name: 'collateral', type: 'uint256' },
-  ],
-}] as const
-
-/** The terms as the contract's `StorageTerms` tuple. */
-export const termsTuple = (t: StorageTerms) => ({ ...t, replicas: t.replicas, challenges: t.challenges })
-
 /** keccak256(abi.encode(terms)): what `StorageMarket.termsHash` returns. */
-export const termsHash = (t: StorageTerms): Hex => keccak256(encodeAbiParameters(TERMS_ABI, [termsTuple(t)]))
+export const termsHash = (t: StorageTerms): Hex => storageTermsHash(t)
 
 /** The market deal's nonce for these terms. */
 export const termsNonce = (t: StorageTerms): bigint => BigInt(termsHash(t))
