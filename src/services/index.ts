@@ -1,11 +1,11 @@
 /**
  * The service markets: the `ServiceMarket` seam (`market.ts`) and the one list of markets (`markets.ts`). Each
- * market is a folder (`cdn/`, published as `souk/services/cdn`).
+ * market is a folder (`cdn/`, `storage/`, published as `souk/services/cdn`, `souk/services/storage`).
  *
  * @example
  * ```ts
  * import { marketByName, marketNames } from 'souk/services'
- * marketNames()                    // ['cdn']
+ * marketNames()                    // ['cdn', 'storage']
  * marketByName('cdn').roles        // the roles `souk node --market cdn --role <role>` runs
  * ```
  */
