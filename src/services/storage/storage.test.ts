@@ -17,7 +17,12 @@ import { deploySouk, type SoukDeployment } from '../../payments/deploy.js'
 import { deployStorageMarketContract } from './chain.js'
 import type { StorageConfig } from './market.js'
 import { storageWorld } from './fixtures.js'
-import { STORAGE_UPLOAD, uploadCodec, uploadReplyCodec } from './protocol.js'
+import { dealCodec, dealReplyCodec, STORAGE_DEAL, STORAGE_UPLOAD, uploadCodec, uploadReplyCodec, type StorageTerms } from './protocol.js'
+import { dealUnits, pricePerPeriod, termsNonce } from './terms.js'
+import { leafCount } from '../../proofs/storage/index.js'
+import { marketDomain, marketHash, signAsk, signDealBody } from '../../market/sign.js'
+import type { Offer } from '../../market/schema.js'
+import { privateKeyToAddress } from 'viem/accounts'
 
 let chain: Chain
 let dep: SoukDeployment
@@ -197,6 +202,60 @@ test('the events a node prints name every deal, proof and fault', async () => {
     assert.equal(ended.proven, 4)
     const logs = await chain.public.getContractEvents({ address: market, abi: StorageMarketAbi, fromBlock: 0n })
     assert.ok(parseEventLogs({ abi: StorageMarketAbi, logs }).length > 0)
+  } finally {
+    await w.close()
+  }
+})
+
+test('bad deal proposals: a forged buyer signature, no collateral, terms that are not the deal\'s nonce: each refused by name, nothing signed', async () => {
+  const w = await world()
+  try {
+    await w.client.client.stored
+    const stranger = w.net.createTransport({ peerId: 'stranger' })
+    const key = nextKey()
+    const me = privateKeyToAddress(key).toLowerCase() as Address
+    const domain = marketDomain(chain.chainId, market)
+    const ask1 = async () => {
+      const s = await stranger.dial('provider', STORAGE_DEAL, { timeoutMs: 5_000 })
+      await sendMessage(s, dealCodec, { type: 'get-offer' })
+      const r = await readMessage(s, dealReplyCodec, { timeoutMs: 5_000 })
+      await s.close()
+      return (r as { offer: Offer }).offer
+    }
+    const offer = await ask1()
+    const bytes = 4096, periods = 2, replicas = 1
+    const each = pricePerPeriod(offer, bytes, replicas)
+    const terms: StorageTerms = {
+      root: `0x${'11'.repeat(20)}`, dataRoot: `0x${'22'.repeat(20)}`, salt: `0x${'33'.repeat(32)}`, leavesPerReplica: BigInt(leafCount(bytes)), replicas, challenges: 4,
+      periodBlocks: 6, windowBlocks: 4, periods, activateWithinBlocks: 50, pricePerPeriod: each, collateral: each * BigInt(periods) * 2n,
+    }
+    const now = w.clock.now()
+    let seq = 1n
+    const propose = async (t: StorageTerms, opts: { signer?: Hex; nonce?: bigint } = {}) => {
+      const ask = signAsk({
+        type: 'ask', service: 'storage', buyer: me, peer: 'stranger', resources: { bytes, bandwidthBps: 0, durationSec: 0, computeUnits: 0 }, usage: { units: dealUnits(bytes, replicas, periods) },
+        maxPrice: 10n ** 20n, minCollateral: 0n, schemes: ['lottery'], regions: [], maxLatencyMs: 0, capabilities: [], servers: 1, expiresAt: now + 60_000, seq: BigInt(now) * 1000n + seq++,
+      }, key, domain)
+      const deal = {
+        type: 'deal' as const, service: 'storage', offer: marketHash(domain, offer), ask: marketHash(domain, ask), server: offer.server, buyer: me, price: offer.price,
+        usage: { units: dealUnits(bytes, replicas, periods) }, collateral: t.collateral, scheme: 'lottery', startsAt: now, endsAt: now + 86_400_000, nonce: opts.nonce ?? termsNonce(t),
+      }
+      const s = await stranger.dial('provider', STORAGE_DEAL, { timeoutMs: 5_000 })
+      await sendMessage(s, dealCodec, { type: 'propose', ask, deal, buyerSig: signDealBody(deal, opts.signer ?? key, domain), terms: t, bytes })
+      const r = await readMessage(s, dealReplyCodec, { timeoutMs: 5_000 })
+      await s.close()
+      return r.type === 'refuse' ? r.reason : r.type
+    }
+    const before = w.provider.provider.stats().deals
+    assert.match(await propose(terms, { signer: nextKey() }), /^bad-signature/)
+    assert.match(await propose({ ...terms, collateral: 0n }), /^collateral/)
+    assert.match(await propose(terms, { nonce: 7n }), /^terms-mismatch: the deal nonce/)
+    assert.match(await propose({ ...terms, leavesPerReplica: 3n }), /^terms-mismatch/)
+    assert.match(await propose({ ...terms, pricePerPeriod: each - 1n }), /^price/)
+    assert.equal(w.provider.provider.stats().deals, before, 'no deal signed')
+    // And the honest proposal is accepted (the checks are not refusing everything).
+    assert.equal(await propose(terms), 'accept')
+    await stranger.stop()
   } finally {
     await w.close()
   }
