@@ -47,6 +47,9 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
   const publisher = await cdnMarket.wire('publisher', components('publisher', pubKey), cfg)
   const cache = await cdnMarket.wire('cache', components('cache', cacheKey, 'publisher'), cfg)
   await cache.ready
+  // The cache runs as on a node: it redeems as it goes (every settleEveryMs of the manual clock).
+  const stopCache = new AbortController()
+  const cacheRun = cache.run({ signal: stopCache.signal })
   const chunksPerClient = contentBytes / 1024
   let chunks = 0, clients = 0
   const round = async () => {
@@ -76,6 +79,7 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
   const end = heap()
   const soakChunks = chunks - startChunks
   const paid = publisher.publisher.stats().claimsPaid
+  stopCache.abort(); await cacheRun
   await cache.stop(); await publisher.stop(); await chain.close()
   for (const d of dbs) if (d.open) d.close()
   return {

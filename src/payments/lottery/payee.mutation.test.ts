@@ -420,6 +420,21 @@ test('settle without force: a winner expiring within expiryMarginBlocks (50 by d
   }
 })
 
+test('settle without force: a payer\'s winners holding half its reserve or more are redeemed whatever they are worth (else its tickets would soon be refused as underfunded and a running server would serve for nothing)', async () => {
+  const key = keys[nextPayee++]!
+  await broker('fundReserve', A, [addr(key), 3n * ALWAYS]) // covers three winners of face ALWAYS
+  const { pe } = await payee({ key, options: { minValueToCostRatio: 10n ** 30n } })
+  const t1 = await pe.terms(addr(A), ALWAYS)
+  const r1 = await pe.receive(pay(t1, [0n]))
+  assert.equal(r1.winning, true)
+  assert.equal((await pe.settle()).settled, 0, 'one winner holds a third of the reserve: not worth its gas yet')
+  const r2 = await pe.receive(pay(r1.terms!, [1n]))
+  assert.equal(r2.winning, true)
+  const rep = await pe.settle()
+  assert.deepEqual([rep.settled, rep.pending], [2, 0], 'two winners hold two thirds: redeemed')
+  await pe.close()
+})
+
 test('settle: winners expiring at the settle\'s block are lost with their reason; one block later they are redeemed', async () => {
   const store = join(dir, 'expiry.sqlite')
   const { pe, logger } = await payee({ store, options: { paramsValidityBlocks: 2, redeemWindowBlocks: 3 } })

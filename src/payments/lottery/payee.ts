@@ -363,6 +363,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const live: StoredWinner[] = []
     const nextOnChain = new Map<string, bigint>()
     const unlocking = new Set<string>()
+    const pressed = new Set<string>()
     for (const r of rows) {
       // A row no call to the broker can even carry (a store gone bad, or one written by an older version: a nonce
       // past 2^256, a signature cut short) would fail every settle from here on: it is a loss, and the chain is not asked.
@@ -379,6 +380,10 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         nextOnChain.set(laneKey, next)
         const f = await payerFunds(r.sender, true)
         if (f.withdrawBlock !== 0n) unlocking.add(r.sender)
+        // Winners held against half the payer's reserve or more: redeem them now, worth it or not, or the payee
+        // soon refuses the payer's tickets as underfunded (a long-running server would then serve for nothing).
+        const held = rows.filter((x) => x.sender === r.sender).reduce((sum, x) => sum + x.face, 0n)
+        if (held * 2n >= f.reserve) pressed.add(r.sender)
       }
       if (nonce < next) {
         // Consumed on chain: by our own redemption (a crash between the transaction and this store's update) or —
@@ -401,7 +406,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       const batch = live.slice(i, i + maxBatch)
       const face = batch.reduce((s, r) => s + r.face, 0n)
       const cost = (redeemGasBase + redeemGasPerTicket * BigInt(batch.length)) * gp
-      const urgent = batch.some((r) => r.expiration - block <= BigInt(o.expiryMarginBlocks ?? 50) || unlocking.has(r.sender))
+      const urgent = batch.some((r) => r.expiration - block <= BigInt(o.expiryMarginBlocks ?? 50) || unlocking.has(r.sender) || pressed.has(r.sender))
       const worth = face >= cost * (o.minValueToCostRatio ?? 20n)
       const cheapEnough = o.maxGasPrice === undefined || gp <= o.maxGasPrice
       if (!opts.force && !urgent && !(worth && cheapEnough)) continue

@@ -62,6 +62,8 @@ export const CdnConfigSchema = z.object({
   plan: z.custom<PaymentPlan>((v) => typeof v === 'object' && v !== null && 'deposit' in v).optional(),
   /** Cache: after a client vanished without proof, wait this long before a late claim. */
   lateClaimDelayMs: z.coerce.number().int().min(0).default(1_000),
+  /** Cache: how often it redeems what is worth redeeming while it runs (ms). */
+  settleEveryMs: z.coerce.number().int().min(1).default(30_000),
   /** Client: fetch the content this many times (at least), or keep fetching until `durationMs` ran out. */
   rounds: z.coerce.number().int().min(1).default(1),
   durationMs: z.coerce.number().int().min(0).default(0),
@@ -157,7 +159,13 @@ async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHan
     role: 'cache', cache, payee, behaviour, ready: cache.ready,
     async run({ signal }) {
       await Promise.race([cache.ready.catch(() => {}), untilAborted(signal)])
-      await untilAborted(signal)
+      // A long-running cache redeems as it goes (when a batch is worth its gas, or its winners hold half the payer's
+      // reserve), not only at stop: unredeemed winners beyond the reserve would make its payee refuse every ticket.
+      while (!signal.aborted) {
+        await c.clock.sleep(cfg.settleEveryMs, { signal }).catch(() => {})
+        if (signal.aborted) break
+        await cache.settle().catch((e: unknown) => c.logger.warn('periodic settle failed; retrying later', { reason: firstLine(e) }))
+      }
     },
     async stop() {
       await cache.stop()

@@ -74,7 +74,7 @@ interface Market {
 }
 
 /** A publisher and `caches` caches over one memory network, on one manual clock. */
-async function startMarket(o: { caches: number; contentBytes?: number; chunkSize?: number; cachesPerRequest?: number; rounds?: number }): Promise<Market> {
+async function startMarket(o: { caches: number; contentBytes?: number; chunkSize?: number; cachesPerRequest?: number; rounds?: number; everyTicketWins?: boolean; pricePerChunk?: bigint }): Promise<Market> {
   const net = createMemoryNetwork()
   const clock = manualClock(wall.now()) // offers and orders carry absolute times
   const log = memoryLogger() as Market['log']
@@ -84,7 +84,7 @@ async function startMarket(o: { caches: number; contentBytes?: number; chunkSize
   const dbs: ReturnType<typeof openDatabase>[] = []
   const cfg = CdnConfigSchema.parse({
     contentBytes: o.contentBytes ?? 4 * 1024, chunkSize: o.chunkSize ?? 1024, maxCaches: o.caches, cachesPerRequest: o.cachesPerRequest ?? Math.min(2, o.caches),
-    puzzle: { pieceSize: 16 }, expectedChunks: 10_000, lateClaimDelayMs: 1_000, rounds: o.rounds ?? 1,
+    puzzle: { pieceSize: 16 }, expectedChunks: 10_000, lateClaimDelayMs: 1_000, rounds: o.rounds ?? 1, ...(o.pricePerChunk ? { pricePerChunk: o.pricePerChunk } : {}),
   })
   const components = (name: string, key: Hex | undefined, bootstrap: string | undefined, wrap?: (t: Transport) => Transport): RoleComponents => {
     const raw = net.createTransport({ peerId: name })
@@ -93,7 +93,7 @@ async function startMarket(o: { caches: number; contentBytes?: number; chunkSize
     return {
       transport: wrap ? wrap(raw) : raw, clock, rng: forkRng(seededRng(`reliability-${keyBase}`), name), logger, bootstrap, onEvent: () => {},
       openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
-      payments: key ? { scheme: 'lottery', context: { chain, deployment: dep, key, clock, rng: forkRng(seededRng(`pay-${keyBase}`), name), logger } } : undefined,
+      payments: key ? { scheme: 'lottery', context: { chain, deployment: dep, key, clock, rng: forkRng(seededRng(`pay-${keyBase}`), name), logger, options: o.everyTicketWins ? { faceValueMultiplier: 0n } : undefined } } : undefined,
     }
   }
   const publisher = await cdnMarket.wire('publisher', components('publisher', k[0], undefined), cfg)
@@ -296,6 +296,27 @@ test('failure 3: a cache restarted under a new peer id with the same key takes i
     assert.equal(back.cache.stats().claimsPaid, 4, 'each chunk of the new download paid to the restarted cache')
     assert.equal(m.publisher.publisher.stats().cachesHired, 2, 'two hires, one of them a replacement')
   } finally {
+    await m.close()
+  }
+})
+
+test('a running cache redeems as it goes (every settleEveryMs), not only when it stops: its payer\'s reserve is never held up by unredeemed winners', async () => {
+  const m = await startMarket({ caches: 1, cachesPerRequest: 1, everyTicketWins: true, pricePerChunk: 10n ** 17n }) // winners worth their gas
+  const stop = new AbortController()
+  const running = m.caches[0].run({ signal: stop.signal })
+  try {
+    const c = await m.client('client-0')
+    await c.run({ signal: new AbortController().signal })
+    await m.advance(2_000)
+    await m.caches[0].cache.drain()
+    const winners = m.caches[0].payee.stats().winning
+    assert.ok(winners > 0, 'some tickets won')
+    assert.equal(m.caches[0].payee.stats().settled, 0, 'nothing redeemed before the first period')
+    await m.advance(31_000, 1_000)
+    await until(() => m.caches[0].payee.stats().settled === winners, 'the periodic settle')
+  } finally {
+    stop.abort()
+    await running
     await m.close()
   }
 })
