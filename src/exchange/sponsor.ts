@@ -186,6 +186,8 @@ export interface ClaimResult {
    * answered `busy`): the claim may be sent again later with the same id (the sponsor pays an id at most once).
    */
   retryable?: boolean
+  /** Set when the claim was judged valid but our payee refused the sponsor's payment (underfunded, forged...). */
+  paymentRefused?: boolean
   /**
    * Set when the payee could not check the payment because the chain does not answer (`ChainUnreachableError` in the
    * failure's causes): nothing was accepted; the server must stop serving until the chain answers again.
@@ -265,7 +267,7 @@ export function createClaimant(transport: Transport, opts: ClaimantOptions): Cla
             log.warn('sponsor payment rejected', { id: claim.id, reason })
             await sendMessage(stream, claimCodec, { type: 'receipt', error: String(reason) }).catch(() => {})
             releaseWhenRemoteEnds(stream)
-            return { paid: false, reason: String(reason) }
+            return { paid: false, reason: String(reason), paymentRefused: true }
           }
           await sendMessage(stream, claimCodec, { type: 'receipt', receipt })
           releaseWhenRemoteEnds(stream)

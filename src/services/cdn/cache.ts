@@ -19,7 +19,7 @@ import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import { ProtocolViolationError, readMessage, sendMessage, type MessageStream, type PeerId, type Transport } from '../../net/index.js'
 import type { PayeeSide, SettleReport } from '../../payments/types.js'
-import { CHAIN_DOWN_REASON, chainUnreachable, createClaimant, releaseWhenRemoteEnds, type Claimant } from '../../exchange/index.js'
+import { CHAIN_DOWN_REASON, chainUnreachable, createClaimant, releaseWhenRemoteEnds, type Claimant, type ClaimResult } from '../../exchange/index.js'
 import { createMarketChecker } from '../../market/check.js'
 import { createNegotiator, timeConcession, type Concession } from '../../market/negotiate.js'
 import { perChunk, priceOf, type Deal } from '../../market/schema.js'
@@ -161,6 +161,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
    * probed every `chainProbeMs`. Cleared by a probe that got an answer or by a claim paid in the meantime.
    */
   let chainDown: { since: number; cancelProbe?: () => void } | undefined
+  const PAYMENT_REFUSED_REASON = 'our payee refuses the publisher\'s payments for now'
   const chainProbeMs = o.chainProbeMs ?? 5_000
   const onChainDown = () => {
     if (chainDown || stopped) return
@@ -196,6 +197,26 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     timers.set(cancel, () => {})
   }
 
+  /**
+   * Set while our payee refuses the publisher's payments for valid claims (its reserve does not cover the winners we
+   * hold, it unlocks its funds, it pays with forged tickets): nothing is served, so the chunk at risk stays one. We
+   * redeem what we hold at once (it frees the reserve) and try again after `chainProbeMs`.
+   */
+  let payRefused: { since: number; reason: string } | undefined
+  const onPaymentRefused = (reason: string) => {
+    if (payRefused || stopped) return
+    payRefused = { since: clock.now(), reason }
+    log.warn('the publisher\'s payment was refused: serving nothing for a while; redeeming what we hold', { reason, retryInMs: chainProbeMs })
+    void track(c.payee.settle().catch((e: unknown) => log.warn('settle after a refused payment failed', { reason: (e as Error).message.split('\n')[0] })))
+    const cancel = clock.setTimer(chainProbeMs, () => {
+      timers.delete(cancel)
+      if (!payRefused) return
+      log.info('serving again after a refused payment (one chunk at risk until the next claim tells)', { pausedMs: clock.now() - payRefused.since })
+      payRefused = undefined
+    })
+    timers.set(cancel, () => {})
+  }
+
   const clearDebt = (s: Served) => {
     const debts = unproven.get(s.client)
     debts?.delete(s.key)
@@ -222,7 +243,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     if (!claimant) return false
     const id = `${hex(s.requestId)}/${s.chunkIndex}${late ? '/late' : ''}`
     const r = await claimant.claim({ id, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
-      .catch((e: unknown) => ({ paid: false, reason: (e as Error).message.split('\n')[0], retryable: true, chainUnreachable: false, receipt: undefined }))
+      .catch((e: unknown): ClaimResult => ({ paid: false, reason: (e as Error).message.split('\n')[0], retryable: true }))
     if (r.paid) {
       onChainBack('a payment was checked')
       st.claimsPaid++
@@ -236,6 +257,10 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       st.claimsUnpaid++
       log.info('claim left unpaid: the payment could not be checked', { id })
       emit({ kind: 'claim-unpaid', id, reason: CHAIN_DOWN_REASON })
+    } else if (r.paymentRefused) {
+      st.claimsUnpaid++
+      onPaymentRefused(r.reason ?? 'refused')
+      emit({ kind: 'claim-unpaid', id, reason: `payment refused: ${r.reason}` })
     } else if (r.retryable && attempt < claimRetries && !stopped) {
       const delayMs = claimRetryDelayMs * 2 ** attempt
       log.warn('the publisher did not answer a claim: kept, retrying later', { id, attempt: attempt + 1, delayMs, reason: r.reason })
@@ -283,6 +308,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     const prior = claiming.get(client)
     if (prior) await prior
     if (chainDown) return refuseQuietly(CHAIN_DOWN_REASON)
+    if (payRefused) return refuseQuietly(PAYMENT_REFUSED_REASON)
     sweep()
     const debts = unproven.get(client) ?? new Map<string, number>()
     if (served.has(key) || debts.has(key)) return refuse('request already served (replay)')
@@ -324,6 +350,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     if (ord.pricePerChunk < hire.price) return refuse('payment order below our price')
     if (ord.expiresAtMs < clock.now()) return refuse('payment order expired')
     if (chainDown) return refuseQuietly(CHAIN_DOWN_REASON)
+    if (payRefused) return refuseQuietly(PAYMENT_REFUSED_REASON)
     s.commitment = ord.commitment
     // Remembered until this order expired: a replay after it cannot get the outer key again.
     s.forgetAtMs = Math.max(ord.expiresAtMs, clock.now()) + REPLAY_MARGIN_MS

@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createChain, type Chain } from '../../chain/index.js'
+import { abis, createChain, write, type Chain } from '../../chain/index.js'
 import { manualClock, systemClock, type ManualClock } from '../../core/clock.js'
 import { openDatabase } from '../../core/db.js'
 import { memoryLogger, type Logger } from '../../core/logger.js'
@@ -66,6 +66,7 @@ interface Market {
   client(name: string, opts?: { behaviour?: 'honest' | 'stingy'; wrap?: (t: Transport) => Transport }): Promise<CdnClientHandle>
   /** The key each of the first caches was started with (in order). */
   cacheKeys: Hex[]
+  publisherKey: Hex
   /** Wires one more cache (under a new peer id `name`) with `key`; it is not awaited ready. */
   addCache(name: string, key: Hex): Promise<CdnCacheHandle>
   /** Advances the roles' clock by `ms` in steps, letting the event loop run between steps. */
@@ -108,7 +109,7 @@ async function startMarket(o: { caches: number; contentBytes?: number; chunkSize
   }
   await until(() => publisher.publisher.stats().cachesReady === o.caches, 'every cache ready')
   return {
-    net, clock, log, publisher, publisherAddr, caches, transports, cacheKeys: k.slice(1),
+    net, clock, log, publisher, publisherAddr, caches, transports, cacheKeys: k.slice(1), publisherKey: k[0],
     async addCache(name, key) {
       const h = await cdnMarket.wire('cache', components(name, key, publisherAddr), cfg)
       handles.push(h)
@@ -317,6 +318,32 @@ test('a running cache redeems as it goes (every settleEveryMs), not only when it
   } finally {
     stop.abort()
     await running
+    await m.close()
+  }
+})
+
+test('a publisher whose payments the cache refuses (it unlocks its funds) gets one chunk served for nothing, then none, until the pause is over', async () => {
+  const m = await startMarket({ caches: 1, cachesPerRequest: 1, contentBytes: 8 * 1024, rounds: 1 })
+  try {
+    const warm = await m.client('warm')
+    await warm.run({ signal: new AbortController().signal })
+    assert.equal(warm.result().error, undefined)
+    await m.advance(2_000)
+    await m.caches[0].cache.drain()
+    // The publisher starts unlocking its deposit: the cache's payee refuses its tickets from now on ('underfunded').
+    await write(chain, chain.wallet(m.publisherKey), { address: dep.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'unlock', args: [] })
+    const before = m.caches[0].cache.stats()
+    const c = await m.client('after-unlock', )
+    await c.run({ signal: new AbortController().signal })
+    await m.advance(2_000)
+    await m.caches[0].cache.drain()
+    const after = m.caches[0].cache.stats()
+    assert.ok(c.result().error, 'the client is not served the whole content')
+    assert.equal(after.claimsPaid, before.claimsPaid, 'nothing paid')
+    assert.ok(after.outerKeysReleased - before.outerKeysReleased <= 1, `keys released for nothing: ${after.outerKeysReleased - before.outerKeysReleased}`)
+    assert.ok((after.refused["our payee refuses the publisher's payments for now"] ?? 0) > 0)
+    assert.ok(m.log.entries.some((e) => e.level === 'warn' && /payment was refused: serving nothing/.test(e.msg)))
+  } finally {
     await m.close()
   }
 })
