@@ -97,7 +97,7 @@ export interface StorageProvider {
   stop(): Promise<void>
 }
 
-interface Held { deal: ProviderDeal; tree?: StorageTree; tree0?: StorageTree; dataTree?: StorageTree; start?: bigint; lost?: Set<number>; done: Set<number> }
+interface Held { deal: ProviderDeal; signedBlock?: bigint; tree?: StorageTree; tree0?: StorageTree; dataTree?: StorageTree; start?: bigint; lost?: Set<number>; done: Set<number> }
 
 export async function createStorageProvider(c: ProviderComponents, o: ProviderOptions): Promise<StorageProvider> {
   const { transport, chain, payee, store, clock } = c
@@ -209,7 +209,7 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
     const serverSig = signDealBody(d, c.signer, o.marketDomain)
     const pd: ProviderDeal = { dealId, client: d.buyer, deal: { ...d, serverSig, buyerSig: m.buyerSig }, terms: t, bytes: m.bytes, state: 'uploading' }
     store.putDeal(pd)
-    held.set(dealId, { deal: pd, done: new Set() })
+    held.set(dealId, { deal: pd, done: new Set(), signedBlock: await chain.blockNumber() })
     usedBytes += m.bytes * t.replicas
     st.deals++
     emit({ kind: 'deal-signed', dealId, client: d.buyer, bytes: m.bytes, replicas: t.replicas, periods: t.periods, pricePerPeriod: t.pricePerPeriod, collateral: t.collateral })
@@ -307,10 +307,30 @@ export async function createStorageProvider(c: ProviderComponents, o: ProviderOp
 
   // --- Proving: every period's proof in its window, all due deals in one transaction.
   let ticking: Promise<void> | undefined
+  /** A signed deal not activated in its activation window frees its capacity (a proposal alone cannot fill us). */
+  async function releaseStale(block: bigint): Promise<void> {
+    for (const h of held.values()) {
+      if (h.deal.state !== 'uploading') continue
+      h.signedBlock ??= block
+      if (block <= h.signedBlock + BigInt(h.deal.terms.activateWithinBlocks)) continue
+      const onChain = await chain.deal(h.deal.dealId)
+      if (onChain.state === 'active') continue
+      h.deal.state = 'ended'
+      store.setState(h.deal.dealId, 'ended')
+      store.dropData(h.deal.dealId)
+      held.delete(h.deal.dealId)
+      usedBytes -= h.deal.bytes * h.deal.terms.replicas
+      log.info('deal never activated: its capacity is free again', { dealId: h.deal.dealId, onChain: onChain.state })
+      emit({ kind: 'deal-released', dealId: h.deal.dealId })
+    }
+  }
+
   async function tickOnce(): Promise<void> {
+    if (held.size === 0) return
+    const block = await chain.blockNumber()
+    await releaseStale(block)
     const active = [...held.values()].filter((h) => h.deal.state === 'active')
     if (active.length === 0) return
-    const block = await chain.blockNumber()
     const entries: ProofEntry[] = []
     for (const h of active) {
       const t = h.deal.terms

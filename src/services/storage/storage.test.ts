@@ -141,6 +141,11 @@ test('a client that stops paying for its upload is cut off after one unpaid chun
     assert.equal(w.provider.provider.deals()[0].state, 'uploading')
     const dealId = w.client.result().dealId!
     assert.equal((await w.client.chain.deal(dealId)).state, 'opened', 'not activated: no collateral locked on it')
+    // Past its activation window the provider frees the capacity the deal held (a proposal alone cannot fill it).
+    await chain.dev!.mine(201)
+    await w.provider.provider.tick()
+    assert.equal(w.provider.provider.deals().length, 0)
+    assert.ok(w.events.some((e) => e.kind === 'deal-released' && e.dealId === dealId))
   } finally {
     await w.close()
   }
