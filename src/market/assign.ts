@@ -11,7 +11,8 @@
  * ```ts
  * import { loadSpreadingAssignment } from './assign.js'
  * const a = loadSpreadingAssignment()
- * a.assign([{ peer: 'c1' }, { peer: 'c2' }, { peer: 'c3' }], 2, Math.random) // two of them, least loaded first
+ * const draw = () => 0.42                        // the caller's uniform draw in [0, 1): a seeded stream in tests
+ * a.assign([{ peer: 'c1' }, { peer: 'c2' }, { peer: 'c3' }], 2, draw) // two of them, least loaded first
  * ```
  */
 import type { Address } from 'viem'

@@ -6,8 +6,8 @@
  * @example
  * ```ts
  * import { renderMarketSummary, renderMarketHtml } from './report.js'
- * process.stdout.write(renderMarketSummary(result))
- * writeFileSync('reports/market.html', renderMarketHtml(result, readPlotLibraries()))
+ * const text = renderMarketSummary(result)                  // the CLI prints it
+ * const html = renderMarketHtml(result, plotLibraries)      // the CLI writes it to reports/market.html
  * ```
  */
 import type { MarketScenarioResult } from './scenario.js'
