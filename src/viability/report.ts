@@ -11,6 +11,7 @@
  * // writeFileSync('v.html', renderViabilityHtml(rep, { d3: readFileSync(D3_PATH, 'utf8'), plot: readFileSync(PLOT_PATH, 'utf8') }))
  * ```
  */
+import { plotLibraryScripts } from './html.js'
 import type { ViabilityInputs } from './schema.js'
 import { assessViability, sensitivity, offloadCurve, costCurve, SENSITIVITY_OUTPUTS, type ViabilityResult, type SensitivityRow } from './model.js'
 import type { SwarmSimulation } from './montecarlo.js'
@@ -79,7 +80,6 @@ export function renderViabilityTable(r: ViabilityReport): string {
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!)
 /** Keeps inlined scripts from closing their own <script> element. */
-const inlineScript = (js: string) => js.replace(/<\/script/gi, '<\\/script')
 
 /** The page script: draws every plot from the embedded JSON with Observable Plot. */
 const PAGE_SCRIPT = String.raw`
@@ -151,8 +151,7 @@ ${outputs.map((o) => `<h3>${esc(o.label)}</h3><div class="plot" id="tornado-${o.
 ${mc}
 <h2>Inputs</h2><table>${inputsTable}</table>
 <script id="data" type="application/json">${json}</script>
-<script>${inlineScript(libs.d3)}</script>
-<script>${inlineScript(libs.plot)}</script>
+${plotLibraryScripts(libs)}
 <script>${PAGE_SCRIPT}</script>
 </body></html>`
 }

@@ -11,6 +11,7 @@
  * renderStorageTable(buildStorageReport(p.inputs, { title: p.title, baselineTitle: p.baselineTitle })).includes('VIABLE') // true
  * ```
  */
+import { plotLibraryScripts } from './html.js'
 import { assessStorage, storageSensitivity, compareWithBaselines, type StorageInputs, type StorageResult, type StorageSensitivityRow, type StorageSimulation } from './storage.js'
 
 export interface StorageReport {
@@ -98,7 +99,6 @@ export function renderStorageTable(r: StorageReport): string {
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!)
-const inlineScript = (js: string) => js.replace(/<\/script/gi, '<\\/script')
 
 const PAGE_SCRIPT = String.raw`
 const data = JSON.parse(document.getElementById('data').textContent);
@@ -148,8 +148,7 @@ ${r.assumptions.length ? `<h2>Assumptions</h2><ul>${r.assumptions.map((a) => `<l
 ${mc}
 <h2>Inputs</h2><table>${inputsTable}</table>
 <script id="data" type="application/json">${json}</script>
-<script>${inlineScript(libs.d3)}</script>
-<script>${inlineScript(libs.plot)}</script>
+${plotLibraryScripts(libs)}
 <script>${PAGE_SCRIPT}</script>
 </body></html>`
 }
