@@ -39,29 +39,20 @@
  * detectionProbability(0.1, 8)                                                           // 0.5695…
  * ```
  */
-import { SoukError, ValidationError, type SoukErrorOptions } from '../../core/errors.js'
+import { ValidationError, type SoukErrorOptions } from '../../core/errors.js'
+import { InsufficientDeterrenceError } from './errors.js'
 
 /** Largest batch the contract accepts (2^20 units, the tree's maximum depth of 20). */
 export const WORK_MAX_BATCH = 2 ** 20
 /** checksPerBatch is a uint16 in the terms. */
 export const WORK_MAX_CHECKS_PER_BATCH = 2 ** 16 - 1
 
-/**
- * The terms fail the deterrence rule: the slash does not cover what skipping saves at this check rate, the stake
- * cannot pay one slash, or (given a cost) cheating would pay. `details.required` / `details.given` name the numbers.
- */
-export class InsufficientDeterrenceError extends SoukError {
-  override name = 'InsufficientDeterrenceError'
-  constructor(
-    readonly problem: 'slash-too-low' | 'stake-below-slash' | 'cheating-pays',
-    readonly required: bigint,
-    readonly given: bigint,
-    opts: SoukErrorOptions = {},
-  ) {
-    const what = problem === 'slash-too-low' ? 'slash' : problem === 'stake-below-slash' ? 'stake' : 'price'
-    super(`Insufficient deterrence (${problem}): ${what} ${given} given, at least ${required} required`, { code: 'WORK_INSUFFICIENT_DETERRENCE', ...opts, details: { problem, required, given, ...opts.details } })
-  }
-}
+// The error is errors.ts's (one class for the whole folder, the twin of the contract's
+// WorkMarketInsufficientDeterrence(required, given)); `details.problem` says which side of the rule failed:
+// 'slash-too-low' | 'stake-below-slash' | 'cheating-pays'.
+export { InsufficientDeterrenceError }
+
+export type DeterrenceProblem = 'slash-too-low' | 'stake-below-slash' | 'cheating-pays'
 
 /** A sizing parameter of the wrong type or out of range. */
 export class SizingParamsError extends ValidationError {
@@ -161,7 +152,7 @@ export interface ChecksSizing {
 
 /**
  * Validates terms against the deterrence rule and returns the check rate and margins. Throws
- * {@link InsufficientDeterrenceError} (`slash-too-low`, `stake-below-slash`, or with `costPerUnit` `cheating-pays`)
+ * {@link InsufficientDeterrenceError} (`details.problem`: `slash-too-low`, `stake-below-slash`, or with `costPerUnit` `cheating-pays`)
  * and {@link SizingParamsError} on malformed parameters.
  */
 export function sizeChecks(p: SizeChecksParameters): ChecksSizing {
@@ -169,16 +160,16 @@ export function sizeChecks(p: SizeChecksParameters): ChecksSizing {
   const slash = aAmount('slash', p.slash), stake = aAmount('stake', p.stake)
   const k = p.checksPerBatch, n = p.maxBatch
   if (slash * BigInt(k) < p.pricePerUnit * BigInt(n)) {
-    throw new InsufficientDeterrenceError('slash-too-low', requiredSlash, slash, {
+    throw new InsufficientDeterrenceError(requiredSlash, slash, {
       hints: [
         `Raise the slash to at least ${requiredSlash} (price ${p.pricePerUnit} × maxBatch ${n} / checksPerBatch ${k}),`,
         `or check more units a batch (checksPerBatch >= ${slash === 0n ? 'any: a zero slash never deters' : String((p.pricePerUnit * BigInt(n) + slash - 1n) / slash)} at this slash), or cap batches lower.`,
       ],
-      details: { pricePerUnit: p.pricePerUnit, maxBatch: n, checksPerBatch: k },
+      details: { problem: 'slash-too-low' satisfies DeterrenceProblem, pricePerUnit: p.pricePerUnit, maxBatch: n, checksPerBatch: k },
     })
   }
   if (stake < slash) {
-    throw new InsufficientDeterrenceError('stake-below-slash', slash, stake, { hints: [`Stake at least one slash (${slash}), or lower the slash to the stake if the rule still holds.`] })
+    throw new InsufficientDeterrenceError(slash, stake, { hints: [`Stake at least one slash (${slash}), or lower the slash to the stake if the rule still holds.`], details: { problem: 'stake-below-slash' satisfies DeterrenceProblem } })
   }
   let maxCheatingGain: number | undefined
   if (p.costPerUnit !== undefined) {
@@ -188,9 +179,9 @@ export function sizeChecks(p: SizeChecksParameters): ChecksSizing {
     maxCheatingGain = worst
     if (cost * BigInt(n) > p.pricePerUnit * BigInt(n) + slash) {
       const requiredPrice = cost - slash / BigInt(n) // least p with n·p + S >= n·c (floor of S/n keeps it sufficient)
-      throw new InsufficientDeterrenceError('cheating-pays', requiredPrice, p.pricePerUnit, {
+      throw new InsufficientDeterrenceError(requiredPrice, p.pricePerUnit, {
         hints: [`The cost a unit (${cost}) exceeds the price by more than slash/maxBatch: raise the price to ${requiredPrice} or the slash to ${cost * BigInt(n) - p.pricePerUnit * BigInt(n)}.`],
-        details: { costPerUnit: cost, maxCheatingGain: worst },
+        details: { problem: 'cheating-pays' satisfies DeterrenceProblem, costPerUnit: cost, maxCheatingGain: worst },
       })
     }
   }
