@@ -8,6 +8,9 @@
  * the bounded caches filled: the lottery payee keeps its last 1,024 retired rands, ~3.5 KB each). A flat heap is growth near 0; the first tranche's code
  * grew 6.3 KB per bundle (docs/cdn.md § Bounded state).
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { createChain } from '../src/chain/index.js'
@@ -38,10 +41,13 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
   const contentBytes = 64 * 1024
   const cfg = CdnConfigSchema.parse({ contentBytes, chunkSize: 1024, maxCaches: 1, cachesPerRequest: 1, puzzle: { pieceSize: 16 }, expectedChunks: 2_000_000, lateClaimDelayMs: 1_000, rounds: 1 })
   const dbs: ReturnType<typeof openDatabase>[] = []
+  // Paid roles keep their payment state in SQLite files, as `souk node` does (`<data-dir>/payments.sqlite`): the
+  // memory stores of tests keep every winner and rand for the life of the process.
+  const dataDir = mkdtempSync(join(tmpdir(), 'souk-soak-'))
   const components = (name: string, key: Hex | undefined, bootstrap?: string): RoleComponents => ({
     transport: net.createTransport({ peerId: name }), clock, rng: forkRng(rng, name), logger, bootstrap, onEvent: () => {},
     openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
-    payments: key ? { scheme: 'lottery', context: { chain, deployment: dep, key, clock, rng: forkRng(rng, `${name}:pay`), logger } } : undefined,
+    payments: key ? { scheme: 'lottery', context: { chain, deployment: dep, key, storePath: join(dataDir, `${name}-payments.sqlite`), clock, rng: forkRng(rng, `${name}:pay`), logger } } : undefined,
   })
   const [, pubKey, cacheKey] = chain.devKeys
   const publisher = await cdnMarket.wire('publisher', components('publisher', pubKey), cfg)
@@ -82,6 +88,7 @@ export async function benchSoak(o: { log?: (s: string) => void; seconds?: number
   stopCache.abort(); await cacheRun
   await cache.stop(); await publisher.stop(); await chain.close()
   for (const d of dbs) if (d.open) d.close()
+  rmSync(dataDir, { recursive: true, force: true })
   return {
     soakChunks,
     soakSeconds: Number(elapsed.toFixed(1)),
