@@ -3,18 +3,21 @@
  * on-demand streaming of long duration content in BBC iPlayer" (INFOCOM 2015; surveyed by Anjum et al. 2017):
  * a one-month trace of 15M accesses by over 2M users in London, swarms kept inside each ISP, up to 88% of traffic
  * offloadable. Numbers the paper does not give are assumptions, listed in `assumptions` and docs/viability.md.
- * `PRESETS` run on the video-swarm model; the `storage` preset has its own cost model (`./storage.js`);
- * `VIABILITY_PRESETS` lists both kinds, each with its model.
+ * `PRESETS` run on the video-swarm model; the `storage` preset has its own cost model (`./storage.js`), and the
+ * `compute` and `compute-l1` presets the transcoding market's (`./compute.js`); `VIABILITY_PRESETS` lists every
+ * kind, each with its model.
  *
  * @example
  * ```ts
  * import { PRESETS, VIABILITY_PRESETS } from './presets.js'
  * PRESETS['bbc-iplayer'].reportedOffload // 0.88
  * VIABILITY_PRESETS.storage.model          // 'storage'
+ * VIABILITY_PRESETS.compute.model          // 'compute'
  * ```
  */
 import type { ViabilityInputs } from './schema.js'
 import { STORAGE_PRESETS, type StoragePreset } from './storage.js'
+import { COMPUTE_PRESETS, type ComputePreset } from './compute.js'
 
 export interface Preset {
   title: string
@@ -72,11 +75,12 @@ export const PRESETS: Record<string, Preset> = {
   },
 }
 
-/** A named preset and the model it runs on: the video-swarm model (`./model.js`) or the storage model (`./storage.js`). */
-export type AnyPreset = { model: 'swarm'; preset: Preset } | { model: 'storage'; preset: StoragePreset }
+/** A named preset and the model it runs on: the video-swarm model (`./model.js`), the storage model (`./storage.js`) or the compute model (`./compute.js`). */
+export type AnyPreset = { model: 'swarm'; preset: Preset } | { model: 'storage'; preset: StoragePreset } | { model: 'compute'; preset: ComputePreset }
 
 /** Every preset `souk viability --preset` accepts, by name. */
 export const VIABILITY_PRESETS: Record<string, AnyPreset> = {
   ...Object.fromEntries(Object.entries(PRESETS).map(([k, preset]) => [k, { model: 'swarm' as const, preset }])),
   ...Object.fromEntries(Object.entries(STORAGE_PRESETS).map(([k, preset]) => [k, { model: 'storage' as const, preset }])),
+  ...Object.fromEntries(Object.entries(COMPUTE_PRESETS).map(([k, preset]) => [k, { model: 'compute' as const, preset }])),
 }

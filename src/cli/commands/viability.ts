@@ -1,7 +1,9 @@
 /**
  * `souk viability`: is a peer-assisted market worth building? Offload, costs, break-even, sensitivity (docs/viability.md).
  * `--preset storage` runs the storage market's own cost model instead: $/TB-month against a centralized baseline,
- * proving gas, collateral, durability, detection and a verdict.
+ * proving gas, collateral, durability, detection and a verdict. `--preset compute` (and `compute-l1`) runs the
+ * transcoding market's own cost model: $ per input hour against MediaConvert, verification overhead, gas, the
+ * worker's stake and month, a Monte Carlo over uncertain inputs and a verdict.
  */
 import type { Command } from 'commander'
 import { z } from 'zod'
@@ -21,12 +23,12 @@ const Options = z.object({
 export function register(program: Command): void {
   program
     .command('viability')
-    .description('viability assessment: offload and cost per GB of a peer-assisted service, or (--preset storage) cost per TB-month, durability and a verdict for the storage market')
-    .option('-p, --preset <name>', 'start from a preset (bbc-iplayer, transcoding: video-swarm model; storage: storage model); default bbc-iplayer, or storage when the inputs given are storage inputs')
-    .option('-c, --config <file>', 'YAML/JSON file with inputs overriding the preset (swarm: {demand, supply, costs}; storage: {deal, baseline, provider, proving, collateral, durability, detection, supply, targets})')
-    .option('--set <group.input=value>', 'override one input (repeatable), e.g. supply.participation=0.5 or proving.gasPriceGwei=10', (v: string, acc: string[] = []) => [...acc, v], [])
+    .description('viability assessment: offload and cost per GB of a peer-assisted service; (--preset storage) cost per TB-month, durability and a verdict for the storage market; (--preset compute) cost per input hour of verified transcoding against MediaConvert, verification overhead, the worker\'s month and a verdict')
+    .option('-p, --preset <name>', 'start from a preset (bbc-iplayer, transcoding: video-swarm model; storage: storage model; compute, compute-l1: the transcoding market\'s own model, per hour of input video); default bbc-iplayer, or storage/compute when the inputs given are that model\'s')
+    .option('-c, --config <file>', 'YAML/JSON file with inputs overriding the preset (swarm: {demand, supply, costs}; storage: {deal, baseline, provider, proving, collateral, durability, detection, supply, targets}; compute: {job, baseline, worker, bandwidth, verification, gas, stake, supply, targets})')
+    .option('--set <group.input=value>', 'override one input (repeatable), e.g. supply.participation=0.5, proving.gasPriceGwei=10 or worker.cpuHourUsd=0.03', (v: string, acc: string[] = []) => [...acc, v], [])
     .option('--delta <fraction>', 'sensitivity: perturb each input by ± this fraction', '0.2')
-    .option('--monte-carlo <n>', 'also simulate: the N most popular items (swarm), or N x 10,000 deals and months (storage), against the closed form', '0')
+    .option('--monte-carlo <n>', 'also simulate: the N most popular items (swarm), or N x 10,000 deals and months (storage), against the closed form; or N x 1,000 draws of the uncertain inputs (compute)', '0')
     .option('--json', 'print the result as JSON')
     .option('-o, --out <dir>', 'directory for the HTML report', 'reports')
     .option('--no-html', 'do not write the HTML report')
@@ -49,7 +51,8 @@ export function register(program: Command): void {
         cfg = c as Record<string, unknown>
       }
       const setPaths = opts.set.map((s) => s.slice(0, s.indexOf('=')))
-      const name = opts.preset ?? (looksLikeStorage(v.STORAGE_PRESETS.storage!.inputs as never, v.PRESETS['bbc-iplayer']!.inputs as never, cfg, setPaths) ? 'storage' : 'bbc-iplayer')
+      const swarmInputs = v.PRESETS['bbc-iplayer']!.inputs as never, storageInputs = v.STORAGE_PRESETS.storage!.inputs as never, computeInputs = v.COMPUTE_PRESETS.compute!.inputs as never
+      const name = opts.preset ?? (looksLike(storageInputs, [swarmInputs, computeInputs], cfg, setPaths) ? 'storage' : looksLike(computeInputs, [swarmInputs, storageInputs], cfg, setPaths) ? 'compute' : 'bbc-iplayer')
       const chosen = v.VIABILITY_PRESETS[name]
       if (!chosen) throw new ValidationError(`Unknown preset "${name}"`, { hints: [`use one of: ${Object.keys(v.VIABILITY_PRESETS).join(', ')}`] })
       const raw2: Record<string, Record<string, unknown>> = structuredClone(chosen.preset.inputs) as never
@@ -75,6 +78,20 @@ export function register(program: Command): void {
         const file = join(opts.out, changed ? `viability-custom-${name}.html` : `viability-${name}.html`)
         writeFileSync(file, await html())
         return file
+      }
+      if (chosen.model === 'compute') {
+        const preset = chosen.preset
+        const inputs = v.parseComputeInputs(raw2)
+        const monteCarlo = opts.monteCarlo > 0 ? v.simulateCompute(inputs, { draws: opts.monteCarlo * 1000, seed: 1 }) : undefined
+        const report = v.buildComputeReport(inputs, { title: title(preset.title), baselineTitle: JSON.stringify(inputs.baseline) === JSON.stringify(preset.inputs.baseline) ? preset.baselineTitle : 'the baseline given', delta: opts.delta, source: preset.source, assumptions: assumptions(preset.assumptions), monteCarlo })
+        const file = await writeHtml(async () => v.renderComputeHtml(report, await libs()))
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ...label, title: report.title, inputs, result: report.result, verdict: report.result.verdict, comparisons: report.comparisons, sensitivity: report.sensitivity, mostSensitive: report.sensitivity[0]?.input ?? null, monteCarlo: monteCarlo ?? null, html: file ?? null }, null, 2) + '\n')
+        } else {
+          process.stdout.write(v.renderComputeTable(report))
+          if (file) process.stdout.write(`\nwrote ${file}\n`)
+        }
+        return
       }
       if (chosen.model === 'storage') {
         const preset = chosen.preset
@@ -110,12 +127,12 @@ export function register(program: Command): void {
     })
 }
 
-/** True when the inputs given (config groups and keys, --set paths) name a storage input that the swarm model has not. */
-function looksLikeStorage(storage: Record<string, Record<string, unknown>>, swarm: Record<string, Record<string, unknown>>, cfg: Record<string, unknown> | undefined, setPaths: string[]): boolean {
+/** True when the inputs given (config groups and keys, --set paths) name an input of `model` that none of `others` has. */
+function looksLike(model: Record<string, Record<string, unknown>>, others: Record<string, Record<string, unknown>>[], cfg: Record<string, unknown> | undefined, setPaths: string[]): boolean {
   const has = (m: Record<string, Record<string, unknown>>, g: string, k?: string) => Boolean(m[g]) && (k === undefined || k in m[g]!)
   const paths: [string, string | undefined][] = [
     ...setPaths.map((p) => p.split('.') as [string, string]),
     ...Object.entries(cfg ?? {}).flatMap(([g, o]): [string, string | undefined][] => (o && typeof o === 'object' ? Object.keys(o).map((k) => [g, k]) : [[g, undefined]])),
   ]
-  return paths.some(([g, k]) => has(storage, g, k) && !has(swarm, g, k))
+  return paths.some(([g, k]) => has(model, g, k) && !others.some((o) => has(o, g, k)))
 }
