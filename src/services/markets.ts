@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { marketByName, marketNames } from './markets.js'
- * marketNames() // ['cdn', 'storage']
+ * marketNames() // ['cdn', 'storage', 'compute']
  * marketByName('cdn').roles // ['publisher', 'cache', 'client']
  * ```
  */
@@ -14,10 +14,12 @@ import { ValidationError } from '../core/errors.js'
 import type { ServiceMarket } from './market.js'
 import { cdnMarket } from './cdn/index.js'
 import { storageMarket } from './storage/index.js'
+import { computeMarket } from './compute/index.js'
 
 export const markets = {
   cdn: cdnMarket,
   storage: storageMarket,
+  compute: computeMarket,
 } as const satisfies Record<string, Pick<ServiceMarket, 'name' | 'description' | 'roles' | 'paidRoles'>>
 
 export type MarketName = keyof typeof markets
