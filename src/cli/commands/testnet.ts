@@ -13,6 +13,11 @@ const Options = z.object({
   clients: z.coerce.number().int().min(1).max(32).optional(),
   providers: z.coerce.number().int().min(1).max(16).default(2),
   droppers: z.coerce.number().int().min(0).max(16).optional(),
+  workers: z.coerce.number().int().min(1).max(16).default(2),
+  lazy: z.coerce.number().int().min(0).max(16).optional(),
+  cheat: z.enum(['lazy', 'black', 'wrong-resolution']).default('lazy'),
+  verifiers: z.coerce.number().int().min(1).max(16).default(1),
+  units: z.coerce.number().int().min(1).max(100_000).default(16),
   contentBytes: z.coerce.number().int().min(1024).max(256 << 20).optional(),
   duration: z.coerce.number().min(0).default(0),
   scheme: schemeEnum().default('lottery'),
@@ -28,12 +33,17 @@ const Options = z.object({
 export function register(program: Command): void {
   program
     .command('testnet')
-    .description('run a local testnet of a market as separate processes, then a summary checked against the chain (cdn: publisher + caches + clients; storage: providers + clients)')
+    .description('run a local testnet of a market as separate processes, then a summary checked against the chain (cdn: publisher + caches + clients; storage: providers + clients; compute: workers + verifiers + clients)')
     .option('--market <name>', `service market: ${marketNames().join(' | ')}`, 'cdn')
     .option('--caches <n>', 'caches', '4')
-    .option('--clients <n>', 'clients (default: cdn 8, storage 2)')
+    .option('--clients <n>', 'clients (default: cdn 8, storage 2, compute one per worker)')
     .option('--providers <n>', 'storage: providers', '2')
     .option('--droppers <n>', 'storage: providers that drop data (default 1 with 2 or more providers)')
+    .option('--workers <n>', 'compute: workers', '2')
+    .option('--lazy <n>', 'compute: workers that skip the work (default 1 with 2 or more workers)')
+    .option('--cheat <how>', 'compute: what a lazy worker returns: lazy (garbage) | black (black frames) | wrong-resolution', 'lazy')
+    .option('--verifiers <n>', 'compute: checkers re-executing the challenged units (a majority of them must sign a fault)', '1')
+    .option('--units <n>', 'compute: units (segments of 2 frames) in each client\'s job', '16')
     .option('--content-bytes <n>', 'content size in bytes (default: cdn 4 MiB; storage 256 KiB a client)')
     .option('--duration <seconds>', 'clients keep fetching for this long (0: fetch once)', '0')
     .option('--scheme <name>', `payment scheme: ${schemeNames().join(' | ')}`, 'lottery')
@@ -47,6 +57,7 @@ export function register(program: Command): void {
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)
       if (o.market === 'storage') return storageTestnet(o)
+      if (o.market === 'compute') return computeTestnet(o)
       const clients = o.clients ?? 8
       const { runTestnet } = await import('../../node/testnet.js')
       const { resolveSigningKey } = await import('../../chain/keystore.js')
@@ -94,6 +105,34 @@ async function storageTestnet(o: z.output<typeof Options>): Promise<void> {
       },
     })
     process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderStorageSummary(s))
+    if (!s.ok) process.exitCode = 1
+  } finally {
+    process.off('SIGINT', onSig)
+  }
+}
+
+/** `souk testnet --market compute`: workers, verifiers and clients as processes, one worker skipping the work. */
+async function computeTestnet(o: z.output<typeof Options>): Promise<void> {
+  const { runComputeTestnet, renderComputeSummary } = await import('../../node/testnet-compute.js')
+  const ac = new AbortController()
+  let interrupts = 0
+  const onSig = () => { interrupts++; if (interrupts > 1) process.exit(130); process.stderr.write('\nstopping every peer (Ctrl-C again to force)...\n'); ac.abort() }
+  process.on('SIGINT', onSig)
+  const say = (s: string) => { if (!o.json) process.stderr.write(s + '\n') }
+  const short = (h: unknown) => `${String(h).slice(0, 10)}…`
+  try {
+    const s = await runComputeTestnet({ workers: o.workers, lazy: o.lazy, lazyBehaviour: o.cheat, verifiers: o.verifiers, clients: o.clients, units: o.units, dataDir: o.dataDir }, {
+      signal: ac.signal,
+      onEvent: (e) => {
+        if (e.kind === 'deployed') say(`WorkMarket deployed at ${e.workMarket as string}`)
+        else if (e.kind === 'job-opened') say(`${e.name as string}: job ${short(e.jobId)} opened, ${e.units as number} units at ${e.pricePerUnit as string} each, worker stake ${e.stake as string}`)
+        else if (e.kind === 'batch-claimed') say(`${e.name as string}: batch ${e.batch as number} (units ${e.first as number}..${(e.first as number) + (e.count as number) - 1}) claimed on chain${e.rootMatches ? '' : ' — the root is NOT what we received'}`)
+        else if (e.kind === 'batch-faulted' && e.reasons) say(`${e.name as string}: batch ${e.batch as number} of job ${short(e.jobId)} faulted (${(e.reasons as string[])[0]}): stake slashed to us`)
+        else if (e.kind === 'batches-settled') say(`${e.name as string}: paid for batches ${(e.batches as number[]).join(', ')} of job ${short(e.jobId)}`)
+        else if (e.kind === 'job-ended') say(`${e.name as string}: job ended, ${e.faults as number} faulted batches`)
+      },
+    })
+    process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderComputeSummary(s))
     if (!s.ok) process.exitCode = 1
   } finally {
     process.off('SIGINT', onSig)
