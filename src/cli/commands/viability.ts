@@ -33,6 +33,18 @@ export function register(program: Command): void {
     .option('-o, --out <dir>', 'directory for the HTML report', 'reports')
     .option('--no-html', 'do not write the HTML report')
     .option('--list', 'list the presets and exit')
+    .addHelpText('after', `
+Models and presets (--list shows every preset):
+  bbc-iplayer, transcoding  video-swarm model: offload and cost per GB of peer-assisted delivery
+  storage                   storage model: $ per TB-month, durability, proving gas, collateral (docs/viability.md)
+  compute, compute-l1       compute model, per hour of input video: worker CPU, bandwidth, verification overhead,
+                            gas (on an L2; compute-l1 on L1), the worker's stake and month, against MediaConvert
+                            Basic; terms that break slash x checksPerBatch >= pricePerUnit x unitsPerBatch are refused
+
+Examples:
+  souk viability --preset compute                              table + reports/viability-compute.html
+  souk viability --preset compute --set worker.cpuHourUsd=0.04 dearer CPU: the price and the verdict move
+  souk viability --preset compute --monte-carlo 5 --json       5,000 draws of the uncertain inputs`)
     .action(async (raw: unknown) => {
       const opts = Options.parse(raw)
       const v = await import('../../viability/index.js')
