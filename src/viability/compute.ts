@@ -44,7 +44,7 @@
  * ```ts
  * import { assessCompute, COMPUTE_PRESETS } from './compute.js'
  * const r = assessCompute(COMPUTE_PRESETS.compute.inputs)
- * r.pricePerInputHour      // ≈ 0.083 ($ per input hour, 3 renditions) against the baseline's 1.80
+ * r.pricePerInputHour      // ≈ 0.088 ($ per input hour, 3 renditions) against the baseline's 1.80
  * r.verdict.viable         // true; r.verdict.text says why, or which test failed and by how much
  * ```
  */
@@ -587,7 +587,7 @@ const computeAssumptions = [
   `baseline: AWS Elemental MediaConvert Basic tier, one HD rendition at $0.015/min and two SD at $0.0075/min: $${MEDIACONVERT_BASIC_LADDER_PER_MINUTE.toFixed(4)} per output minute on average (issue 13's figures; Elastic Transcoder's 2013 prices, SD $0.015 and HD $0.03, in the comparison)`,
   `compute: ${((MEASURED_COMPUTE.sharpMsPerFrame720p / 1000) * MEASURED_COMPUTE.fps).toFixed(2)} CPU-s per output second per profile (measured here: sharp turns a 1080p raw frame into a 720p JPEG in ~20-25 ms on one core, x ${MEASURED_COMPUTE.fps} fps; smaller profiles would cost less, a real video encoder more); $0.01 per busy core-hour (a commodity dedicated server: ~$40/month for 6 cores is ~$0.009/core-hour; an assumption); 15 W per busy core at $0.15/kWh`,
   'bandwidth: 5 Mbit/s input, 1.8 Mbit/s per rendition out (4.68 GB an input hour), $0.005/GB (bulk transit; an assumption)',
-  'verification: n = 1,024 units a claim, k = 16 checks (q = 1.56%; a batch with 1% wrong caught with 14.9%, a lazy batch always), 1 verifier, perceptual comparison at 25% of a re-execution',
+  'verification: n = 1,024 units a claim, k = 16 checks (q = 1.56% of a full batch, 1.78% over the job\'s 5,400 units in 6 batches; a batch with 1% wrong caught with 14.9%, a wholly lazy one always), 1 verifier, perceptual comparison at 25% of a re-execution',
   `gas on an L2 at 0.01 gwei and $3000: a claim ${MEASURED_COMPUTE.claimGas.toLocaleString('en-US')} (measured: 74,598 for 1,024 or 2^20 units) and a settle 40,000 (no bench figure yet) per batch; a fault (~${MEASURED_COMPUTE.spotCheckGas.toLocaleString('en-US')}, the measured spot check) only when a worker cheats: none here; open 200,000 and finalize 60,000 per job (assumptions, near the storage market's measured openDeal 205,947)`,
   'stake: slash = 128 unit prices (twice the deterrence minimum n / k = 64), the stake covers 4 slashes, locked 1 day a job at 10% a year',
   'worker: 8 cores of an otherwise idle desktop, $10 a month of fixed cost charged to the market (wear, a share of its amortization), busy half the month, 20% margin',
