@@ -76,8 +76,11 @@ export const ComputeConfigSchema = z.object({
   width: z.coerce.number().int().min(2).max(8192).default(640),
   height: z.coerce.number().int().min(2).max(8192).default(360),
   contentSeed: z.string().default('souk-compute'),
+  /** The client's units as segment bytes (`encodeSegment`), instead of the test video drawn from contentSeed. */
+  segments: z.array(z.custom<Uint8Array>((v) => v instanceof Uint8Array, "segment bytes")).optional(),
   profile: z.string().default(PROFILE_180P_JPEG.name),
-  batchUnits: z.coerce.number().int().min(1).max(2 ** 20).default(4),
+  /** Units a work claim covers, and units re-executed in each: the check rate is checksPerBatch / batchUnits. */
+  batchUnits: z.coerce.number().int().min(1).max(2 ** 20).default(64),
   checksPerBatch: z.coerce.number().int().min(1).max(1024).default(2),
   slashMultiple: z.coerce.bigint().min(1n).default(2n),
   finderBps: z.coerce.number().int().min(0).max(10_000).default(1_000),
@@ -179,7 +182,7 @@ async function wireClient(c: RoleComponents, cfg: ComputeConfig): Promise<Comput
     transport: c.transport, chain, signer: keySigner(context.key), key: context.key, chainId: context.chain.chainId, token: context.deployment.token, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
   }, {
     marketDomain: marketDomain(context.chain.chainId, cfg.workMarket), worker: workerAddr, checkers: cfg.checkers, quorum: cfg.quorum, profile, units: cfg.units,
-    input: (unit) => unitInput({ width: cfg.width, height: cfg.height, framesPerUnit: cfg.framesPerUnit, unit, seed: cfg.contentSeed }),
+    input: (unit) => cfg.segments?.[unit] ?? unitInput({ width: cfg.width, height: cfg.height, framesPerUnit: cfg.framesPerUnit, unit, seed: cfg.contentSeed }),
     maxBatch: cfg.batchUnits, checksPerBatch: cfg.checksPerBatch, slashMultiple: cfg.slashMultiple, finderBps: cfg.finderBps, challengeDelay: cfg.challengeDelay,
     disputeWindow: cfg.disputeWindow, responseWindow: cfg.responseWindow, claimWithinBlocks: cfg.claimWithinBlocks, maxPricePerUnit: cfg.maxPricePerUnit,
     behaviour: behaviourFor('client', cfg.behaviour) as 'honest' | 'false-accuse', dealMs: cfg.dealMs,
