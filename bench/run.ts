@@ -3,7 +3,7 @@
  * figure with its in-run baseline ratio, and writes bench/results/<name>.json (file and field names are an
  * interface: keep them stable). Benchmarks are not tests: nothing here asserts a speed.
  *
- * Usage: npm run bench [-- payments microcash cdn storage capnet net soak market]
+ * Usage: npm run bench [-- payments microcash cdn storage compute capnet net soak market]
  */
 import { writeResult, benchPayments } from './payments.js'
 
@@ -39,6 +39,17 @@ const all: Bench[] = [
       ['gasPerChallengedLeafDepth30', '<= 30,000 (40.9k)'],
       ['detectionProbability1pctLoss30Periods', '>= 0.99 (PDP default: 0.779)'],
       ['retrievalPaidToUnpaid', '>= 0.95'],
+    ],
+  },
+  {
+    name: 'compute',
+    run: async () => (await import('./compute.js')).benchCompute({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [
+      ['claimWorkGas2p20Units', '<= 80,000 (Livepeer legacy claim 231,280)'],
+      ['spotCheckGas', '<= 60,000 with the signature check'],
+      ['verificationOverhead', '<= 0.05 at the default check rate'],
+      ['honestFalseSlashRate', '0 over 10^4 simulated jobs'],
+      ['unitsPerSecondPaidToSharpAlone', '>= 0.9'],
     ],
   },
   { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },

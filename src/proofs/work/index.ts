@@ -1,8 +1,8 @@
 /**
  * Proofs of outsourced work for the compute market (issue 13): the Merkle work tree of a batch that
  * `contracts/WorkMarket.sol` verifies (`tree.ts`), the units challenged from a batch's seed (`challenge.ts`), and
- * the checkers' EIP-712 verdicts a fault carries (`verdict.ts`). Replica commitments (`replication.ts`) and the
- * deterrence sizing (`sizing.ts`) join them here.
+ * the checkers' EIP-712 verdicts a fault carries (`verdict.ts`), the checkers' commit-reveal (`replication.ts`) and
+ * the deterrence rule (`sizing.ts`).
  *
  * @example
  * ```ts
@@ -24,4 +24,8 @@ export { MAX_CHECKS_PER_BATCH, challengeCount, challengedUnit, challengedUnits, 
 export {
   VERDICT_TYPES, verdictDomain, verdictTypedData, verdictDigest, signVerdict, recoverVerdictSigner, verifyVerdict, type Verdict, type VerdictDomainInput,
 } from './verdict.js'
-// replication.ts and sizing.ts (another part of issue 13) export from here too.
+export * from './replication.js'
+export {
+  WORK_MAX_BATCH, WORK_MAX_CHECKS_PER_BATCH, SizingParamsError, minSlash, detectionProbability, cheatingGain, sizeChecks,
+  type DeterrenceProblem, type MinSlashParameters, type CheatingGainParameters, type CheatingGain, type SizeChecksParameters, type ChecksSizing,
+} from './sizing.js'
