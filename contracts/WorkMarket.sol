@@ -145,15 +145,12 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
         bytes32 profile;
     }
 
-    /// @dev A batch: two slots, both written once by claimWork.
+    /// @dev A batch: two slots, both written once by claimWork. `meta` is packed by hand (one SLOAD, one SSTORE):
+    /// bits [0,32) first, [32,64) count, [64,96) seedBlock, [96,128) windowEnd (the last block of the dispute window;
+    /// an answer may move it later), [128,136) state, [136,144) openDemands.
     struct BatchRecord {
         bytes32 root;
-        uint32 first;
-        uint32 count;
-        uint32 seedBlock;
-        uint32 windowEnd; // last block of the dispute window (an answer may move it later)
-        BatchState state;
-        uint8 openDemands;
+        uint256 meta;
     }
 
     struct Demand {
@@ -336,16 +333,17 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
 
     function batchOf(bytes32 jobId, uint256 batch) external view returns (BatchView memory v) {
         BatchRecord storage b = _batches[jobId][batch];
+        uint256 m = b.meta;
         uint256 delay = _jobs[jobId].challengeDelay;
         v = BatchView({
-            state: b.state,
+            state: _state(m),
             root: b.root,
-            first: b.first,
-            count: b.count,
-            claimBlock: b.state == BatchState.None ? 0 : b.seedBlock - delay,
-            seedBlock: b.seedBlock,
-            windowEnd: b.windowEnd,
-            openDemands: b.openDemands
+            first: _first(m),
+            count: _count(m),
+            claimBlock: _state(m) == BatchState.None ? 0 : _seedBlock(m) - delay,
+            seedBlock: _seedBlock(m),
+            windowEnd: _windowEnd(m),
+            openDemands: _openDemands(m)
         });
     }
 
@@ -366,18 +364,17 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
 
     /// @notice The seed of a batch: recorded, else blockhash (256 blocks), else EIP-2935 history; reverts if none.
     function seedOf(bytes32 jobId, uint256 batch) public view returns (bytes32) {
-        BatchRecord storage b = _knownBatch(jobId, batch);
-        return _seed(jobId, batch, b.seedBlock);
+        return _seed(jobId, batch, _seedBlock(_knownBatch(jobId, batch).meta));
     }
 
     /// @notice The units challenged in a batch, by index i = 0..k-1 (k = min(checksPerBatch, count); repeats possible).
     function challengedUnits(bytes32 jobId, uint256 batch) external view returns (uint256[] memory units) {
-        BatchRecord storage b = _knownBatch(jobId, batch);
-        bytes32 seed = _seed(jobId, batch, b.seedBlock);
-        uint256 count = b.count;
+        uint256 m = _knownBatch(jobId, batch).meta;
+        bytes32 seed = _seed(jobId, batch, _seedBlock(m));
+        uint256 count = _count(m);
         uint256 k = _k(_jobs[jobId].checks, count);
         units = new uint256[](k);
-        for (uint256 i = 0; i < k; i++) units[i] = _unitOf(seed, jobId, batch, i, b.first, count);
+        for (uint256 i = 0; i < k; i++) units[i] = _unitOf(seed, jobId, batch, i, _first(m), count);
     }
 
     /// @notice The leaf of a unit (souk.work v1).
@@ -497,15 +494,9 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
         // Checked at openJob: first + count <= units < 2^32, batch < units, windowEnd < 2^32.
         j.nextUnit = uint32(first + count);
         j.batches = uint32(batch + 1);
-        _batches[jobId][batch] = BatchRecord({
-            root: root,
-            first: uint32(first),
-            count: uint32(count),
-            seedBlock: uint32(seedBlock),
-            windowEnd: uint32(windowEnd),
-            state: BatchState.Claimed,
-            openDemands: 0
-        });
+        BatchRecord storage b = _batches[jobId][batch];
+        b.root = root;
+        b.meta = first | (count << 32) | (seedBlock << 64) | (windowEnd << 96) | (uint256(BatchState.Claimed) << 128);
         emit WorkClaimed(jobId, batch, first, count, root, seedBlock);
     }
 
@@ -523,13 +514,14 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
         external
     {
         BatchRecord storage b = _batches[jobId][batch];
-        (uint256 unit, uint256 first, uint256 count) = _challenged(jobId, batch, b, i);
+        uint256 m = b.meta;
+        (uint256 unit, uint256 first, uint256 count) = _challenged(jobId, batch, m, i);
         if (!_proves(b.root, unit - first, _depth(count), unit, inputHash, outputHash, path)) revert WorkMarketBadProof(jobId, batch, unit);
         JobRecord storage j = _jobs[jobId];
         uint256 quorum = j.quorum;
         if (sigs.length < quorum) revert WorkMarketQuorumNotMet(jobId, sigs.length, quorum);
         _checkVerdicts(jobId, verdictDigest(jobId, batch, unit, outputHash), sigs);
-        b.state = BatchState.Faulted;
+        b.meta = _withState(m, BatchState.Faulted);
         _slash(jobId, j, batch, FaultReason.Verdict);
     }
 
@@ -558,7 +550,8 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
     /// within responseWindow blocks, else anyone may fault the batch. Emits a {ChallengeDemanded} event.
     function demand(bytes32 jobId, uint256 batch, uint256 i) external {
         BatchRecord storage b = _batches[jobId][batch];
-        (uint256 unit,,) = _challenged(jobId, batch, b, i);
+        uint256 m = b.meta;
+        (uint256 unit,,) = _challenged(jobId, batch, m, i);
         JobRecord storage j = _jobs[jobId];
         if (msg.sender != j.client && !_checkers[jobId][msg.sender]) revert WorkMarketNotClientOrChecker(jobId, msg.sender);
         Demand storage d = _demands[jobId][batch][i];
@@ -566,9 +559,9 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
         uint256 deadline = block.number + j.responseWindow;
         d.deadline = uint32(deadline);
         d.state = DemandState.Open;
-        b.openDemands += 1; // one demand per index, k <= 64
+        b.meta = m + (1 << 136); // openDemands + 1: one demand per index, k <= 64
         if (_seeds[jobId][batch] == 0) {
-            bytes32 seed = _seed(jobId, batch, b.seedBlock);
+            bytes32 seed = _seed(jobId, batch, _seedBlock(m));
             _seeds[jobId][batch] = seed;
             emit SeedRecorded(jobId, batch, seed);
         }
@@ -579,21 +572,24 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
     /// open at least disputeWindow blocks more. Emits a {ChallengeAnswered} event carrying the leaf and the path.
     function answer(bytes32 jobId, uint256 batch, uint256 i, bytes32 inputHash, bytes32 outputHash, bytes32[] calldata path) external {
         BatchRecord storage b = _batches[jobId][batch];
-        if (b.state == BatchState.None) _unknown(jobId, batch);
+        uint256 m = b.meta;
+        if (_state(m) == BatchState.None) _unknown(jobId, batch);
         JobRecord storage j = _jobs[jobId];
         if (msg.sender != j.worker) revert WorkMarketNotWorker(j.worker, msg.sender);
-        if (b.state != BatchState.Claimed) revert WorkMarketBatchResolved(jobId, batch, b.state);
+        if (_state(m) != BatchState.Claimed) revert WorkMarketBatchResolved(jobId, batch, _state(m));
         Demand storage d = _demands[jobId][batch][i];
         if (d.state != DemandState.Open) revert WorkMarketNoOpenDemand(jobId, batch, i);
         if (block.number > d.deadline) revert WorkMarketResponseLate(jobId, batch, i, d.deadline);
-        uint256 first = b.first;
-        uint256 count = b.count;
-        uint256 unit = _unitOf(_seed(jobId, batch, b.seedBlock), jobId, batch, i, first, count);
+        uint256 first = _first(m);
+        uint256 count = _count(m);
+        uint256 unit = _unitOf(_seed(jobId, batch, _seedBlock(m)), jobId, batch, i, first, count);
         if (!_proves(b.root, unit - first, _depth(count), unit, inputHash, outputHash, path)) revert WorkMarketBadProof(jobId, batch, unit);
         d.state = DemandState.Answered;
-        b.openDemands -= 1;
+        m -= 1 << 136; // openDemands - 1 (this demand was open)
         uint256 until = block.number + j.disputeWindow;
-        if (until > b.windowEnd) b.windowEnd = uint32(until);
+        // until < 2^32: checked at openJob (at most one extension per index)
+        if (until > _windowEnd(m)) m = (m & ~(uint256(0xffffffff) << 96)) | (until << 96);
+        b.meta = m;
         emit ChallengeAnswered(jobId, batch, i, unit, inputHash, outputHash, path);
     }
 
@@ -601,14 +597,14 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
     /// to the caller, as {fault}). Emits a {BatchFaulted} event.
     function faultMissing(bytes32 jobId, uint256 batch, uint256 i) external {
         BatchRecord storage b = _batches[jobId][batch];
-        if (b.state == BatchState.None) _unknown(jobId, batch);
-        if (b.state != BatchState.Claimed) revert WorkMarketBatchResolved(jobId, batch, b.state);
+        uint256 m = b.meta;
+        if (_state(m) == BatchState.None) _unknown(jobId, batch);
+        if (_state(m) != BatchState.Claimed) revert WorkMarketBatchResolved(jobId, batch, _state(m));
         Demand storage d = _demands[jobId][batch][i];
         if (d.state != DemandState.Open) revert WorkMarketNoOpenDemand(jobId, batch, i);
         if (block.number <= d.deadline) revert WorkMarketResponsePending(jobId, batch, i, d.deadline);
         d.state = DemandState.Missed;
-        b.openDemands -= 1;
-        b.state = BatchState.Faulted;
+        b.meta = _withState(m - (1 << 136), BatchState.Faulted);
         _slash(jobId, _jobs[jobId], batch, FaultReason.Missing);
     }
 
@@ -628,16 +624,17 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
         for (uint256 n = 0; n < batches.length; n++) {
             uint256 bi = batches[n];
             BatchRecord storage b = _batches[jobId][bi];
-            BatchState st = b.state;
+            uint256 m = b.meta;
+            BatchState st = _state(m);
             SkipReason why;
             if (st == BatchState.None) why = SkipReason.UnknownBatch;
             else if (st == BatchState.Settled) why = SkipReason.Settled;
             else if (st == BatchState.Faulted) why = SkipReason.Faulted;
-            else if (block.number <= b.windowEnd) why = SkipReason.WindowOpen;
-            else if (b.openDemands != 0) why = SkipReason.DemandOpen;
+            else if (block.number <= _windowEnd(m)) why = SkipReason.WindowOpen;
+            else if (_openDemands(m) != 0) why = SkipReason.DemandOpen;
             else {
-                b.state = BatchState.Settled;
-                uint256 c = b.count;
+                b.meta = _withState(m, BatchState.Settled);
+                uint256 c = _count(m);
                 unchecked {
                     units += c;
                     paidBatches++;
@@ -696,17 +693,17 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
     // ---------------------------------------------------------------- internals
     /// @dev The checks shared by fault and demand: the batch is claimed and unresolved, the block is in its dispute
     /// window, `i` is a challenged index. Returns the challenged unit and the batch's range.
-    function _challenged(bytes32 jobId, uint256 batch, BatchRecord storage b, uint256 i) private view returns (uint256 unit, uint256 first, uint256 count) {
-        BatchState st = b.state;
+    function _challenged(bytes32 jobId, uint256 batch, uint256 m, uint256 i) private view returns (uint256 unit, uint256 first, uint256 count) {
+        BatchState st = _state(m);
         if (st != BatchState.Claimed) {
             if (st == BatchState.None) _unknown(jobId, batch);
             revert WorkMarketBatchResolved(jobId, batch, st);
         }
-        uint256 seedBlock = b.seedBlock;
-        uint256 windowEnd = b.windowEnd;
+        uint256 seedBlock = _seedBlock(m);
+        uint256 windowEnd = _windowEnd(m);
         if (block.number <= seedBlock || block.number > windowEnd) revert WorkMarketNotInWindow(jobId, batch, seedBlock, windowEnd);
-        first = b.first;
-        count = b.count;
+        first = _first(m);
+        count = _count(m);
         uint256 k = _k(_jobs[jobId].checks, count);
         if (i >= k) revert WorkMarketIndexOutOfRange(jobId, batch, i, k);
         bytes32 seed = blockhash(seedBlock);
@@ -721,7 +718,35 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
 
     function _knownBatch(bytes32 jobId, uint256 batch) private view returns (BatchRecord storage b) {
         b = _batches[jobId][batch];
-        if (b.state == BatchState.None) _unknown(jobId, batch);
+        if (_state(b.meta) == BatchState.None) _unknown(jobId, batch);
+    }
+
+    function _first(uint256 m) private pure returns (uint256) {
+        return uint32(m);
+    }
+
+    function _count(uint256 m) private pure returns (uint256) {
+        return uint32(m >> 32);
+    }
+
+    function _seedBlock(uint256 m) private pure returns (uint256) {
+        return uint32(m >> 64);
+    }
+
+    function _windowEnd(uint256 m) private pure returns (uint256) {
+        return uint32(m >> 96);
+    }
+
+    function _state(uint256 m) private pure returns (BatchState) {
+        return BatchState(uint8(m >> 128));
+    }
+
+    function _openDemands(uint256 m) private pure returns (uint256) {
+        return uint8(m >> 136);
+    }
+
+    function _withState(uint256 m, BatchState st) private pure returns (uint256) {
+        return (m & ~(uint256(0xff) << 128)) | (uint256(st) << 128);
     }
 
     function _k(uint256 checks, uint256 count) private pure returns (uint256) {

@@ -69,7 +69,7 @@ export const ComputeConfigSchema = z.object({
   minResponseWindow: z.coerce.number().int().min(1).default(4),
   parallel: z.coerce.number().int().min(1).max(64).default(1),
   /** Verifier: the PSNR (dB) an honest rendition reaches against our own. */
-  minPsnrDb: z.coerce.number().min(1).max(100).default(35),
+  minPsnrDb: z.coerce.number().min(1).max(100).default(30),
   /** Client: the video (its source size, frames per unit, seed), the profile and the job it asks for. */
   units: z.coerce.number().int().min(1).max(2 ** 32 - 1).default(16),
   framesPerUnit: z.coerce.number().int().min(1).max(1024).default(2),

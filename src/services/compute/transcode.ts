@@ -35,7 +35,7 @@
  * await checkOutput(input, await blackOutput(input, PROFILE_720P_JPEG), PROFILE_720P_JPEG) // { ok: false, reason: 'perceptual', … }
  * ```
  */
-import sharp from 'sharp'
+import sharp, { type JpegOptions, type Metadata, type PngOptions, type Sharp, type WebpOptions } from 'sharp'
 import { z } from 'zod'
 import { SoukError, type SoukErrorOptions } from '../../core/errors.js'
 import { keccak256 } from '../../crypto/keccak.js'
@@ -80,8 +80,8 @@ export const COMPUTE_MAX_SIDE = 8192
 export const COMPUTE_MAX_FRAMES_PER_UNIT = 1024
 /** Largest encoded frame accepted in a rendition (an 8K PNG of noise stays under it). */
 export const COMPUTE_MAX_ENCODED_FRAME_BYTES = 256 * 1024 * 1024
-/** Default PSNR threshold of {@link checkOutput}: an honest JPEG q70-q95 of the test video scores well above it. */
-export const DEFAULT_MIN_PSNR_DB = 35
+/** Default PSNR threshold of {@link checkOutput}: honest JPEG/WebP q70-q95 variants of the test video scored 35.3-40 dB here, black, grey, copied and noise renditions 5-16 dB. */
+export const DEFAULT_MIN_PSNR_DB = 30
 /** A frame whose standard deviation (over all samples) is below this is "constant" (black, grey, a flat fill). */
 export const CONSTANT_FRAME_STDDEV = 2
 
@@ -311,7 +311,7 @@ export function profileHash(p: TranscodeProfile): Hex {
  * with optimised Huffman tables and no mozjpeg/trellis; WebP lossy, effort 4; PNG zlib 6, no palette. Metadata is
  * stripped (sharp's default). `quality` overrides the profile's (an allowed variation: see {@link checkOutput}).
  */
-export function encoderOptions(p: TranscodeProfile, quality = p.quality): { format: TranscodeFormat; options: sharp.JpegOptions | sharp.WebpOptions | sharp.PngOptions } {
+export function encoderOptions(p: TranscodeProfile, quality = p.quality): { format: TranscodeFormat; options: JpegOptions | WebpOptions | PngOptions } {
   switch (p.format) {
     case 'jpeg': return { format: 'jpeg', options: { quality, progressive: false, chromaSubsampling: '4:2:0', optimiseCoding: true, mozjpeg: false, trellisQuantisation: false, overshootDeringing: false, optimiseScans: false, quantisationTable: 0 } }
     case 'webp': return { format: 'webp', options: { quality, lossless: false, nearLossless: false, smartSubsample: false, smartDeblock: false, effort: 4, preset: 'default' } }
@@ -319,9 +319,9 @@ export function encoderOptions(p: TranscodeProfile, quality = p.quality): { form
   }
 }
 
-function encodeWith(img: sharp.Sharp, p: TranscodeProfile, quality?: number): sharp.Sharp {
+function encodeWith(img: Sharp, p: TranscodeProfile, quality?: number): Sharp {
   const { format, options } = encoderOptions(p, quality)
-  return format === 'jpeg' ? img.jpeg(options as sharp.JpegOptions) : format === 'webp' ? img.webp(options as sharp.WebpOptions) : img.png(options as sharp.PngOptions)
+  return format === 'jpeg' ? img.jpeg(options as JpegOptions) : format === 'webp' ? img.webp(options as WebpOptions) : img.png(options as PngOptions)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -495,7 +495,7 @@ export async function checkOutput(input: Uint8Array, output: Uint8Array, profile
   const pixels = p.width * p.height
   let minDb = Infinity
   for (let i = 0; i < out.frames.length; i++) {
-    let meta: sharp.Metadata
+    let meta: Metadata
     try {
       meta = await sharp(out.frames[i], { limitInputPixels: false }).metadata()
     } catch (e) {
