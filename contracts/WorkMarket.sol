@@ -269,7 +269,8 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
     event JobOpened(
         bytes32 indexed jobId, address indexed client, address indexed worker, uint256 units, uint256 escrow, uint256 stake, bytes32 profile
     );
-    event WorkClaimed(bytes32 indexed jobId, uint256 batch, uint256 first, uint256 count, bytes32 root, uint256 seedBlock);
+    /// @dev The batch's seed block is the claim's block + challengeDelay (`batchOf` gives it): not repeated here.
+    event WorkClaimed(bytes32 indexed jobId, uint256 batch, uint256 first, uint256 count, bytes32 root);
     event BatchFaulted(bytes32 indexed jobId, uint256 batch, address finder, FaultReason reason);
     event ChallengeDemanded(bytes32 indexed jobId, uint256 batch, uint256 index, uint256 unit, address by, uint256 deadline);
     event ChallengeAnswered(bytes32 indexed jobId, uint256 batch, uint256 index, uint256 unit, bytes32 inputHash, bytes32 outputHash, bytes32[] path);
@@ -485,19 +486,24 @@ contract WorkMarket is MarketDeals, ReentrancyGuard {
         if (count == 0 || count > j.maxBatch) revert WorkMarketBadBatchSize(jobId, count, j.maxBatch);
         if (root == 0) revert WorkMarketZeroRoot(jobId);
         batch = j.batches;
-        if (batch != 0 && _batches[jobId][batch - 1].root == root) revert WorkMarketRootAlreadyPosted(jobId, root);
-        // unsettled = unresolved + faulted: stake left >= slash × (unresolved + 1) <=> cap >= unsettled + 1
-        uint256 unsettled = batch - j.settled;
-        if (unsettled + 1 > j.cap) _stakeTooLow(jobId, j, unsettled);
-        uint256 seedBlock = block.number + j.challengeDelay;
-        uint256 windowEnd = seedBlock + j.disputeWindow;
-        // Checked at openJob: first + count <= units < 2^32, batch < units, windowEnd < 2^32.
-        j.nextUnit = uint32(first + count);
-        j.batches = uint32(batch + 1);
+        uint256 seedBlock;
+        uint256 windowEnd;
+        // Safe: batch >= settled (each settled batch was claimed); first + count <= units < 2^32 (checked above), so
+        // batch + 1 <= units; block.number + challengeDelay + disputeWindow < 2^32 (the duration check at openJob).
+        unchecked {
+            if (batch != 0 && _batches[jobId][batch - 1].root == root) revert WorkMarketRootAlreadyPosted(jobId, root);
+            // unsettled = unresolved + faulted: stake left >= slash × (unresolved + 1) <=> cap >= unsettled + 1
+            uint256 unsettled = batch - j.settled;
+            if (unsettled >= j.cap) _stakeTooLow(jobId, j, unsettled);
+            seedBlock = block.number + j.challengeDelay;
+            windowEnd = seedBlock + j.disputeWindow;
+            j.nextUnit = uint32(first + count);
+            j.batches = uint32(batch + 1);
+        }
         BatchRecord storage b = _batches[jobId][batch];
         b.root = root;
         b.meta = first | (count << 32) | (seedBlock << 64) | (windowEnd << 96) | (uint256(BatchState.Claimed) << 128);
-        emit WorkClaimed(jobId, batch, first, count, root, seedBlock);
+        emit WorkClaimed(jobId, batch, first, count, root);
     }
 
     function _stakeTooLow(bytes32 jobId, JobRecord storage j, uint256 unsettled) private view {

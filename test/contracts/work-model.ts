@@ -248,7 +248,7 @@ export class WorkModel {
     const seedBlock = this.exec + j.challengeDelay
     j.nextUnit = first + count
     j.batches.push({ root: root.toLowerCase() as Hex, first, count, seedBlock, windowEnd: seedBlock + j.disputeWindow, state: BATCH.Claimed, openDemands: 0 })
-    this.emit('WorkClaimed', { jobId: id, batch: BigInt(batch), first: BigInt(first), count: BigInt(count), root, seedBlock })
+    this.emit('WorkClaimed', { jobId: id, batch: BigInt(batch), first: BigInt(first), count: BigInt(count), root })
     return batch
   }
 

@@ -59,8 +59,8 @@ async function claim(j: Job, count: number, tag = 'honest') {
   const first = j.batches.reduce((t, b) => t + b.count, 0)
   const b = makeBatch(tag, first, count)
   const r = await wmSend(env, j.workerKey, market, 'claimWork', [j.id, BigInt(first), BigInt(count), b.tree.root])
-  const ev = events(r)[0]!.args as { batch: bigint; seedBlock: bigint }
-  const out = { ...b, batch: Number(ev.batch), seedBlock: ev.seedBlock }
+  const ev = events(r)[0]!.args as { batch: bigint }
+  const out = { ...b, batch: Number(ev.batch), seedBlock: r.blockNumber + BigInt(j.terms.challengeDelay) }
   j.batches.push(out)
   return { ...out, gas: r.gasUsed }
 }
@@ -271,7 +271,7 @@ test('demands: the worker answers with the leaf (the window extends), or anyone 
   assert.equal(await credit(A(stranger!)), s0 + 10n)
   await reverts(wmSend(env, stranger!, market, 'faultMissing', [j.id, 1n, 0n]), 'WorkMarketBatchResolved')
   // The answered batch 0: still disputable in its extended window with the answered leaf (a fault from the event).
-  const p = ev.args as { inputHash: Hex; outputHash: Hex; path: Hex[]; unit: bigint }
+  const p = ev.args as { inputHash: Hex; outputHash: Hex; path: readonly Hex[]; unit: bigint }
   const sig = await signVerdict(checker2!, vdomain, { jobId: j.id, batch: 0, unit: p.unit, output: p.outputHash })
   await wmSend(env, checker2!, market, 'fault', [j.id, 0n, 1n, p.inputHash, p.outputHash, p.path, [sig]])
   assert.equal((await jobView(j.id)).faults, 2n)

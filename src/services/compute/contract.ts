@@ -104,7 +104,7 @@ export interface WorkBatchView {
 /** A decoded WorkMarket event. */
 export type WorkEvent =
   | { name: 'JobOpened'; jobId: Hex; client: Address; worker: Address; units: bigint; escrow: bigint; stake: bigint; profile: Hex }
-  | { name: 'WorkClaimed'; jobId: Hex; batch: number; first: number; count: number; root: Hex; seedBlock: bigint }
+  | { name: 'WorkClaimed'; jobId: Hex; batch: number; first: number; count: number; root: Hex }
   | { name: 'BatchFaulted'; jobId: Hex; batch: number; finder: Address; reason: WorkFaultReason }
   | { name: 'ChallengeDemanded'; jobId: Hex; batch: number; index: number; unit: number; by: Address; deadline: bigint }
   | { name: 'ChallengeAnswered'; jobId: Hex; batch: number; index: number; unit: number; inputHash: Hex; outputHash: Hex; path: readonly Hex[] }
@@ -169,7 +169,7 @@ export function decodeWorkEvents(receipt: Pick<TransactionReceipt, 'logs'>, mark
     const n = (k: string) => Number(a[k] as bigint)
     switch (e.eventName) {
       case 'JobOpened': out.push({ name: e.eventName, jobId: a.jobId as Hex, client: a.client as Address, worker: a.worker as Address, units: a.units as bigint, escrow: a.escrow as bigint, stake: a.stake as bigint, profile: a.profile as Hex }); break
-      case 'WorkClaimed': out.push({ name: e.eventName, jobId: a.jobId as Hex, batch: n('batch'), first: n('first'), count: n('count'), root: a.root as Hex, seedBlock: a.seedBlock as bigint }); break
+      case 'WorkClaimed': out.push({ name: e.eventName, jobId: a.jobId as Hex, batch: n('batch'), first: n('first'), count: n('count'), root: a.root as Hex }); break
       case 'BatchFaulted': out.push({ name: e.eventName, jobId: a.jobId as Hex, batch: n('batch'), finder: a.finder as Address, reason: WORK_FAULT_REASONS[Number(a.reason)]! }); break
       case 'ChallengeDemanded': out.push({ name: e.eventName, jobId: a.jobId as Hex, batch: n('batch'), index: n('index'), unit: n('unit'), by: a.by as Address, deadline: a.deadline as bigint }); break
       case 'ChallengeAnswered': out.push({ name: e.eventName, jobId: a.jobId as Hex, batch: n('batch'), index: n('index'), unit: n('unit'), inputHash: a.inputHash as Hex, outputHash: a.outputHash as Hex, path: a.path as readonly Hex[] }); break
@@ -198,11 +198,14 @@ export async function openComputeJob(chain: Chain, key: Hex, market: Address, o:
   return { jobId: only(decodeWorkEvents(receipt, market), 'JobOpened')[0]!.jobId, receipt }
 }
 
-/** The worker claims units [first, first + count) with their tree's root; returns the batch number and its seed block. */
+/**
+ * The worker claims units [first, first + count) with their tree's root; returns the batch number and its seed
+ * block (the claim's block + challengeDelay, read back with `batchOf`).
+ */
 export async function claimWork(chain: Chain, key: Hex, market: Address, o: { jobId: Hex; first: number; count: number; root: Hex }): Promise<{ batch: number; seedBlock: bigint; receipt: TransactionReceipt }> {
   const receipt = await send(chain, key, market, 'claimWork', [o.jobId, BigInt(o.first), BigInt(o.count), o.root])
   const ev = only(decodeWorkEvents(receipt, market), 'WorkClaimed')[0]!
-  return { batch: ev.batch, seedBlock: ev.seedBlock, receipt }
+  return { batch: ev.batch, seedBlock: (await readBatch(chain, market, o.jobId, ev.batch)).seedBlock, receipt }
 }
 
 /** A verdict fault: challenged index `index`'s leaf, its path, and quorum checkers' verdict signatures. */
