@@ -148,7 +148,9 @@ test('checkOutput: honest renditions pass; another allowed quality passes with a
     }
   }
   t.diagnostic(`honest variants vs re-execution (threshold ${DEFAULT_MIN_PSNR_DB} dB): ${margins.join(', ')}`)
-  assert.ok(lowest >= DEFAULT_MIN_PSNR_DB + 2, `lowest honest variant ${lowest.toFixed(2)} dB leaves < 2 dB of margin`)
+  // Measured: the lowest honest variant at 160x90 (the test video's grain is hard on small frames) is 36.5 dB (q70);
+  // at 720p every variant q70-q95 is >= 38.5 dB (below).
+  assert.ok(lowest >= DEFAULT_MIN_PSNR_DB + 5, `lowest honest variant ${lowest.toFixed(2)} dB leaves < 5 dB of margin`)
   // The threshold is what decides: a demand of 60 dB turns the same honest variant into a perceptual failure.
   const strict = await checkOutput(input0, await transcodeSegment(input0, JPEG, { quality: 90 }), JPEG, { minPsnrDb: 60 })
   assert.ok(!strict.ok && strict.reason === 'perceptual')
@@ -179,6 +181,7 @@ test('checkOutput: each adversarial rendition fails for its own reason, far belo
     const v = await checkOutput(input0, out, JPEG, { reference: ref })
     assert.ok(!v.ok, `${name} passed`)
     assert.equal(v.reason, reason, `${name}: ${v.detail}`)
+    if (name === 'black' || name === 'grey fill') assert.match(v.detail, /is constant/)
     if (reason === 'perceptual' && name !== 'frames shuffled' && !name.startsWith('one black')) {
       const ps = await renditionPsnr(out, ref)
       assert.ok(Math.max(...ps) < DEFAULT_MIN_PSNR_DB - 10, `${name}: ${ps}`)
@@ -213,12 +216,21 @@ test('1080p -> 720p JPEG q80: a few frames, deterministic, checked, timed', asyn
   assert.deepEqual(await checkOutput(input, a, PROFILE_720P_JPEG, { reference: a }), { ok: true, exact: true, minPsnrDb: Infinity })
   const variant = await checkOutput(input, await transcodeSegment(input, PROFILE_720P_JPEG, { quality: 85 }), PROFILE_720P_JPEG, { reference: a })
   const checkMs = performance.now() - t1
-  assert.ok(variant.ok && variant.minPsnrDb > DEFAULT_MIN_PSNR_DB, JSON.stringify(variant))
+  assert.ok(variant.ok && variant.minPsnrDb > DEFAULT_MIN_PSNR_DB + 3, JSON.stringify(variant))
+  for (const q of [70, 95]) {
+    const v = await checkOutput(input, await transcodeSegment(input, PROFILE_720P_JPEG, { quality: q }), PROFILE_720P_JPEG, { reference: a })
+    assert.ok(v.ok && v.minPsnrDb > DEFAULT_MIN_PSNR_DB + 3, `q${q}: ${JSON.stringify(v)}`)
+  }
+  // A rendition made at half size and upscaled: ~34 dB, above the 30 dB threshold, so it passes; it saves the worker
+  // little (the full-size encode is still done), but the check does not tell it apart (reported, not asserted).
+  const half = decodeRendition(await wrongResolutionOutput(input, PROFILE_720P_JPEG))
+  const upscaled = encodeRendition({ format: 'jpeg', width: 1280, height: 720, frames: await Promise.all(half.frames.map(async (f) => new Uint8Array(await sharp(f).resize(1280, 720, { fit: 'fill' }).jpeg({ quality: 80 }).toBuffer()))) })
+  const upPsnr = Math.min(...await renditionPsnr(upscaled, a))
   const black = await checkOutput(input, await blackOutput(input, PROFILE_720P_JPEG), PROFILE_720P_JPEG, { reference: a })
   assert.ok(!black.ok && black.reason === 'perceptual')
   const wrong = await checkOutput(input, await wrongResolutionOutput(input, PROFILE_720P_JPEG), PROFILE_720P_JPEG, { reference: a })
   assert.ok(!wrong.ok && wrong.reason === 'dimensions' && /640x360/.test(wrong.detail))
-  t.diagnostic(`1080p->720p JPEG q80: ${ms.toFixed(1)} ms a frame; q85 variant ${variant.ok ? variant.minPsnrDb.toFixed(1) : '?'} dB; PSNR check of 3 frames (given the reference) ${(checkMs / 2).toFixed(0)} ms`)
+  t.diagnostic(`1080p->720p JPEG q80: ${ms.toFixed(1)} ms a frame; q85 variant ${variant.ok ? variant.minPsnrDb.toFixed(1) : '?'} dB; PSNR check of 3 frames (given the reference) ${checkMs.toFixed(0)} ms; half-size upscaled ${upPsnr.toFixed(1)} dB`)
   assert.ok(ms < 500, `${ms} ms a frame`)
 })
 
