@@ -78,7 +78,7 @@ export async function benchCompute(o: { log?: (s: string) => void; jobs?: number
   const units = 32
   // The client's video exists before the job (its generation is not the market's cost): segments made up front.
   const segments = Array.from({ length: units }, (_, u) => unitInput({ width: DEFAULTS.width, height: DEFAULTS.height, framesPerUnit: DEFAULTS.framesPerUnit, unit: u, seed: 'paid' }))
-  const alone = await measureSharpAlone({ frames: DEFAULTS.framesPerUnit, width: DEFAULTS.width, height: DEFAULTS.height, profile, units, seed: 'paid' })
+  const alone = await measureSharpAlone({ frames: DEFAULTS.framesPerUnit, width: DEFAULTS.width, height: DEFAULTS.height, profile, units, seed: 'paid', now: () => performance.now() })
   const chain = await createChain({ kind: 'embedded', accounts: 8 })
   let paidUps = 0
   try {

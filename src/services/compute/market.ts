@@ -153,7 +153,7 @@ async function wireVerifier(c: RoleComponents, cfg: ComputeConfig): Promise<Comp
   const chain = computeContract(context.chain, context.key, { address: cfg.workMarket, token: context.deployment.token })
   const me = privateKeyToAddress(context.key).toLowerCase() as Address
   const verifier = await createComputeVerifier({
-    transport: c.transport, chain, key: context.key, chainId: context.chain.chainId, rng: c.rng, logger: c.logger, onEvent: c.onEvent
+    transport: c.transport, chain, key: context.key, chainId: context.chain.chainId, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent
   }, { behaviour: behaviourFor('verifier', cfg.behaviour) as (typeof VERIFIER_BEHAVIOURS)[number], minPsnrDb: cfg.minPsnrDb })
   c.onEvent({ kind: 'checking', verifier: me, peer: c.transport.peerId, behaviour: cfg.behaviour })
   return {

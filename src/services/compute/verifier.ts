@@ -12,6 +12,7 @@
  * Roles do no I/O of their own: transport, chain, clock, rng and logger come in.
  */
 import type { Address, Hex } from 'viem'
+import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import { bytesToHex, keccak256, type Rng } from '../../crypto/index.js'
 import { readMessage, sendMessage, type Transport } from '../../net/index.js'
@@ -33,6 +34,7 @@ export interface VerifierComponents {
   key: Hex
   /** The chain and contract its verdicts are signed for. */
   chainId: number
+  clock: Clock
   rng: Rng
   logger: Logger
   onEvent?: ServiceEventSink
@@ -90,7 +92,7 @@ export async function createComputeVerifier(c: VerifierComponents, o: VerifierOp
     const inputHash = bytesToHex(keccak256(input)), outputHash = bytesToHex(keccak256(output))
     if (!verifyWorkPath(batch.root, h.unit - batch.first, batch.count, workLeaf(h.unit, inputHash, outputHash), h.path)) return refuse('not-claimed: this output is not in the worker\'s claimed root')
     st.checks++
-    const t0 = performance.now()
+    const t0 = c.clock.now()
     let ok: boolean, reason: string
     if (o.behaviour === 'colluding') { ok = true; reason = 'approved unseen' }
     else if (o.behaviour === 'accuse') { ok = false; reason = 'accused' }
@@ -99,7 +101,7 @@ export async function createComputeVerifier(c: VerifierComponents, o: VerifierOp
       ok = v.ok
       reason = v.ok ? 'ok' : `${v.reason}: ${v.detail}`.slice(0, 300)
     }
-    st.workMs += performance.now() - t0
+    st.workMs += c.clock.now() - t0
     const salt = bytesToHex(c.rng(32))
     const commitment = verdictCommitment({ jobId: h.jobId, batch: h.batch, unit: h.unit, outputHash, verdict: ok ? 'ok' : 'bad', salt, checker: me })
     await sendMessage(stream, checkReplyCodec, { type: 'commit', commitment })

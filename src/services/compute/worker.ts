@@ -178,10 +178,10 @@ export async function createComputeWorker(c: WorkerComponents, o: WorkerOptions)
         if (h.unit >= t.units) return refuse(`out-of-range: the job has ${t.units} units`)
         const input = await readParts(stream, h.parts, m.body, h.part)
         if (!input) return refuse('protocol: the parts of a unit came out of order')
-        const t0 = performance.now()
+        const t0 = clock.now()
         let output: Uint8Array
         try { output = await render(input, l.job.profile, h.unit) } catch (e) { return refuse(`bad-input: ${(e as Error).message.split('\n')[0]}`) }
-        st.workMs += performance.now() - t0
+        st.workMs += clock.now() - t0
         const inputHash = bytesToHex(keccak256(input)), outputHash = bytesToHex(keccak256(output))
         store.putLeaf(jobId, h.unit, inputHash, outputHash)
         l.delivered++
