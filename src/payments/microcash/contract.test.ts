@@ -709,7 +709,7 @@ test(`ConcurrentLottery with adversaries matches its reference model over ${STEP
     }
     // Every refusal of a proof happened at least once, whoever sent it. PoolExhausted is left out: the draws come from
     // block hashes, which move with the embedded chain's wall-clock timestamps, so whether a random run empties a pool
-    // before a proof is chance (it missed once in ~20 full runs); the directed pool tests above refuse it every time.
+    // before a proof is chance (a full run on 2026-12-02 missed it); the directed test "proveDuplicate refuses proofs that show no harmed server" refuses it every time.
     for (const err of ['NotPaidTo', 'VictimPaid', 'NotRedeemed', 'NotDuplicate', 'EscrowExpired', 'DrawNotReached']) {
       assert.ok(Object.entries(counts).some(([k, n]) => /prove|drain|proof/.test(k) && k.endsWith(`:${err}`) && n > 0), `no proof refused with ${err}: ${JSON.stringify(counts)}`)
     }
