@@ -442,6 +442,11 @@ test(`adversarial property: WorkMarket matches its reference model and keeps W1,
       // Every run starts with a job of each worker, so the sequences reach claims and faults.
       await run.exec({ t: 'open', client: 0, worker: 0, units: 30, maxBatch: 8, checks: 3, quorum: 1, price: 2, slashX: 2, stakeX: 4, bad: 'none' })
       await run.exec({ t: 'open', client: 1, worker: 1, units: 30, maxBatch: 8, checks: 2, quorum: 2, price: 1, slashX: 1, stakeX: 3, bad: 'none' })
+      // ...and faults with too few signatures and with a forged path on the quorum-2 job, so QuorumNotMet and BadProof
+      // do not depend on the draws (block hashes move with the chain's wall-clock timestamps).
+      await run.exec({ t: 'claim', job: 1, count: 4, kind: 'ok' } as never)
+      await run.exec({ t: 'fault', job: 1, batchOff: 0, index: 0, kind: 'noSigs', toWindow: true })
+      await run.exec({ t: 'fault', job: 1, batchOff: 0, index: 0, kind: 'forgedPath', toWindow: true })
       for (const cmd of cmds) await run.exec(cmd)
       await run.check()
       faults += run.stats.faults
