@@ -62,24 +62,26 @@ test('an honest worker transcodes every unit, claims each batch with one root, p
   } finally { await w.close() }
 })
 
-for (const behaviour of ['lazy', 'black', 'wrong-resolution'] as const) {
-  test(`a ${behaviour} worker is caught by the spot check: its batches are faulted on chain, unpaid, and its stake goes to the client and finder`, async () => {
-    const w = await world({ worker: { behaviour } })
-    try {
-      const jobId = await runToEnd(w)
-      const r = w.client.result()
-      assert.equal(r.error, undefined)
-      assert.equal(r.faults, 2, 'every batch faulted')
-      assert.ok(r.slashedToUs > 0n)
-      const faulted = await logsOf('BatchFaulted', jobId)
-      assert.equal(faulted.length, 2)
-      assert.equal((await logsOf('BatchSettled', jobId)).length, 0, 'no payment for faked work')
-      const reason = Object.keys(w.verifiers[0].verifier.stats().reasons)[0]
-      assert.equal(reason, behaviour === 'wrong-resolution' ? 'dimensions' : behaviour === 'black' ? 'perceptual' : reason)
-      assert.ok(r.withdrawn > 0n, 'the client withdrew its escrow and the slash')
-    } finally { await w.close() }
-  })
+async function caught(behaviour: 'lazy' | 'black' | 'wrong-resolution') {
+  const w = await world({ worker: { behaviour } })
+  try {
+    const jobId = await runToEnd(w)
+    const r = w.client.result()
+    assert.equal(r.error, undefined)
+    assert.equal(r.faults, 2, 'every batch faulted')
+    assert.ok(r.slashedToUs > 0n)
+    const faulted = await logsOf('BatchFaulted', jobId)
+    assert.equal(faulted.length, 2)
+    assert.equal((await logsOf('BatchSettled', jobId)).length, 0, 'no payment for faked work')
+    const reason = Object.keys(w.verifiers[0].verifier.stats().reasons)[0]
+    if (behaviour === 'wrong-resolution') assert.equal(reason, 'dimensions')
+    if (behaviour === 'black') assert.equal(reason, 'perceptual')
+    assert.ok(r.withdrawn > 0n, 'the client withdrew its escrow and the slash')
+  } finally { await w.close() }
 }
+test('a lazy worker is caught by the spot check: its batches are faulted on chain, unpaid, and its stake goes to the client and finder', () => caught('lazy'))
+test('a black worker is caught by the spot check: its batches are faulted on chain, unpaid, and its stake goes to the client and finder', () => caught('black'))
+test('a wrong-resolution worker is caught by the spot check: its batches are faulted on chain, unpaid, and its stake goes to the client and finder', () => caught('wrong-resolution'))
 
 test('a worker with a colluding verifier is still caught when two honest checkers outvote it (quorum 2 of 3)', async () => {
   const w = await world({ worker: { behaviour: 'colluding' }, verifiers: [{ behaviour: 'colluding' }, {}, {}] })
