@@ -195,7 +195,9 @@ test('bad faults: a forged path or leaf, a proof for another job, outside the wi
   await reverts(fault(mod(2, 4n)), 'WorkMarketIndexOutOfRange')
   // A proof of the other job's batch under this job's id: not this job's root.
   const fo = await faultArgs(other, 0, 1)
-  await reverts(fault([j.id, ...fo.args.slice(1)]), 'WorkMarketBadProof')
+  // Both jobs claim the same unit hashes, so when the two seeds draw the same unit the other job's leaf and path are
+  // also valid for this one and the fault stops at its single signature instead: refused either way, by name.
+  await assert.rejects(fault([j.id, ...fo.args.slice(1)]), (e: unknown) => /WorkMarket(BadProof|QuorumNotMet)/.test(String((e as { errorName?: string }).errorName ?? e)))
   await reverts(fault(mod(6, [])), 'WorkMarketQuorumNotMet', (a) => assert.deepEqual([a[1], a[2]], [0n, 2n]))
   await reverts(fault(mod(6, [fa.sigs[0]!])), 'WorkMarketQuorumNotMet')
   const own = await signVerdict(client!, vdomain, { jobId: j.id, batch: 0, unit: fa.unit, output: fa.leaf.outputHash })
