@@ -29,6 +29,7 @@ import { randomBelow, type Rng } from '../../crypto/rng.js'
 import { secretCommitment, verifySecretCommitment, type PieceSource } from './keys.js'
 import { parsePuzzleParams, piecesPerChunk, chainLength, type PuzzleParams } from './params.js'
 import { PuzzleUnsolvableError } from './errors.js'
+import { A, capnetKernels, freshKernels, type Kernels } from './wasm-kernels.js'
 
 /** The publisher's private record of one puzzle. Never send `secret` or `startOffset`; never log them. */
 export interface Puzzle {
@@ -189,21 +190,94 @@ export function solvePuzzle(args: SolvePuzzleParameters): PuzzleSolution {
   const goal = args.challenge.goal
   if (!(goal instanceof Uint8Array) || goal.length !== 32) throw new RangeError('challenge.goal must be 32 bytes')
   checkChunks(args.innerChunks, params, false)
-  const read = chunkSource(args.innerChunks, params.pieceSize)
   const P = piecesPerChunk(params)
+  const r = searchStarts(args.innerChunks, params, goal, 0, P, args.signal)
+  if (r.secret) return { secret: r.secret, startOffset: r.start * params.pieceSize, hashesComputed: r.hashes }
+  throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: r.hashes })
+}
+
+/** Result of {@link searchStarts}: the first start in the range that reproduces the goal (secret null: none). */
+export interface StartSearch {
+  /** Piece index of the start found (startOffset / pieceSize); -1 when none. */
+  start: number
+  secret: Uint8Array | null
+  /** Hashes of the starts tried, from `from` up to the one found (all of them when none). */
+  hashes: number
+}
+
+/**
+ * Tries start offsets `from*pieceSize .. (to-1)*pieceSize` in order (the solver's inner loop; a worker runs it on
+ * its share of the starts). Inputs must be checked by the caller. Runs the WebAssembly four-lane solver when it
+ * applies (pieceSize a multiple of 4, every chunk full), the JavaScript chain otherwise; both give the same answer
+ * and the same hash count.
+ */
+export function searchStarts(
+  innerChunks: readonly Uint8Array[], params: PuzzleParams, goal: Uint8Array, from: number, to: number, signal?: AbortSignal,
+): StartSearch {
+  const fast = wasmSolverFor(innerChunks, params, goal)
+  if (fast) {
+    const L = chainLength(params)
+    for (let k = from; k < to; k += 64) {
+      signal?.throwIfAborted()
+      const found = fast.x.solve(k, Math.min(k + 64, to))
+      if (found >= 0) return { start: found, secret: laneSecret(fast, (found - from) & 3), hashes: (found - from + 1) * L }
+    }
+    return { start: -1, secret: null, hashes: (to - from) * L }
+  }
+  const read = chunkSource(innerChunks, params.pieceSize)
   const [buf, buf0] = chainBuffers(params)
   let hashes = 0
-  for (let k = 0; k < P; k++) {
-    if ((k & 63) === 0) args.signal?.throwIfAborted()
-    const s = k * params.pieceSize
-    const r = runChain(read, params, s, buf, buf0)
+  for (let k = from; k < to; k++) {
+    if (((k - from) & 63) === 0) signal?.throwIfAborted()
+    const r = runChain(read, params, k * params.pieceSize, buf, buf0)
     hashes += r.hashes
     if (r.prev === null) continue
-    if (r.last[0] === goal[0] && r.last[1] === goal[1] && bytesEqual(r.last, goal)) {
-      return { secret: new Uint8Array(r.prev), startOffset: s, hashesComputed: hashes }
-    }
+    if (r.last[0] === goal[0] && r.last[1] === goal[1] && bytesEqual(r.last, goal)) return { start: k, secret: new Uint8Array(r.prev), hashes }
   }
-  throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: hashes })
+  return { start: -1, secret: null, hashes }
+}
+
+/** Chunks above this many bytes get a WebAssembly instance of their own (its memory is dropped with it). */
+const SHARED_SOLVER_BYTES = 64 * 1024 * 1024
+const MAX_SOLVER_BYTES = 2 ** 31 - A.SOLVE_CHUNKS
+
+/**
+ * Loads the chunks, params and goal into a kernels instance for `solve`, or returns null when the WebAssembly
+ * solver does not apply (no WebAssembly SIMD, pieceSize not a multiple of 4, a short chunk, too much data).
+ */
+function wasmSolverFor(chunks: readonly Uint8Array[], p: PuzzleParams, goal: Uint8Array): Kernels | null {
+  const ps = p.pieceSize
+  const total = p.cachesPerRequest * p.chunkSize
+  if (ps % 4 !== 0 || total > MAX_SOLVER_BYTES || chunks.some((c) => c.length !== p.chunkSize)) return null
+  const k = total <= SHARED_SOLVER_BYTES ? capnetKernels() : freshKernels()
+  if (!k) return null
+  k.ensure(A.SOLVE_CHUNKS + total)
+  chunks.forEach((c, i) => k.u8.set(c, A.SOLVE_CHUNKS + i * p.chunkSize))
+  const P = piecesPerChunk(p)
+  const blocks = (len: number) => ((len + 8) >> 6) + 1
+  const prm = [P, p.cachesPerRequest, chainLength(p), ps, p.chunkSize, blocks(4 + ps), blocks(32 + ps), (P & (P - 1)) === 0 ? P - 1 : -1, A.SOLVE_CHUNKS]
+  k.i32.set(prm, A.PARAMS >> 2)
+  for (let w = 0; w < 8; w++) k.i32[(A.GOAL >> 2) + w] = (goal[4 * w] << 24) | (goal[4 * w + 1] << 16) | (goal[4 * w + 2] << 8) | goal[4 * w + 3]
+  // Constant padding of both four-lane messages: 0x80 right after the message, the bit length in the last word.
+  const pad = (base: number, msgWords: number, bytes: number) => {
+    k.i32.fill(0, base >> 2, (base >> 2) + 128)
+    const lane = (word: number, v: number) => k.i32.fill(v, (base >> 2) + 4 * word, (base >> 2) + 4 * word + 4)
+    lane(msgWords, 0x80000000 | 0)
+    lane(blocks(bytes) * 16 - 1, bytes * 8)
+  }
+  pad(A.MSG0X, 1 + ps / 4, 4 + ps)
+  pad(A.MSGJX, 8 + ps / 4, 32 + ps)
+  return k
+}
+
+/** Lane `lane`'s state before the last chain step, as 32 big-endian bytes. */
+function laneSecret(k: Kernels, lane: number): Uint8Array {
+  const out = new Uint8Array(32)
+  for (let w = 0; w < 8; w++) {
+    const x = k.i32[(A.PREV >> 2) + 4 * w + lane]
+    out[4 * w] = x >>> 24; out[4 * w + 1] = x >>> 16; out[4 * w + 2] = x >>> 8; out[4 * w + 3] = x
+  }
+  return out
 }
 
 /**

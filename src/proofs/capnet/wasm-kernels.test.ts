@@ -1,0 +1,132 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash, createCipheriv } from 'node:crypto'
+import fc from 'fast-check'
+import { A, capnetKernels, freshKernels, kernelModuleBytes, setCapnetKernelsEnabled } from './wasm-kernels.js'
+import { generatePuzzle, solvePuzzle, searchStarts } from './puzzle.js'
+import { seededRng } from './hash.js'
+import { PuzzleUnsolvableError } from './errors.js'
+import type { PuzzleParams } from './params.js'
+
+const kernels = () => {
+  const k = capnetKernels()
+  assert.ok(k, 'WebAssembly SIMD is available on Node 20')
+  return k
+}
+
+test('the module is deterministic and compiles', () => {
+  assert.deepEqual(kernelModuleBytes(), kernelModuleBytes())
+  assert.ok(new WebAssembly.Module(kernelModuleBytes() as BufferSource))
+})
+
+test('wasm SHA-256 equals node:crypto for every length 0..119 and random messages', () => {
+  const k = kernels()
+  const check = (m: Uint8Array) => {
+    k.u8.set(m, A.MSG1)
+    k.x.sha256(A.MSG1, m.length, A.OUT1)
+    assert.equal(Buffer.from(k.u8.subarray(A.OUT1, A.OUT1 + 32)).toString('hex'), createHash('sha256').update(m).digest('hex'), `length ${m.length}`)
+  }
+  const rng = seededRng('wasm-sha')
+  for (let len = 0; len < 120; len++) check(rng(len))
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 119 }), check), { numRuns: 300 })
+})
+
+test('wasm SHA-256 writing its digest over its own message (the chain hashes in place)', () => {
+  const k = kernels()
+  const m = seededRng('in-place')(48)
+  k.u8.set(m, A.MSG1)
+  k.x.sha256(A.MSG1, 48, A.MSG1)
+  assert.deepEqual(Buffer.from(k.u8.subarray(A.MSG1, A.MSG1 + 32)), createHash('sha256').update(m).digest())
+})
+
+test('wasm AES-256 key expansion and ECB equal node:crypto (random keys and blocks)', () => {
+  const k = kernels()
+  fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 16, maxLength: 80 }), (key, data) => {
+    const blocks = data.length >> 4
+    const pt = data.subarray(0, blocks * 16)
+    k.u8.set(key, A.ROUND_KEYS)
+    k.x.aes_expand(A.ROUND_KEYS)
+    k.u8.set(pt, A.CTR)
+    k.x.aes_enc(A.ROUND_KEYS, A.CTR, blocks)
+    const e = createCipheriv('aes-256-ecb', key, null)
+    e.setAutoPadding(false)
+    assert.deepEqual(Buffer.from(k.u8.subarray(A.CTR, A.CTR + pt.length)), e.update(pt))
+  }), { numRuns: 300 })
+})
+
+test('AES-256 FIPS 197 Appendix C.3 vector', () => {
+  const k = kernels()
+  k.u8.set(Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex'), A.ROUND_KEYS)
+  k.x.aes_expand(A.ROUND_KEYS)
+  k.u8.set(Buffer.from('00112233445566778899aabbccddeeff', 'hex'), A.CTR)
+  k.x.aes_enc(A.ROUND_KEYS, A.CTR, 1)
+  assert.equal(Buffer.from(k.u8.subarray(A.CTR, A.CTR + 16)).toString('hex'), '8ea2b7ca516745bfeafc49904b496089')
+})
+
+/** Solves with the kernels on and off; both must agree with each other and with the publisher's record. */
+function bothWays(chunks: Uint8Array[], p: PuzzleParams, seed: string): void {
+  const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng: seededRng(seed) })
+  const fast = solvePuzzle({ innerChunks: chunks, challenge: puzzle })
+  const was = setCapnetKernelsEnabled(false)
+  let slow
+  try { slow = solvePuzzle({ innerChunks: chunks, challenge: puzzle }) } finally { setCapnetKernelsEnabled(was) }
+  assert.deepEqual(fast, slow)
+  assert.deepEqual(fast.secret, puzzle.secret)
+  assert.equal(fast.startOffset, puzzle.startOffset)
+  assert.equal(fast.hashesComputed, (puzzle.startOffset / p.pieceSize + 1) * p.rounds * p.cachesPerRequest)
+}
+
+test('four-lane wasm solver: same secret, start and hash count as the JavaScript solver (random params)', () => {
+  fc.assert(fc.property(
+    fc.record({
+      rounds: fc.integer({ min: 2, max: 5 }),
+      pieceSize: fc.integer({ min: 2, max: 16 }).map((x) => 4 * x), // 8..64, multiples of 4 (the wasm path)
+      pieces: fc.integer({ min: 1, max: 70 }),
+      cachesPerRequest: fc.integer({ min: 1, max: 6 }),
+    }),
+    fc.string({ maxLength: 8 }),
+    ({ rounds, pieceSize, pieces, cachesPerRequest }, seed) => {
+      const p = { rounds, pieceSize, chunkSize: pieces * pieceSize, cachesPerRequest }
+      const rng = seededRng(`chunks/${seed}`)
+      bothWays(Array.from({ length: cachesPerRequest }, () => rng(p.chunkSize)), p, `start/${seed}`)
+    },
+  ), { numRuns: 120 })
+})
+
+test('wasm solver: every start of a small puzzle, a non-power-of-two P, and an unsolvable goal', () => {
+  const p = { rounds: 2, pieceSize: 12, chunkSize: 12 * 13, cachesPerRequest: 3 } // P = 13
+  const rng = seededRng('all-starts')
+  const chunks = Array.from({ length: 3 }, () => rng(p.chunkSize))
+  for (let i = 0; i < 40; i++) bothWays(chunks, p, `s${i}`)
+  const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng })
+  const goal = new Uint8Array(puzzle.goal)
+  goal[31] ^= 1
+  assert.throws(() => solvePuzzle({ innerChunks: chunks, challenge: { params: p, goal } }), (e: unknown) => e instanceof PuzzleUnsolvableError && e.details.hashesComputed === 13 * 6)
+})
+
+test('searchStarts over sub-ranges finds the same start as one whole search (how workers split the work)', () => {
+  const p = { rounds: 2, pieceSize: 16, chunkSize: 16 * 100, cachesPerRequest: 4 }
+  const rng = seededRng('ranges')
+  const chunks = Array.from({ length: 4 }, () => rng(p.chunkSize))
+  for (let i = 0; i < 10; i++) {
+    const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng })
+    const s = puzzle.startOffset / 16
+    for (const [from, to] of [[0, 100], [s, s + 1], [Math.max(0, s - 5), Math.min(100, s + 3)], [s - (s % 7), 100]]) {
+      const r = searchStarts(chunks, p, puzzle.goal, from, to)
+      assert.equal(r.start, s)
+      assert.deepEqual(r.secret, puzzle.secret)
+      assert.equal(r.hashes, (s - from + 1) * 8)
+    }
+    if (s > 0) assert.deepEqual(searchStarts(chunks, p, puzzle.goal, 0, s), { start: -1, secret: null, hashes: s * 8 })
+  }
+})
+
+test('a fresh kernels instance has its own memory', () => {
+  const a = freshKernels()
+  const b = freshKernels()
+  assert.ok(a && b)
+  a.u8[A.MSG1] = 1
+  assert.equal(b.u8[A.MSG1], 0)
+  a.ensure(A.SOLVE_CHUNKS + 200_000)
+  assert.ok(a.u8.length >= A.SOLVE_CHUNKS + 200_000)
+})
