@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @title ConcurrentLottery — MicroCash-style concurrent probabilistic micropayments from one escrow.
@@ -173,6 +174,7 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
     error ConcurrentLotteryNotPaidTo(uint256 escrowId, uint256 round, uint256 seq, address server);
     error ConcurrentLotteryVictimPaid(uint256 escrowId, uint256 round, uint256 seq, address victim);
     error ConcurrentLotteryPoolExhausted(uint256 escrowId);
+    error ConcurrentLotteryBadPacking(uint256 offset);
 
     // ---------------------------------------------------------------- events
     event EscrowCreated(
@@ -408,6 +410,35 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
         token.safeTransfer(server, amount);
     }
 
+    /// @notice {redeemWinningTickets} for several escrows at once, in the packed calldata format: one transaction and
+    /// one transfer per server however many sponsors paid it, and a Merkle path node shared by several tickets of a
+    /// bundle is sent once. `data` is a sequence of escrow groups, all integers big-endian:
+    ///
+    ///     group  := escrowId (8 bytes) ‖ bundleCount (2) ‖ bundle × bundleCount
+    ///     bundle := kind (1: 0 single-signed, 1 batch) ‖ round (8) ‖ r (32) ‖ vs (32: EIP-2098, s with v − 27 in
+    ///               its top bit) ‖ ticketCount (2, >= 1) ‖ nodeCount (1) ‖ node (32) × nodeCount ‖ ticket × ticketCount
+    ///     ticket := seq (4) ‖ salt (32) ‖ pathLength (1) ‖ nodeIndex (1) × pathLength
+    ///
+    /// Every ticket of a bundle has the bundle's round; a ticket's Merkle path is the list of its nodes in the
+    /// bundle's node table (leaf level first). A single-signed bundle has one ticket, no nodes and an empty path.
+    /// Each group is checked and recorded exactly as {redeemWinningTickets} checks and records its escrow (the same
+    /// errors; a group's bundles may repeat an escrow of an earlier group) and emits its {WinnersRedeemed}; the sum
+    /// of all groups is sent to `server` in one transfer. All-or-nothing; anyone may submit. Malformed data reverts
+    /// with {ConcurrentLotteryBadPacking}.
+    function redeemPacked(address server, bytes calldata data) external nonReentrant {
+        if (server == address(0)) revert ConcurrentLotteryZeroAddress();
+        uint256 o;
+        uint256 total;
+        bytes32 domain = _domainSeparatorV4();
+        while (o < data.length) {
+            uint256 amount;
+            (amount, o) = _redeemGroup(server, data, o, domain);
+            total += amount;
+        }
+        if (o != data.length) revert ConcurrentLotteryBadPacking(o);
+        if (total != 0) token.safeTransfer(server, total);
+    }
+
     /// @notice Compensates a victim of a duplicated number: `victim` is a ticket the owner of `escrowId` signed (alone
     /// or in a batch) for a winning (round, seq) of the schedule, which `paidServer` was paid for and the victim's
     /// server was not. Pays that server V from the victims' pool (less if less is left), once per (number, server);
@@ -527,6 +558,134 @@ contract ConcurrentLottery is EIP712, ReentrancyGuardTransient {
             digest = _hashTypedDataV4(ticketHash(escrowId, server, t.seq, t.round, t.salt));
         }
         _checkSig(escrowId, owner, digest, sb.sig);
+    }
+
+    /// @dev The big-endian integer of `n` <= 32 bytes at offset `o` of `data` (the caller checks `o + n` against the
+    /// length before it uses the value).
+    function _u(bytes calldata data, uint256 o, uint256 n) private pure returns (uint256 v) {
+        assembly ("memory-safe") {
+            v := shr(sub(256, shl(3, n)), calldataload(add(data.offset, o)))
+        }
+    }
+
+    /// @dev {ticketHash} without allocating memory (scratch beyond the free memory pointer).
+    function _leaf(uint256 escrowId, address server, uint256 seq, uint256 round, bytes32 salt) private pure returns (bytes32 h) {
+        bytes32 th = TICKET_TYPEHASH;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, th)
+            mstore(add(p, 0x20), escrowId)
+            mstore(add(p, 0x40), and(server, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(p, 0x60), seq)
+            mstore(add(p, 0x80), round)
+            mstore(add(p, 0xa0), salt)
+            h := keccak256(p, 0xc0)
+        }
+    }
+
+    /// @dev One escrow group of {redeemPacked} at offset `o`: checks and records its winners and updates the escrow
+    /// as {redeemWinningTickets} does. Returns the amount owed to `server` and the offset after the group.
+    function _redeemGroup(address server, bytes calldata data, uint256 o, bytes32 domain) private returns (uint256 amount, uint256) {
+        if (o + 10 > data.length) revert ConcurrentLotteryBadPacking(o);
+        uint256 escrowId = _u(data, o, 8);
+        uint256 nb = _u(data, o + 8, 2);
+        o += 10;
+        Escrow storage e = _escrows[escrowId];
+        address owner = e.owner;
+        if (owner == address(0)) revert ConcurrentLotteryUnknownEscrow(escrowId);
+        if (block.number > e.expiryBlock) revert ConcurrentLotteryEscrowExpired(escrowId, e.expiryBlock, block.number);
+        Sched memory m = Sched(e.ticketValue, e.ticketsPerRound, e.winnersPerRound, e.roundLengthBlocks, e.drawDelayBlocks, e.startRound, e.endRound);
+        mapping(uint256 => uint256) storage paid = _redeemed[escrowId];
+        mapping(uint256 => uint256) storage mine = _paidTo[escrowId][server];
+        uint256 count;
+        uint256 lastRound = type(uint256).max;
+        bytes32 key;
+        uint256 w = type(uint256).max;
+        uint256 paidWord;
+        uint256 mineWord;
+        for (uint256 b = 0; b < nb; ++b) {
+            uint256 kind = _u(data, o, 1);
+            uint256 round = _u(data, o + 1, 8);
+            uint256 nt = _u(data, o + 73, 2);
+            uint256 nodes = o + 76;
+            uint256 nn = _u(data, o + 75, 1);
+            if (kind > 1 || nt == 0 || nodes + 32 * nn > data.length) revert ConcurrentLotteryBadPacking(o);
+            if (kind == 0 && (nt != 1 || nn != 0)) revert ConcurrentLotterySingleTicketBundle(nt);
+            bytes32 r = bytes32(_u(data, o + 9, 32));
+            bytes32 vs = bytes32(_u(data, o + 41, 32));
+            o = nodes + 32 * nn;
+            if (round != lastRound) {
+                _checkRound(escrowId, m, round);
+                key = keccak256(abi.encode(_seed(drawBlockOf(round, m.roundLengthBlocks, m.drawDelayBlocks)), escrowId, round));
+                lastRound = round;
+            }
+            bytes32 root;
+            for (uint256 i = 0; i < nt; ++i) {
+                uint256 seq = _u(data, o, 4);
+                bytes32 cur = _leaf(escrowId, server, seq, round, bytes32(_u(data, o + 4, 32)));
+                uint256 plen = _u(data, o + 36, 1);
+                if (o + 37 + plen > data.length) revert ConcurrentLotteryBadPacking(o);
+                if (kind == 0 && plen != 0) revert ConcurrentLotterySingleTicketBundle(nt);
+                for (uint256 j = 0; j < plen; ++j) {
+                    uint256 ref = _u(data, o + 37 + j, 1);
+                    if (ref >= nn) revert ConcurrentLotteryBadPacking(o + 37 + j);
+                    bytes32 node = bytes32(_u(data, nodes + 32 * ref, 32));
+                    assembly ("memory-safe") {
+                        // OZ Hashes.commutativeKeccak256 in scratch space.
+                        switch lt(cur, node)
+                        case 0 { mstore(0x00, node) mstore(0x20, cur) }
+                        default { mstore(0x00, cur) mstore(0x20, node) }
+                        cur := keccak256(0x00, 0x40)
+                    }
+                }
+                o += 37 + plen;
+                if (i == 0) root = cur;
+                else if (cur != root) revert ConcurrentLotteryBadMerkleProof(escrowId, round, seq);
+                if (seq >= m.ticketsPerRound) revert ConcurrentLotterySeqOutOfSchedule(escrowId, seq, m.ticketsPerRound);
+                uint256 rank = _permute(key, seq, m.ticketsPerRound);
+                if (rank >= m.winnersPerRound) revert ConcurrentLotteryNotWinning(escrowId, round, seq, rank);
+                uint256 idx = (round - m.startRound) * m.winnersPerRound + rank;
+                if (idx >> 8 != w) {
+                    if (w != type(uint256).max) {
+                        paid[w] = paidWord;
+                        mine[w] = mineWord;
+                    }
+                    w = idx >> 8;
+                    paidWord = paid[w];
+                    mineWord = mine[w];
+                }
+                uint256 bit = 1 << (idx & 255);
+                if (paidWord & bit != 0) revert ConcurrentLotteryAlreadyRedeemed(escrowId, round, seq);
+                paidWord |= bit;
+                mineWord |= bit;
+                ++count;
+            }
+            // The signature last: over the single ticket's digest, or the batch digest of the root all paths reach.
+            bytes32 structHash = root;
+            if (kind == 1) {
+                bytes32 th = BATCH_TYPEHASH;
+                assembly ("memory-safe") {
+                    // keccak256(abi.encode(BATCH_TYPEHASH, escrowId, root)) beyond the free memory pointer.
+                    let p := mload(0x40)
+                    mstore(p, th)
+                    mstore(add(p, 0x20), escrowId)
+                    mstore(add(p, 0x40), root)
+                    structHash := keccak256(p, 0x60)
+                }
+            }
+            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(MessageHashUtils.toTypedDataHash(domain, structHash), r, vs);
+            if (err != ECDSA.RecoverError.NoError || signer != owner) revert ConcurrentLotteryInvalidSignature(escrowId, owner);
+        }
+        if (count != 0) {
+            paid[w] = paidWord;
+            mine[w] = mineWord;
+            amount = count * m.ticketValue;
+            // Safe by M2, as in redeemWinningTickets.
+            e.balance -= amount;
+            e.committed -= amount;
+            emit WinnersRedeemed(escrowId, server, count, amount);
+        }
+        return (amount, o);
     }
 
     function _checkProof(uint256 escrowId, address owner, TicketProof calldata t) private view {

@@ -4,7 +4,8 @@
  * 1. The attack regression (issue 8, attack 3), performed the way the attacker does it: automine off, the sponsor's
  *    Sybil proof and the real victim's proof sent together, the sponsor's first, one block.
  * 2. Every proof that shows no harmed server reverts with a named error.
- * 3. A random-operation property test with adversarial actors — sponsors signing numbers to servers of their own
+ * 3. A random-operation property test with adversarial actors (redemptions alternate between `redeemWinningTickets`
+ *    and the packed `redeemPacked`) — sponsors signing numbers to servers of their own
  *    and proving duplicates among them (also after the draw, copies of numbers they know won), duplicates issued to
  *    honest servers, a third party replaying revealed calldata, front-runs (two transactions in one block, the
  *    attacker first) — compared after every step with a TypeScript reference model: every transaction's outcome
@@ -26,7 +27,7 @@ import { faucet } from '../../chain/deploy.js'
 import { findRevertData } from '../../chain/tx.js'
 import type { Chain } from '../../chain/types.js'
 import { openDatabase } from '../../core/db.js'
-import { BURN_ADDRESS, ConcurrentLotteryAbi, deployConcurrentLottery, getEscrow, toBundles, toParams, type EscrowParams, type EscrowState, type SignedTicket } from './contract.js'
+import { BURN_ADDRESS, ConcurrentLotteryAbi, deployConcurrentLottery, getEscrow, packRedemption, toBundles, toParams, type EscrowParams, type EscrowState, type SignedTicket } from './contract.js'
 import { bytesToHex, hexToBytes, signDigest } from '../../crypto/index.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
 import { drawBlockOf, microcashDomain, ticketDigest, winnerRank } from './ticket.js'
@@ -89,7 +90,11 @@ function toProof(t: SignedTicket) {
   return { server: t.server, round: BigInt(t.round), seq: t.seq, salt: t.salt, batch: t.batch, proof: t.proof, sig: { r: bytesToHex(b.subarray(0, 32)), s: bytesToHex(b.subarray(32, 64)), v: b[64] } }
 }
 const proveTx = (from: Address, lottery: Address, victim: SignedTicket, paidServer: Address) => lotteryTx(from, lottery, 'proveDuplicate', [victim.escrowId, toProof(victim), paidServer])
-const redeemTx = (from: Address, lottery: Address, escrowId: bigint, server: Address, tickets: readonly SignedTicket[]) => lotteryTx(from, lottery, 'redeemWinningTickets', [escrowId, server, toBundles(tickets)])
+/** Redemptions alternate between the ABI form and the packed form (`redeemPacked`): the model is the same for both. */
+let redemptions = 0
+const redeemTx = (from: Address, lottery: Address, escrowId: bigint, server: Address, tickets: readonly SignedTicket[]) => redemptions++ % 2 === 0
+  ? lotteryTx(from, lottery, 'redeemWinningTickets', [escrowId, server, toBundles(tickets)])
+  : lotteryTx(from, lottery, 'redeemPacked', [server, packRedemption(server, tickets)])
 
 /** A single-signed ticket for an exact (round, seq): what a sponsor can sign at any time, e.g. after the draw. */
 function signTicket(chain: Chain, lottery: Address, key: Hex, escrowId: bigint, server: Address, round: number, seq: number): SignedTicket {

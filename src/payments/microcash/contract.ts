@@ -166,6 +166,90 @@ export async function redeemWinners(chain: Chain, key: Hex, lottery: Address, es
   return write(chain, chain.wallet(key), { address: lottery, abi: ConcurrentLotteryAbi, functionName: 'redeemWinningTickets', args: [escrowId, server, toBundles(tickets)], gas: opts.gas }, opts)
 }
 
+/** Most nodes one packed bundle's table holds (1-byte node indices); a larger bundle is split, each part signed by the same signature. */
+export const PACKED_MAX_NODES = 255
+const PACKED_MAX_TICKETS = 0xffff
+
+/**
+ * The calldata of `ConcurrentLottery.redeemPacked` for winning tickets that all pay one server, of any number of
+ * escrows: per escrow (in first-appearance order) the bundles of {@link toBundles}, split by round, each with a
+ * table of its distinct Merkle path nodes (a node shared by several paths is sent once) and each ticket's path as
+ * 1-byte indices into it. Redeems exactly what `redeemWinners` per escrow would, in the same order, with the same
+ * errors. A ticket of another server, or a signature that is not r ‖ s ‖ v with v ∈ {27, 28}, is a `RangeError`.
+ */
+export function packRedemption(server: Address, tickets: readonly SignedTicket[]): Hex {
+  const byEscrow = new Map<bigint, SignedTicket[]>()
+  for (const t of tickets) {
+    if (t.server.toLowerCase() !== server.toLowerCase()) throw new RangeError(`packRedemption: a ticket of ${t.server} in a redemption for ${server}`)
+    if (t.escrowId >= 1n << 64n) throw new RangeError(`packRedemption: escrow id ${t.escrowId} does not fit 8 bytes`)
+    const g = byEscrow.get(t.escrowId) ?? []
+    g.push(t)
+    byEscrow.set(t.escrowId, g)
+  }
+  const parts: Uint8Array[] = []
+  const int = (v: bigint | number, n: number) => {
+    const b = new Uint8Array(n)
+    let x = BigInt(v)
+    for (let i = n - 1; i >= 0; i--) { b[i] = Number(x & 0xffn); x >>= 8n }
+    return b
+  }
+  for (const [escrowId, ts] of byEscrow) {
+    const bundles: Uint8Array[][] = []
+    for (const bd of toBundles(ts)) {
+      const sig = joinSig(bd.sig)
+      // Split by round (toBundles sorted them), then so each table holds at most PACKED_MAX_NODES nodes.
+      let i = 0
+      while (i < bd.tickets.length) {
+        const round = bd.tickets[i].round
+        const table = new Map<string, number>()
+        const body: Uint8Array[] = []
+        let n = 0
+        for (; i < bd.tickets.length && bd.tickets[i].round === round && n < PACKED_MAX_TICKETS; i++, n++) {
+          const t = bd.tickets[i]
+          const fresh = t.proof.filter((h) => !table.has(h.toLowerCase()))
+          if (n > 0 && table.size + new Set(fresh.map((h) => h.toLowerCase())).size > PACKED_MAX_NODES) break
+          if (t.proof.length > 255) throw new RangeError(`packRedemption: a Merkle path of ${t.proof.length} nodes`)
+          const refs = t.proof.map((h) => {
+            const k = h.toLowerCase()
+            let at = table.get(k)
+            if (at === undefined) table.set(k, (at = table.size))
+            return at
+          })
+          body.push(int(t.seq, 4), hexToBytes(t.salt), Uint8Array.of(refs.length, ...refs))
+        }
+        bundles.push([Uint8Array.of(bd.batch ? 1 : 0), int(round, 8), sig, int(n, 2), Uint8Array.of(table.size), ...[...table.keys()].map((h) => hexToBytes(h as Hex)), ...body])
+      }
+    }
+    for (let b = 0; b < bundles.length; b += 0xffff) {
+      const chunk = bundles.slice(b, b + 0xffff)
+      parts.push(int(escrowId, 8), int(chunk.length, 2), ...chunk.flat())
+    }
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0))
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.length }
+  return bytesToHex(out)
+}
+
+/** r ‖ vs (EIP-2098: v − 27 in the top bit of s), 64 bytes. */
+function joinSig(sig: { r: Hex; s: Hex; v: number }): Uint8Array {
+  if (sig.v !== 27 && sig.v !== 28) throw new RangeError(`packRedemption: signature v ${sig.v}, not 27 or 28`)
+  const out = new Uint8Array(64)
+  out.set(hexToBytes(sig.r), 0)
+  out.set(hexToBytes(sig.s), 32)
+  if (out[32] & 0x80) throw new RangeError('packRedemption: a signature with a high s')
+  if (sig.v === 28) out[32] |= 0x80
+  return out
+}
+
+/**
+ * Redeems winning tickets of any number of escrows that all pay `server`, in one transaction and one token transfer
+ * (`ConcurrentLottery.redeemPacked`, calldata from {@link packRedemption}).
+ */
+export async function redeemWinnersPacked(chain: Chain, key: Hex, lottery: Address, server: Address, tickets: readonly SignedTicket[], opts: { gas?: bigint; signal?: AbortSignal } = {}): Promise<TransactionReceipt> {
+  return write(chain, chain.wallet(key), { address: lottery, abi: ConcurrentLotteryAbi, functionName: 'redeemPacked', args: [server, packRedemption(server, tickets)], gas: opts.gas }, opts)
+}
+
 /**
  * Simulates `redeemWinners` (an `eth_call`, nothing sent): undefined when it would succeed, else the typed error
  * (`ContractRevertError` with the contract's custom error, or a `ChainError`).
