@@ -10,6 +10,7 @@
  * ```
  */
 import * as nodeCrypto from 'node:crypto'
+import { A, capnetKernels } from './wasm-kernels.js'
 
 /** Big-endian u32. */
 export function u32be(n: number): Uint8Array {
@@ -130,10 +131,25 @@ function scratchFor(len: number): Uint8Array {
   return scratch
 }
 
-/** SHA-256 of the concatenation of `parts` in JavaScript (short inputs; no native call). Returns a fresh array. */
+/** Longest message the WebAssembly SHA-256 takes (it pads in place in a 192-byte scratch: two blocks). */
+export const SHA256_WASM_MAX = 119
+
+/**
+ * SHA-256 of the concatenation of `parts` without a native call: in WebAssembly (wasm-kernels.ts) up to 119 bytes,
+ * in JavaScript otherwise or where WebAssembly is unavailable. Returns a fresh array.
+ */
 export function sha256Js(...parts: Uint8Array[]): Uint8Array {
   let len = 0
   for (const p of parts) len += p.length
+  const k = len <= SHA256_WASM_MAX ? capnetKernels() : null
+  if (k) {
+    const mem = k.u8
+    let o = A.MSG1
+    for (const p of parts) { mem.set(p, o); o += p.length }
+    k.x.sha256(A.MSG1, len, A.OUT1)
+    mem.fill(0, A.MSG1, A.MSG1 + 128)
+    return mem.slice(A.OUT1, A.OUT1 + 32)
+  }
   const buf = scratchFor(len)
   let o = 0
   for (const p of parts) { buf.set(p, o); o += p.length }

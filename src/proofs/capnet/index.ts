@@ -31,8 +31,9 @@ export {
   type Layer, type LayerSpec, type PieceSource,
 } from './keys.js'
 export {
-  generatePuzzle, solvePuzzle, verifySolution, verifySecretAgainstGoal, toChallenge, lastStepSlot,
+  generatePuzzle, solvePuzzle, solvePuzzleParallel, verifySolution, verifySecretAgainstGoal, toChallenge, lastStepSlot,
   type Puzzle, type PuzzleChallenge, type PuzzleSolution, type GeneratePuzzleParameters, type SolvePuzzleParameters,
+  type SolvePuzzleParallelParameters, type PuzzleSolverPool, type StartSearch,
 } from './puzzle.js'
 export {
   CAPNET_BUNDLE_VERSION, createBundle, serveChunk, peelOuterLayer, solveBundle, openBundle, parseBundle, BundleSchema,

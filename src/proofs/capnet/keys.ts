@@ -27,6 +27,7 @@
 import { createCipheriv, createDecipheriv, type Cipher } from 'node:crypto'
 import { hmacKey, hmacSha256Js, sha256Into, sha256Js, sha256PaddedLength, u32be, label, abytes, aint, bytesEqual, type HmacKey } from './hash.js'
 import { CapnetOpenError } from './errors.js'
+import { A, ROUND_KEY_STRIDE, capnetKernels, type Kernels } from './wasm-kernels.js'
 
 /** Bytes of every key and secret. */
 export const CAPNET_KEY_BYTES = 32
@@ -59,13 +60,22 @@ export interface LayerSpec {
   layer: Layer
 }
 
-function requestContext(requestId: Uint8Array, chunkIndex: number): Uint8Array[] {
+function checkRequest(requestId: Uint8Array, chunkIndex: number): void {
   abytes(requestId, 'requestId')
   if (requestId.length < CAPNET_REQUEST_ID_MIN || requestId.length > CAPNET_REQUEST_ID_MAX) {
     throw new RangeError(`requestId must be ${CAPNET_REQUEST_ID_MIN}..${CAPNET_REQUEST_ID_MAX} bytes, got ${requestId.length}`)
   }
   aint(chunkIndex, 'chunkIndex', 0, 2 ** 32)
+}
+
+function requestContext(requestId: Uint8Array, chunkIndex: number): Uint8Array[] {
+  checkRequest(requestId, chunkIndex)
   return [u32be(requestId.length), requestId, u32be(chunkIndex)]
+}
+
+/** Writes u32be(x) at out[o..o+4). */
+function putU32(out: Uint8Array, o: number, x: number): void {
+  out[o] = x >>> 24; out[o + 1] = x >>> 16; out[o + 2] = x >>> 8; out[o + 3] = x
 }
 
 function secretKey(k: Uint8Array, title: string): Uint8Array {
@@ -130,9 +140,25 @@ export function deriveInnerKey(publisherSecret: Uint8Array, requestId: Uint8Arra
  * ```
  */
 export function layerIv(requestId: Uint8Array, chunkIndex: number, layer: Layer): Uint8Array {
-  const ctx = requestContext(requestId, chunkIndex)
-  // One contiguous buffer, hashed in JavaScript (one or two compressions): this runs n times per generated puzzle.
+  // One contiguous buffer, hashed in WebAssembly or JavaScript (one or two compressions): this runs n times per
+  // generated puzzle.
   const len = L_IV.length + 1 + 8 + requestId.length
+  const k = capnetKernels()
+  if (k) {
+    checkRequest(requestId, chunkIndex)
+    // The message straight into the kernels' scratch (at most 17 + 1 + 8 + 64 = 90 bytes).
+    const mem = k.u8
+    const M = A.MSG1
+    mem.set(L_IV, M)
+    let o = M + L_IV.length
+    mem[o++] = layer === 'inner' ? 1 : 2
+    putU32(mem, o, requestId.length)
+    mem.set(requestId, o + 4)
+    putU32(mem, o + 4 + requestId.length, chunkIndex)
+    k.x.sha256(M, len, A.OUT1)
+    return mem.slice(A.OUT1, A.OUT1 + 16)
+  }
+  const ctx = requestContext(requestId, chunkIndex)
   const buf = new Uint8Array(sha256PaddedLength(len))
   buf.set(L_IV, 0)
   buf[L_IV.length] = layer === 'inner' ? 1 : 2
@@ -189,9 +215,11 @@ export function createInnerPieceSource(args: {
   const { plainChunks, innerKeys, requestId, chunkIndices, pieceSize } = args
   const n = plainChunks.length
   if (innerKeys.length !== n || chunkIndices.length !== n) throw new RangeError('plainChunks, innerKeys and chunkIndices must have the same length')
-  const ciphers: (Cipher | undefined)[] = new Array(n)
   const ivs: Uint8Array[] = chunkIndices.map((ci) => layerIv(requestId, ci, 'inner'))
   innerKeys.forEach((k, i) => abytes(k, `innerKeys[${i}]`, CAPNET_KEY_BYTES))
+  const kernels = capnetKernels()
+  if (kernels && n <= WASM_SOURCE_SLOTS) return wasmPieceSource(kernels, plainChunks, innerKeys, ivs, pieceSize)
+  const ciphers: (Cipher | undefined)[] = new Array(n)
   // Counter blocks of one piece (at most ceil(pieceSize/16) + 1 blocks), reused across reads.
   const counters = Buffer.alloc((Math.ceil(pieceSize / AES_BLOCK) + 1) * AES_BLOCK)
   return (slot, pieceIndex) => {
@@ -215,9 +243,56 @@ export function createInnerPieceSource(args: {
   }
 }
 
+/** Slots whose round keys fit the kernels' key area. */
+const WASM_SOURCE_SLOTS = 64
+/** The piece source whose round keys are in the kernels' key area now (another source's reads put theirs back). */
+let roundKeysOwner: object | null = null
+
+/**
+ * {@link createInnerPieceSource} on the WebAssembly AES-256 (wasm-kernels.ts): n key expansions (~0.1 µs each)
+ * instead of n `createCipheriv` (~1.5 µs), one block encryption per 16 bytes (~0.15 µs) instead of an `update`
+ * call (~0.9 µs). Same bytes.
+ */
+function wasmPieceSource(k: Kernels, plainChunks: readonly Uint8Array[], innerKeys: readonly Uint8Array[], ivs: Uint8Array[], pieceSize: number): PieceSource {
+  const n = plainChunks.length
+  const token = {}
+  const expand = () => {
+    for (let i = 0; i < n; i++) {
+      const rk = A.ROUND_KEYS + i * ROUND_KEY_STRIDE
+      k.u8.set(innerKeys[i], rk)
+      k.x.aes_expand(rk)
+    }
+    roundKeysOwner = token
+  }
+  expand()
+  return (slot, pieceIndex) => {
+    // Reads interleaved with another source's: expand this one's keys again (rare; ~0.1 µs a key).
+    if (roundKeysOwner !== token) expand()
+    const start = pieceIndex * pieceSize
+    const firstBlock = Math.floor(start / AES_BLOCK)
+    const lastBlock = Math.floor((start + pieceSize - 1) / AES_BLOCK)
+    const mem = k.u8
+    for (let b = firstBlock, o = A.CTR; b <= lastBlock; b++, o += AES_BLOCK) addCounter(ivs[slot], b, mem, o)
+    k.x.aes_enc(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, A.CTR, lastBlock - firstBlock + 1)
+    const plain = plainChunks[slot]
+    const ks = A.CTR + start - firstBlock * AES_BLOCK
+    const out = new Uint8Array(pieceSize)
+    for (let i = 0; i < pieceSize; i++) out[i] = plain[start + i] ^ mem[ks + i]
+    return out
+  }
+}
+
 /** out[o..o+16) = (iv + n) mod 2^128, big-endian, as OpenSSL's CTR mode increments the whole counter block. */
 function addCounter(iv: Uint8Array, n: number, out: Uint8Array, o: number): void {
   // n < 2^32 (chunks <= 64 MiB): add it to the low word, then ripple the carry up byte by byte.
+  const low = ((iv[12] << 24) | (iv[13] << 16) | (iv[14] << 8) | iv[15]) >>> 0
+  const sum = low + (n >>> 0)
+  if (sum <= 0xffffffff) {
+    // no carry out of the low word (all but ~n / 2^32 of the IVs): copy the rest
+    for (let i = 0; i < 12; i++) out[o + i] = iv[i]
+    putU32(out, o + 12, sum)
+    return
+  }
   let carry = n >>> 0
   for (let i = 15; i >= 0; i--) {
     const s = iv[i] + (carry & 0xff)

@@ -114,6 +114,44 @@ function runChain(
   return { prev, last: buf.slice(0, 32), hashes: L }
 }
 
+/** True while a WebAssembly chain runs (a piece source that generated a puzzle itself would clobber its scratch). */
+let chainBusy = false
+
+/** {@link runChain} with the SHA-256 steps in WebAssembly, hashing in place in the kernels' CHAIN scratch. */
+function runChainWasm(
+  k: Kernels, read: (slot: number, pieceIndex: number) => Uint8Array | null, p: PuzzleParams, s: number,
+): { prev: Uint8Array; last: Uint8Array; hashes: number } | { prev: null; hashes: number } {
+  const n = p.cachesPerRequest
+  const P = piecesPerChunk(p)
+  const L = chainLength(p)
+  const ps = p.pieceSize
+  const M = A.CHAIN
+  chainBusy = true
+  try {
+    const first = read(0, s / ps)
+    if (!first) return { prev: null, hashes: 0 }
+    let mem = k.u8
+    mem[M] = s >>> 24; mem[M + 1] = (s >>> 16) & 0xff; mem[M + 2] = (s >>> 8) & 0xff; mem[M + 3] = s & 0xff
+    for (let i = 0; i < ps; i++) mem[M + 4 + i] = first[i]
+    k.x.sha256(M, 4 + ps, M)
+    let prev: Uint8Array | null = null
+    for (let j = 1; j < L; j++) {
+      mem = k.u8
+      const hi = (mem[M] << 8) | mem[M + 1]
+      const lo = ((mem[M + 2] << 24) | (mem[M + 3] << 16) | (mem[M + 4] << 8) | mem[M + 5]) >>> 0
+      const piece = read(j % n, (hi * 4294967296 + lo) % P)
+      if (!piece) return { prev: null, hashes: j }
+      mem = k.u8
+      if (j === L - 1) prev = mem.slice(M, M + 32)
+      for (let i = 0; i < ps; i++) mem[M + 32 + i] = piece[i]
+      k.x.sha256(M, 32 + ps, M)
+    }
+    return { prev: prev!, last: k.u8.slice(M, M + 32), hashes: L }
+  } finally {
+    chainBusy = false
+  }
+}
+
 /** Scratch buffers for {@link runChain}. */
 function chainBuffers(p: PuzzleParams): [Uint8Array, Uint8Array] {
   return [new Uint8Array(sha256PaddedLength(32 + p.pieceSize)), new Uint8Array(sha256PaddedLength(4 + p.pieceSize))]
@@ -161,7 +199,8 @@ export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
     throw new TypeError('generatePuzzle needs innerChunks or a piece source')
   }
   const startOffset = randomBelow(args.rng, piecesPerChunk(params)) * params.pieceSize
-  const r = runChain(read, params, startOffset, ...chainBuffers(params))
+  const k = chainBusy ? null : capnetKernels()
+  const r = k ? runChainWasm(k, read, params, startOffset) : runChain(read, params, startOffset, ...chainBuffers(params))
   if (r.prev === null) throw new RangeError('piece source returned no piece')
   return { params, goal: r.last, secret: r.prev, startOffset, commitment: secretCommitment(r.prev) }
 }
@@ -196,6 +235,60 @@ export function solvePuzzle(args: SolvePuzzleParameters): PuzzleSolution {
   throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: r.hashes })
 }
 
+/**
+ * Solves over ranges of starts at once: a pool of threads, processes or machines. The pool lives outside the
+ * protocol code (Node: `createPuzzleSolverPool` in src/node/capnet-solver-pool.ts, on worker_threads); this
+ * interface is all the solver needs.
+ */
+export interface PuzzleSolverPool {
+  /** Parallel searches the pool runs at once. */
+  readonly size: number
+  /**
+   * Searches starts [from, to) of each range in `ranges` concurrently, over the same chunks, params and goal (as
+   * {@link searchStarts} does on one); once one finds the goal, the others may stop early. Resolves with every
+   * range's result, in order.
+   */
+  searchRanges(job: { innerChunks: readonly Uint8Array[]; params: PuzzleParams; goal: Uint8Array; ranges: readonly [number, number][] }): Promise<StartSearch[]>
+}
+
+/** Arguments of {@link solvePuzzleParallel}. */
+export interface SolvePuzzleParallelParameters extends Omit<SolvePuzzleParameters, 'signal'> {
+  pool: PuzzleSolverPool
+}
+
+/**
+ * {@link solvePuzzle} across a pool: the P starts are cut into `pool.size` contiguous ranges searched at the same
+ * time, so the expected time falls by about the pool size. Same secret and start offset as solvePuzzle (a goal is
+ * reproduced by one start; if several did, the lowest found is returned); `hashesComputed` adds up every range's work.
+ *
+ * @example
+ * ```ts
+ * const { secret } = await solvePuzzleParallel({ innerChunks, challenge: bundle.puzzle, pool })
+ * ```
+ */
+export async function solvePuzzleParallel(args: SolvePuzzleParallelParameters): Promise<PuzzleSolution> {
+  const params = parsePuzzleParams(args.challenge.params)
+  const goal = args.challenge.goal
+  if (!(goal instanceof Uint8Array) || goal.length !== 32) throw new RangeError('challenge.goal must be 32 bytes')
+  checkChunks(args.innerChunks, params, false)
+  const P = piecesPerChunk(params)
+  const parts = Math.max(1, Math.min(args.pool.size | 0, P))
+  const ranges: [number, number][] = Array.from({ length: parts }, (_, i) => [Math.floor((i * P) / parts), Math.floor(((i + 1) * P) / parts)])
+  const results = await args.pool.searchRanges({ innerChunks: args.innerChunks, params, goal, ranges })
+  let hashes = 0
+  for (const r of results) hashes += r.hashes
+  const found = results.find((r) => r.secret !== null)
+  if (found?.secret) {
+    // Checked here (R*n hashes): a pool's answer is taken only if its start reproduces the goal and its secret.
+    const again = Number.isInteger(found.start) && found.start >= 0 && found.start < P
+      ? runChain(chunkSource(args.innerChunks, params.pieceSize), params, found.start * params.pieceSize, ...chainBuffers(params))
+      : null
+    if (!again?.prev || !bytesEqual(again.last, goal) || !bytesEqual(again.prev, found.secret)) throw new Error('the solver pool returned a start that does not reproduce the goal')
+    return { secret: new Uint8Array(found.secret), startOffset: found.start * params.pieceSize, hashesComputed: hashes }
+  }
+  throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: hashes })
+}
+
 /** Result of {@link searchStarts}: the first start in the range that reproduces the goal (secret null: none). */
 export interface StartSearch {
   /** Piece index of the start found (startOffset / pieceSize); -1 when none. */
@@ -213,12 +306,15 @@ export interface StartSearch {
  */
 export function searchStarts(
   innerChunks: readonly Uint8Array[], params: PuzzleParams, goal: Uint8Array, from: number, to: number, signal?: AbortSignal,
+  /** Polled every 64 starts: true stops the search (returned as not found, with the hashes done so far). */
+  stop?: () => boolean,
 ): StartSearch {
   const fast = wasmSolverFor(innerChunks, params, goal)
   if (fast) {
     const L = chainLength(params)
     for (let k = from; k < to; k += 64) {
       signal?.throwIfAborted()
+      if (stop?.()) return { start: -1, secret: null, hashes: (k - from) * L }
       const found = fast.x.solve(k, Math.min(k + 64, to))
       if (found >= 0) return { start: found, secret: laneSecret(fast, (found - from) & 3), hashes: (found - from + 1) * L }
     }
@@ -228,7 +324,10 @@ export function searchStarts(
   const [buf, buf0] = chainBuffers(params)
   let hashes = 0
   for (let k = from; k < to; k++) {
-    if (((k - from) & 63) === 0) signal?.throwIfAborted()
+    if (((k - from) & 63) === 0) {
+      signal?.throwIfAborted()
+      if (stop?.()) return { start: -1, secret: null, hashes }
+    }
     const r = runChain(read, params, k * params.pieceSize, buf, buf0)
     hashes += r.hashes
     if (r.prev === null) continue

@@ -31,7 +31,8 @@ export const A = {
   ST1: 0x0100, // 8 i32: scalar SHA-256 state
   MSG1: 0x0140, // 192 bytes: scalar message scratch
   OUT1: 0x0200, // 32 bytes: scalar digest
-  CTR: 0x0240, // 256 bytes: AES blocks (counters -> keystream)
+  CHAIN: 0x0280, // 192 bytes: generatePuzzle's chain message (h_{j-1} || piece, hashed in place)
+  CTR: 0x0340, // 192 bytes: AES blocks (counters -> keystream)
   SX: 0x0400, // 8 v128: four-lane SHA-256 state
   PREV: 0x0480, // 8 v128: the state before the last chain step (the secret, per lane)
   MSG0X: 0x0500, // 32 v128: four-lane message of h_0 (two blocks)
