@@ -1,24 +1,28 @@
 /**
- * Payments benchmark (issue 2). Every figure is measured in this run, on this machine:
- * - redeemGasSingle: gas of redeeming one winning ticket alone (steady state: the pair's nonce word exists).
- * - redeemGasPerTicketBatch10 / redeemGasPerTicketBatch100: gas per ticket of a batch (one token transfer).
- *   Targets: batch-100 per ticket ≤ 1/4 of single and < 60,000 (protocols.md: ≤ 16,000 to beat).
+ * Payments benchmark (issues 2 and 16). Every figure is measured in this run, on this machine:
+ * - redeemGasSingle: one winning ticket alone in the run format (`redeemRuns`) kept as the payee's credit (no token
+ *   call; steady state: the lane word and the credit word exist). Goal ≤ 55,000. redeemGasSingleTransfer: the same
+ *   paid out at once; withdrawCreditGas: the one transaction that later moves a credit out.
+ * - redeemGasPerTicketBatch10 / redeemGasPerTicketBatch100: gas per ticket of a batch in the run format (one token
+ *   transfer; every ticket with its own rand, as a payee rotating rands after each win holds them). Goal ≤ 8,000.
+ *   calldataBytesPerTicketBatch100: its calldata per ticket. The struct format, for comparison:
+ *   redeemGasSingleTicketStruct, redeemGasPerTicketBatch100TicketStruct.
  * - ticketsVerifiedPerSecond: full payee validation of one-ticket payments through `LotteryPayee.receive`
  *   (schema, params, nonce, signature, draw), vs bareSignatureVerifiesPerSecond: the same signatures checked alone
  *   with the same library (libsecp256k1 verify with a known key). Target ratio ≥ 0.8.
- * - onChainTxsPer100kChunks: transactions the payee sends to redeem the winners of 100,000 one-chunk payments at
- *   default parameters (real tickets, real redemption).
+ * - onChainTxsPer1MChunks (and onChainTxsPer100kChunks, the same figure per 10^5): transactions the payee sends to
+ *   redeem the winners of 10^6 one-chunk payments at default parameters (real tickets, real redemption). Goal ≤ 10.
  *
  * Run: `node --import tsx bench/payments.ts` (or `npm run bench`). Writes bench/results/payments.json.
  */
 import { pathToFileURL } from 'node:url'
 import { deploySouk, type SoukDeployment } from '../src/payments/deploy.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import type { Address, Hex } from 'viem'
+import { encodeFunctionData, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain, write, abis, type Chain } from '../src/chain/index.js'
 import { createPayee, createPayer, fundPayer, type Payment, type PaymentTerms } from '../src/payments/index.js'
-import { signTicket, ticketDomain, ticketDigest, randHash, MAX_WIN_PROB, type Ticket } from '../src/payments/lottery/ticket.js'
+import { signTicket, ticketDomain, ticketDigest, randHash, toTicketRuns, MAX_WIN_PROB, type Ticket } from '../src/payments/lottery/ticket.js'
 import { recoverPublicKey, verifyWithPublicKey } from '../src/crypto/secp256k1.js'
 import { hexToBytes, bytesToHex } from '../src/crypto/bytes.js'
 import { systemClock } from '../src/core/clock.js'
@@ -36,21 +40,45 @@ export function signed(domain: Uint8Array, t: Ticket, key: Hex, rand: bigint) {
   return { ticket: t, r: bytesToHex(sig.subarray(0, 32)), s: bytesToHex(sig.subarray(32, 64)), v: sig[64], recipientRand: rand }
 }
 
-async function redeemGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
+export async function redeemGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
   const payer = privateKeyToAddress(payerKey)
   const payee = privateKeyToAddress(payeeKey)
-  const domain = ticketDomain(chain.chainId, d.contracts.lottery.ticketBroker)
-  const rand = 987654321n
+  const broker = d.contracts.lottery.ticketBroker
+  const domain = ticketDomain(chain.chainId, broker)
   const exp = (await chain.blockNumber()) + 100_000n
+  const face = 10n ** 12n
+  // Every winner rotates the payee's rand (as LotteryPayee does): each ticket carries a rand of its own.
   let nonce = 0n
-  const mk = () => signed(domain, { recipient: payee, sender: payer, faceValue: 10n ** 12n, winProb: MAX_WIN_PROB, senderNonce: nonce++, recipientRandHash: randHash(rand), expirationBlock: exp }, payerKey, rand)
+  let rand = 987654321n
+  const next = () => {
+    const r = rand++
+    const t: Ticket = { recipient: payee, sender: payer, faceValue: face, winProb: MAX_WIN_PROB, senderNonce: nonce++, recipientRandHash: randHash(r), expirationBlock: exp }
+    return { t, r, sig: signTicket(domain, t, payerKey) }
+  }
+  const asStruct = (x: ReturnType<typeof next>) => ({ ticket: x.t, r: bytesToHex(x.sig.subarray(0, 32)), s: bytesToHex(x.sig.subarray(32, 64)), v: x.sig[64], recipientRand: x.r })
+  const asRuns = (xs: ReturnType<typeof next>[]) => toTicketRuns(xs.map((x) => ({ sender: payer, faceValue: face, winProb: MAX_WIN_PROB, expirationBlock: exp, senderNonce: x.t.senderNonce, sig: x.sig, rand: x.r })))
   const w = chain.wallet(payeeKey)
-  // Warm-up: the first redemption of a pair creates its nonce word and the payee's token balance.
-  await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
-  const single = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [mk()] })
-  const b10 = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 10 }, mk)] })
-  const b100 = await write(chain, w, { address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, functionName: 'batchRedeemWinningTickets', args: [Array.from({ length: 100 }, mk)] })
-  return { redeemGasSingle: Number(single.gasUsed), redeemGasPerTicketBatch10: Number(b10.gasUsed) / 10, redeemGasPerTicketBatch100: Number(b100.gasUsed) / 100 }
+  const B = { address: broker, abi: abis.TicketBrokerAbi } as const
+  const send = async (functionName: 'redeemWinningTicket' | 'batchRedeemWinningTickets' | 'redeemRuns' | 'withdrawCredit', args: readonly unknown[]) =>
+    Number((await write(chain, w, { ...B, functionName, args } as Parameters<typeof write>[2])).gasUsed)
+  // Warm-up: the first redemption of a lane creates its nonce word and the payee's token balance.
+  await send('redeemWinningTicket', [asStruct(next())])
+  const structSingle = await send('redeemWinningTicket', [asStruct(next())])
+  const struct100 = await send('batchRedeemWinningTickets', [Array.from({ length: 100 }, () => asStruct(next()))])
+  const runSingleTransfer = await send('redeemRuns', [asRuns([next()]), true])
+  // Credit mode: the first credit of a recipient creates its word; measured once it exists.
+  await send('redeemRuns', [asRuns([next()]), false])
+  const runSingle = await send('redeemRuns', [asRuns([next()]), false])
+  const run10 = await send('redeemRuns', [asRuns(Array.from({ length: 10 }, next)), true])
+  const run100 = await send('redeemRuns', [asRuns(Array.from({ length: 100 }, next)), true])
+  const withdrawCredit = await send('withdrawCredit', [])
+  const run100Calldata = (encodeFunctionData({ ...B, functionName: 'redeemRuns', args: [asRuns(Array.from({ length: 100 }, next)), true] }).length - 2) / 2
+  return {
+    redeemGasSingle: runSingle, redeemGasPerTicketBatch10: run10 / 10, redeemGasPerTicketBatch100: run100 / 100,
+    calldataBytesPerTicketBatch100: run100Calldata / 100,
+    redeemGasSingleTransfer: runSingleTransfer, withdrawCreditGas: withdrawCredit,
+    redeemGasSingleTicketStruct: structSingle, redeemGasPerTicketBatch100TicketStruct: struct100 / 100,
+  }
 }
 
 async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
@@ -95,7 +123,7 @@ async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payee
   return { ticketsVerifiedPerSecond, bareSignatureVerifiesPerSecond, verifyRatio: ticketsVerifiedPerSecond / bareSignatureVerifiesPerSecond }
 }
 
-async function txsPer100k(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, chunks = 100_000) {
+async function txsPerChunks(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, chunks = 1_000_000, log: (s: string) => void = () => {}) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   const price = DEFAULT_PRICE_PER_CHUNK
   const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...components() })
@@ -105,11 +133,16 @@ async function txsPer100k(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeK
     const r = await pe.receive(await session.pay(price))
     if (r.winning) winners++
     if (r.terms) session.update(r.terms)
+    if ((i + 1) % 100_000 === 0) log(`  ${i + 1} chunks paid, ${winners} winning tickets held`)
   }
   const rep = await pe.settle({ force: true })
   const face = (session.terms.params as { faceValue: bigint }).faceValue
   await pe.close()
-  return { onChainTxsPer100kChunks: (rep.transactions * 100_000) / chunks, winnersPer100kChunks: (winners * 100_000) / chunks, defaultFaceValue: Number(face), defaultPricePerChunk: Number(price) }
+  return {
+    onChainTxsPer1MChunks: (rep.transactions * 1_000_000) / chunks, onChainTxsPer100kChunks: (rep.transactions * 100_000) / chunks,
+    winnersPer100kChunks: (winners * 100_000) / chunks, chunksForTxFigure: chunks, redeemGasPerChunk: Number(rep.gasUsed) / chunks,
+    defaultFaceValue: Number(face), defaultPricePerChunk: Number(price),
+  }
 }
 
 export async function benchPayments(opts: { chunks?: number; log?: (s: string) => void } = {}): Promise<Record<string, number>> {
@@ -125,8 +158,8 @@ export async function benchPayments(opts: { chunks?: number; log?: (s: string) =
   const gas = await redeemGas(chain, d, payerKey, payeeKey)
   log('measuring ticket verification…')
   const ver = await verifyRates(chain, d, payerKey, payee2Key)
-  log('paying 100,000 chunks with tickets…')
-  const txs = await txsPer100k(chain, d, payerKey, payee2Key, opts.chunks)
+  log(`paying ${(opts.chunks ?? 1_000_000).toLocaleString('en-US')} chunks with tickets…`)
+  const txs = await txsPerChunks(chain, d, payerKey, payee2Key, opts.chunks, log)
   await chain.close()
   return {
     ...gas,

@@ -5,7 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @title TicketBroker — probabilistic micropayments ("lottery tickets") in one ERC-20 token.
 /// @notice A sender (payer) funds a deposit, and optionally per-recipient reserves that guarantee chosen
@@ -28,7 +29,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// what keeps batch redemption cheap; `seq` < 2^128, so the counter can never wrap.
 ///
 /// Invariants (tested by property tests against a TypeScript reference model):
-///  I1 token.balanceOf(this) == Σ deposit + Σ reserve   (money is neither created nor lost)
+///  I1 token.balanceOf(this) == Σ deposit + Σ reserve + Σ credit   (money is neither created nor lost)
 ///  I2 a (sender, recipient, nonce) is paid or queued at most once
 ///  I3 a recipient receives, per winning ticket, exactly its face value (now or as a claim later), never more
 ///  I4 only the sender's own calls change its unlock state
@@ -36,7 +37,7 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///  I6 only a ticket's recipient can consume any of its nonces: once a recipient accepts a ticket in a lane above
 ///     that lane's redeemed seq, nothing the sender or a third party does stops it being paid at face or queued
 ///     as a claim (before its expiry)
-contract TicketBroker is EIP712, ReentrancyGuard {
+contract TicketBroker is EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     // ---------------------------------------------------------------- types
@@ -58,6 +59,19 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         bytes32 s;
         uint8 v;
         uint256 recipientRand;
+    }
+
+    /// @notice Winning tickets from one sender to the caller that share every signed field but their seq and rand:
+    /// each costs its seq, signature and rand in calldata, the rest is sent once ({redeemRuns}).
+    /// `tickets` is n records of 112 bytes: seq (16 bytes, big-endian) ‖ r (32) ‖ vs (32, EIP-2098: s with
+    /// v - 27 in its top bit) ‖ recipientRand (32). Seqs strictly increase within a run.
+    struct TicketRun {
+        address sender;
+        uint256 faceValue;
+        uint256 winProb;
+        uint256 expirationBlock;
+        uint128 lane;
+        bytes tickets;
     }
 
     struct Sender {
@@ -86,6 +100,8 @@ contract TicketBroker is EIP712, ReentrancyGuard {
     mapping(bytes32 laneKey => uint256) private _laneNext;
     mapping(address sender => Claim[]) private _claims;
     mapping(address sender => uint256) private _claimHead;
+    /// @dev What {redeemRuns} paid a recipient and kept for it until {withdrawCredit}.
+    mapping(address recipient => uint256) private _credits;
 
     // ---------------------------------------------------------------- errors
     error TicketBrokerZeroAmount();
@@ -102,6 +118,8 @@ contract TicketBroker is EIP712, ReentrancyGuard {
     error TicketBrokerNotRecipient(address recipient, address caller);
     error TicketBrokerNothingToWithdraw(address sender);
     error TicketBrokerLaneOutOfRange(uint256 lane);
+    error TicketBrokerBadRun(uint256 index, uint256 length);
+    error TicketBrokerNoCredit(address recipient);
 
     // ---------------------------------------------------------------- events
     event DepositFunded(address indexed sender, uint256 amount, uint256 deposit);
@@ -112,6 +130,13 @@ contract TicketBroker is EIP712, ReentrancyGuard {
     event WinningTicketRedeemed(
         address indexed sender, address indexed recipient, uint256 faceValue, uint256 senderNonce, uint256 fromDeposit, uint256 fromReserve
     );
+    /// @notice The paid tickets of one {TicketRun}: `seqs` holds each paid ticket's seq (16 bytes each, in order);
+    /// `fromDeposit` + `fromReserve` = faceValue × (seqs.length / 16). A ticket of the run that became a claim emits
+    /// {ClaimQueued} instead.
+    event TicketsRedeemed(
+        address indexed sender, address indexed recipient, uint256 lane, uint256 faceValue, uint256 fromDeposit, uint256 fromReserve, bytes seqs
+    );
+    event CreditWithdrawn(address indexed recipient, uint256 amount);
     event ClaimQueued(address indexed sender, address indexed recipient, uint256 faceValue, uint256 senderNonce);
     event ClaimPaid(address indexed sender, address indexed recipient, uint256 amount, uint256 remaining);
 
@@ -138,6 +163,11 @@ contract TicketBroker is EIP712, ReentrancyGuard {
     function nextNonce(address sender, address recipient, uint256 lane) external view returns (uint256) {
         if (lane > type(uint128).max) revert TicketBrokerLaneOutOfRange(lane);
         return (lane << 128) | _laneNext[_laneKey(sender, recipient, lane)];
+    }
+
+    /// @notice What redeemed tickets paid `recipient` that it has not withdrawn yet ({withdrawCredit}).
+    function creditOf(address recipient) external view returns (uint256) {
+        return _credits[recipient];
     }
 
     /// @notice Number of claims not yet paid in full for `sender`.
@@ -247,6 +277,31 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         if (total != 0) token.safeTransfer(msg.sender, total);
     }
 
+    /// @notice Redeems the caller's winning tickets given as runs ({TicketRun}): the cheap batch format. Each
+    /// ticket is checked exactly as {redeemWinningTicket} checks it, with the caller as its recipient and
+    /// keccak256(rand) as its committed rand hash, in this order: run shape, sender, expiry, then per ticket nonce,
+    /// signature, draw. The whole call reverts if any ticket is invalid. What the tickets pay goes to the caller in
+    /// one token transfer when `payNow`, else to its credit ({creditOf}, {withdrawCredit}): no token call at all,
+    /// the cheapest way to redeem a few winners. Emits one {TicketsRedeemed} per run with a paid ticket and a
+    /// {ClaimQueued} per ticket that became a claim.
+    function redeemRuns(TicketRun[] calldata runs, bool payNow) external nonReentrant {
+        uint256 total;
+        bytes32 domain = _domainSeparatorV4();
+        for (uint256 i = 0; i < runs.length; ++i) total += _redeemRun(runs[i], i, domain);
+        if (total == 0) return;
+        if (payNow) token.safeTransfer(msg.sender, total);
+        else _credits[msg.sender] += total;
+    }
+
+    /// @notice Sends the caller its whole credit (what {redeemRuns} kept for it). Emits {CreditWithdrawn}.
+    function withdrawCredit() external nonReentrant {
+        uint256 amount = _credits[msg.sender];
+        if (amount == 0) revert TicketBrokerNoCredit(msg.sender);
+        _credits[msg.sender] = 0;
+        emit CreditWithdrawn(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
     /// @notice Pays up to 32 of `sender`'s queued claims from its deposit. Anyone may call it.
     function settleClaims(address sender) external nonReentrant {
         _payClaims(sender, _senders[sender]);
@@ -317,6 +372,117 @@ contract TicketBroker is EIP712, ReentrancyGuard {
         }
         emit WinningTicketRedeemed(t.sender, t.recipient, face, t.senderNonce, fromDeposit, fromReserve);
         return face;
+    }
+
+    /// @dev One run of {redeemRuns}: the checks of {_redeem} per ticket, with the lane word, the sender's balances
+    /// and the reserve read once and written once. Returns the amount to transfer now.
+    function _redeemRun(TicketRun calldata run, uint256 index, bytes32 domain) private returns (uint256 paid) {
+        bytes calldata data = run.tickets;
+        uint256 n = data.length / 112;
+        if (n == 0 || data.length != n * 112) revert TicketBrokerBadRun(index, data.length);
+        address sender = run.sender;
+        if (sender == address(0)) revert TicketBrokerZeroAddress();
+        if (block.number > run.expirationBlock) revert TicketBrokerTicketExpired(run.expirationBlock, block.number);
+        uint256 lane = run.lane;
+        uint256 face = run.faceValue;
+        uint256 winProb = run.winProb;
+        bytes32 laneKey = _laneKey(sender, msg.sender, lane);
+        uint256 next = _laneNext[laneKey];
+        Sender storage s = _senders[sender];
+        uint256 deposit = s.deposit;
+        uint256 debt = s.debt;
+        // The reserve is read only when a ticket needs it (the deposit pays first): one cold read saved otherwise.
+        uint256 reserve;
+        bool reserveRead;
+        uint256 fromDeposit;
+        // The struct hash's fixed words, written once; nonce (word 5) and rand hash (word 6) change per ticket.
+        uint256 h;
+        bytes32 typeHash = TICKET_TYPEHASH;
+        uint256 expiry = run.expirationBlock;
+        bytes memory seqs = new bytes(n * 16);
+        assembly ("memory-safe") {
+            h := mload(0x40)
+            mstore(0x40, add(h, 0x100))
+            mstore(h, typeHash)
+            mstore(add(h, 0x20), caller())
+            mstore(add(h, 0x40), sender)
+            mstore(add(h, 0x60), face)
+            mstore(add(h, 0x80), winProb)
+            mstore(add(h, 0xe0), expiry)
+        }
+        uint256 count;
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 seq;
+            bytes32 r;
+            bytes32 vs;
+            uint256 rand;
+            bytes32 structHash;
+            assembly ("memory-safe") {
+                let p := add(data.offset, mul(k, 112))
+                seq := shr(128, calldataload(p))
+                r := calldataload(add(p, 16))
+                vs := calldataload(add(p, 48))
+                rand := calldataload(add(p, 80))
+                mstore(0, rand)
+                mstore(add(h, 0xc0), keccak256(0, 0x20))
+                mstore(add(h, 0xa0), or(shl(128, lane), seq))
+                structHash := keccak256(h, 0x100)
+            }
+            if (seq < next) revert TicketBrokerNonceUsed(sender, msg.sender, (lane << 128) | seq, (lane << 128) | next);
+            // The EIP-2098 form decodes to exactly one (v, s) with s <= n/2 (OZ rejects a high s): one draw.
+            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(MessageHashUtils.toTypedDataHash(domain, structHash), r, vs);
+            if (err != ECDSA.RecoverError.NoError || signer != sender) revert TicketBrokerInvalidSignature(sender);
+            uint256 draw;
+            assembly ("memory-safe") {
+                // keccak256(r ‖ s ‖ v ‖ rand), 97 bytes, as the 65-byte signature form draws it.
+                let p := mload(0x40)
+                mstore(p, r)
+                mstore(add(p, 0x20), and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff))
+                mstore8(add(p, 0x40), add(27, shr(255, vs)))
+                mstore(add(p, 0x41), rand)
+                draw := keccak256(p, 0x61)
+            }
+            if (draw >= winProb) revert TicketBrokerNotWinning(draw, winProb);
+            // Safe: seq < 2^128 (16 bytes), so seq + 1 never wraps.
+            unchecked {
+                next = seq + 1;
+            }
+            uint256 dep = debt == 0 ? deposit : 0;
+            if (dep < face && !reserveRead) {
+                reserve = _reserves[sender][msg.sender];
+                reserveRead = true;
+            }
+            if (dep + reserve < face) {
+                debt += face;
+                _claims[sender].push(Claim(msg.sender, face));
+                emit ClaimQueued(sender, msg.sender, face, (lane << 128) | seq);
+                continue;
+            }
+            uint256 d = face <= dep ? face : dep;
+            // Safe: d <= deposit and face - d <= reserve by the check above.
+            unchecked {
+                deposit -= d;
+                reserve -= face - d;
+                fromDeposit += d;
+            }
+            assembly ("memory-safe") {
+                let q := add(add(seqs, 0x20), mul(count, 16))
+                mstore(q, or(shl(128, seq), and(mload(q), 0xffffffffffffffffffffffffffffffff)))
+            }
+            ++count;
+        }
+        _laneNext[laneKey] = next;
+        s.deposit = deposit;
+        if (debt != s.debt) s.debt = debt;
+        if (reserveRead) _reserves[sender][msg.sender] = reserve;
+        if (count == 0) return 0;
+        assembly ("memory-safe") {
+            mstore(seqs, mul(count, 16))
+        }
+        unchecked {
+            paid = face * count;
+            emit TicketsRedeemed(sender, msg.sender, lane, face, fromDeposit, paid - fromDeposit, seqs);
+        }
     }
 
     /// @dev Pays queued claims in order from the deposit, at most 32 per call (bounded gas). Partial payment of

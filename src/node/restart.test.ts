@@ -18,6 +18,7 @@ import { privateKeyToAddress } from 'viem/accounts'
 import { abis, createChain, serveJsonRpc } from '../chain/index.js'
 import { safeJson } from '../core/errors.js'
 import { deploySouk } from '../payments/deploy.js'
+import { redeemedTickets } from '../payments/lottery/index.js'
 import type { ServiceEvent } from '../services/market.js'
 import { runPeer } from './peer.js'
 
@@ -71,8 +72,8 @@ async function world(label: string, maxCaches: number) {
     /** A client fetches the content 3 times: 6 chunks, each proven and claimed. */
     client: (name: string) => runPeer({ ...common, role: 'client', name, bootstrap, dataDir: join(dir, name), options: { ...common.options, rounds: 3 } }, { report: () => {}, signal: new AbortController().signal }),
     /** The winners of the cache's payee the chain redeemed, as sender/nonce. */
-    redeemed: async () => (await chain.public.getContractEvents({ address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, eventName: 'WinningTicketRedeemed', args: { recipient: payee }, fromBlock: 0n }))
-      .map((e) => `${e.args.sender}/${e.args.senderNonce}`),
+    redeemed: async () => (await redeemedTickets(chain, d.contracts.lottery.ticketBroker, { recipient: payee }))
+      .map((e) => `${e.sender}/${e.nonce}`),
     /** Winners pending in the cache's store (read-only, beside the cache). */
     stored() {
       const db = new Database(join(dir, 'cache', 'payments.sqlite'), { readonly: true })

@@ -300,6 +300,29 @@ export function sameAddr(a: string, b: string): boolean {
 }
 
 /** The ABI tuple form of a signed ticket. */
+/** `TicketBroker.TicketRun` (the cheap batch format of `redeemRuns`). */
+export interface TicketRunArg { sender: Address; faceValue: bigint; winProb: bigint; expirationBlock: bigint; lane: bigint; tickets: Hex }
+
+/**
+ * Tickets as runs for `redeemRuns`, byte for byte what is given — no checks, so adversarial encodings go through:
+ * tickets sharing (sender, face value, win probability, expiry, lane) form a run in the order given (runs in the
+ * order their first ticket appears); each record is seq (16 bytes) ‖ r ‖ s | (v - 27) << 255 ‖ rand. The recipient
+ * and rand hash are not sent: the broker takes the caller and keccak256(rand).
+ */
+export function runsArg(sts: readonly SignedTicket[]): TicketRunArg[] {
+  const groups = new Map<string, { head: Omit<TicketRunArg, 'tickets'>; recs: Hex[] }>()
+  for (const st of sts) {
+    const t = st.ticket
+    const lane = t.senderNonce >> 128n
+    const key = `${t.sender.toLowerCase()}|${t.faceValue}|${t.winProb}|${t.expirationBlock}|${lane}`
+    let g = groups.get(key)
+    if (!g) groups.set(key, (g = { head: { sender: t.sender, faceValue: t.faceValue, winProb: t.winProb, expirationBlock: t.expirationBlock, lane }, recs: [] }))
+    const vs = hexToBigInt(st.s) | (BigInt((st.v - 27) & 1) << 255n)
+    g.recs.push(concat([numberToHex(t.senderNonce & ((1n << 128n) - 1n), { size: 16 }), st.r, numberToHex(vs & MAX_UINT256, { size: 32 }), numberToHex(st.recipientRand, { size: 32 })]))
+  }
+  return [...groups.values()].map(({ head, recs }) => ({ ...head, tickets: concat(recs) }))
+}
+
 export function ticketArg(st: SignedTicket) {
   return { ticket: st.ticket, r: st.r, s: st.s, v: st.v, recipientRand: st.recipientRand }
 }

@@ -4,7 +4,7 @@
  * reference model (model.ts):
  *  - the call reverts iff the model says so, with the same custom error name, and then changes nothing;
  *  - every token balance, every sender record, reserve, next nonce, claim count and channel equals the model;
- *  - I1: broker balance == Σ deposit + Σ reserve (read from the chain); C1: channel balance == Σ (deposit - paid);
+ *  - I1: broker balance == Σ deposit + Σ reserve + Σ credit (read from the chain); C1: channel balance == Σ (deposit - paid);
  *  - I2: no (sender, recipient, nonce) is redeemed twice (from the contract's events);
  *  - I3: per payee, tokens received from the broker + unpaid claims == Σ face of its accepted winning tickets;
  *  - C2: per channel, the recipient never gets more than the largest voucher the sender signed;
@@ -18,7 +18,7 @@ import { parseEventLogs, type Address, type Hex, type TransactionReceipt } from 
 import * as C from '../../artifacts/contracts.js'
 import { ContractRevertError } from '../../src/chain/index.js'
 import {
-  MAX_UINT256, highS, joinSignature, randHash, splitSignature, read, send, sendTogether, setupSouk, signTicket, signTicketWithOutcome, signVoucher, ticketArg, transferLogs,
+  MAX_UINT256, highS, joinSignature, randHash, runsArg, splitSignature, read, send, sendTogether, setupSouk, signTicket, signTicketWithOutcome, signVoucher, ticketArg, transferLogs,
   type SendParams, type SignedTicket, type SoukEnv, type Ticket,
 } from './helpers.js'
 import { ModelRevert, SEQ_MASK, SoukModel, type ChannelState } from './model.js'
@@ -49,6 +49,8 @@ type TicketKind = 'win' | 'lose' | 'expired' | 'replay' | 'forged' | 'wrongRand'
 type Submitter = 'payee' | 'sender' | 'stranger'
 /** What an adversary does in the same block, before an honest payee's batch. */
 type FrontRun = 'none' | 'stranger-lifts-top' | 'sender-voids' | 'sender-drains'
+/** How a batch goes to the broker: the ticket structs, or runs paid now, or runs kept as the caller's credit. */
+type Fmt = 'struct' | 'runs' | 'credit'
 type VoucherPick = 'new' | 'latest' | 'older' | 'forged' | 'over' | 'none' | 'highS'
 type Cmd =
   | { t: 'fundDeposit'; who: number; amt: number; over: boolean }
@@ -57,11 +59,12 @@ type Cmd =
   | { t: 'cancelUnlock'; who: number }
   | { t: 'withdraw'; who: number; mask: number }
   | { t: 'redeem'; payer: number; payee: number; kind: TicketKind; face: number; skip: number; half: boolean; exp: number; forger: number; by: Submitter; lane: number }
-  | { t: 'batch'; payee: number; payers: number[]; face: number; badAt: number; bad: TicketKind | 'mixed' | 'dupNonce'; lane: number }
+  | { t: 'batch'; payee: number; payers: number[]; face: number; badAt: number; bad: TicketKind | 'mixed' | 'dupNonce' | 'truncate'; lane: number; fmt: Fmt }
   | { t: 'accept'; payer: number; payee: number; lane: number; skip: number; gap: boolean; face: number; half: boolean }
-  | { t: 'redeemAccepted'; payee: number; payer: number; lane: number; all: boolean; front: FrontRun }
+  | { t: 'redeemAccepted'; payee: number; payer: number; lane: number; all: boolean; front: FrontRun; fmt: Fmt }
+  | { t: 'withdrawCredit'; who: number }
   | { t: 'void'; payer: number; payee: number; lane: number; huge: boolean; by: Submitter }
-  | { t: 'replayRevealed'; i: number; byPayee: boolean }
+  | { t: 'replayRevealed'; i: number; byPayee: boolean; fmt: Fmt }
   | { t: 'selfDeal'; payer: number; face: number }
   | { t: 'settleClaims'; caller: number; payer: number }
   | { t: 'mine'; n: number }
@@ -81,6 +84,7 @@ const pick = fc.constantFrom<VoucherPick>('new', 'new', 'new', 'latest', 'older'
 const anyone = fc.integer({ min: 0, max: 6 }) // 0-2 payers, 3-5 payees, 6 outsider
 const chIdx = fc.integer({ min: 0, max: 1000 })
 const lane = fc.integer({ min: 0, max: 2 }) // a payee's processes / stores each use their own lane
+const fmt = fc.constantFrom<Fmt>('struct', 'runs', 'credit')
 const submitter = fc.constantFrom<Submitter>('payee', 'payee', 'payee', 'payee', 'payee', 'sender', 'stranger')
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
@@ -103,7 +107,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       t: fc.constant('batch' as const), payee: p3,
       payers: fc.oneof(fc.array(p3, { minLength: 1, maxLength: 5 }), fc.array(p3, { minLength: 33, maxLength: 40 }).map((a) => a.map(() => a[0]!))),
       face: fc.integer({ min: 1, max: 12 }), badAt: fc.integer({ min: -8, max: 39 }),
-      bad: fc.constantFrom<TicketKind | 'mixed' | 'dupNonce'>('lose', 'expired', 'forged', 'wrongRand', 'highS', 'mixed', 'dupNonce'), lane,
+      bad: fc.constantFrom<TicketKind | 'mixed' | 'dupNonce' | 'truncate'>('lose', 'expired', 'forged', 'wrongRand', 'highS', 'mixed', 'dupNonce', 'truncate'), lane, fmt,
     }),
   },
   // Adversarial and honest-payee actions around tickets a payee has accepted but not yet redeemed.
@@ -112,11 +116,12 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       t: fc.constant('redeemAccepted' as const), payee: p3, payer: p3, lane, all: fc.boolean(),
-      front: fc.constantFrom<FrontRun>('none', 'stranger-lifts-top', 'sender-voids', 'sender-drains'),
+      front: fc.constantFrom<FrontRun>('none', 'stranger-lifts-top', 'sender-voids', 'sender-drains'), fmt,
     }),
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('void' as const), payer: p3, payee: p3, lane, huge: fc.boolean(), by: fc.constantFrom<Submitter>('sender', 'stranger') }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('replayRevealed' as const), i: fc.nat(), byPayee: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('replayRevealed' as const), i: fc.nat(), byPayee: fc.boolean(), fmt }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('withdrawCredit' as const), who: anyone }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('selfDeal' as const), payer: p3, face: fc.integer({ min: 1, max: 200 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('settleClaims' as const), caller: anyone, payer: who }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('mine' as const), n: fc.integer({ min: 1, max: 25 }) }) },
@@ -158,6 +163,16 @@ class Run {
   nextRand() { return (BigInt(this.runId) << 128n) + ++this.randCounter }
   senderKey(i: number) { return i === 3 ? this.a.outsider : this.a.payers[i]! }
   anyKey(i: number) { return this.a.all[i]! }
+
+  /** `caller` redeems `sts` in format `fmt` (for runs, `truncate` cuts the last byte off the first run). */
+  redeemCall(caller: Hex, sts: readonly SignedTicket[], fmt: Fmt, truncate = false): { p: SendParams; modelOp: (m: SoukModel) => unknown } {
+    const B = { address: this.broker, abi: C.TicketBrokerAbi }
+    const me = this.addr(caller)
+    if (fmt === 'struct') return { p: { ...B, functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] }, modelOp: (m) => m.batchRedeemWinningTickets(me, sts) }
+    const runs = runsArg(sts)
+    if (truncate && runs[0]) runs[0] = { ...runs[0], tickets: runs[0].tickets.slice(0, -2) as Hex }
+    return { p: { ...B, functionName: 'redeemRuns', args: [runs, fmt === 'runs'] }, modelOp: (m) => m.redeemRuns(me, runs, fmt === 'runs') }
+  }
 
   /** Applies `modelOp` to a copy of the model and sends `p`; checks both agree, then everything else. */
   async step(key: Hex, p: SendParams, modelOp: (m: SoukModel) => unknown, onOk?: (r: TransactionReceipt) => void) {
@@ -228,6 +243,19 @@ class Run {
     for (const t of out) if (t.from === this.broker.toLowerCase()) this.brokerPaid.set(t.to, (this.brokerPaid.get(t.to) ?? 0n) + t.amount)
     const evs = parseEventLogs({ abi: C.TicketBrokerAbi, logs: r.logs.filter((l) => l.address.toLowerCase() === this.broker.toLowerCase()) })
     for (const e of evs) {
+      if (e.eventName === 'TicketsRedeemed') {
+        const a = e.args
+        const hex = a.seqs.slice(2)
+        assert.equal(a.fromDeposit + a.fromReserve, a.faceValue * BigInt(hex.length / 32), 'TicketsRedeemed: paid == face × tickets')
+        for (let i = 0; i < hex.length; i += 32) {
+          const k = `${a.sender}|${a.recipient}|${(a.lane << 128n) | BigInt(`0x${hex.slice(i, i + 32)}`)}`.toLowerCase()
+          assert.ok(!this.redeemedNonces.has(k), `I2 violated: ${k} redeemed twice`)
+          this.redeemedNonces.add(k)
+          const rk = a.recipient.toLowerCase()
+          this.winningFace.set(rk, (this.winningFace.get(rk) ?? 0n) + a.faceValue)
+        }
+        continue
+      }
       if (e.eventName !== 'WinningTicketRedeemed' && e.eventName !== 'ClaimQueued') continue
       const args = e.args as { sender: Address; recipient: Address; faceValue: bigint; senderNonce: bigint }
       const k = `${args.sender}|${args.recipient}|${args.senderNonce}`.toLowerCase()
@@ -259,7 +287,8 @@ class Run {
     const senders = [...this.a.payers, this.a.outsider].map((k) => this.addr(k))
     const payees = this.a.payees.map((k) => this.addr(k))
     const pairs = senders.flatMap((s) => payees.flatMap((r) => LANES.map((l) => [s, r, l] as const)))
-    const [bals, sends, claims, reserves, nonces, chans] = await Promise.all([
+    const [credits, bals, sends, claims, reserves, nonces, chans] = await Promise.all([
+      Promise.all(this.a.all.map((k) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'creditOf', [this.addr(k)]))),
       Promise.all(holders.map((h) => read<bigint>(env, tok, C.SoukTokenAbi, 'balanceOf', [h]))),
       Promise.all(senders.map((s) => read<readonly [bigint, bigint, bigint]>(env, this.broker, C.TicketBrokerAbi, 'getSender', [s]))),
       Promise.all(senders.map((s) => read<bigint>(env, this.broker, C.TicketBrokerAbi, 'pendingClaims', [s]))),
@@ -268,6 +297,7 @@ class Run {
       Promise.all(chanIds.map((id) => read<ChannelState>(env, this.channel, C.PaymentChannelAbi, 'getChannel', [id]))),
     ])
     holders.forEach((h, i) => assert.equal(bals[i], model.balanceOf(h), `token balance of ${h}`))
+    this.a.all.forEach((k, i) => assert.equal(credits[i], model.creditOf(this.addr(k)), `credit of ${this.addr(k)}`))
     senders.forEach((s, i) => {
       const m = model.getSender(s)
       assert.deepEqual([...sends[i]!], [m.deposit, m.withdrawBlock, m.debt], `sender ${s} (deposit, withdrawBlock, debt)`)
@@ -290,15 +320,16 @@ class Run {
     })
     // I1 on chain values alone.
     const brokerBal = bals[holders.length - 2]!
-    const owed = sends.reduce((t, x) => t + x[0], 0n) + reserves.reduce((t, x) => t + x, 0n)
-    assert.equal(brokerBal, owed, 'I1: broker balance == Σ deposit + Σ reserve')
+    const owed = sends.reduce((t, x) => t + x[0], 0n) + reserves.reduce((t, x) => t + x, 0n) + credits.reduce((t, x) => t + x, 0n)
+    assert.equal(brokerBal, owed, 'I1: broker balance == Σ deposit + Σ reserve + Σ credit')
     // C1 on chain values alone.
     const chanBal = bals[holders.length - 1]!
     assert.equal(chanBal, chans.reduce((t, c) => t + c.deposit - c.paid, 0n), 'C1: channel balance == Σ (deposit - paid)')
     // I3: what each payee got from the broker plus its unpaid claims is exactly the face of its winners.
     for (const r of payees) {
       const k = r.toLowerCase()
-      const got = this.brokerPaid.get(k) ?? 0n
+      // Paid by transfer (now, or out of a credit) or still held as credit.
+      const got = (this.brokerPaid.get(k) ?? 0n) + model.creditOf(r)
       const won = this.winningFace.get(k) ?? 0n
       assert.ok(got <= won, `I3: payee ${r} received ${got} > face of its winning tickets ${won}`)
       assert.equal(got + model.claimsOwedTo(r), won, `I3: payee ${r} paid + owed == Σ face`)
@@ -444,16 +475,19 @@ class Run {
     const payeeKey = this.a.payees[cmd.payee]!
     const R = this.addr(payeeKey)
     const B = { address: this.broker, abi: C.TicketBrokerAbi }
+    const call = this.redeemCall(payeeKey, sts, cmd.fmt)
     const victim = {
-      key: payeeKey, p: { ...B, functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] },
-      modelOp: (m: SoukModel) => m.batchRedeemWinningTickets(R, sts),
+      key: payeeKey, p: call.p,
+      modelOp: call.modelOp,
       onOk: () => { for (const k of keys) this.accepted.delete(k); this.remember(sts) },
     }
     const top = sts.at(-1)!
     const topPayer = this.a.payers.findIndex((k) => this.addr(k).toLowerCase() === top.ticket.sender.toLowerCase())
     const front = []
     if (cmd.front === 'stranger-lifts-top') {
-      front.push({ key: this.a.outsider, p: { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(top)] }, modelOp: (m: SoukModel) => m.redeemWinningTicket(this.addr(this.a.outsider), top) })
+      // In the run format the stranger lifts the payee's whole pending call and sends it as its own.
+      if (cmd.fmt === 'struct') front.push({ key: this.a.outsider, p: { ...B, functionName: 'redeemWinningTicket', args: [ticketArg(top)] }, modelOp: (m: SoukModel) => m.redeemWinningTicket(this.addr(this.a.outsider), top) })
+      else front.push({ key: this.a.outsider, ...this.redeemCall(this.a.outsider, sts, cmd.fmt) })
     } else if (cmd.front === 'sender-voids') {
       const v = await this.voidTicket(topPayer, cmd.payee, Number(top.ticket.senderNonce >> 128n) - 1, false)
       const k = this.a.payers[topPayer]!
@@ -586,13 +620,14 @@ class Run {
           let n = nonces.get(payer) ?? this.model.nextNonce(this.addr(this.a.payers[payer]!), recipient, 0n)
           const bad = i === cmd.badAt ? cmd.bad : undefined
           if (bad === 'dupNonce' && nonces.has(payer)) n -= 1n
-          const kind: TicketKind = bad === undefined || bad === 'mixed' || bad === 'dupNonce' ? 'win' : bad
+          const kind: TicketKind = bad === undefined || bad === 'mixed' || bad === 'dupNonce' || bad === 'truncate' ? 'win' : bad
           const payee = bad === 'mixed' ? (cmd.payee + 1) % 3 : cmd.payee
           sts.push(await this.makeTicket(payer, payee, kind, BigInt(cmd.face + (i % 3)), n, 5 + i, false, cmd.badAt & 7, n >> 128n))
           nonces.set(payer, n + 1n)
         }
         const caller = this.a.payees[cmd.payee]!
-        return this.step(caller, { ...B, functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] }, (m) => m.batchRedeemWinningTickets(this.addr(caller), sts), () => this.remember(sts))
+        const c = this.redeemCall(caller, sts, cmd.fmt, cmd.bad === 'truncate' && cmd.badAt >= 0)
+        return this.step(caller, c.p, c.modelOp, () => this.remember(sts))
       }
       case 'accept':
         return this.accept(cmd)
@@ -612,7 +647,14 @@ class Run {
         const st = seen[cmd.i % seen.length]!
         const payee = this.a.payees.find((k) => this.addr(k).toLowerCase() === st.ticket.recipient.toLowerCase())!
         const caller = cmd.byPayee ? payee : this.a.outsider
-        return this.step(caller, { ...B, functionName: 'batchRedeemWinningTickets', args: [[ticketArg(st)]] }, (m) => m.batchRedeemWinningTickets(this.addr(caller), [st]))
+        const c = this.redeemCall(caller, [st], cmd.fmt)
+        return this.step(caller, c.p, c.modelOp)
+      }
+      case 'withdrawCredit': {
+        // Mostly an actor that holds a credit (else one that does not: TicketBrokerNoCredit).
+        const holders = this.a.all.filter((x) => this.model.creditOf(this.addr(x)) > 0n)
+        const k = holders.length > 0 && cmd.who < 5 ? holders[cmd.who % holders.length]! : this.anyKey(cmd.who)
+        return this.step(k, { ...B, functionName: 'withdrawCredit' }, (m) => m.withdrawCredit(this.addr(k)))
       }
       case 'selfDeal': {
         // A sender that is also a "server" of its own: it pays itself from its deposit (an instant withdrawal). Honest
@@ -724,7 +766,7 @@ test(`adversarial property: every accepted ticket is paid or claimable at face v
   for (const name of ['TicketBrokerNotRecipient', 'TicketBrokerNonceUsed', 'TicketBrokerInvalidSignature', 'TicketBrokerTicketExpired', 'TicketBrokerNotWinning', 'TicketBrokerInvalidRecipientRand', 'TicketBrokerClaimsOutstanding', 'PaymentChannelInvalidVoucher']) {
     assert.ok((reverts.get(name) ?? 0) > 0, `no step hit ${name}`)
   }
-  for (const fn of ['fundDeposit', 'fundReserve', 'unlock', 'cancelUnlock', 'withdraw', 'redeemWinningTicket', 'batchRedeemWinningTickets', 'settleClaims', 'open', 'topUp', 'collect', 'closeByRecipient', 'startClose', 'challenge', 'settle']) {
+  for (const fn of ['fundDeposit', 'fundReserve', 'unlock', 'cancelUnlock', 'withdraw', 'redeemWinningTicket', 'batchRedeemWinningTickets', 'redeemRuns', 'withdrawCredit', 'settleClaims', 'open', 'topUp', 'collect', 'closeByRecipient', 'startClose', 'challenge', 'settle']) {
     assert.ok((okBy.get(fn) ?? 0) > 0, `no successful ${fn}`)
   }
   assert.ok(maxClaims > 32, `the 32-claims-per-call bound was never exercised (max queue ${maxClaims})`)

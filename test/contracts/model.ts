@@ -17,7 +17,7 @@
  * ```
  */
 import { encodeAbiParameters, hexToBigInt, keccak256, recoverAddress, size, slice, type Address, type Hex } from 'viem'
-import { SECP256K1_N, ticketDigest, ticketDraw, voucherDigest, type SignedTicket } from './helpers.js'
+import { SECP256K1_N, randHash, ticketDigest, ticketDraw, voucherDigest, type SignedTicket, type TicketRunArg } from './helpers.js'
 
 /** The model's prediction that a call reverts with the custom error `errorName`. */
 export class ModelRevert extends Error {
@@ -33,6 +33,8 @@ export interface ChannelState { sender: Address; recipient: Address; deposit: bi
 export interface Payout { from: Address; to: Address; amount: bigint }
 
 const MAX_CLAIMS_PER_CALL = 32
+/** Bytes per ticket in a TicketRun: seq (16) ‖ r (32) ‖ vs (32) ‖ rand (32). */
+const RUN_RECORD_BYTES = 112
 const HALF_N = SECP256K1_N / 2n
 const ZERO = '0x0000000000000000000000000000000000000000'
 
@@ -54,10 +56,11 @@ interface State {
   claimHead: Map<Address, number>
   channels: Map<Hex, ChannelState>
   openedCount: Map<Address, bigint>
+  credits: Map<Address, bigint>
 }
 
 function emptyState(): State {
-  return { balances: new Map(), senders: new Map(), reserves: new Map(), lastNonce: new Map(), claims: new Map(), claimHead: new Map(), channels: new Map(), openedCount: new Map() }
+  return { balances: new Map(), senders: new Map(), reserves: new Map(), lastNonce: new Map(), claims: new Map(), claimHead: new Map(), channels: new Map(), openedCount: new Map(), credits: new Map() }
 }
 
 export class SoukModel {
@@ -114,11 +117,14 @@ export class SoukModel {
   claimQueue(s: Address): Claim[] {
     return (this.s.claims.get(lc(s)) ?? []).slice(this.s.claimHead.get(lc(s)) ?? 0).map((c) => ({ ...c }))
   }
-  /** Σ deposit + Σ reserve: what the broker must hold (I1). */
+  /** What redeemRuns kept for `r` (TicketBroker.creditOf). */
+  creditOf(r: Address): bigint { return this.s.credits.get(lc(r)) ?? 0n }
+  /** Σ deposit + Σ reserve + Σ credit: what the broker must hold (I1). */
   brokerOwes(): bigint {
     let t = 0n
     for (const x of this.s.senders.values()) t += x.deposit
     for (const r of this.s.reserves.values()) t += r
+    for (const c of this.s.credits.values()) t += c
     return t
   }
   /** Σ unpaid claims owed to `recipient` across senders. */
@@ -207,6 +213,74 @@ export class SoukModel {
     this.payClaims(sender, this.sender(sender))
   }
 
+  /**
+   * The run format: per run its shape, sender and expiry, then per ticket (seq ‖ r ‖ vs ‖ rand, 112 bytes) its
+   * nonce, signature and draw, with the caller as recipient and keccak256(rand) as the rand hash; paid to the caller
+   * in one transfer (`payNow`) or to its credit.
+   */
+  async redeemRuns(caller: Address, runs: readonly TicketRunArg[], payNow: boolean) {
+    this.begin()
+    let total = 0n
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i]!
+      const data = run.tickets.slice(2)
+      const len = data.length / 2
+      const n = Math.floor(len / RUN_RECORD_BYTES)
+      if (n === 0 || len !== n * RUN_RECORD_BYTES) throw new ModelRevert('TicketBrokerBadRun', [BigInt(i), BigInt(len)])
+      if (lc(run.sender) === ZERO) throw new ModelRevert('TicketBrokerZeroAddress')
+      if (this.execBlock > run.expirationBlock) throw new ModelRevert('TicketBrokerTicketExpired', [run.expirationBlock, this.execBlock])
+      const key = laneOf(run.sender, caller, run.lane)
+      const s = this.sender(run.sender)
+      for (let k = 0; k < n; k++) {
+        const rec = data.slice(k * 2 * RUN_RECORD_BYTES, (k + 1) * 2 * RUN_RECORD_BYTES)
+        const seq = BigInt(`0x${rec.slice(0, 32)}`)
+        const r = `0x${rec.slice(32, 96)}` as Hex
+        const vs = BigInt(`0x${rec.slice(96, 160)}`)
+        const rand = BigInt(`0x${rec.slice(160, 224)}`)
+        const sig = { r, s: `0x${(vs & ((1n << 255n) - 1n)).toString(16).padStart(64, '0')}` as Hex, v: 27 + Number(vs >> 255n) }
+        const nonce = (run.lane << LANE_SHIFT) | seq
+        const next = this.s.lastNonce.get(key) ?? 0n
+        if (seq < next) throw new ModelRevert('TicketBrokerNonceUsed', [run.sender, caller, nonce, (run.lane << LANE_SHIFT) | next])
+        const t = { recipient: caller, sender: run.sender, faceValue: run.faceValue, winProb: run.winProb, senderNonce: nonce, recipientRandHash: randHash(rand), expirationBlock: run.expirationBlock }
+        if (!(await validSigner(ticketDigest(this.p.chainId, this.p.broker, t), sig.r, sig.s, sig.v, run.sender))) throw new ModelRevert('TicketBrokerInvalidSignature', [run.sender])
+        const draw = ticketDraw(sig.r, sig.s, sig.v, rand)
+        if (draw >= run.winProb) throw new ModelRevert('TicketBrokerNotWinning', [draw, run.winProb])
+        this.s.lastNonce.set(key, seq + 1n)
+        total += this.debit(s, run.sender, caller, run.faceValue)
+      }
+    }
+    if (total === 0n) return
+    if (payNow) this.transfer(this.p.broker, caller, total)
+    else this.s.credits.set(lc(caller), this.creditOf(caller) + total)
+  }
+
+  /** Sends the caller its credit (TicketBrokerNoCredit when it has none). */
+  withdrawCredit(caller: Address) {
+    this.begin()
+    const c = this.creditOf(caller)
+    if (c === 0n) throw new ModelRevert('TicketBrokerNoCredit', [caller])
+    this.s.credits.set(lc(caller), 0n)
+    this.transfer(this.p.broker, caller, c)
+  }
+
+  /** Pays `face` from the deposit, then the reserve; else queues it as a claim (returns 0). */
+  private debit(s: SenderState, sender: Address, recipient: Address, face: bigint): bigint {
+    const reserve = this.reserveOf(sender, recipient)
+    const dep = s.debt === 0n ? s.deposit : 0n
+    if (dep + reserve < face) {
+      s.debt += face
+      const q = this.s.claims.get(lc(sender)) ?? []
+      q.push({ recipient: lc(recipient), amount: face })
+      this.s.claims.set(lc(sender), q)
+      return 0n
+    }
+    const fromDeposit = face <= dep ? face : dep
+    const fromReserve = face - fromDeposit
+    s.deposit -= fromDeposit
+    if (fromReserve !== 0n) this.s.reserves.set(pair(sender, recipient), reserve - fromReserve)
+    return face
+  }
+
   /** Validates one ticket, consumes its nonce, debits the sender; returns what to transfer now (0 = claim). */
   private async redeem(caller: Address, st: SignedTicket): Promise<bigint> {
     const t = st.ticket
@@ -225,23 +299,7 @@ export class SoukModel {
     const draw = ticketDraw(st.r, st.s, st.v, st.recipientRand)
     if (draw >= t.winProb) throw new ModelRevert('TicketBrokerNotWinning', [draw, t.winProb])
     this.s.lastNonce.set(laneOf(t.sender, t.recipient, lane), seq + 1n)
-
-    const s = this.sender(t.sender)
-    const face = t.faceValue
-    const reserve = this.reserveOf(t.sender, t.recipient)
-    const dep = s.debt === 0n ? s.deposit : 0n
-    if (dep + reserve < face) {
-      s.debt += face
-      const q = this.s.claims.get(lc(t.sender)) ?? []
-      q.push({ recipient: lc(t.recipient), amount: face })
-      this.s.claims.set(lc(t.sender), q)
-      return 0n
-    }
-    const fromDeposit = face <= dep ? face : dep
-    const fromReserve = face - fromDeposit
-    s.deposit -= fromDeposit
-    if (fromReserve !== 0n) this.s.reserves.set(pair(t.sender, t.recipient), reserve - fromReserve)
-    return face
+    return this.debit(this.sender(t.sender), t.sender, t.recipient, t.faceValue)
   }
 
   /** Pays queued claims oldest first from the deposit, at most 32 per call, the head one partly if needed. */

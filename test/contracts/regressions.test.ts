@@ -9,7 +9,7 @@ import { ContractRevertError } from '../../src/chain/index.js'
 import * as C from '../../artifacts/contracts.js'
 import {
   MAX_UINT256, compactSignature, deployRaw, expectRevert, highS, joinSignature, randHash, read, send, setupSouk, signTicket, signVoucher,
-  sendTogether, splitSignature, ticketArg, ticketDraw, transferLogs, type SignedTicket, type SoukEnv, type Ticket,
+  runsArg, sendTogether, splitSignature, ticketArg, ticketDraw, transferLogs, type SignedTicket, type SoukEnv, type Ticket,
 } from './helpers.js'
 
 const UNLOCK = 20
@@ -48,6 +48,8 @@ const reserveOf = (c: Ctx, s: Address, r: Address) => read<bigint>(c.env, c.env.
 const pending = (c: Ctx, s: Address) => read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'pendingClaims', [s])
 const fund = (c: Ctx, amount: bigint, key = c.payer) => send(c.env, key, { ...B(c), functionName: 'fundDeposit', args: [amount] })
 const redeem = (c: Ctx, st: SignedTicket, key = c.payee) => send(c.env, key, { ...B(c), functionName: 'redeemWinningTicket', args: [ticketArg(st)] })
+const runs = (c: Ctx, sts: SignedTicket[], key = c.payee, payNow = true) => send(c.env, key, { ...B(c), functionName: 'redeemRuns', args: [runsArg(sts), payNow] })
+const credit = (c: Ctx, a: Address) => read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'creditOf', [a])
 const batch = (c: Ctx, sts: SignedTicket[], key = c.payee) => send(c.env, key, { ...B(c), functionName: 'batchRedeemWinningTickets', args: [sts.map(ticketArg)] })
 
 let randSeq = 1000n
@@ -495,6 +497,165 @@ test("a recipient's processes in different lanes never void each other's winners
     await batch(c, [await winner(c, { nonce: lane(2n, 20n), face: 1n }), await winner(c, { nonce: lane(1n, 7n), face: 1n }), await winner(c, { nonce: lane(2n, 21n), face: 1n })])
     assert.equal(await bal(c, c.R), 68n)
     await revertsCleanly(c, async () => batch(c, [await winner(c, { nonce: lane(1n, 9n), face: 1n }), await winner(c, { nonce: lane(1n, 8n), face: 1n })]), 'TicketBrokerNonceUsed')
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+// ---------------------------------------------------------------- the run format (redeemRuns)
+
+test('runs: tickets sharing their fields pay like the struct batch, with one event a run and one transfer a call', async () => {
+  const c = await ctx()
+  try {
+    await fund(c, 1_000n)
+    await send(c.env, c.payer, { ...B(c), functionName: 'fundReserve', args: [c.R, 30n] })
+    // Two runs (two expiries): 5 + 3 tickets of 100, all paid from the deposit (it pays before the reserve).
+    const exp1 = (await c.env.chain.blockNumber()) + 500n
+    const sts: SignedTicket[] = []
+    for (let i = 0; i < 8; i++) sts.push(await winner(c, { nonce: BigInt(i), face: 100n, exp: i < 5 ? exp1 : exp1 + 1n }))
+    const r = await runs(c, sts)
+    const evs = parseEventLogs({ abi: C.TicketBrokerAbi, logs: r.logs })
+    const redeemed = evs.filter((e) => e.eventName === 'TicketsRedeemed')
+    assert.equal(redeemed.length, 2, 'one TicketsRedeemed per run')
+    assert.equal(evs.filter((e) => e.eventName === 'WinningTicketRedeemed').length, 0)
+    assert.equal(transferLogs(r.logs, c.env.d.token).length, 1, 'one token transfer')
+    // 8 × 100 = 800 from the 1,000 deposit.
+    assert.equal(await bal(c, c.R), 800n)
+    assert.equal((await senderOf(c, c.P)).deposit, 200n)
+    assert.equal(await reserveOf(c, c.P, c.R), 30n, 'the reserve is untouched while the deposit pays')
+    const seqs = redeemed.map((e) => (e.args as { seqs: Hex }).seqs)
+    assert.deepEqual(seqs, ['0x' + [0, 1, 2, 3, 4].map((i) => i.toString(16).padStart(32, '0')).join(''), '0x' + [5, 6, 7].map((i) => i.toString(16).padStart(32, '0')).join('')])
+    // Past the deposit: the reserve pays, then the rest queue as claims at full face.
+    const more: SignedTicket[] = []
+    for (let i = 8; i < 12; i++) more.push(await winner(c, { nonce: BigInt(i), face: 100n, exp: exp1 }))
+    const r2 = await runs(c, more)
+    const ev2 = parseEventLogs({ abi: C.TicketBrokerAbi, logs: r2.logs })
+    const tr = ev2.find((e) => e.eventName === 'TicketsRedeemed')!.args as { fromDeposit: bigint; fromReserve: bigint; seqs: Hex }
+    assert.deepEqual([tr.fromDeposit, tr.fromReserve], [200n, 0n], 'two paid from the deposit')
+    assert.equal(ev2.filter((e) => e.eventName === 'ClaimQueued').length, 2, 'the two the funds cannot cover are claims')
+    assert.equal(await pending(c, c.P), 2n)
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+test('runs attack: a sender redeeming runs of its tickets to R under its own rand pays only itself and voids nothing', async () => {
+  const c = await ctx()
+  try {
+    await send(c.env, c.payer, { ...B(c), functionName: 'fundReserve', args: [c.R, 500n] })
+    const winners: SignedTicket[] = []
+    for (let i = 0; i < 5; i++) winners.push(await winner(c, { nonce: BigInt(i), face: 20n }))
+    // The sender signs a face-0 ticket to R under a rand of its own, nonce 10, and sends it as a run: the recipient
+    // of a run is its caller, so the signature (made out to R) does not verify for the sender.
+    const ownRand = 0xbadn
+    const evil = await signTicket(c.env.chain.chainId, c.env.d.ticketBroker, c.payer, {
+      recipient: c.R, sender: c.P, faceValue: 0n, winProb: MAX_UINT256, senderNonce: 10n, recipientRandHash: randHash(ownRand),
+      expirationBlock: (await c.env.chain.blockNumber()) + 1000n,
+    }, ownRand)
+    const [attack, victim] = await sendTogether(c.env, [
+      { key: c.payer, p: { ...B(c), functionName: 'redeemRuns', args: [runsArg([evil]), true] } },
+      { key: c.payee, p: { ...B(c), functionName: 'redeemRuns', args: [runsArg(winners), true] } },
+    ])
+    assert.ok(attack!.receipt.transactionIndex < victim!.receipt.transactionIndex, 'the attacker went first')
+    assert.ok(!attack!.ok && (attack!.error as ContractRevertError).errorName === 'TicketBrokerInvalidSignature', 'refused')
+    assert.ok(victim!.ok, 'R is paid for every winner')
+    assert.equal(await bal(c, c.R), 100n)
+    // Self-dealing lanes are the sender's own: its own run of self-made tickets never touches R's lane.
+    const self = await winner(c, { nonce: 50n, face: 0n, recipient: c.P })
+    await runs(c, [self], c.payer)
+    assert.equal(await read<bigint>(c.env, c.env.d.ticketBroker, C.TicketBrokerAbi, 'nextNonce', [c.P, c.R, 0n]), 5n)
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+test('runs attack: a stranger lifting a pending run, and replays of a redeemed one, are refused by name', async () => {
+  const c = await ctx()
+  try {
+    await fund(c, 10_000n)
+    const winners: SignedTicket[] = []
+    for (let i = 0; i < 30; i++) winners.push(await winner(c, { nonce: BigInt(i), face: 7n }))
+    const [lift, liftCredit, victim] = await sendTogether(c.env, [
+      { key: c.outsider, p: { ...B(c), functionName: 'redeemRuns', args: [runsArg(winners), true] } },
+      { key: c.outsider, p: { ...B(c), functionName: 'redeemRuns', args: [runsArg([winners[29]!]), false] } },
+      { key: c.payee, p: { ...B(c), functionName: 'redeemRuns', args: [runsArg(winners), true] } },
+    ])
+    for (const a of [lift!, liftCredit!]) assert.ok(!a.ok && (a.error as ContractRevertError).errorName === 'TicketBrokerInvalidSignature', 'the stranger cannot redeem')
+    assert.ok(victim!.ok)
+    assert.equal(await bal(c, c.R), 210n)
+    assert.equal(await credit(c, c.O), 0n)
+    await revertsCleanly(c, () => runs(c, winners, c.outsider), 'TicketBrokerInvalidSignature')
+    await revertsCleanly(c, () => runs(c, winners), 'TicketBrokerNonceUsed')
+    await revertsCleanly(c, () => runs(c, [winners[3]!]), 'TicketBrokerNonceUsed')
+    // Replayed across formats: a ticket redeemed as a run is spent for the struct path too, and the other way.
+    await revertsCleanly(c, () => batch(c, [winners[29]!]), 'TicketBrokerNonceUsed')
+    const w = await winner(c, { nonce: 40n, face: 7n })
+    await redeem(c, w)
+    await revertsCleanly(c, () => runs(c, [w]), 'TicketBrokerNonceUsed')
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+test('runs: bad shapes, high-s, wrong rand, expiry, losing draws, out-of-order seqs and a zero sender revert without side effects', async () => {
+  const c = await ctx()
+  try {
+    await fund(c, 10_000n)
+    const w = await winner(c, { nonce: 0n, face: 7n })
+    const [arg] = runsArg([w])
+    const call = (r: typeof arg[]) => send(c.env, c.payee, { ...B(c), functionName: 'redeemRuns', args: [r, true] })
+    let args = await revertsCleanly(c, () => call([{ ...arg!, tickets: arg!.tickets.slice(0, -2) as Hex }]), 'TicketBrokerBadRun')
+    assert.deepEqual(args, [0n, 111n])
+    await revertsCleanly(c, () => call([arg!, { ...arg!, tickets: '0x' }]), 'TicketBrokerBadRun')
+    await revertsCleanly(c, () => call([{ ...arg!, sender: '0x0000000000000000000000000000000000000000' }]), 'TicketBrokerZeroAddress')
+    // The other encoding of the same signature (n - s, v flipped) has its top bit set: it decodes to another (v, s).
+    await revertsCleanly(c, () => call(runsArg([{ ...w, ...highS(w) }])), 'TicketBrokerInvalidSignature')
+    await revertsCleanly(c, () => call(runsArg([{ ...w, recipientRand: w.recipientRand + 1n }])), 'TicketBrokerInvalidSignature')
+    const old = await winner(c, { nonce: 1n, face: 7n, exp: await c.env.chain.blockNumber() })
+    await revertsCleanly(c, () => call(runsArg([old])), 'TicketBrokerTicketExpired')
+    // A losing ticket: winProb 1 (the draw is a 256-bit hash: it loses).
+    const rand = 77n
+    const loser = await signTicket(c.env.chain.chainId, c.env.d.ticketBroker, c.payer, {
+      recipient: c.R, sender: c.P, faceValue: 7n, winProb: 1n, senderNonce: 2n, recipientRandHash: randHash(rand), expirationBlock: (await c.env.chain.blockNumber()) + 100n,
+    }, rand)
+    await revertsCleanly(c, () => call(runsArg([loser])), 'TicketBrokerNotWinning')
+    const a = await winner(c, { nonce: 5n, face: 7n })
+    const b = await winner(c, { nonce: 4n, face: 7n, exp: a.ticket.expirationBlock })
+    args = await revertsCleanly(c, () => call(runsArg([a, b])), 'TicketBrokerNonceUsed')
+    assert.deepEqual(args.slice(2), [4n, 6n], 'seq 4 after seq 5 in one run')
+    // One bad ticket reverts the whole call: the honest ones in it are not lost, they go through alone.
+    await revertsCleanly(c, () => call([...runsArg([w]), ...runsArg([loser])]), 'TicketBrokerNotWinning')
+    await call(runsArg([w]))
+    assert.equal(await bal(c, c.R), 7n)
+  } finally {
+    await c.env.chain.close()
+  }
+})
+
+test('runs credit: kept for the caller alone until it withdraws; nobody else can take it', async () => {
+  const c = await ctx()
+  try {
+    await fund(c, 10_000n)
+    const sts: SignedTicket[] = []
+    for (let i = 0; i < 4; i++) sts.push(await winner(c, { nonce: BigInt(i), face: 25n }))
+    const r = await runs(c, sts.slice(0, 3), c.payee, false)
+    assert.equal(transferLogs(r.logs, c.env.d.token).length, 0, 'no token call when kept as credit')
+    await runs(c, sts.slice(3), c.payee, false)
+    assert.equal(await credit(c, c.R), 100n)
+    assert.equal(await bal(c, c.R), 0n)
+    assert.equal(await bal(c, c.env.d.ticketBroker), 10_000n, 'I1: the broker still holds the credit')
+    await expectRevert(() => send(c.env, c.outsider, { ...B(c), functionName: 'withdrawCredit' }), 'TicketBrokerNoCredit')
+    await expectRevert(() => send(c.env, c.payer, { ...B(c), functionName: 'withdrawCredit' }), 'TicketBrokerNoCredit')
+    // The sender's unlock and withdrawal cannot reach it either.
+    await send(c.env, c.payer, { ...B(c), functionName: 'unlock' })
+    await c.env.chain.dev!.mine(UNLOCK)
+    await send(c.env, c.payer, { ...B(c), functionName: 'withdraw', args: [[c.R]] })
+    assert.equal(await bal(c, c.env.d.ticketBroker), 100n)
+    const w = await send(c.env, c.payee, { ...B(c), functionName: 'withdrawCredit' })
+    assert.equal(parseEventLogs({ abi: C.TicketBrokerAbi, logs: w.logs }).find((e) => e.eventName === 'CreditWithdrawn')!.args.amount, 100n)
+    assert.equal(await bal(c, c.R), 100n)
+    assert.equal(await credit(c, c.R), 0n)
+    await expectRevert(() => send(c.env, c.payee, { ...B(c), functionName: 'withdrawCredit' }), 'TicketBrokerNoCredit')
   } finally {
     await c.env.chain.close()
   }

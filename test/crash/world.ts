@@ -20,6 +20,7 @@ import { safeJson } from '../../src/core/errors.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { createLibp2pTransport, readMessage, request, sendMessage } from '../../src/net/index.js'
 import { deploySouk, type SoukDeployment } from '../../src/payments/deploy.js'
+import { RUN_RECORD_BYTES, runRedemptions } from '../../src/payments/lottery/ticket.js'
 import { parseBundle, peelOuterLayer, solveBundle } from '../../src/proofs/capnet/index.js'
 import { CDN_FETCH, CDN_REQUEST, fetchCodec, fetchReplyCodec, requestCodec, requestReplyCodec } from '../../src/services/cdn/protocol.js'
 import type { ServiceEvent } from '../../src/services/market.js'
@@ -103,7 +104,7 @@ function spawnNode(role: string, name: string, args: string[], env: Record<strin
   }
 }
 
-/** One WinningTicketRedeemed event: who paid whom, which ticket, and from where the payer's money came. */
+/** One redeemed ticket (a WinningTicketRedeemed event, or one ticket of a TicketsRedeemed run): who paid whom, which ticket, and from where the payer's money came. */
 export interface Redeemed { sender: Address; recipient: Address; nonce: bigint; face: bigint; fromDeposit: bigint; fromReserve: bigint; tx: Hex }
 
 export interface WorldOptions {
@@ -138,7 +139,9 @@ export async function world(o: WorldOptions) {
   let keys: Hex[]
   let deployment: SoukDeployment
   let redeemHook: RedeemHook | undefined
-  const batchSelector = (data: Hex) => { try { const d = decodeFunctionData({ abi: abis.TicketBrokerAbi, data }); return d.functionName === 'batchRedeemWinningTickets' ? (d.args![0] as unknown[]).length : undefined } catch { return undefined } }
+  const batchSelector = (data: Hex) => { try { const d = decodeFunctionData({ abi: abis.TicketBrokerAbi, data }); if (d.functionName === 'batchRedeemWinningTickets') return (d.args![0] as unknown[]).length
+    if (d.functionName === 'redeemRuns') return (d.args![0] as readonly { tickets: Hex }[]).reduce((n, r) => n + (r.tickets.length - 2) / 2 / RUN_RECORD_BYTES, 0)
+    return undefined } catch { return undefined } }
   if (o.chain === 'anvil') {
     anvil = await startAnvil({ accounts: 3 + o.caches })
     chain = await createChain({ kind: 'rpc', url: anvil.url, dev: true, devKeys: anvil.keys, timeoutMs: 2_000 })
@@ -228,10 +231,16 @@ export async function world(o: WorldOptions) {
     /** The chain's WinningTicketRedeemed events (all recipients). */
     async redeemed(): Promise<Redeemed[]> {
       const evs = await chain.public.getContractEvents({ address: broker, abi: abis.TicketBrokerAbi, eventName: 'WinningTicketRedeemed', fromBlock: 0n })
-      return evs.map((e) => {
+      const single = evs.map((e) => {
         const a = e.args as { sender: Address; recipient: Address; faceValue: bigint; senderNonce: bigint; fromDeposit: bigint; fromReserve: bigint }
         return { sender: a.sender.toLowerCase() as Address, recipient: a.recipient.toLowerCase() as Address, nonce: a.senderNonce, face: a.faceValue, fromDeposit: a.fromDeposit, fromReserve: a.fromReserve, tx: e.transactionHash! }
       })
+      // The run format (what the caches send): one TicketsRedeemed per run, ticket by ticket.
+      const runs = await chain.public.getContractEvents({ address: broker, abi: abis.TicketBrokerAbi, eventName: 'TicketsRedeemed', fromBlock: 0n })
+      return [...single, ...runs.flatMap((e) => {
+        const a = e.args as { sender: Address; recipient: Address; lane: bigint; faceValue: bigint; fromDeposit: bigint; fromReserve: bigint; seqs: Hex }
+        return runRedemptions(a).map((t) => ({ sender: a.sender.toLowerCase() as Address, recipient: a.recipient.toLowerCase() as Address, nonce: t.nonce, face: t.faceValue, fromDeposit: t.fromDeposit, fromReserve: t.fromReserve, tx: e.transactionHash! }))
+      })]
     },
     /** Cache `i`'s stored winners (read-only, beside the cache): sender/nonce and status. */
     stored(i: number): { id: string; status: string }[] {

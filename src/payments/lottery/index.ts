@@ -9,6 +9,7 @@ import { createLotteryPayer } from './payer.js'
 import { lotteryPayeeStore } from './store.js'
 
 export * from './ticket.js'
+export { redeemedTickets, type RedeemedTicket } from './events.js'
 export { createLotteryPayee, type LotteryPayee, type LotteryPayeeOptions, type LotteryPayeeContext } from './payee.js'
 export { createLotteryPayer, type LotteryPayerContext } from './payer.js'
 export * from './store.js'
@@ -60,6 +61,13 @@ export const lotteryScheme: PaymentScheme<'lottery', LotteryContracts, LotteryDe
       const a = l.args as { recipient: Address; faceValue: bigint }
       addPaid(paidByEvents, a.recipient, a.faceValue)
       redeemed++
+      txs.add(l.transactionHash!)
+    }
+    // The run format: one event per run of a sender's tickets (what LotteryPayee sends).
+    for (const l of await chain.public.getContractEvents({ address: c.ticketBroker, abi: TicketBrokerAbi, eventName: 'TicketsRedeemed', ...range })) {
+      const a = l.args as { recipient: Address; fromDeposit: bigint; fromReserve: bigint; seqs: `0x${string}` }
+      addPaid(paidByEvents, a.recipient, a.fromDeposit + a.fromReserve)
+      redeemed += (a.seqs.length - 2) / 32
       txs.add(l.transactionHash!)
     }
     return { contract: c.ticketBroker, paidByEvents, facts: { redeemed, redeemTransactions: txs.size } }

@@ -109,7 +109,7 @@ test('terms: face = (batch base + per-ticket gas) x gas price x multiplier, floo
   const gp = await chain.public.getGasPrice()
   const block = await chain.blockNumber()
   const t = await pe.terms(addr(A).toUpperCase().replace('0X', '0x') as Address, NEVER)
-  const face = (60_000n + 12_000n) * gp * 100n
+  const face = (57_000n + 7_000n) * gp * 100n
   assert.deepEqual({ ...t, params: { ...lp(t), recipientRandHash: undefined, nextNonce: undefined } }, {
     scheme: 'lottery', chainId: chain.chainId, contract: d.contracts.lottery.ticketBroker.toLowerCase(), payee: me, pricePerChunk: NEVER,
     params: { faceValue: face, winProb: winProbFor(NEVER, face), recipientRandHash: undefined, expirationBlock: block + 1_200n, acceptUntilBlock: block + 200n, nextNonce: undefined },
@@ -380,7 +380,7 @@ test('settle without force: redeems when the batch is worth minValueToCostRatio 
   for (const [options, times, settled] of cases) {
     const h = await payee({ options })
     const gp = await chain.public.getGasPrice() // what the payee reads in terms() (same block) and keeps for settle()
-    const price = 72_000n * gp * times // one ticket's batch costs (60k + 12k) gas; face = price: every ticket wins
+    const price = 64_000n * gp * times // one ticket's batch costs (57k + 7k) gas; face = price: every ticket wins
     const t = await h.pe.terms(addr(A), price)
     assert.equal(lp(t).faceValue, price)
     await h.pe.receive(pay(t, [0n]))

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { privateKeyToAddress } from 'viem/accounts'
-import { encodeAbiParameters, encodeEventTopics, type Address, type Hex, type Log, type TransactionReceipt } from 'viem'
+import { encodeAbiParameters, encodeEventTopics, getAddress, parseEventLogs, type Address, type Hex, type Log, type TransactionReceipt } from 'viem'
 import { abis, type Chain, type SoukWallet } from '../../chain/index.js'
 import type { SoukDeployment } from '../deploy.js'
 import { faucet } from '../../chain/deploy.js'
@@ -30,6 +30,7 @@ import { createLotteryPayee, LANE_SHIFT, MAX_LANES_PER_PAYER, MAX_RETIRED_KEPT, 
 import { lotteryPayers, type LotteryPayers } from './mutation-fixtures.js'
 import { lotteryPayeeStore, type LotteryPayeeStore, type StoredWinner } from './store.js'
 import { signTicket, ticketDomain } from './ticket.js'
+import { redeemedTickets } from './events.js'
 
 /** Below any face value the payee computes: a ticket practically never wins (p ~ 1e-16). */
 const NEVER = 1n
@@ -162,10 +163,9 @@ function exec(store: string, sql: string) {
 }
 /** The log entries after the first `from`, as [level, message, fields]. */
 const logs = (logger: ReturnType<typeof memoryLogger>, from: number) => logger.entries.slice(from).map((e) => [e.level, e.msg, e.fields])
-/** The broker's WinningTicketRedeemed events for `me`, in chain order, as [sender, nonce]. */
+/** The tickets the broker paid `me` (its TicketsRedeemed and WinningTicketRedeemed events), in chain order, as [sender, nonce]. */
 async function redeemedFor(me: Address): Promise<[string, bigint][]> {
-  const evs = await chain.public.getContractEvents({ address: d.contracts.lottery.ticketBroker, abi: abis.TicketBrokerAbi, eventName: 'WinningTicketRedeemed', args: { recipient: me }, fromBlock: BigInt(d.blockNumber) })
-  return evs.map((e) => [(e.args.sender as string).toLowerCase(), e.args.senderNonce as bigint])
+  return (await redeemedTickets(chain, d.contracts.lottery.ticketBroker, { recipient: me, fromBlock: BigInt(d.blockNumber) })).map((e) => [e.sender, e.nonce])
 }
 /** Draws whose low 128 bits count up from 1: the lanes (a draw's low 128 bits) a payee opens increase in the order it opens them. */
 function countingRng(label: string): Rng {
@@ -284,13 +284,13 @@ test('lanes: a rotation keeps its own lane even when another is free; a new sess
 })
 
 test('lanes: past MAX_LANES_PER_PAYER the session retired is the one accepting until the earliest block, not the first opened', async () => {
-  const { pe, clock } = await payee({ payers: [B], options: { maxTicketsPerRand: 1 } })
+  const { pe, clock } = await payee({ payers: [B], options: { maxTicketsPerRand: 1, paramsValidityBlocks: 12 } })
   const sessions: PaymentTerms[] = []
   for (let i = 0; i < MAX_LANES_PER_PAYER; i++) sessions.push(await pe.terms(addr(B), NEVER))
-  await chain.dev!.mine(1)
+  await chain.dev!.mine(2) // within 10 blocks of the window's end: the rotation opens a new window
   clock.advance(1_000)
-  const rotated = (await pe.receive(pay(sessions[0]!, [0n], { key: B }))).terms! // the first lane's new rand accepts one block longer
-  assert.equal(lp(rotated).acceptUntilBlock, lp(sessions[1]!).acceptUntilBlock + 1n)
+  const rotated = (await pe.receive(pay(sessions[0]!, [0n], { key: B }))).terms! // the first lane's new rand accepts two blocks longer
+  assert.equal(lp(rotated).acceptUntilBlock, lp(sessions[1]!).acceptUntilBlock + 2n)
   const extra = await pe.terms(addr(B), NEVER)
   assert.equal(laneOf(extra), laneOf(sessions[1]!))
   assert.equal((await refusal(pe.receive(pay(sessions[1]!, [0n], { key: B })))).reason, 'expired')
@@ -409,8 +409,8 @@ test('settle without force: a winner urgent by its expiry alone is redeemed with
 })
 
 test('settle without force: a batch\'s gas counts each of its tickets: two winners must be worth (base + 2 x per-ticket gas) x gas price x minValueToCostRatio', async () => {
-  // Two winners of `times` x gas price each against 2 x (60k + 2 x 12k) x gas price: worth it from 84k on.
-  for (const [times, settled] of [[84_000n, 2], [83_999n, 0]] as const) {
+  // Two winners of `times` x gas price each against 2 x (57k + 2 x 7k) x gas price: worth it from 71k on.
+  for (const [times, settled] of [[71_000n, 2], [70_999n, 0]] as const) {
     const { pe } = await payee({ options: { minValueToCostRatio: 2n, faceValueMultiplier: 1n } })
     const gp = await chain.public.getGasPrice() // what terms() reads (same block) and settle() reuses
     const t = await pe.terms(addr(A), times * gp)
@@ -488,7 +488,9 @@ async function winners(name: string, count: number) {
 }
 /** Damages a stored winner's rand (a store gone bad): the broker refuses it, alone or in a batch. */
 const damage = (path: string, id: unknown) => exec(path, `update lottery_winners set rand = '12345' where id = ${Number(id)}`)
-const refusedRand = (r: Record<string, unknown>) => `Contract reverted: TicketBrokerInvalidRecipientRand(${r.rand_hash as string}, 12345)`
+// In the run format the broker hashes the rand it is given: a wrong rand is a signature over other fields. Alone (the
+// struct-format simulation that isolates it) the same winner is refused for its rand.
+const refusedRand = (r: Record<string, unknown>) => `Contract reverted: TicketBrokerInvalidSignature(${getAddress(r.sender as string)})`
 
 test('a failed batch is retried once without the winners the broker refuses alone; a winner whose check fails for another reason stays in it', async () => {
   const { pe, logger, spy, path, rows: [, w1, w2] } = await winners('retry', 3)
@@ -529,7 +531,7 @@ test('a batch that fails again once the refused winners are set aside is an erro
   assert.deepEqual(logs(logger, from), [
     ['error', 'batch redemption failed', { tickets: 2, error: refusedRand(w0!) }],
     ['error', 'winning ticket lost', { sender: addr(A), nonce: w0!.nonce, face: ALWAYS.toString(), reason: 'the broker refuses it: TicketBrokerInvalidRecipientRand' }],
-    ['error', 'batch redemption failed', { tickets: 1, error: 'batchRedeemWinningTickets failed: connect ECONNREFUSED 127.0.0.1:8545' }],
+    ['error', 'batch redemption failed', { tickets: 1, error: 'redeemRuns failed: connect ECONNREFUSED 127.0.0.1:8545' }],
   ])
   await pe.close()
 })
@@ -557,11 +559,12 @@ test('a redemption counts only its own events: another recipient\'s payment or c
   spy.hooks.getTransactionReceipt = async (_args, real) => {
     const r = (await real()) as TransactionReceipt
     const like = r.logs[0]!
-    const ev = (eventName: 'WinningTicketRedeemed' | 'ClaimQueued', data: Hex): Log => ({ ...like, topics: encodeEventTopics({ abi, eventName, args: { sender: addr(A), recipient: other } }) as Log['topics'], data })
+    const ev = (eventName: 'WinningTicketRedeemed' | 'ClaimQueued' | 'TicketsRedeemed', data: Hex): Log => ({ ...like, topics: encodeEventTopics({ abi, eventName, args: { sender: addr(A), recipient: other } }) as Log['topics'], data })
     return {
       ...r,
       logs: [
         ...r.logs,
+        ev('TicketsRedeemed', encodeAbiParameters([{ type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }, { type: 'bytes' }], [laneOf(t), 7n, 7n, 0n, `0x${'00'.repeat(16)}`])),
         ev('WinningTicketRedeemed', encodeAbiParameters([{ type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }, { type: 'uint256' }], [7n, nonce, 7n, 0n])),
         ev('ClaimQueued', encodeAbiParameters([{ type: 'uint256' }, { type: 'uint256' }], [9n, nonce])),
       ],
@@ -570,5 +573,33 @@ test('a redemption counts only its own events: another recipient\'s payment or c
   const rep = await pe.settle({ force: true })
   assert.deepEqual({ ...rep, gasUsed: undefined }, { transactions: 1, gasUsed: undefined, received: ALWAYS, settled: 1, pending: 0, claims: 0 })
   assert.deepEqual(store.winners({ chainId: chain.chainId, broker: d.contracts.lottery.ticketBroker.toLowerCase() as Address }).map((w: StoredWinner) => [w.status, w.reason]), [['redeemed', null]])
+  await pe.close()
+})
+
+test('rotation inside the acceptance window keeps its face value, win probability and expiry (only the rand and the nonce move), so a lane\'s winners go to the broker as one run; within 10 blocks of the window\'s end it opens a new window', async () => {
+  const { pe, clock } = await payee({ options: { paramsValidityBlocks: 40 } })
+  const t0 = await pe.terms(addr(A), ALWAYS)
+  let t = t0
+  for (let i = 0; i < 3; i++) {
+    const next = await win(pe, t)
+    const [a, b] = [lp(t), lp(next)]
+    assert.deepEqual([b.faceValue, b.winProb, b.expirationBlock, b.acceptUntilBlock], [a.faceValue, a.winProb, a.expirationBlock, a.acceptUntilBlock], 'the window is kept')
+    assert.notEqual(b.recipientRandHash, a.recipientRandHash, 'a new rand')
+    assert.equal(b.nextNonce, a.nextNonce + 1n, 'the lane counts on')
+    t = next
+  }
+  const rep = await pe.settle({ force: true })
+  assert.deepEqual([rep.settled, rep.transactions], [3, 1])
+  const paid = await redeemedTickets(chain, d.contracts.lottery.ticketBroker, { recipient: pe.address, fromBlock: BigInt(d.blockNumber) })
+  const mine = paid.filter((p) => p.nonce >> LANE_SHIFT === laneOf(t0))
+  assert.equal(mine.length, 3)
+  const receipt = await chain.public.getTransactionReceipt({ hash: mine[0]!.tx })
+  const runs = parseEventLogs({ abi: abis.TicketBrokerAbi, logs: receipt.logs, eventName: 'TicketsRedeemed' })
+  assert.equal(runs.length, 1, 'one run for the three winners')
+  // Near the window's end (acceptUntil within 10 blocks) a rotation opens a new window.
+  await chain.dev!.mine(Number(lp(t).acceptUntilBlock - (await chain.blockNumber())) - 10)
+  clock.advance(1_000) // the payee's block read is cached for a second
+  const fresh = await win(pe, t)
+  assert.ok(lp(fresh).acceptUntilBlock > lp(t).acceptUntilBlock, 'a new window')
   await pe.close()
 })

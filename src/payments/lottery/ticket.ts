@@ -105,3 +105,93 @@ export function winProbFor(ev: bigint, face: bigint): bigint {
 export function expectedValue(face: bigint, winProb: bigint): bigint {
   return (face * winProb) / MAX_WIN_PROB
 }
+
+// ---------------------------------------------------------------- the run format ({TicketBroker.redeemRuns})
+
+/** Bytes per ticket in a run: seq (16) ‖ r (32) ‖ vs (32, EIP-2098) ‖ recipientRand (32). */
+export const RUN_RECORD_BYTES = 112
+const SEQ_BITS = 128n
+const SEQ_MASK = (1n << SEQ_BITS) - 1n
+
+/** A winning ticket as the payee holds it: the signed fields, the 65-byte signature and the revealed rand. */
+export interface RunTicket {
+  sender: Address
+  faceValue: bigint
+  winProb: bigint
+  expirationBlock: bigint
+  senderNonce: bigint
+  /** r ‖ s ‖ v (65 bytes, v ∈ {27, 28}). */
+  sig: Uint8Array
+  rand: bigint
+}
+
+/** `TicketBroker.TicketRun`: tickets sharing every signed field but seq and rand (the recipient is the caller). */
+export interface TicketRunArg {
+  sender: Address
+  faceValue: bigint
+  winProb: bigint
+  expirationBlock: bigint
+  lane: bigint
+  tickets: Hex
+}
+
+/**
+ * Groups winning tickets into runs for `redeemRuns`: tickets with the same (sender, face value, win probability,
+ * expiry, lane) form one run, in the order their first ticket appears, with seqs in increasing order. A ticket
+ * whose signature is not 65 bytes with v ∈ {27, 28} cannot be put in the format: a `RangeError` says which.
+ */
+export function toTicketRuns(tickets: readonly RunTicket[]): TicketRunArg[] {
+  const groups = new Map<string, { head: Omit<TicketRunArg, 'tickets'>; items: RunTicket[] }>()
+  for (const t of tickets) {
+    const lane = t.senderNonce >> SEQ_BITS
+    const key = `${t.sender.toLowerCase()}|${t.faceValue}|${t.winProb}|${t.expirationBlock}|${lane}`
+    let g = groups.get(key)
+    if (!g) groups.set(key, (g = { head: { sender: t.sender, faceValue: t.faceValue, winProb: t.winProb, expirationBlock: t.expirationBlock, lane }, items: [] }))
+    g.items.push(t)
+  }
+  return [...groups.values()].map(({ head, items }) => {
+    items.sort((a, b) => ((a.senderNonce & SEQ_MASK) < (b.senderNonce & SEQ_MASK) ? -1 : 1))
+    const out = new Uint8Array(items.length * RUN_RECORD_BYTES)
+    items.forEach((t, i) => writeRunRecord(out, i * RUN_RECORD_BYTES, t))
+    return { ...head, tickets: `0x${Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString('hex')}` as Hex }
+  })
+}
+
+function writeRunRecord(out: Uint8Array, at: number, t: RunTicket): void {
+  if (t.sig.length !== 65 || (t.sig[64] !== 27 && t.sig[64] !== 28)) throw new RangeError(`ticket ${t.senderNonce}: a signature of ${t.sig.length} bytes with v ${t.sig[64]}, not 65 bytes with v 27 or 28`)
+  if (t.sig[32]! & 0x80) throw new RangeError(`ticket ${t.senderNonce}: a high-s signature has no EIP-2098 form (the broker takes only low s)`)
+  const seq = t.senderNonce & SEQ_MASK
+  const w = new Uint8Array(32)
+  writeWord(w, 0, seq)
+  out.set(w.subarray(16), at)
+  out.set(t.sig.subarray(0, 32), at + 16)
+  out.set(t.sig.subarray(32, 64), at + 48)
+  // EIP-2098: s ≤ n/2 leaves s's top bit free for v - 27.
+  if (t.sig[64] === 28) out[at + 48]! |= 0x80
+  writeWord(out, at + 80, t.rand)
+}
+
+/** The nonces (`lane << 128 | seq`) of a `TicketsRedeemed` event's tickets, from its `lane` and packed `seqs`. */
+export function runNonces(lane: bigint, seqs: Hex): bigint[] {
+  const hex = seqs.slice(2)
+  if (hex.length % 32 !== 0) throw new RangeError(`seqs of ${hex.length / 2} bytes: not a multiple of 16`)
+  const out: bigint[] = []
+  for (let i = 0; i < hex.length; i += 32) out.push((lane << SEQ_BITS) | BigInt(`0x${hex.slice(i, i + 32)}`))
+  return out
+}
+
+/** One ticket of a `TicketsRedeemed` event: its nonce, and what of its face value the deposit and the reserve paid. */
+export interface RunRedemption { nonce: bigint; faceValue: bigint; fromDeposit: bigint; fromReserve: bigint }
+
+/**
+ * A `TicketsRedeemed` event ticket by ticket. The broker pays a run's tickets in order from the deposit first, so the
+ * run's `fromDeposit` covers its first tickets in full, one ticket perhaps in part, and the reserve the rest.
+ */
+export function runRedemptions(ev: { lane: bigint; faceValue: bigint; fromDeposit: bigint; fromReserve: bigint; seqs: Hex }): RunRedemption[] {
+  let dep = ev.fromDeposit
+  return runNonces(ev.lane, ev.seqs).map((nonce) => {
+    const d = dep < ev.faceValue ? dep : ev.faceValue
+    dep -= d
+    return { nonce, faceValue: ev.faceValue, fromDeposit: d, fromReserve: ev.faceValue - d }
+  })
+}
