@@ -4,7 +4,10 @@ import { createHash, createCipheriv } from 'node:crypto'
 import fc from 'fast-check'
 import { A, capnetKernels, freshKernels, kernelModuleBytes, setCapnetKernelsEnabled } from './wasm-kernels.js'
 import { generatePuzzle, solvePuzzle, searchStarts } from './puzzle.js'
-import { seededRng } from './hash.js'
+import { seededRng, sha256Js } from './hash.js'
+import { createInnerPieceSource, encryptLayer, layerIv } from './keys.js'
+import { describeContent } from './content.js'
+import { createBundle } from './bundle.js'
 import { PuzzleUnsolvableError } from './errors.js'
 import type { PuzzleParams } from './params.js'
 
@@ -129,4 +132,51 @@ test('a fresh kernels instance has its own memory', () => {
   assert.equal(b.u8[A.MSG1], 0)
   a.ensure(A.SOLVE_CHUNKS + 200_000)
   assert.ok(a.u8.length >= A.SOLVE_CHUNKS + 200_000)
+})
+
+/** Runs `fn` with the kernels off (the JavaScript / node:crypto paths). */
+function withoutKernels<T>(fn: () => T): T {
+  const was = setCapnetKernelsEnabled(false)
+  try { return fn() } finally { setCapnetKernelsEnabled(was) }
+}
+
+test('with and without the kernels: same IVs, short hashes, piece sources, puzzles and bundles', () => {
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 8, maxLength: 64 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.constantFrom<'inner' | 'outer'>('inner', 'outer'),
+    fc.uint8Array({ maxLength: 200 }),
+    (requestId, chunkIndex, layer, msg) => {
+      assert.deepEqual(layerIv(requestId, chunkIndex, layer), withoutKernels(() => layerIv(requestId, chunkIndex, layer)))
+      assert.deepEqual(sha256Js(msg.subarray(0, 7), msg.subarray(7)), withoutKernels(() => sha256Js(msg)))
+      assert.equal(Buffer.from(sha256Js(msg)).toString('hex'), createHash('sha256').update(msg).digest('hex'))
+    },
+  ), { numRuns: 200 })
+  const rng = seededRng('both-ways')
+  for (const pieceSize of [8, 12, 16, 20, 24, 33, 48, 64]) {
+    const p = { rounds: 3, pieceSize, chunkSize: pieceSize * 64, cachesPerRequest: 3 }
+    const plainChunks = Array.from({ length: 3 }, () => rng(p.chunkSize))
+    const args = { plainChunks, innerKeys: Array.from({ length: 3 }, () => rng(32)), requestId: rng(16), chunkIndices: [4, 0, 9], pieceSize }
+    const fast = createInnerPieceSource(args)
+    const slow = withoutKernels(() => createInnerPieceSource(args))
+    for (let slot = 0; slot < 3; slot++) for (let i = 0; i < 64; i++) assert.deepEqual(fast(slot, i), slow(slot, i), `piece ${slot}/${i} of ${pieceSize}`)
+    const a = generatePuzzle({ source: createInnerPieceSource(args), params: p, rng: seededRng(`p${pieceSize}`) })
+    const b = withoutKernels(() => generatePuzzle({ source: createInnerPieceSource(args), params: p, rng: seededRng(`p${pieceSize}`) }))
+    assert.deepEqual(a, b)
+  }
+  const content = describeContent(rng(4 * 4096 - 100), 4096)
+  const caches = [0, 1, 2, 3].map((i) => ({ cacheId: `c${i}`, cacheSecret: rng(32) }))
+  const bundleArgs = { content, chunkIndices: [3, 1, 0, 2], caches, requestId: rng(16), publisherSecret: rng(32), params: { pieceSize: 16 } }
+  assert.deepEqual(createBundle({ ...bundleArgs, rng: seededRng('b') }), withoutKernels(() => createBundle({ ...bundleArgs, rng: seededRng('b') })))
+})
+
+test('piece sources read interleaved keep their own keys (the kernels hold one source\'s round keys at a time)', () => {
+  const rng = seededRng('interleaved')
+  const mk = () => ({ plainChunks: [rng(256), rng(256)], innerKeys: [rng(32), rng(32)], requestId: rng(16), chunkIndices: [0, 1], pieceSize: 16 })
+  const a = mk(), b = mk()
+  const sa = createInnerPieceSource(a), sb = createInnerPieceSource(b)
+  for (let i = 0; i < 16; i++) {
+    const slot = i & 1
+    const want = (x: typeof a) => encryptLayer(x.plainChunks[slot], { key: x.innerKeys[slot], requestId: x.requestId, chunkIndex: slot, layer: 'inner' }).subarray(16 * i, 16 * i + 16)
+    assert.deepEqual(sa(slot, i), want(a))
+    assert.deepEqual(sb(slot, i), want(b))
+  }
 })
