@@ -19,6 +19,20 @@
  * - onChainBytesPer100kTicketsMicrocash / Lottery: calldata of the redemption transactions needed for the winners
  *   of 10^5 tickets (p·10^5 winners, batches of 100), measured from the real transaction inputs.
  *
+ * Lifecycle against the real baseline (issue 16; bench/microcash-lifecycle.ts, where every choice is described):
+ * the whole escrow lifecycle — open, fund, issue, redeem, close — for K payers × S servers, MicroCash (one
+ * ConcurrentLottery escrow per payer, redemption by `redeemPacked`: one transaction per server for all escrows)
+ * against one TicketBroker reserve per payer-server stream (`fundReserve` per stream, `redeemRuns` per server,
+ * `unlock` + `withdraw` per payer), real signatures and draws, the same face value and win probability p = 1/100.
+ * - lifecycleGasRatio = lifecycleGasBaseline / lifecycleGasMicrocash and lifecycleBytesRatio =
+ *   lifecycleBytesBaseline / lifecycleBytesMicrocash: > 1 means MicroCash spends less. Gas is summed from the
+ *   receipts of every transaction of the lifecycle, bytes are their calldata.
+ * - lifecycleTicketsPerSecond*: issue + verify + win check off chain (one core, both sides).
+ * - Three cases: K=20, S=10, 100 tickets per stream (about one winner per stream; no suffix), K=S=1 with 5,000
+ *   tickets (suffix K1S1: where the baseline should win), and K=20, S=10 with 1,000 tickets per stream (suffix
+ *   LongStreams: about ten winners per stream). MicroCash issues every number of its round, so it has exactly p·N
+ *   winners per escrow; the baseline's count is binomial (both are in the file).
+ *
  * Run: `node --import tsx bench/microcash.ts` (or `npm run bench`). Writes bench/results/microcash.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -41,6 +55,7 @@ import { systemClock } from '../src/core/clock.js'
 import { silentLogger } from '../src/core/logger.js'
 import { pooledSystemRng } from '../src/crypto/rng.js'
 import { openSqliteSequenceStore, openSqliteMicrocashServerStore } from '../src/payments/microcash/store.js'
+import { measureLifecycle, type LifecycleResult } from './microcash-lifecycle.js'
 
 /** The components a node passes (system clock, pooled CSPRNG), so the rates are the node's. */
 const components = () => ({ clock: systemClock(), rng: pooledSystemRng, logger: silentLogger() })
@@ -188,6 +203,31 @@ async function lotteryGas(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeK
   return { gasPerRedeemedTicketLottery: Number(b100.gasUsed) / 100, calldataBytesPerTicketLottery: (tx.input.length - 2) / 2 / 100 }
 }
 
+/** The lifecycle cases of the file: [suffix, K, S, tickets per stream]; p = 1/LIFECYCLE_WIN_DEN for all. */
+export const LIFECYCLE_CASES: readonly [string, number, number, number][] = [['', 20, 10, 100], ['K1S1', 1, 1, 5000], ['LongStreams', 20, 10, 1000]]
+export const LIFECYCLE_WIN_DEN = 100
+
+/** The figures of one lifecycle case, named `lifecycle<Figure><suffix>`. */
+export function lifecycleFields(r: LifecycleResult, suffix: string): Record<string, number> {
+  const out: Record<string, number> = {
+    GasRatio: Number(r.gasRatio.toFixed(3)),
+    BytesRatio: Number(r.bytesRatio.toFixed(3)),
+    GasMicrocash: r.microcash.gas, GasBaseline: r.baseline.gas,
+    BytesMicrocash: r.microcash.bytes, BytesBaseline: r.baseline.bytes,
+    TxsMicrocash: r.microcash.txs, TxsBaseline: r.baseline.txs,
+    K: r.K, S: r.S, WinProbability: r.winProbability, TicketsPerStream: r.ticketsPerStream,
+    WinnersMicrocash: r.microcash.winners, WinnersBaseline: r.baseline.winners,
+    TicketsPerSecondMicrocash: Math.round(r.microcash.ticketsPerSecond), TicketsPerSecondBaseline: Math.round(r.baseline.ticketsPerSecond),
+    OpenGasMicrocash: r.microcash.phases.open.gas, OpenGasBaseline: r.baseline.phases.open.gas,
+    RedeemGasMicrocash: r.microcash.phases.redeem.gas, RedeemGasBaseline: r.baseline.phases.redeem.gas,
+    CloseGasMicrocash: r.microcash.phases.close.gas, CloseGasBaseline: r.baseline.phases.close.gas,
+    RedeemBytesMicrocash: r.microcash.phases.redeem.bytes, RedeemBytesBaseline: r.baseline.phases.redeem.bytes,
+    LockedFaceValuesMicrocash: Number(r.microcash.locked / FACE), LockedFaceValuesBaseline: Number(r.baseline.locked / FACE),
+    BaselineRedeemRuns: r.baselineRedeem === 'redeemRuns' ? 1 : 0,
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [`lifecycle${k}${suffix}`, v]))
+}
+
 export async function benchMicrocash(opts: { perServer?: number; lotteryTickets?: number; coreTickets?: number; log?: (s: string) => void } = {}): Promise<Record<string, number>> {
   const log = opts.log ?? (() => {})
   const chain = await createChain({ kind: 'embedded', accounts: 110, seed: 'bench-microcash' })
@@ -211,6 +251,8 @@ export async function benchMicrocash(opts: { perServer?: number; lotteryTickets?
     const mg = await microcashGas(chain, d, lottery, keys[6], keys[7])
     await fundPayer('lottery', { chain, deployment: d, key: keys[8] }, { deposit: 10n ** 20n })
     const lg = await lotteryGas(chain, d, keys[8], keys[9])
+    const lifecycle: Record<string, number> = {}
+    for (const [suffix, K, S, T] of LIFECYCLE_CASES) Object.assign(lifecycle, lifecycleFields(await measureLifecycle({ K, S, ticketsPerStream: T, winDenominator: LIFECYCLE_WIN_DEN, log }), suffix))
     const winnersPer100k = 100_000 / P_DEN
     const txOverheadBytes = 110 // envelope of a signed type-2 transaction without calldata
     const bytes = (perTicket: number) => winnersPer100k * perTicket + Math.ceil(winnersPer100k / 100) * txOverheadBytes
@@ -230,6 +272,7 @@ export async function benchMicrocash(opts: { perServer?: number; lotteryTickets?
       onChainBytesPer100kTicketsLottery: Math.round(bytes(lg.calldataBytesPerTicketLottery)),
       winProbabilityForChainCosts: 1 / P_DEN,
       keccakNative: keccakBackend === 'native' ? 1 : 0,
+      ...lifecycle,
     }
   } finally {
     await chain.close()

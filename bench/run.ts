@@ -25,7 +25,11 @@ const all: Bench[] = [
   {
     name: 'microcash',
     run: async () => (await import('./microcash.js')).benchMicrocash({ log: (s) => process.stderr.write(`  ${s}\n`) }),
-    targets: [['ratio', 'microcash / sequential lottery ≥ 4 (paper: 1.7-4.2)']],
+    targets: [
+      ['ratio', 'microcash / sequential lottery ≥ 4 (paper: 1.7-4.2)'],
+      ['lifecycleGasRatio', '> 1: per-stream TicketBroker reserves / MicroCash, whole lifecycle, K=20 × S=10'],
+      ['lifecycleBytesRatio', '> 1: the same for calldata bytes'],
+    ],
   },
   {
     name: 'cdn',
