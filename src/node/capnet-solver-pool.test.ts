@@ -47,10 +47,10 @@ test('worker pool: concurrent puzzles, an unsolvable one, a short chunk, and reu
     goal[0] ^= 1
     await assert.rejects(solvePuzzleParallel({ innerChunks: chunks, challenge: { params: p, goal }, pool }), (e: unknown) => e instanceof PuzzleUnsolvableError && e.details.hashesComputed === 256 * 8)
     const short = chunks.map((c, i) => (i === 2 ? c.subarray(0, 1000) : c))
-    const one = (() => { try { return solvePuzzle({ innerChunks: short, challenge: puzzles[1] }) } catch (e) { return e } })()
-    const many = await solvePuzzleParallel({ innerChunks: short, challenge: puzzles[1], pool }).catch((e: unknown) => e)
+    const one: unknown = (() => { try { return solvePuzzle({ innerChunks: short, challenge: puzzles[1] }) } catch (e) { return e } })()
+    const many: unknown = await solvePuzzleParallel({ innerChunks: short, challenge: puzzles[1], pool }).catch((e: unknown) => e)
     if (one instanceof Error) assert.ok(many instanceof PuzzleUnsolvableError)
-    else assert.deepEqual((many as typeof one).secret, one.secret)
+    else assert.deepEqual((many as { secret: Uint8Array }).secret, (one as { secret: Uint8Array }).secret)
     await pool.close()
     const again = await solvePuzzleParallel({ innerChunks: chunks, challenge: puzzles[2], pool })
     assert.deepEqual(again.secret, puzzles[2].secret)

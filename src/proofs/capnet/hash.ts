@@ -145,7 +145,7 @@ export function sha256Js(...parts: Uint8Array[]): Uint8Array {
   if (k) {
     const mem = k.u8
     let o = A.MSG1
-    for (const p of parts) { mem.set(p, o); o += p.length }
+    for (const p of parts) { for (let i = 0; i < p.length; i++) mem[o + i] = p[i]; o += p.length }
     k.x.sha256(A.MSG1, len, A.OUT1)
     mem.fill(0, A.MSG1, A.MSG1 + 128)
     return mem.slice(A.OUT1, A.OUT1 + 32)

@@ -11,7 +11,7 @@ test('public exports (snapshot: a change here is an API change)', () => {
     'deriveInnerKey', 'deriveOuterKey', 'describeContent', 'encryptLayer', 'expectedSolveHashes', 'generatePuzzle', 'lastStepSlot', 'layerIv',
     'merkleLeaf', 'merkleProof', 'merkleRoot', 'openBundle', 'openCacheTicket', 'openInnerKeys', 'padChunk', 'parseBundle', 'parsePuzzleParams',
     'peelOuterLayer', 'piecesPerChunk', 'randomBelow', 'sealCacheTicket', 'sealInnerKeys', 'secretCommitment', 'seededRng', 'serveChunk', 'sha256',
-    'solveBundle', 'solvePuzzle', 'systemRng', 'toChallenge', 'verifyMerkleProof', 'verifySecretAgainstGoal', 'verifySecretCommitment',
+    'solveBundle', 'solvePuzzle', 'solvePuzzleParallel', 'systemRng', 'toChallenge', 'verifyMerkleProof', 'verifySecretAgainstGoal', 'verifySecretCommitment',
     'verifySolution',
   ])
 })

@@ -149,12 +149,13 @@ export function layerIv(requestId: Uint8Array, chunkIndex: number, layer: Layer)
     // The message straight into the kernels' scratch (at most 17 + 1 + 8 + 64 = 90 bytes).
     const mem = k.u8
     const M = A.MSG1
-    mem.set(L_IV, M)
+    for (let i = 0; i < L_IV.length; i++) mem[M + i] = L_IV[i]
     let o = M + L_IV.length
     mem[o++] = layer === 'inner' ? 1 : 2
     putU32(mem, o, requestId.length)
-    mem.set(requestId, o + 4)
-    putU32(mem, o + 4 + requestId.length, chunkIndex)
+    o += 4
+    for (let i = 0; i < requestId.length; i++) mem[o + i] = requestId[i]
+    putU32(mem, o + requestId.length, chunkIndex)
     k.x.sha256(M, len, A.OUT1)
     return mem.slice(A.OUT1, A.OUT1 + 16)
   }
@@ -254,33 +255,99 @@ let roundKeysOwner: object | null = null
  * call (~0.9 µs). Same bytes.
  */
 function wasmPieceSource(k: Kernels, plainChunks: readonly Uint8Array[], innerKeys: readonly Uint8Array[], ivs: Uint8Array[], pieceSize: number): PieceSource {
-  const n = plainChunks.length
-  const token = {}
-  const expand = () => {
-    for (let i = 0; i < n; i++) {
-      const rk = A.ROUND_KEYS + i * ROUND_KEY_STRIDE
-      k.u8.set(innerKeys[i], rk)
-      k.x.aes_expand(rk)
-    }
-    roundKeysOwner = token
-  }
-  expand()
-  return (slot, pieceIndex) => {
-    // Reads interleaved with another source's: expand this one's keys again (rare; ~0.1 µs a key).
-    if (roundKeysOwner !== token) expand()
-    const start = pieceIndex * pieceSize
-    const firstBlock = Math.floor(start / AES_BLOCK)
-    const lastBlock = Math.floor((start + pieceSize - 1) / AES_BLOCK)
-    const mem = k.u8
-    for (let b = firstBlock, o = A.CTR; b <= lastBlock; b++, o += AES_BLOCK) addCounter(ivs[slot], b, mem, o)
-    k.x.aes_enc(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, A.CTR, lastBlock - firstBlock + 1)
-    const plain = plainChunks[slot]
-    const ks = A.CTR + start - firstBlock * AES_BLOCK
-    const out = new Uint8Array(pieceSize)
-    for (let i = 0; i < pieceSize; i++) out[i] = plain[start + i] ^ mem[ks + i]
-    return out
-  }
+  // One closure per source, the rest module-level functions over this state (closures cost on a ~7 µs hot path).
+  const st: WasmSource = { k, plainChunks, innerKeys, ivs, pieceSize, token: {} }
+  claimKeys(st)
+  const read = ((slot: number, pieceIndex: number) => readWasmPiece(st, slot, pieceIndex)) as PieceSource & { [FUSED_CHAIN]?: FusedChain }
+  read[FUSED_CHAIN] = (p, s) => fusedChain(st, p, s)
+  return read
 }
+
+interface WasmSource {
+  k: Kernels
+  plainChunks: readonly Uint8Array[]
+  innerKeys: readonly Uint8Array[]
+  ivs: Uint8Array[]
+  pieceSize: number
+  /** Identifies the source holding the kernels' key area. */
+  token: object
+}
+
+/** Puts the source's round keys in the kernels' key area if another source's are there (rare; ~0.1 µs a key). */
+function claimKeys(st: WasmSource): void {
+  if (roundKeysOwner === st.token) return
+  const { k, innerKeys } = st
+  for (let i = 0; i < innerKeys.length; i++) {
+    const rk = A.ROUND_KEYS + i * ROUND_KEY_STRIDE
+    const mem = k.u8
+    const key = innerKeys[i]
+    for (let b = 0; b < CAPNET_KEY_BYTES; b++) mem[rk + b] = key[b]
+    k.x.aes_expand(rk)
+  }
+  roundKeysOwner = st.token
+}
+
+/** Writes the counter blocks of the piece at byte `start` of `slot` at CTR; returns the first block's number. */
+function writeCounters(st: WasmSource, slot: number, start: number): number {
+  const firstBlock = Math.floor(start / AES_BLOCK)
+  const lastBlock = Math.floor((start + st.pieceSize - 1) / AES_BLOCK)
+  const mem = st.k.u8
+  const iv = st.ivs[slot]
+  for (let b = firstBlock, o = A.CTR; b <= lastBlock; b++, o += AES_BLOCK) addCounter(iv, b, mem, o)
+  return firstBlock
+}
+
+function readWasmPiece(st: WasmSource, slot: number, pieceIndex: number): Uint8Array {
+  claimKeys(st)
+  const { k, pieceSize } = st
+  const start = pieceIndex * pieceSize
+  const first = writeCounters(st, slot, start)
+  k.x.aes_enc(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, A.CTR, Math.floor((start + pieceSize - 1) / AES_BLOCK) - first + 1)
+  const mem = k.u8
+  const plain = st.plainChunks[slot]
+  const ks = A.CTR + start - first * AES_BLOCK
+  const out = new Uint8Array(pieceSize)
+  for (let i = 0; i < pieceSize; i++) out[i] = plain[start + i] ^ mem[ks + i]
+  return out
+}
+
+/** One chain step in one kernel call: plaintext piece to CHAIN+dst, then counters, AES, XOR, SHA-256 in place; the next index. */
+function fusedStep(st: WasmSource, slot: number, pieceIndex: number, dst: number, P: number): number {
+  const { k, pieceSize } = st
+  const start = pieceIndex * pieceSize
+  const first = writeCounters(st, slot, start)
+  const mem = k.u8
+  const plain = st.plainChunks[slot]
+  const M = A.CHAIN + dst
+  for (let i = 0; i < pieceSize; i++) mem[M + i] = plain[start + i]
+  const blocks = Math.floor((start + pieceSize - 1) / AES_BLOCK) - first + 1
+  return k.x.gen_step(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, blocks, start - first * AES_BLOCK, dst, dst + pieceSize, P)
+}
+
+function fusedChain(st: WasmSource, p: Parameters<FusedChain>[0], s: number): ReturnType<FusedChain> {
+  const n = st.plainChunks.length
+  if (p.pieceSize !== st.pieceSize || p.cachesPerRequest !== n) return null
+  claimKeys(st)
+  const P = p.chunkSize / p.pieceSize
+  const L = p.rounds * n
+  const M = A.CHAIN
+  putU32(st.k.u8, M, s)
+  let idx = fusedStep(st, 0, s / p.pieceSize, 4, P)
+  let prev: Uint8Array | null = null
+  for (let j = 1; j < L; j++) {
+    if (j === L - 1) prev = st.k.u8.slice(M, M + 32)
+    idx = fusedStep(st, j % n, idx, 32, P)
+  }
+  return { prev: prev!, last: st.k.u8.slice(M, M + 32) }
+}
+
+/**
+ * A whole puzzle chain (params `p`, start offset `s` in bytes) over a WebAssembly piece source, every step in one
+ * kernel call: h_{L-2} and h_{L-1}, or null when the params do not match the source (the caller reads piece by piece).
+ */
+export type FusedChain = (p: { rounds: number; pieceSize: number; chunkSize: number; cachesPerRequest: number }, s: number) => { prev: Uint8Array; last: Uint8Array } | null
+/** Where a piece source made by {@link createInnerPieceSource} on the kernels keeps its {@link FusedChain}. */
+export const FUSED_CHAIN = Symbol('capnet.fusedChain')
 
 /** out[o..o+16) = (iv + n) mod 2^128, big-endian, as OpenSSL's CTR mode increments the whole counter block. */
 function addCounter(iv: Uint8Array, n: number, out: Uint8Array, o: number): void {

@@ -26,7 +26,7 @@
 import { sha256 } from '../../crypto/sha256.js'
 import { sha256Into, sha256PaddedLength, bytesEqual } from './hash.js'
 import { randomBelow, type Rng } from '../../crypto/rng.js'
-import { secretCommitment, verifySecretCommitment, type PieceSource } from './keys.js'
+import { secretCommitment, verifySecretCommitment, FUSED_CHAIN, type FusedChain, type PieceSource } from './keys.js'
 import { parsePuzzleParams, piecesPerChunk, chainLength, type PuzzleParams } from './params.js'
 import { PuzzleUnsolvableError } from './errors.js'
 import { A, capnetKernels, freshKernels, type Kernels } from './wasm-kernels.js'
@@ -199,8 +199,9 @@ export function generatePuzzle(args: GeneratePuzzleParameters): Puzzle {
     throw new TypeError('generatePuzzle needs innerChunks or a piece source')
   }
   const startOffset = randomBelow(args.rng, piecesPerChunk(params)) * params.pieceSize
+  const fused = (read as { [FUSED_CHAIN]?: FusedChain })[FUSED_CHAIN]
   const k = chainBusy ? null : capnetKernels()
-  const r = k ? runChainWasm(k, read, params, startOffset) : runChain(read, params, startOffset, ...chainBuffers(params))
+  const r = (k && fused?.(params, startOffset)) || (k ? runChainWasm(k, read, params, startOffset) : runChain(read, params, startOffset, ...chainBuffers(params)))
   if (r.prev === null) throw new RangeError('piece source returned no piece')
   return { params, goal: r.last, secret: r.prev, startOffset, commitment: secretCommitment(r.prev) }
 }

@@ -185,8 +185,8 @@ function bswapLocal(f: FuncBuilder, x: number): void {
 }
 
 /** sha256(msg, len, out): pads memory[msg..) in place, hashes, writes the digest big-endian. */
-function buildSha256(m: WasmModule, compress1: number): void {
-  m.func('sha256', [I32, I32, I32], [], (f) => {
+function buildSha256(m: WasmModule, compress1: number): number {
+  return m.func('sha256', [I32, I32, I32], [], (f) => {
     const msg = 0, len = 1, out = 2
     const padded = f.local(I32), i = f.local(I32), x = f.local(I32)
     // padded = (((len + 8) >> 6) + 1) << 6
@@ -231,7 +231,7 @@ function emitSubBytes(f: FuncBuilder, x: number): void {
   }
 }
 
-function buildAes(m: WasmModule): void {
+function buildAes(m: WasmModule): number {
   // aes_expand(rk): round keys 2..14 from the 32-byte key at rk (FIPS 197 §5.2, four words at a time).
   m.func('aes_expand', [I32], [], (f) => {
     const rk = 0
@@ -256,7 +256,7 @@ function buildAes(m: WasmModule): void {
     }
   })
   // aes_enc(rk, ptr, blocks): ECB encryption in place.
-  m.func('aes_enc', [I32, I32, I32], [], (f) => {
+  return m.func('aes_enc', [I32, I32, I32], [], (f) => {
     const rk = 0, ptr = 1, blocks = 2
     const s = f.local(V128), t = f.local(V128), r1 = f.local(V128), u = f.local(V128)
     f.block().loop()
@@ -387,14 +387,45 @@ function buildSolve(m: WasmModule, compress4: number): void {
   })
 }
 
+/**
+ * gen_step(rk, blocks, skip, dst, len, P) -> next piece index: one step of puzzle generation over a lazy inner
+ * piece. The counter blocks are at CTR and the plaintext piece at CHAIN+dst (len - dst bytes); encrypts the
+ * counters under the round keys at rk, XORs keystream bytes CTR+skip.. into the piece (the inner-encrypted piece),
+ * hashes CHAIN[0..len) in place, and returns u48be(digest[0..6]) mod P.
+ */
+function buildGenStep(m: WasmModule, sha: number, enc: number): void {
+  m.func('gen_step', [I32, I32, I32, I32, I32, I32], [I32], (f) => {
+    const rk = 0, blocks = 1, skip = 2, dst = 3, len = 4, P = 5
+    const i = f.local(I32)
+    f.get(rk).i32(A.CTR).get(blocks).call(enc)
+    f.get(dst).set(i)
+    f.block().loop()
+    f.get(i).get(len).op('i32.ge_u').brIf(1)
+    // CHAIN[i] ^= CTR[skip + i - dst]
+    f.get(i).get(i).mem('i32.load8_u', A.CHAIN).get(skip).get(i).op('i32.add').get(dst).op('i32.sub').mem('i32.load8_u', A.CTR).op('i32.xor').mem('i32.store8', A.CHAIN)
+    f.get(i).i32(1).op('i32.add').set(i).br(0)
+    f.end().end()
+    f.i32(A.CHAIN).get(len).i32(A.CHAIN).call(sha)
+    // u48be(h[0..6]) = (bswap(word 0) << 16) | (bswap(word 1) >>> 16)
+    f.i32(0).mem('i32.load', A.CHAIN).set(i)
+    bswapLocal(f, i)
+    f.op('i64.extend_i32_u').i64(16n).op('i64.shl')
+    f.i32(0).mem('i32.load', A.CHAIN + 4).set(i)
+    bswapLocal(f, i)
+    f.i32(16).op('i32.shr_u').op('i64.extend_i32_u').op('i64.or')
+    f.get(P).op('i64.extend_i32_u').op('i64.rem_u').op('i32.wrap_i64')
+  })
+}
+
 /** The module's bytes (deterministic). */
 export function kernelModuleBytes(): Uint8Array {
   const m = new WasmModule(2)
   const c1 = m.func('compress1', [I32, I32], [], buildCompress1)
   const c4 = m.func('compress4', [I32, I32], [], buildCompress4)
-  buildSha256(m, c1)
-  buildAes(m)
+  const sha = buildSha256(m, c1)
+  const enc = buildAes(m)
   buildSolve(m, c4)
+  buildGenStep(m, sha, enc)
   return m.bytes()
 }
 
@@ -406,6 +437,7 @@ export interface KernelExports {
   aes_expand(rk: number): void
   aes_enc(rk: number, ptr: number, blocks: number): void
   solve(k0: number, k1: number): number
+  gen_step(rk: number, blocks: number, skip: number, dst: number, len: number, P: number): number
 }
 
 /** One instance of the kernels, with byte views of its memory (renewed after the memory grows). */
