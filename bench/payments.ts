@@ -81,7 +81,7 @@ export async function redeemGas(chain: Chain, d: SoukDeployment, payerKey: Hex, 
   }
 }
 
-async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
+export async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   const price = DEFAULT_PRICE_PER_CHUNK
   const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, options: { maxTicketsPerRand: 1_000_000, paramsValidityBlocks: 1_000_000 }, ...components() })

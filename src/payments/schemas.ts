@@ -77,3 +77,37 @@ export const LotteryPaymentSchema = z.object({
   amount: zUint,
   body: LotteryBodySchema,
 })
+export type LotteryPayment = z.infer<typeof LotteryPaymentSchema>
+
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/
+const HEX32_RE = /^0x[0-9a-fA-F]{64}$/
+const SIG_RE = /^0x[0-9a-fA-F]{130}$/
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * `LotteryPaymentSchema.safeParse` without zod on the payee's hot path: the same rules written out by hand (~10x
+ * faster), the same output (lower-cased hex, unknown keys dropped). Returns undefined for anything it does not accept;
+ * the caller then runs the zod schema for the error message (a test holds the two to the same verdicts and output).
+ */
+export function parseLotteryPayment(raw: unknown): LotteryPayment | undefined {
+  if (!isPlainObject(raw) || raw.scheme !== 'lottery') return undefined
+  const { payer, payee, amount, body } = raw
+  if (typeof payer !== 'string' || !ADDRESS_RE.test(payer) || typeof payee !== 'string' || !ADDRESS_RE.test(payee)) return undefined
+  if (typeof amount !== 'bigint' || amount < 0n || !isPlainObject(body)) return undefined
+  const { faceValue, winProb, recipientRandHash, expirationBlock, tickets } = body
+  if (typeof faceValue !== 'bigint' || faceValue <= 0n || typeof winProb !== 'bigint' || winProb <= 0n) return undefined
+  if (typeof recipientRandHash !== 'string' || !HEX32_RE.test(recipientRandHash) || typeof expirationBlock !== 'bigint' || expirationBlock < 0n) return undefined
+  if (!Array.isArray(tickets) || tickets.length < 1 || tickets.length > MAX_TICKETS_PER_PAYMENT) return undefined
+  const out: { nonce: bigint; sig: Hex }[] = new Array(tickets.length)
+  for (let i = 0; i < tickets.length; i++) {
+    const t: unknown = tickets[i]
+    if (!isPlainObject(t)) return undefined
+    const { nonce, sig } = t
+    if (typeof nonce !== 'bigint' || nonce < 0n || typeof sig !== 'string' || !SIG_RE.test(sig)) return undefined
+    out[i] = { nonce, sig: sig.toLowerCase() as Hex }
+  }
+  return {
+    scheme: 'lottery', payer: payer.toLowerCase() as Address, payee: payee.toLowerCase() as Address, amount,
+    body: { faceValue, winProb, recipientRandHash: recipientRandHash.toLowerCase() as Hex, expirationBlock, tickets: out },
+  }
+}

@@ -34,12 +34,12 @@ import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import type { Rng } from '../../crypto/rng.js'
 import { createSignerCache } from '../../crypto/secp256k1.js'
-import { hexToBytes, readWord } from '../../crypto/bytes.js'
+import { bytesToHex, hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
-import { LotteryPaymentSchema, PaymentSchema, type LotteryParams } from '../schemas.js'
+import { LotteryPaymentSchema, PaymentSchema, parseLotteryPayment, type LotteryParams } from '../schemas.js'
 import { addSettleReport, type PayeeSide, type PayeeStats, type Payment, type PaymentReceipt, type PaymentTerms, type SettleReport } from '../types.js'
 import type { LotteryPayeeStore, LotteryStoreScope, StoredWinner } from './store.js'
-import { ticketHasher, ticketDomain, ticketDrawer, winProbFor, randHash, runNonces, toTicketRuns } from './ticket.js'
+import { ticketHasher, ticketDomain, ticketWinTester, winProbFor, randHash, runNonces, toTicketRuns } from './ticket.js'
 
 export interface LotteryPayeeOptions {
   /** Face value = estimated redemption gas × gas price × this (default 100: the fee is ≤ 1% of a win). */
@@ -105,10 +105,10 @@ interface RandState {
   topOffset: number
   count: number
   active: boolean
+  /** sig ↦ whether it wins with its own v and with the other v (hot path: no bigint). */
+  wins: (sig: Uint8Array) => { given: boolean; flipped: boolean }
   /** nonce ↦ EIP-712 digest under these parameters (hot path). */
   digest: (nonce: bigint) => Uint8Array
-  /** signature ↦ draw under this rand. */
-  draw: (sig: Uint8Array) => bigint
 }
 
 /** A lane of one payer in this process: its id and the first sequence number no rand has used yet. */
@@ -277,7 +277,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     const st: RandState = {
       rand, hash, payer, params, pricePerChunk, lane, startSeq, seen: new Set(), topOffset: -1, count: 0, active: true,
       digest: ticketHasher(domain, { recipient: me, sender: payer, faceValue: params.faceValue, winProb: params.winProb, recipientRandHash: hash, expirationBlock: params.expirationBlock }),
-      draw: ticketDrawer(rand),
+      wins: ticketWinTester(rand, params.winProb),
     }
     if (lane.rand && lane.rand.active) retire(lane.rand.hash)
     lane.rand = st
@@ -545,9 +545,13 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         if (!g.success) reject('malformed', g.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
         reject('wrong-scheme', `expected a lottery payment, got ${g.data.scheme}`)
       }
-      const parsed = LotteryPaymentSchema.safeParse(raw)
-      if (!parsed.success) reject('malformed', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
-      const payment = parsed.data
+      // The hand-written parser on the hot path; zod only to say what is wrong with what it refuses.
+      let payment = parseLotteryPayment(raw)
+      if (!payment) {
+        const parsed = LotteryPaymentSchema.safeParse(raw)
+        if (!parsed.success) reject('malformed', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+        payment = parsed.data
+      }
       if (payment.payee !== me) reject('wrong-payee', `payment is for ${payment.payee}, not ${me}`)
       const body = payment.body
       const st = rands.get(body.recipientRandHash)
@@ -592,9 +596,17 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
       const winners: { nonce: bigint; sig: Hex }[] = []
       for (const t of body.tickets) {
         const sig = hexToBytes(t.sig)
-        // The digest binds every field (params were checked equal above) to this chain and broker.
-        if (!signers.verify(st.digest(t.nonce), sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
-        if (st.draw(sig) < body.winProb) winners.push({ nonce: t.nonce, sig: t.sig })
+        // The digest binds every field (params were checked equal above) to this chain and broker. (r, s) is checked
+        // against the payer's key with one verify; v is only a hint until it can matter.
+        const digest = st.digest(t.nonce)
+        if (!signers.verifyIgnoringV(digest, sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
+        const w = st.wins(sig)
+        if (!w.given && !w.flipped) continue // a loser under either v: whichever the chain would take, it pays nothing
+        // It may win: the chain draws with the v it recovers the payer with, so that is the v stored and drawn.
+        const v0 = sig[64]
+        if (!signers.verify(digest, sig, payment.payer)) sig[64] = v0 === 27 ? 28 : 27
+        if (!signers.verify(digest, sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce}: no v recovers ${payment.payer}`)
+        if (sig[64] === v0 ? w.given : w.flipped) winners.push({ nonce: t.nonce, sig: bytesToHex(sig) })
       }
       // From here to the return of the store, nothing awaits: the checks below and the write see one state. (The reserve
       // check above already ran after the last await, so a concurrent winner cannot slip in between.) Another

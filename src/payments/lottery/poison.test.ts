@@ -132,7 +132,7 @@ async function brokerSays(payee: Hex, w: { sender: Address; nonce: bigint; face:
   }
 }
 
-test('the payee refuses a winning ticket the broker could not redeem (v flipped, top nonce, high s), with a typed reason, and stores nothing', async () => {
+test('the payee refuses a winning ticket the broker could not redeem (top nonce, high s, v outside 27/28) with a typed reason and stores nothing; a flipped v is stored as the v the broker recovers its payer with', async () => {
   const key = await payeeKey()
   const store = lotteryPayeeStore(join(dir, 'refuse.sqlite'))
   const pe = await createLotteryPayee({ chain, deployment: d, key, store, ...testComponents('poison.test/refuse') })
@@ -141,25 +141,29 @@ test('the payee refuses a winning ticket the broker could not redeem (v flipped,
     let t = await pe.terms(addr(A), ALWAYS)
     t = (await pe.receive(pay(t, A, [next(t)]))).terms!
     assert.equal(pe.pendingWinners(), 1)
-    const stored = () => store.winners(scope()).length
-    // The same payer, v flipped: r and s are a valid signature by its key, but the broker recovers someone else.
-    const flipped = pay(t, A, [next(t)], flipV)
-    const w = { sender: addr(A), nonce: next(t), face: lp(t).faceValue, winProb: lp(t).winProb, randHash: lp(t).recipientRandHash, rand: 1n, expiration: lp(t).expirationBlock, sig: (flipped.body as { tickets: { sig: Hex }[] }).tickets[0]!.sig }
-    await rejects(pe.receive(flipped), 'bad-signature')
-    // Several tickets, only the last one flipped: the whole message is refused, none of it stored.
-    let n = 0
-    await rejects(pe.receive(pay(t, A, [next(t), next(t) + 1n, next(t) + 2n], (s) => (++n === 3 ? flipV(s) : s))), 'bad-signature')
+    const stored = () => store.winners(scope())
     await rejects(pe.receive(pay(t, A, [next(t)], highS)), 'bad-signature')
     await rejects(pe.receive(pay(t, A, [next(t)], (s) => { const o = Uint8Array.from(s); o[64] -= 27; return o })), 'bad-signature')
     // The top nonce (2^256 - 1) is never in a lane the payee hands out.
     await rejects(pe.receive(pay(t, A, [MAX_WIN_PROB])), 'params-mismatch')
-    assert.equal(stored(), 1)
-    assert.equal(pe.pendingWinners(), 1)
-    // What the broker says of the flipped ticket, had it been stored (with its real rand, it would still fail on the signature).
-    assert.equal(await brokerSays(key, { ...w, rand: store.rands(scope()).find((r) => r.hash === w.randHash)!.rand }), 'TicketBrokerInvalidSignature')
-    // The honest ticket is still good after all that.
+    assert.equal(stored().length, 1)
+    // The same payer, v flipped: r and s are its signature, and the payee checks them against its key alone; v is
+    // a hint until the ticket may win, then the payee takes the v that recovers the payer (the one the broker
+    // needs). Sent as is, the broker would recover someone else; stored, it redeems.
+    const honest = pay(t, A, [next(t)])
+    const flipped = pay(t, A, [next(t)], flipV)
+    const w = { sender: addr(A), nonce: next(t), face: lp(t).faceValue, winProb: lp(t).winProb, randHash: lp(t).recipientRandHash, rand: store.rands(scope()).find((r) => r.hash === lp(t).recipientRandHash)!.rand, expiration: lp(t).expirationBlock }
+    assert.equal(await brokerSays(key, { ...w, sig: (flipped.body as { tickets: { sig: Hex }[] }).tickets[0]!.sig }), 'TicketBrokerInvalidSignature')
+    t = (await pe.receive(flipped)).terms!
+    const last = stored().at(-1)!
+    assert.equal(last.sig, (honest.body as { tickets: { sig: Hex }[] }).tickets[0]!.sig, 'stored with the v that recovers the payer')
+    assert.equal(await brokerSays(key, { ...w, sig: last.sig }), 'ok')
+    // Several tickets, the last one flipped: all accepted, each stored with its broker-ready v.
+    let n = 0
+    await pe.receive(pay(t, A, [next(t), next(t) + 1n, next(t) + 2n], (s) => (++n === 3 ? flipV(s) : s)))
+    assert.equal(stored().length, 5)
     const rep = await pe.settle({ force: true })
-    assert.equal(rep.settled, 1)
+    assert.equal(rep.settled, 5)
     assert.equal(rep.lostCount ?? 0, 0)
   } finally {
     await pe.close()

@@ -70,6 +70,26 @@ export function ticketDrawer(rand: bigint): (sig: Uint8Array) => bigint {
   }
 }
 
+/**
+ * Win tests for one recipient rand and win probability, without a bigint per ticket: `sig` ↦ whether
+ * keccak256(r ‖ s ‖ v ‖ rand) < winProb for the signature's own v (`given`) and for the other v (`flipped`).
+ * A payee that checks (r, s) alone (no recovery) learns from these whether v can matter: only when one of the two
+ * wins does it need the v the chain recovers the sender with.
+ */
+export function ticketWinTester(rand: bigint, winProb: bigint): (sig: Uint8Array) => { given: boolean; flipped: boolean } {
+  const b = Buffer.alloc(97)
+  writeWord(b, 65, rand)
+  const bound = Buffer.alloc(32)
+  writeWord(bound, 0, winProb)
+  return (sig) => {
+    b.set(sig.subarray(0, 65), 0)
+    const given = Buffer.compare(keccak256(b), bound) < 0
+    b[64] = sig[64] === 27 ? 28 : 27
+    const flipped = Buffer.compare(keccak256(b), bound) < 0
+    return { given, flipped }
+  }
+}
+
 /** Signs a ticket: a canonical 65-byte signature r ‖ s ‖ v. */
 export function signTicket(domain: Uint8Array, t: Ticket, privateKey: Hex): Uint8Array {
   return signDigest(ticketDigest(domain, t), hexToBytes(privateKey))
