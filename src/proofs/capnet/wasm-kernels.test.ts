@@ -34,6 +34,16 @@ test('wasm SHA-256 equals node:crypto for every length 0..119 and random message
   fc.assert(fc.property(fc.uint8Array({ maxLength: 119 }), check), { numRuns: 300 })
 })
 
+test('four-lane wasm SHA-256 (sha256x4) equals node:crypto on each lane, one and two blocks', () => {
+  const k = kernels()
+  fc.assert(fc.property(fc.integer({ min: 0, max: 119 }), fc.uint8Array({ minLength: 4 * 119, maxLength: 4 * 119 }), (len, bytes) => {
+    const msgs = [0, 1, 2, 3].map((l) => bytes.subarray(119 * l, 119 * l + len))
+    msgs.forEach((m, l) => k.u8.set(m, A.MSG4 + 128 * l))
+    k.x.sha256x4(len)
+    msgs.forEach((m, l) => assert.equal(Buffer.from(k.u8.subarray(A.OUT4 + 32 * l, A.OUT4 + 32 * l + 32)).toString('hex'), createHash('sha256').update(m).digest('hex'), `lane ${l}, ${len} bytes`))
+  }), { numRuns: 200 })
+})
+
 test('wasm SHA-256 writing its digest over its own message (the chain hashes in place)', () => {
   const k = kernels()
   const m = seededRng('in-place')(48)
@@ -55,6 +65,20 @@ test('wasm AES-256 key expansion and ECB equal node:crypto (random keys and bloc
     e.setAutoPadding(false)
     assert.deepEqual(Buffer.from(k.u8.subarray(A.CTR, A.CTR + pt.length)), e.update(pt))
   }), { numRuns: 300 })
+})
+
+test('aes_expand4 gives each of its four keys the round keys aes_expand gives it', () => {
+  const k = kernels()
+  fc.assert(fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { minLength: 4, maxLength: 4 }), (keys) => {
+    keys.forEach((key, i) => k.u8.set(key, A.ROUND_KEYS + 256 * i))
+    k.x.aes_expand4(A.ROUND_KEYS)
+    const four = keys.map((_, i) => k.u8.slice(A.ROUND_KEYS + 256 * i, A.ROUND_KEYS + 256 * i + 240))
+    keys.forEach((key, i) => {
+      k.u8.set(key, A.ROUND_KEYS)
+      k.x.aes_expand(A.ROUND_KEYS)
+      assert.deepEqual(four[i], k.u8.slice(A.ROUND_KEYS, A.ROUND_KEYS + 240), `key ${i}`)
+    })
+  }), { numRuns: 100 })
 })
 
 test('AES-256 FIPS 197 Appendix C.3 vector', () => {
@@ -166,6 +190,12 @@ test('with and without the kernels: same IVs, short hashes, piece sources, puzzl
   const caches = [0, 1, 2, 3].map((i) => ({ cacheId: `c${i}`, cacheSecret: rng(32) }))
   const bundleArgs = { content, chunkIndices: [3, 1, 0, 2], caches, requestId: rng(16), publisherSecret: rng(32), params: { pieceSize: 16 } }
   assert.deepEqual(createBundle({ ...bundleArgs, rng: seededRng('b') }), withoutKernels(() => createBundle({ ...bundleArgs, rng: seededRng('b') })))
+  // piece sources of 1..9 slots (IVs four at a time plus the rest; keys expanded four at a time plus the rest)
+  for (let n = 1; n <= 9; n++) {
+    const args = { plainChunks: Array.from({ length: n }, () => rng(64)), innerKeys: Array.from({ length: n }, () => rng(32)), requestId: rng(8 + 6 * n), chunkIndices: Array.from({ length: n }, (_, i) => 3 * i + 1), pieceSize: 16 }
+    const fast = createInnerPieceSource(args), slow = withoutKernels(() => createInnerPieceSource(args))
+    for (let slot = 0; slot < n; slot++) for (let i = 0; i < 4; i++) assert.deepEqual(fast(slot, i), slow(slot, i), `${n} slots: piece ${slot}/${i}`)
+  }
 })
 
 test('piece sources read interleaved keep their own keys (the kernels hold one source\'s round keys at a time)', () => {

@@ -6,9 +6,13 @@
  *   msg+128) written big-endian to memory[out..out+32).
  * - `aes_expand(rk)` / `aes_enc(rk, ptr, blocks)`: AES-256 key expansion (memory[rk..rk+32) holds the key; the 15
  *   round keys land in memory[rk..rk+240)) and in-place ECB encryption of `blocks` 16-byte blocks (FIPS 197).
+ *   `aes_expand4(rk)` expands four keys at rk + 256 i at once (one SubBytes for the four SubWords of a step).
  *   Constant-time: the S-box is 16 `i8x16.swizzle` lookups into the 16 rows of the table, all rows read for every
  *   byte (a swizzle is a register permutation, pshufb on x86, not a memory access), ShiftRows / MixColumns are fixed
  *   shuffles and shifts; no address or branch depends on the key or the data.
+ * - `sha256x4(len)`: four messages of the same length (<= 119 bytes) at MSG4 hashed in the four lanes of one
+ *   SIMD compression per block (the IVs of a piece source).
+ * - `gen_step(...)`: one step of puzzle generation over a lazy inner piece (counters, AES, XOR, SHA-256, next index).
  * - `solve(k0, k1)`: the puzzle solver, four start offsets at a time in the four i32 lanes of a SIMD SHA-256
  *   (see puzzle.ts for the chain). Tries starts k0..k1-1 over the chunks at SOLVE_CHUNKS; returns the first start
  *   that reproduces the goal, or -1. Supports pieceSize a multiple of 4 (8..64); the other sizes use the JS solver.
@@ -39,6 +43,10 @@ export const A = {
   MSGJX: 0x0700, // 32 v128: four-lane message of h_j
   PARAMS: 0x0900, // i32 P, n, L, pieceSize, chunkSize, blocks of h_0, blocks of h_j, P-1 if P is a power of 2 else -1, chunk base
   GOAL: 0x0940, // 8 i32: the goal's words
+  IVX: 0x0a00, // 32 v128: four-lane message of sha256x4 (two blocks)
+  SXG: 0x0c00, // 8 v128: four-lane state of sha256x4
+  MSG4: 0x0c80, // 4 x 128 bytes: sha256x4's messages
+  OUT4: 0x0e80, // 4 x 32 bytes: sha256x4's digests
   ROUND_KEYS: 0x1000, // 64 slots x 256 bytes: AES-256 round keys of a piece source's slots
   SOLVE_CHUNKS: 0x10000, // the solver's chunks, slot after slot
 } as const
@@ -184,23 +192,59 @@ function bswapLocal(f: FuncBuilder, x: number): void {
   f.get(x).i32(0xff00ff00).op('i32.and').i32(8).op('i32.rotl').get(x).i32(0x00ff00ff).op('i32.and').i32(8).op('i32.rotr').op('i32.or')
 }
 
+/**
+ * Pads the message memory[msg..msg+len) in place (0x80, zeros, 64-bit big-endian bit length); sets `padded` to its
+ * padded length. `i` and `x` are scratch i32 locals.
+ */
+function emitPad(f: FuncBuilder, msg: number, len: number, padded: number, i: number, x: number): void {
+  // padded = (((len + 8) >> 6) + 1) << 6
+  f.get(len).i32(8).op('i32.add').i32(6).op('i32.shr_u').i32(1).op('i32.add').i32(6).op('i32.shl').set(padded)
+  f.get(msg).get(len).op('i32.add').i32(0x80).mem('i32.store8')
+  f.get(len).i32(1).op('i32.add').set(i)
+  f.block().loop()
+  f.get(i).get(padded).i32(4).op('i32.sub').op('i32.ge_u').brIf(1)
+  f.get(msg).get(i).op('i32.add').i32(0).mem('i32.store8')
+  f.get(i).i32(1).op('i32.add').set(i).br(0)
+  f.end().end()
+  // bit length, big-endian, in the last 4 bytes (messages here are far below 2^29 bytes; the 4 before are zero)
+  f.get(len).i32(3).op('i32.shl').set(x)
+  f.get(msg).get(padded).op('i32.add').i32(4).op('i32.sub'); bswapLocal(f, x); f.mem('i32.store')
+}
+
+/**
+ * sha256x4(len): SHA-256 of four messages of `len` bytes (<= 119) at MSG4 + 128 l, in the four lanes of one
+ * compression per block; digests big-endian at OUT4 + 32 l. (The n IVs of a piece source, four at a time.)
+ */
+function buildSha256x4(m: WasmModule, compress4: number): void {
+  m.func('sha256x4', [I32], [], (f) => {
+    const len = 0
+    const padded = f.local(I32), i = f.local(I32), x = f.local(I32), msg = f.local(I32), blk = f.local(I32)
+    for (let l = 0; l < 4; l++) { f.i32(A.MSG4 + 128 * l).set(msg); emitPad(f, msg, len, padded, i, x) }
+    for (let w = 0; w < 8; w++) f.i32(0).v128i32(IV[w], IV[w], IV[w], IV[w]).mem('v128.store', A.SXG + 16 * w)
+    f.i32(0).set(blk)
+    f.block().loop()
+    f.get(blk).get(padded).op('i32.ge_u').brIf(1)
+    // transpose: IVX word q lane l = bswap(message l word q of this block)
+    for (let q = 0; q < 16; q++) {
+      for (let l = 0; l < 4; l++) f.i32(0).get(blk).mem('i32.load', A.MSG4 + 128 * l + 4 * q).mem('i32.store', A.IVX + 16 * q + 4 * l)
+      f.i32(0).i32(0).mem('v128.load', A.IVX + 16 * q).v128(BSWAP32).op('i8x16.swizzle').mem('v128.store', A.IVX + 16 * q)
+    }
+    f.i32(A.SXG).i32(A.IVX).call(compress4)
+    f.get(blk).i32(64).op('i32.add').set(blk).br(0)
+    f.end().end()
+    for (let l = 0; l < 4; l++) for (let w = 0; w < 8; w++) {
+      f.i32(0).mem('i32.load', A.SXG + 16 * w + 4 * l).set(x)
+      f.i32(0); bswapLocal(f, x); f.mem('i32.store', A.OUT4 + 32 * l + 4 * w)
+    }
+  })
+}
+
 /** sha256(msg, len, out): pads memory[msg..) in place, hashes, writes the digest big-endian. */
 function buildSha256(m: WasmModule, compress1: number): number {
   return m.func('sha256', [I32, I32, I32], [], (f) => {
     const msg = 0, len = 1, out = 2
     const padded = f.local(I32), i = f.local(I32), x = f.local(I32)
-    // padded = (((len + 8) >> 6) + 1) << 6
-    f.get(len).i32(8).op('i32.add').i32(6).op('i32.shr_u').i32(1).op('i32.add').i32(6).op('i32.shl').set(padded)
-    f.get(msg).get(len).op('i32.add').i32(0x80).mem('i32.store8')
-    f.get(len).i32(1).op('i32.add').set(i)
-    f.block().loop()
-    f.get(i).get(padded).i32(4).op('i32.sub').op('i32.ge_u').brIf(1)
-    f.get(msg).get(i).op('i32.add').i32(0).mem('i32.store8')
-    f.get(i).i32(1).op('i32.add').set(i).br(0)
-    f.end().end()
-    // bit length, big-endian, in the last 4 bytes (messages here are far below 2^29 bytes; the 4 before are zero)
-    f.get(len).i32(3).op('i32.shl').set(x)
-    f.get(msg).get(padded).op('i32.add').i32(4).op('i32.sub'); bswapLocal(f, x); f.mem('i32.store')
+    emitPad(f, msg, len, padded, i, x)
     for (let w = 0; w < 8; w++) f.i32(A.ST1).i32(IV[w]).mem('i32.store', 4 * w)
     f.i32(0).set(i)
     f.block().loop()
@@ -253,6 +297,36 @@ function buildAes(m: WasmModule): number {
       f.get(rk).get(y).mem('v128.store', 16 * r)
       f.get(p).set(pp)
       f.get(y).set(p)
+    }
+  })
+  // aes_expand4(rk): aes_expand of the four keys at rk, rk + 256, rk + 512, rk + 768, their SubWords in one SubBytes.
+  m.func('aes_expand4', [I32], [], (f) => {
+    const rk = 0
+    const pp = [0, 1, 2, 3].map(() => f.local(V128)), p = [0, 1, 2, 3].map(() => f.local(V128))
+    const a = f.local(V128), b = f.local(V128), y = f.local(V128), sub = f.local(V128), x = f.local(V128)
+    for (let i = 0; i < 4; i++) {
+      f.get(rk).mem('v128.load', ROUND_KEY_STRIDE * i).set(pp[i])
+      f.get(rk).mem('v128.load', ROUND_KEY_STRIDE * i + 16).set(p[i])
+    }
+    let rcon = 1
+    for (let r = 2; r < 15; r++) {
+      const w = r % 2 === 0 ? [13, 14, 15, 12] : [12, 13, 14, 15]
+      // y = the (rotated) last word of key i's previous round key in word i
+      f.get(p[0]).get(p[1]).shuffle(lanes((i) => (i < 4 ? w[i] : i < 8 ? 16 + w[i - 4] : 0))).set(a)
+      f.get(p[2]).get(p[3]).shuffle(lanes((i) => (i < 8 ? 0 : i < 12 ? w[i - 8] : 16 + w[i - 12]))).set(b)
+      f.get(a).get(b).shuffle(lanes((i) => (i < 8 ? i : 16 + i))).set(y)
+      emitSubBytes(f, y)
+      if (r % 2 === 0) { f.v128(lanes((i) => ((i & 3) === 0 ? rcon : 0))).op('v128.xor'); rcon <<= 1 }
+      f.set(sub)
+      for (let i = 0; i < 4; i++) {
+        f.get(pp[i]).set(x)
+        f.get(x).get(x).v128(lanes(() => 0)).shuffle(lanes((j) => (j < 4 ? 16 : j - 4))).op('v128.xor').set(x)
+        f.get(x).get(x).v128(lanes(() => 0)).shuffle(lanes((j) => (j < 8 ? 16 : j - 8))).op('v128.xor').set(x)
+        f.get(x).get(sub).get(sub).shuffle(lanes((j) => 4 * i + (j & 3))).op('v128.xor').set(x)
+        f.get(rk).get(x).mem('v128.store', ROUND_KEY_STRIDE * i + 16 * r)
+        f.get(p[i]).set(pp[i])
+        f.get(x).set(p[i])
+      }
     }
   })
   // aes_enc(rk, ptr, blocks): ECB encryption in place.
@@ -426,6 +500,7 @@ export function kernelModuleBytes(): Uint8Array {
   const enc = buildAes(m)
   buildSolve(m, c4)
   buildGenStep(m, sha, enc)
+  buildSha256x4(m, c4)
   return m.bytes()
 }
 
@@ -435,8 +510,10 @@ export interface KernelExports {
   compress4(st: number, w: number): void
   sha256(msg: number, len: number, out: number): void
   aes_expand(rk: number): void
+  aes_expand4(rk: number): void
   aes_enc(rk: number, ptr: number, blocks: number): void
   solve(k0: number, k1: number): number
+  sha256x4(len: number): void
   gen_step(rk: number, blocks: number, skip: number, dst: number, len: number, P: number): number
 }
 
