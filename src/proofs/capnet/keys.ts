@@ -27,7 +27,7 @@
 import { createCipheriv, createDecipheriv, type Cipher } from 'node:crypto'
 import { hmacKey, hmacSha256Js, sha256Into, sha256Js, sha256PaddedLength, u32be, label, abytes, aint, bytesEqual, type HmacKey } from './hash.js'
 import { CapnetOpenError } from './errors.js'
-import { A, ROUND_KEY_STRIDE, capnetKernels, type Kernels } from './wasm-kernels.js'
+import { A, ROUND_KEY_STRIDE, SLOT_IV, capnetKernels, type Kernels } from './wasm-kernels.js'
 
 /** Bytes of every key and secret. */
 export const CAPNET_KEY_BYTES = 32
@@ -147,17 +147,9 @@ export function layerIv(requestId: Uint8Array, chunkIndex: number, layer: Layer)
   if (k) {
     checkRequest(requestId, chunkIndex)
     // The message straight into the kernels' scratch (at most 17 + 1 + 8 + 64 = 90 bytes).
-    const mem = k.u8
-    const M = A.MSG1
-    for (let i = 0; i < L_IV.length; i++) mem[M + i] = L_IV[i]
-    let o = M + L_IV.length
-    mem[o++] = layer === 'inner' ? 1 : 2
-    putU32(mem, o, requestId.length)
-    o += 4
-    for (let i = 0; i < requestId.length; i++) mem[o + i] = requestId[i]
-    putU32(mem, o + requestId.length, chunkIndex)
-    k.x.sha256(M, len, A.OUT1)
-    return mem.slice(A.OUT1, A.OUT1 + 16)
+    ivMessage(k.u8, A.MSG1, requestId, chunkIndex, layer)
+    k.x.sha256(A.MSG1, len, A.OUT1)
+    return k.u8.slice(A.OUT1, A.OUT1 + 16)
   }
   const ctx = requestContext(requestId, chunkIndex)
   const buf = new Uint8Array(sha256PaddedLength(len))
@@ -170,33 +162,41 @@ export function layerIv(requestId: Uint8Array, chunkIndex: number, layer: Layer)
   return out.subarray(0, 16)
 }
 
-/** {@link layerIv} of several chunks: on the kernels, four at a time in the lanes of one SIMD SHA-256. */
-function layerIvs(requestId: Uint8Array, chunkIndices: readonly number[], layer: Layer): Uint8Array[] {
-  const k = capnetKernels()
-  const out: Uint8Array[] = []
+/** Writes layerIv's message for (requestId, chunkIndex, layer) at mem[M..): label || layer || u32be(|id|) || id || u32be(chunk). */
+function ivMessage(mem: Uint8Array, M: number, requestId: Uint8Array, chunkIndex: number, layer: Layer): void {
+  for (let i = 0; i < L_IV.length; i++) mem[M + i] = L_IV[i]
+  let o = M + L_IV.length
+  mem[o++] = layer === 'inner' ? 1 : 2
+  putU32(mem, o, requestId.length)
+  o += 4
+  for (let i = 0; i < requestId.length; i++) mem[o + i] = requestId[i]
+  putU32(mem, o + requestId.length, chunkIndex)
+}
+
+/**
+ * The inner-layer IVs of slots 0..n-1 (chunks `chunkIndices`, already checked) into the kernels' slot areas
+ * (ROUND_KEYS + 256 slot + 240): four at a time in the lanes of one SIMD SHA-256, the rest one by one.
+ */
+function writeSlotIvs(k: Kernels, requestId: Uint8Array, chunkIndices: readonly number[]): void {
+  const len = L_IV.length + 1 + 8 + requestId.length
+  const n = chunkIndices.length
   let c = 0
-  if (k) {
-    const len = L_IV.length + 1 + 8 + requestId.length
-    for (; c + 4 <= chunkIndices.length; c += 4) {
-      const mem = k.u8
-      for (let l = 0; l < 4; l++) {
-        const ci = chunkIndices[c + l]
-        checkRequest(requestId, ci)
-        const M = A.MSG4 + 128 * l
-        for (let i = 0; i < L_IV.length; i++) mem[M + i] = L_IV[i]
-        let o = M + L_IV.length
-        mem[o++] = layer === 'inner' ? 1 : 2
-        putU32(mem, o, requestId.length)
-        o += 4
-        for (let i = 0; i < requestId.length; i++) mem[o + i] = requestId[i]
-        putU32(mem, o + requestId.length, ci)
-      }
-      k.x.sha256x4(len)
-      for (let l = 0; l < 4; l++) out.push(mem.slice(A.OUT4 + 32 * l, A.OUT4 + 32 * l + 16))
+  for (; c + 4 <= n; c += 4) {
+    for (let l = 0; l < 4; l++) ivMessage(k.u8, A.MSG4 + 128 * l, requestId, chunkIndices[c + l], 'inner')
+    k.x.sha256x4(len)
+    const mem = k.u8
+    for (let l = 0; l < 4; l++) {
+      const from = A.OUT4 + 32 * l, to = A.ROUND_KEYS + (c + l) * ROUND_KEY_STRIDE + SLOT_IV
+      for (let i = 0; i < 16; i++) mem[to + i] = mem[from + i]
     }
   }
-  for (; c < chunkIndices.length; c++) out.push(layerIv(requestId, chunkIndices[c], layer))
-  return out
+  for (; c < n; c++) {
+    ivMessage(k.u8, A.MSG1, requestId, chunkIndices[c], 'inner')
+    k.x.sha256(A.MSG1, len, A.OUT1)
+    const mem = k.u8
+    const to = A.ROUND_KEYS + c * ROUND_KEY_STRIDE + SLOT_IV
+    for (let i = 0; i < 16; i++) mem[to + i] = mem[A.OUT1 + i]
+  }
 }
 
 /**
@@ -245,10 +245,14 @@ export function createInnerPieceSource(args: {
   const { plainChunks, innerKeys, requestId, chunkIndices, pieceSize } = args
   const n = plainChunks.length
   if (innerKeys.length !== n || chunkIndices.length !== n) throw new RangeError('plainChunks, innerKeys and chunkIndices must have the same length')
-  const ivs = layerIvs(requestId, chunkIndices, 'inner')
-  innerKeys.forEach((k, i) => abytes(k, `innerKeys[${i}]`, CAPNET_KEY_BYTES))
+  for (let i = 0; i < n; i++) checkRequest(requestId, chunkIndices[i])
+  for (let i = 0; i < n; i++) {
+    const key = innerKeys[i]
+    if (!(key instanceof Uint8Array) || key.length !== CAPNET_KEY_BYTES) abytes(key, `innerKeys[${i}]`, CAPNET_KEY_BYTES)
+  }
   const kernels = capnetKernels()
-  if (kernels && n <= WASM_SOURCE_SLOTS) return wasmPieceSource(kernels, plainChunks, innerKeys, ivs, pieceSize)
+  if (kernels && n <= WASM_SOURCE_SLOTS) return wasmPieceSource(kernels, plainChunks, innerKeys, requestId, chunkIndices, pieceSize)
+  const ivs = chunkIndices.map((ci) => layerIv(requestId, ci, 'inner'))
   const ciphers: (Cipher | undefined)[] = new Array(n)
   // Counter blocks of one piece (at most ceil(pieceSize/16) + 1 blocks), reused across reads.
   const counters = Buffer.alloc((Math.ceil(pieceSize / AES_BLOCK) + 1) * AES_BLOCK)
@@ -275,18 +279,20 @@ export function createInnerPieceSource(args: {
 
 /** Slots whose round keys fit the kernels' key area. */
 const WASM_SOURCE_SLOTS = 64
-/** The piece source whose round keys are in the kernels' key area now (another source's reads put theirs back). */
-let roundKeysOwner: object | null = null
+/** The piece source whose round keys and IVs are in the kernels' slot areas now (another's reads put theirs back). */
+let slotsOwner: object | null = null
 
 /**
  * {@link createInnerPieceSource} on the WebAssembly AES-256 (wasm-kernels.ts): n key expansions (~0.1 µs each)
  * instead of n `createCipheriv` (~1.5 µs), one block encryption per 16 bytes (~0.15 µs) instead of an `update`
  * call (~0.9 µs). Same bytes.
  */
-function wasmPieceSource(k: Kernels, plainChunks: readonly Uint8Array[], innerKeys: readonly Uint8Array[], ivs: Uint8Array[], pieceSize: number): PieceSource {
+function wasmPieceSource(
+  k: Kernels, plainChunks: readonly Uint8Array[], innerKeys: readonly Uint8Array[], requestId: Uint8Array, chunkIndices: readonly number[], pieceSize: number,
+): PieceSource {
   // One closure per source, the rest module-level functions over this state (closures cost on a ~7 µs hot path).
-  const st: WasmSource = { k, plainChunks, innerKeys, ivs, pieceSize, token: {} }
-  claimKeys(st)
+  const st: WasmSource = { k, plainChunks, innerKeys, requestId, chunkIndices, pieceSize, token: {} }
+  claimSlots(st)
   const read = ((slot: number, pieceIndex: number) => readWasmPiece(st, slot, pieceIndex)) as PieceSource & { [FUSED_CHAIN]?: FusedChain }
   read[FUSED_CHAIN] = (p, s) => fusedChain(st, p, s)
   return read
@@ -296,15 +302,19 @@ interface WasmSource {
   k: Kernels
   plainChunks: readonly Uint8Array[]
   innerKeys: readonly Uint8Array[]
-  ivs: Uint8Array[]
+  requestId: Uint8Array
+  chunkIndices: readonly number[]
   pieceSize: number
-  /** Identifies the source holding the kernels' key area. */
+  /** Identifies the source holding the kernels' slot areas. */
   token: object
 }
 
-/** Puts the source's round keys in the kernels' key area if another source's are there (rare; ~0.1 µs a key). */
-function claimKeys(st: WasmSource): void {
-  if (roundKeysOwner === st.token) return
+/**
+ * Puts the source's round keys and IVs in the kernels' slot areas, unless they are there already (another source
+ * was made or read since: rare; ~0.1 µs a key).
+ */
+function claimSlots(st: WasmSource): void {
+  if (slotsOwner === st.token) return
   const { k, innerKeys } = st
   const mem = k.u8
   for (let i = 0; i < innerKeys.length; i++) {
@@ -315,25 +325,16 @@ function claimKeys(st: WasmSource): void {
   let i = 0
   for (; i + 4 <= innerKeys.length; i += 4) k.x.aes_expand4(A.ROUND_KEYS + i * ROUND_KEY_STRIDE)
   for (; i < innerKeys.length; i++) k.x.aes_expand(A.ROUND_KEYS + i * ROUND_KEY_STRIDE)
-  roundKeysOwner = st.token
-}
-
-/** Writes the counter blocks of the piece at byte `start` of `slot` at CTR; returns the first block's number. */
-function writeCounters(st: WasmSource, slot: number, start: number): number {
-  const firstBlock = Math.floor(start / AES_BLOCK)
-  const lastBlock = Math.floor((start + st.pieceSize - 1) / AES_BLOCK)
-  const mem = st.k.u8
-  const iv = st.ivs[slot]
-  for (let b = firstBlock, o = A.CTR; b <= lastBlock; b++, o += AES_BLOCK) addCounter(iv, b, mem, o)
-  return firstBlock
+  writeSlotIvs(k, st.requestId, st.chunkIndices)
+  slotsOwner = st.token
 }
 
 function readWasmPiece(st: WasmSource, slot: number, pieceIndex: number): Uint8Array {
-  claimKeys(st)
+  claimSlots(st)
   const { k, pieceSize } = st
   const start = pieceIndex * pieceSize
-  const first = writeCounters(st, slot, start)
-  k.x.aes_enc(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, A.CTR, Math.floor((start + pieceSize - 1) / AES_BLOCK) - first + 1)
+  const first = Math.floor(start / AES_BLOCK)
+  k.x.ctr_enc(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, first, Math.floor((start + pieceSize - 1) / AES_BLOCK) - first + 1)
   const mem = k.u8
   const plain = st.plainChunks[slot]
   const ks = A.CTR + start - first * AES_BLOCK
@@ -346,19 +347,19 @@ function readWasmPiece(st: WasmSource, slot: number, pieceIndex: number): Uint8A
 function fusedStep(st: WasmSource, slot: number, pieceIndex: number, dst: number, P: number): number {
   const { k, pieceSize } = st
   const start = pieceIndex * pieceSize
-  const first = writeCounters(st, slot, start)
+  const first = Math.floor(start / AES_BLOCK)
   const mem = k.u8
   const plain = st.plainChunks[slot]
   const M = A.CHAIN + dst
   for (let i = 0; i < pieceSize; i++) mem[M + i] = plain[start + i]
   const blocks = Math.floor((start + pieceSize - 1) / AES_BLOCK) - first + 1
-  return k.x.gen_step(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, blocks, start - first * AES_BLOCK, dst, dst + pieceSize, P)
+  return k.x.gen_step(A.ROUND_KEYS + slot * ROUND_KEY_STRIDE, first, blocks, start - first * AES_BLOCK, dst, dst + pieceSize, P)
 }
 
 function fusedChain(st: WasmSource, p: Parameters<FusedChain>[0], s: number): ReturnType<FusedChain> {
   const n = st.plainChunks.length
   if (p.pieceSize !== st.pieceSize || p.cachesPerRequest !== n) return null
-  claimKeys(st)
+  claimSlots(st)
   const P = p.chunkSize / p.pieceSize
   const L = p.rounds * n
   const M = A.CHAIN

@@ -28,7 +28,7 @@ const OP = {
   'i32.eqz': 0x45, 'i32.eq': 0x46, 'i32.ne': 0x47, 'i32.lt_u': 0x49, 'i32.gt_u': 0x4b, 'i32.le_u': 0x4d, 'i32.ge_u': 0x4f,
   'i32.ctz': 0x68, 'i32.add': 0x6a, 'i32.sub': 0x6b, 'i32.mul': 0x6c, 'i32.div_u': 0x6e, 'i32.rem_u': 0x70,
   'i32.and': 0x71, 'i32.or': 0x72, 'i32.xor': 0x73, 'i32.shl': 0x74, 'i32.shr_u': 0x76, 'i32.rotl': 0x77, 'i32.rotr': 0x78,
-  'i64.and': 0x83, 'i64.or': 0x84, 'i64.shr_u': 0x88, 'i64.shl': 0x86, 'i64.rem_u': 0x82, 'i32.wrap_i64': 0xa7, 'i64.extend_i32_u': 0xad,
+  'i64.lt_u': 0x54, 'i64.add': 0x7c, 'i64.and': 0x83, 'i64.or': 0x84, 'i64.shr_u': 0x88, 'i64.shl': 0x86, 'i64.rem_u': 0x82, 'i32.wrap_i64': 0xa7, 'i64.extend_i32_u': 0xad,
   'v128.not': 0x104d, 'v128.and': 0x104e, 'v128.andnot': 0x104f, 'v128.or': 0x1050, 'v128.xor': 0x1051,
   'v128.bitselect': 0x1052, 'v128.any_true': 0x1053, 'i8x16.swizzle': 0x100e,
   'i8x16.splat': 0x100f, 'i32x4.splat': 0x1011, 'i32x4.eq': 0x1037, 'i32x4.all_true': 0x10a3, 'i32x4.bitmask': 0x10a4,
@@ -101,6 +101,8 @@ export class FuncBuilder {
     for (let i = 0; i < 16; i++) this.code.push(lanes[i])
     return this
   }
+  extractLaneI64(lane: number): this { opcode(this.code, 0x101d); this.code.push(lane); return this }
+  replaceLaneI64(lane: number): this { opcode(this.code, 0x101e); this.code.push(lane); return this }
   extractLane(lane: number): this { opcode(this.code, 0x101b); this.code.push(lane); return this }
   replaceLane(lane: number): this { opcode(this.code, 0x101c); this.code.push(lane); return this }
   mem(name: MemOpName, offset = 0): this {

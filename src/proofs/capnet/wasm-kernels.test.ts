@@ -81,6 +81,28 @@ test('aes_expand4 gives each of its four keys the round keys aes_expand gives it
   }), { numRuns: 100 })
 })
 
+test('ctr: 128-bit big-endian counter blocks, carries across the low word and the 64-bit halves included', () => {
+  const k = kernels()
+  const ivs = fc.oneof(
+    fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    fc.tuple(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.integer({ min: 4, max: 16 })).map(([head, ones]) => {
+      const iv = new Uint8Array(16).fill(0xff) // 0xff.. tails: every carry path
+      iv.set(head.subarray(0, 16 - ones), 0)
+      return iv
+    }),
+  )
+  fc.assert(fc.property(ivs, fc.integer({ min: 0, max: 2 ** 32 - 8 }), fc.integer({ min: 1, max: 5 }), (iv, first, blocks) => {
+    const slot = A.ROUND_KEYS + 256 * 3
+    k.u8.set(iv, slot + 240)
+    k.x.ctr(slot, first, blocks)
+    const base = BigInt('0x' + Buffer.from(iv).toString('hex'))
+    for (let b = 0; b < blocks; b++) {
+      const want = ((base + BigInt(first + b)) % (1n << 128n)).toString(16).padStart(32, '0')
+      assert.equal(Buffer.from(k.u8.subarray(A.CTR + 16 * b, A.CTR + 16 * b + 16)).toString('hex'), want)
+    }
+  }), { numRuns: 300 })
+})
+
 test('AES-256 FIPS 197 Appendix C.3 vector', () => {
   const k = kernels()
   k.u8.set(Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex'), A.ROUND_KEYS)

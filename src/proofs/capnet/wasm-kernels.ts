@@ -12,6 +12,7 @@
  *   shuffles and shifts; no address or branch depends on the key or the data.
  * - `sha256x4(len)`: four messages of the same length (<= 119 bytes) at MSG4 hashed in the four lanes of one
  *   SIMD compression per block (the IVs of a piece source).
+ * - `ctr(slot, first, blocks)` / `ctr_enc(...)`: AES-CTR counter blocks from a slot's IV, and their keystream.
  * - `gen_step(...)`: one step of puzzle generation over a lazy inner piece (counters, AES, XOR, SHA-256, next index).
  * - `solve(k0, k1)`: the puzzle solver, four start offsets at a time in the four i32 lanes of a SIMD SHA-256
  *   (see puzzle.ts for the chain). Tries starts k0..k1-1 over the chunks at SOLVE_CHUNKS; returns the first start
@@ -27,7 +28,7 @@
  * const k = capnetKernels() // null where WebAssembly SIMD is unavailable: callers fall back to JavaScript
  * ```
  */
-import { WasmModule, FuncBuilder, I32, V128 } from './wasm-asm.js'
+import { WasmModule, FuncBuilder, I32, I64, V128 } from './wasm-asm.js'
 
 /** Fixed addresses in the kernels' memory. */
 export const A = {
@@ -47,10 +48,12 @@ export const A = {
   SXG: 0x0c00, // 8 v128: four-lane state of sha256x4
   MSG4: 0x0c80, // 4 x 128 bytes: sha256x4's messages
   OUT4: 0x0e80, // 4 x 32 bytes: sha256x4's digests
-  ROUND_KEYS: 0x1000, // 64 slots x 256 bytes: AES-256 round keys of a piece source's slots
+  ROUND_KEYS: 0x1000, // 64 slots x 256 bytes: AES-256 round keys of a piece source's slots (240 bytes), then the slot's IV (16)
   SOLVE_CHUNKS: 0x10000, // the solver's chunks, slot after slot
 } as const
 export const ROUND_KEY_STRIDE = 256
+/** Offset of a slot's CTR initial counter block in its 256 bytes. */
+export const SLOT_IV = 240
 
 const K256 = [
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
@@ -462,16 +465,48 @@ function buildSolve(m: WasmModule, compress4: number): void {
 }
 
 /**
- * gen_step(rk, blocks, skip, dst, len, P) -> next piece index: one step of puzzle generation over a lazy inner
- * piece. The counter blocks are at CTR and the plaintext piece at CHAIN+dst (len - dst bytes); encrypts the
- * counters under the round keys at rk, XORs keystream bytes CTR+skip.. into the piece (the inner-encrypted piece),
- * hashes CHAIN[0..len) in place, and returns u48be(digest[0..6]) mod P.
+ * ctr(slot, first, blocks): the CTR counter blocks IV + first .. IV + first + blocks - 1 (128-bit big-endian sums,
+ * as OpenSSL increments the whole block) at CTR, from the IV at slot + 240. ctr_enc(slot, first, blocks): the
+ * same, encrypted under the slot's round keys (the keystream).
  */
-function buildGenStep(m: WasmModule, sha: number, enc: number): void {
-  m.func('gen_step', [I32, I32, I32, I32, I32, I32], [I32], (f) => {
-    const rk = 0, blocks = 1, skip = 2, dst = 3, len = 4, P = 5
+function buildCtr(m: WasmModule, enc: number): [number, number] {
+  const REV = lanes((i) => 15 - i)
+  const ctr = m.func('ctr', [I32, I32, I32], [], (f) => {
+    const slot = 0, first = 1, blocks = 2
+    const rev = f.local(V128), lo = f.local(I64), hi = f.local(I64), sum = f.local(I64), b = f.local(I32)
+    f.get(slot).mem('v128.load', SLOT_IV).v128(REV).op('i8x16.swizzle').set(rev)
+    f.get(rev).extractLaneI64(0).set(lo)
+    f.get(rev).extractLaneI64(1).set(hi)
+    f.i32(0).set(b)
+    f.block().loop()
+    f.get(b).get(blocks).op('i32.ge_u').brIf(1)
+    f.get(lo).get(first).get(b).op('i32.add').op('i64.extend_i32_u').op('i64.add').set(sum)
+    // CTR + 16 b = reverse(lanes [sum, hi + carry])
+    f.get(b).i32(4).op('i32.shl')
+    f.get(rev).get(sum).replaceLaneI64(0)
+    f.get(hi).get(sum).get(lo).op('i64.lt_u').op('i64.extend_i32_u').op('i64.add').replaceLaneI64(1)
+    f.v128(REV).op('i8x16.swizzle').mem('v128.store', A.CTR)
+    f.get(b).i32(1).op('i32.add').set(b).br(0)
+    f.end().end()
+  })
+  const ctrEnc = m.func('ctr_enc', [I32, I32, I32], [], (f) => {
+    f.get(0).get(1).get(2).call(ctr)
+    f.get(0).i32(A.CTR).get(2).call(enc)
+  })
+  return [ctr, ctrEnc]
+}
+
+/**
+ * gen_step(slot, first, blocks, skip, dst, len, P) -> next piece index: one step of puzzle generation over a lazy
+ * inner piece whose plaintext is at CHAIN+dst (len - dst bytes): the keystream blocks first.. of the slot
+ * (ctr_enc), XORed from CTR+skip into the piece (making it the inner-encrypted piece), CHAIN[0..len) hashed in
+ * place, and u48be(digest[0..6]) mod P returned.
+ */
+function buildGenStep(m: WasmModule, sha: number, ctrEnc: number): void {
+  m.func('gen_step', [I32, I32, I32, I32, I32, I32, I32], [I32], (f) => {
+    const slot = 0, first = 1, blocks = 2, skip = 3, dst = 4, len = 5, P = 6
     const i = f.local(I32)
-    f.get(rk).i32(A.CTR).get(blocks).call(enc)
+    f.get(slot).get(first).get(blocks).call(ctrEnc)
     f.get(dst).set(i)
     f.block().loop()
     f.get(i).get(len).op('i32.ge_u').brIf(1)
@@ -499,7 +534,8 @@ export function kernelModuleBytes(): Uint8Array {
   const sha = buildSha256(m, c1)
   const enc = buildAes(m)
   buildSolve(m, c4)
-  buildGenStep(m, sha, enc)
+  const [, ctrEnc] = buildCtr(m, enc)
+  buildGenStep(m, sha, ctrEnc)
   buildSha256x4(m, c4)
   return m.bytes()
 }
@@ -514,7 +550,9 @@ export interface KernelExports {
   aes_enc(rk: number, ptr: number, blocks: number): void
   solve(k0: number, k1: number): number
   sha256x4(len: number): void
-  gen_step(rk: number, blocks: number, skip: number, dst: number, len: number, P: number): number
+  ctr(slot: number, first: number, blocks: number): void
+  ctr_enc(slot: number, first: number, blocks: number): void
+  gen_step(slot: number, first: number, blocks: number, skip: number, dst: number, len: number, P: number): number
 }
 
 /** One instance of the kernels, with byte views of its memory (renewed after the memory grows). */
