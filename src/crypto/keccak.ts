@@ -1,7 +1,7 @@
 /**
- * keccak256 on the hot path. Node has no keccak, so Souk uses the native Keccak state of the `keccak` package
- * (~2.5 µs for 256 bytes here, ~5x @noble/hashes), and falls back to noble where no native build loads. Both are
- * tested to agree.
+ * keccak256 on the hot path. Node has no keccak, so Souk uses its own WebAssembly Keccak (keccak-wasm.ts: ~0.55 µs
+ * for 97 bytes and ~1.0 µs for 256 here, one call a hash), else the native Keccak state of the `keccak` package
+ * (~1.4 and ~1.7 µs: four N-API calls a hash), else @noble/hashes (~5.5 µs). All are tested to agree.
  *
  * @example
  * ```ts
@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256Wasm } from './keccak-wasm.js'
 
 interface NativeKeccakState {
   initialize(rate: number, capacity: number): void
@@ -33,8 +34,8 @@ function loadNative(): (new () => NativeKeccakState) | undefined {
 const Native = loadNative()
 const state = Native ? new Native() : undefined
 
-/** Which implementation is in use: 'native' or 'noble' (see `selectCryptoBackends` in backend.ts). */
-export let keccakBackend: 'native' | 'noble' = state ? 'native' : 'noble'
+/** Which implementation is in use: 'wasm' or 'native' (compiled code; `selectCryptoBackends('native')`) or 'noble'. */
+export let keccakBackend: 'wasm' | 'native' | 'noble' = keccak256Wasm ? 'wasm' : state ? 'native' : 'noble'
 
 /** keccak256 with @noble/hashes (reference implementation). */
 export function keccak256Noble(data: Uint8Array): Uint8Array {
@@ -50,12 +51,18 @@ const keccak256Native = state
     }
   : undefined
 
-/** keccak256 of `data` (32 bytes out). A live binding: `selectCryptoBackends` may swap the implementation. */
-export let keccak256: (data: Uint8Array) => Uint8Array = keccak256Native ?? keccak256Noble
+/** The native addon's keccak256, where it loaded (for tests and benchmarks that compare implementations). */
+export const keccak256Addon: ((data: Uint8Array) => Uint8Array) | undefined = keccak256Native
 
-/** @internal For backend.ts: uses the native Keccak where it loaded (`native`) or noble. Returns what is in use. */
-export function useKeccakBackend(choice: 'native' | 'noble'): 'native' | 'noble' {
-  keccak256 = choice === 'native' && keccak256Native ? keccak256Native : keccak256Noble
-  keccakBackend = keccak256 === keccak256Noble ? 'noble' : 'native'
+/** keccak256 of `data` (32 bytes out). A live binding: `selectCryptoBackends` may swap the implementation. */
+export let keccak256: (data: Uint8Array) => Uint8Array = keccak256Wasm ?? keccak256Native ?? keccak256Noble
+
+/**
+ * @internal For backend.ts: `native` uses compiled code (the WebAssembly Keccak, else the native addon), `noble`
+ * the pure-JS one. Returns what is in use.
+ */
+export function useKeccakBackend(choice: 'native' | 'noble'): 'wasm' | 'native' | 'noble' {
+  keccak256 = choice === 'native' ? keccak256Wasm ?? keccak256Native ?? keccak256Noble : keccak256Noble
+  keccakBackend = keccak256 === keccak256Noble ? 'noble' : keccak256 === keccak256Wasm ? 'wasm' : 'native'
   return keccakBackend
 }
