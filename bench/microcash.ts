@@ -271,7 +271,7 @@ export async function benchMicrocash(opts: { perServer?: number; lotteryTickets?
       onChainBytesPer100kTicketsMicrocash: Math.round(bytes(mg.calldataBytesPerTicketMicrocash)),
       onChainBytesPer100kTicketsLottery: Math.round(bytes(lg.calldataBytesPerTicketLottery)),
       winProbabilityForChainCosts: 1 / P_DEN,
-      keccakNative: keccakBackend === 'native' ? 1 : 0,
+      keccakNative: keccakBackend === 'noble' ? 0 : 1,
       ...lifecycle,
     }
   } finally {
