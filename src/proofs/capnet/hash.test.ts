@@ -35,4 +35,10 @@ test('memoized params: same result as zod, invalid inputs still rejected every t
     assert.throws(() => parsePuzzleParams({ rounds: 2, chunkSize: 4096, extra: 1 }))
     assert.throws(() => parsePuzzleParams({ pieceSize: 16, chunkSize: 4100 }), /multiple/)
   }
+  // the memo packs the fields into one number, an absent field as 0: an explicit 0 must not pass for "absent"
+  parsePuzzleParams({})
+  parsePuzzleParams({ chunkSize: 4096 })
+  for (const bad of [{ rounds: 0 }, { pieceSize: 0 }, { cachesPerRequest: 0 }, { chunkSize: 0 }, { rounds: 0, chunkSize: 4096 }, { chunkSize: 2 ** 27 }, { rounds: -2 }]) {
+    assert.throws(() => parsePuzzleParams(bad), JSON.stringify(bad))
+  }
 })

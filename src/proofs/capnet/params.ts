@@ -82,18 +82,22 @@ const VALIDATED = new WeakSet<object>()
  * undefined, no other key), so that createBundle's fresh params object skips zod after the first request. Inputs
  * of any other shape (and every invalid one) always go through zod.
  */
-const MEMO = new Map<string, PuzzleParams>()
+const MEMO = new Map<number, PuzzleParams>()
 const MEMO_MAX = 256
 const PARAM_KEYS = new Set(['rounds', 'pieceSize', 'chunkSize', 'cachesPerRequest'])
-function memoKeyOf(input: unknown): string | undefined {
+/** A field as a memo digit: 0 when undefined, the value when in 1..max, -1 (no memo) otherwise (0 itself is invalid). */
+function digit(v: unknown, max: number): number {
+  if (v === undefined) return 0
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max ? v : -1
+}
+/** The memo key of a plain params object: the four fields packed in one exact integer (< 2^52), or undefined. */
+function memoKeyOf(input: unknown): number | undefined {
   if (typeof input !== 'object' || input === null || Object.getPrototypeOf(input) !== Object.prototype) return undefined
   const o = input as Record<string, unknown>
-  for (const k in o) {
-    if (!PARAM_KEYS.has(k) || !Object.prototype.hasOwnProperty.call(o, k)) return undefined
-    const v = o[k]
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v))) return undefined
-  }
-  return `${o.rounds}|${o.pieceSize}|${o.chunkSize}|${o.cachesPerRequest}`
+  for (const k in o) if (!PARAM_KEYS.has(k) || !Object.prototype.hasOwnProperty.call(o, k)) return undefined
+  const r = digit(o.rounds, CAPNET_ROUNDS_MAX), ps = digit(o.pieceSize, 127), cs = digit(o.chunkSize, 2 ** 27 - 1), n = digit(o.cachesPerRequest, 127)
+  if (r < 0 || ps < 0 || cs < 0 || n < 0) return undefined
+  return ((r * 128 + ps) * 2 ** 27 + cs) * 128 + n
 }
 
 /**
