@@ -10,7 +10,7 @@
  * ```
  */
 import * as nodeCrypto from 'node:crypto'
-import { A, capnetKernels } from './wasm-kernels.js'
+import { A, capnetKernels, type Kernels } from './wasm-kernels.js'
 
 /** Big-endian u32. */
 export function u32be(n: number): Uint8Array {
@@ -165,12 +165,30 @@ export interface HmacKey {
   readonly outer: Int32Array
 }
 
+/** state = IV compressed with the 64-byte block (key ^ x) (zero-padded key), in WebAssembly. */
+function padState(kern: Kernels, key: Uint8Array, x: number, state: Int32Array): void {
+  const mem = kern.u8, w = kern.i32, S = A.ST1 >> 2
+  const n = key.length
+  for (let i = 0; i < 64; i++) mem[A.MSG1 + i] = (i < n ? key[i] : 0) ^ x
+  for (let i = 0; i < 8; i++) w[S + i] = state[i]
+  kern.x.compress1(A.ST1, A.MSG1)
+  for (let i = 0; i < 8; i++) { state[i] = w[S + i]; w[S + i] = 0 }
+}
+
 /** HMAC-SHA-256 key schedule (two compressions); reuse it for several messages under the same key. */
 export function hmacKey(key: Uint8Array): HmacKey {
   const k = key.length > 64 ? sha256Js(key) : key
-  const pad = new Uint8Array(64)
   const inner = new Int32Array(SHA256_IV)
   const outer = new Int32Array(SHA256_IV)
+  const kern = capnetKernels()
+  if (kern) {
+    // The two pad blocks compressed in WebAssembly from the IV.
+    padState(kern, k, 0x36, inner)
+    padState(kern, k, 0x5c, outer)
+    kern.u8.fill(0, A.MSG1, A.MSG1 + 64)
+    return { inner, outer }
+  }
+  const pad = new Uint8Array(64)
   for (let i = 0; i < 64; i++) pad[i] = (k[i] ?? 0) ^ 0x36
   sha256Compress(inner, pad, 0)
   for (let i = 0; i < 64; i++) pad[i] = (k[i] ?? 0) ^ 0x5c
@@ -185,6 +203,19 @@ export function hmacSha256Js(key: Uint8Array | HmacKey, ...parts: Uint8Array[]):
   const hk = key instanceof Uint8Array ? hmacKey(key) : key
   let len = 0
   for (const p of parts) len += p.length
+  const kern = len <= SHA256_WASM_MAX ? capnetKernels() : null
+  if (kern) {
+    // Both hashes in WebAssembly, from the pad states: inner over the message, outer over the inner digest.
+    const mem = kern.u8, w = kern.i32, H = A.HST >> 2
+    for (let i = 0; i < 8; i++) { w[H + i] = hk.inner[i]; w[H + 8 + i] = hk.outer[i] }
+    let o = A.MSG1
+    for (const p of parts) { for (let i = 0; i < p.length; i++) mem[o + i] = p[i]; o += p.length }
+    kern.x.sha256_from(A.HST, A.MSG1, len, 64, A.MSG1)
+    kern.x.sha256_from(A.HST + 32, A.MSG1, 32, 64, A.OUT1)
+    mem.fill(0, A.MSG1, A.MSG1 + 128)
+    w.fill(0, H, H + 16)
+    return mem.slice(A.OUT1, A.OUT1 + 32)
+  }
   const buf = scratchFor(len)
   let o = 0
   for (const p of parts) { buf.set(p, o); o += p.length }

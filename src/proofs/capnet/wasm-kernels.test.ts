@@ -1,10 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, createCipheriv } from 'node:crypto'
+import { createHash, createCipheriv, createHmac } from 'node:crypto'
 import fc from 'fast-check'
 import { A, capnetKernels, freshKernels, kernelModuleBytes, setCapnetKernelsEnabled } from './wasm-kernels.js'
 import { generatePuzzle, solvePuzzle, searchStarts } from './puzzle.js'
-import { seededRng, sha256Js } from './hash.js'
+import { seededRng, sha256Js, hmacSha256Js, hmacKey } from './hash.js'
 import { createInnerPieceSource, encryptLayer, layerIv } from './keys.js'
 import { describeContent } from './content.js'
 import { createBundle } from './bundle.js'
@@ -194,6 +194,10 @@ test('with and without the kernels: same IVs, short hashes, piece sources, puzzl
       assert.deepEqual(layerIv(requestId, chunkIndex, layer), withoutKernels(() => layerIv(requestId, chunkIndex, layer)))
       assert.deepEqual(sha256Js(msg.subarray(0, 7), msg.subarray(7)), withoutKernels(() => sha256Js(msg)))
       assert.equal(Buffer.from(sha256Js(msg)).toString('hex'), createHash('sha256').update(msg).digest('hex'))
+      const key = msg.subarray(0, (chunkIndex % 100) + 16)
+      assert.deepEqual(hmacSha256Js(key, msg.subarray(3), requestId), withoutKernels(() => hmacSha256Js(key, msg.subarray(3), requestId)))
+      assert.deepEqual(hmacKey(key), withoutKernels(() => hmacKey(key)))
+      assert.equal(Buffer.from(hmacSha256Js(hmacKey(key), requestId)).toString('hex'), createHmac('sha256', key).update(requestId).digest('hex'))
     },
   ), { numRuns: 200 })
   const rng = seededRng('both-ways')

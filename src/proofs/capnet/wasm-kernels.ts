@@ -10,6 +10,7 @@
  *   Constant-time: the S-box is 16 `i8x16.swizzle` lookups into the 16 rows of the table, all rows read for every
  *   byte (a swizzle is a register permutation, pshufb on x86, not a memory access), ShiftRows / MixColumns are fixed
  *   shuffles and shifts; no address or branch depends on the key or the data.
+ * - `sha256_from(st, msg, len, prefix, out)`: SHA-256 continued from a given state (HMAC with a precomputed key).
  * - `sha256x4(len)`: four messages of the same length (<= 119 bytes) at MSG4 hashed in the four lanes of one
  *   SIMD compression per block (the IVs of a piece source).
  * - `ctr(slot, first, blocks)` / `ctr_enc(...)`: AES-CTR counter blocks from a slot's IV, and their keystream.
@@ -48,6 +49,7 @@ export const A = {
   SXG: 0x0c00, // 8 v128: four-lane state of sha256x4
   MSG4: 0x0c80, // 4 x 128 bytes: sha256x4's messages
   OUT4: 0x0e80, // 4 x 32 bytes: sha256x4's digests
+  HST: 0x0f00, // 2 x 8 i32: HMAC inner and outer pad states (sha256_from's starting states)
   ROUND_KEYS: 0x1000, // 64 slots x 256 bytes: AES-256 round keys of a piece source's slots (240 bytes), then the slot's IV (16)
   SOLVE_CHUNKS: 0x10000, // the solver's chunks, slot after slot
 } as const
@@ -199,7 +201,7 @@ function bswapLocal(f: FuncBuilder, x: number): void {
  * Pads the message memory[msg..msg+len) in place (0x80, zeros, 64-bit big-endian bit length); sets `padded` to its
  * padded length. `i` and `x` are scratch i32 locals.
  */
-function emitPad(f: FuncBuilder, msg: number, len: number, padded: number, i: number, x: number): void {
+function emitPad(f: FuncBuilder, msg: number, len: number, padded: number, i: number, x: number, prefix?: number): void {
   // padded = (((len + 8) >> 6) + 1) << 6
   f.get(len).i32(8).op('i32.add').i32(6).op('i32.shr_u').i32(1).op('i32.add').i32(6).op('i32.shl').set(padded)
   f.get(msg).get(len).op('i32.add').i32(0x80).mem('i32.store8')
@@ -210,8 +212,30 @@ function emitPad(f: FuncBuilder, msg: number, len: number, padded: number, i: nu
   f.get(i).i32(1).op('i32.add').set(i).br(0)
   f.end().end()
   // bit length, big-endian, in the last 4 bytes (messages here are far below 2^29 bytes; the 4 before are zero)
-  f.get(len).i32(3).op('i32.shl').set(x)
+  f.get(len)
+  if (prefix !== undefined) f.get(prefix).op('i32.add')
+  f.i32(3).op('i32.shl').set(x)
   f.get(msg).get(padded).op('i32.add').i32(4).op('i32.sub'); bswapLocal(f, x); f.mem('i32.store')
+}
+
+/**
+ * sha256_from(st, msg, len, prefix, out): SHA-256 continued from the state at `st` (8 native i32) after `prefix`
+ * bytes (a multiple of 64: an HMAC pad block) over memory[msg..msg+len) (len <= 119, padded in place).
+ */
+function buildSha256From(m: WasmModule, compress1: number): number {
+  return m.func('sha256_from', [I32, I32, I32, I32, I32], [], (f) => {
+    const st = 0, msg = 1, len = 2, prefix = 3, out = 4
+    const padded = f.local(I32), i = f.local(I32), x = f.local(I32)
+    emitPad(f, msg, len, padded, i, x, prefix)
+    for (let w = 0; w < 2; w++) f.i32(0).get(st).mem('v128.load', 16 * w).mem('v128.store', A.ST1 + 16 * w)
+    f.i32(0).set(i)
+    f.block().loop()
+    f.get(i).get(padded).op('i32.ge_u').brIf(1)
+    f.i32(A.ST1).get(msg).get(i).op('i32.add').call(compress1)
+    f.get(i).i32(64).op('i32.add').set(i).br(0)
+    f.end().end()
+    for (let h = 0; h < 2; h++) f.get(out).i32(A.ST1).mem('v128.load', 16 * h).v128(BSWAP32).op('i8x16.swizzle').mem('v128.store', 16 * h)
+  })
 }
 
 /**
@@ -537,6 +561,7 @@ export function kernelModuleBytes(): Uint8Array {
   const [, ctrEnc] = buildCtr(m, enc)
   buildGenStep(m, sha, ctrEnc)
   buildSha256x4(m, c4)
+  buildSha256From(m, c1)
   return m.bytes()
 }
 
@@ -550,6 +575,7 @@ export interface KernelExports {
   aes_enc(rk: number, ptr: number, blocks: number): void
   solve(k0: number, k1: number): number
   sha256x4(len: number): void
+  sha256_from(st: number, msg: number, len: number, prefix: number, out: number): void
   ctr(slot: number, first: number, blocks: number): void
   ctr_enc(slot: number, first: number, blocks: number): void
   gen_step(slot: number, first: number, blocks: number, skip: number, dst: number, len: number, P: number): number
