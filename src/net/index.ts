@@ -25,4 +25,5 @@ export { createMemoryNetwork, MEMORY_RECEIVE_WINDOW_BYTES, MEMORY_ADDRESS_PREFIX
 export type { MemoryNetwork, MemoryNetworkOptions, MemoryNetworkStats } from './memory.js'
 export { createLibp2pTransport, generateIdentity, peerIdFromIdentity, ipAndSubnet, DEFAULT_MAX_INBOUND_PER_IP, DEFAULT_MAX_INBOUND_PER_SUBNET, LIBP2P_FRAME_PREFIX_BYTES, LIBP2P_MAX_OUTBOUND_STREAMS, LIBP2P_WRITE_BUFFER_BYTES } from './libp2p.js'
 export type { Libp2pTransport, Libp2pTransportOptions } from './libp2p.js'
+export { LIBP2P_STREAM_WINDOW_BYTES } from './yamux.js'
 export { releaseWhenRemoteEnds, REMOTE_END_TIMEOUT_MS } from './release.js'

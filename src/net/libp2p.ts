@@ -1,6 +1,9 @@
 /**
  * The libp2p transport: TCP + noise + yamux (+ identify), libp2p 2.x (3.x does not run on Node 20).
  *
+ * yamux is tuned for bulk transfer on the same wire (src/net/yamux.ts: a 2 MiB stream window, updated per MiB
+ * read; frames that fit one noise message); stock js-libp2p peers interoperate.
+ *
  * Frames on a libp2p stream are `[u32 big-endian length][payload]`. The length is checked against
  * `maxMessageBytes` before any of the payload is buffered. Reads are pull-based, so yamux's flow control slows a
  * writer whose reader is slow.
@@ -8,7 +11,6 @@
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
@@ -20,6 +22,7 @@ import { systemClock, type Clock } from '../core/clock.js'
 import { silentLogger } from '../core/logger.js'
 import { AbortedError, DialError, MessageTooLargeError, NetError, PeerBannedError, StreamClosedError, TimeoutError, TransportStoppedError } from './errors.js'
 import { FramedStream, runHandler, type StreamBackend } from './stream.js'
+import { tunedYamux } from './yamux.js'
 import {
   DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_BYTES,
   type AbortOptions, type HandleOptions, type MessageStream, type PeerId, type StreamHandler, type Transport, type TransportOptions,
@@ -264,7 +267,7 @@ export async function createLibp2pTransport(opts: Libp2pTransportOptions = {}): 
     transports: [tcp()],
     // noise and yamux are typed against a newer @libp2p/interface than libp2p's own (npm resolved two): same shape at runtime.
     connectionEncrypters: [noise() as unknown as NonNullable<Libp2pOptions['connectionEncrypters']>[number]],
-    streamMuxers: [yamux() as unknown as NonNullable<Libp2pOptions['streamMuxers']>[number]],
+    streamMuxers: [tunedYamux() as unknown as NonNullable<Libp2pOptions['streamMuxers']>[number]],
     services: { identify: identify() },
     connectionGater: {
       denyDialMultiaddr: () => false,
