@@ -6,6 +6,9 @@
  *   the payee, the server never more than one chunk ahead of payment). 4 sessions in parallel (a client fetches from
  *   n = 4 caches at once), 1 MiB chunks; 9 alternating pairs, medians; paidToUnpaidRatio is the median of the
  *   pairs' ratios (target >= 0.95).
+ * - rawTcpMBps / paidToRawTcp: the same bytes (4 connections in parallel, each writing its session's 16 chunks of
+ *   1 MiB) over raw node:net TCP on 127.0.0.1, measured beside each pair in the same run: the wire under libp2p.
+ *   paidToRawTcp is the median of the pairs' paid / raw ratios (target >= 0.25).
  * - puzzlesGeneratedPerSecond, viewers1080p, puzzleSolveMsPerBundle: from bench/capnet.ts (default difficulty).
  * - onChainTxsPerGBDelivered: chain transactions sent to settle (batch redemptions) per GB delivered, measured on an
  *   in-process CDN run with the lottery; onChainTxsPerGBSteadyState extrapolates from its measured win rate with full
@@ -24,6 +27,7 @@ import { systemClock } from '../src/core/clock.js'
 import { silentLogger } from '../src/core/logger.js'
 import { pooledSystemRng } from '../src/crypto/rng.js'
 import { benchCapnet } from './capnet.js'
+import { rawTcpMBps } from './rawtcp.js'
 
 const MiB = 1024 * 1024
 
@@ -54,14 +58,15 @@ export async function benchCdn(): Promise<Record<string, number>> {
     if (bytes !== sessions * chunks * chunkBytes) throw new Error('bench fetch incomplete')
     return bytes / 1e6 / ((performance.now() - t0) / 1000)
   }
-  await once(false); await once(true) // warm-up
+  const raw = () => rawTcpMBps({ chunks: data, connections: sessions })
+  await once(false); await once(true); await raw() // warm-up
   // Alternating pairs (order flipped every other pair); the ratio is the median of the pairs' ratios, which a
-  // burst of load on the shared cores moves far less than a best-of or a mean.
-  const paidRuns: number[] = [], unpaidRuns: number[] = [], ratios: number[] = []
+  // burst of load on the shared cores moves far less than a best-of or a mean. Raw TCP runs beside each pair.
+  const paidRuns: number[] = [], unpaidRuns: number[] = [], ratios: number[] = [], rawRuns: number[] = [], rawRatios: number[] = []
   for (let k = 0; k < 9; k++) {
-    let u: number, p: number
-    if (k % 2 === 0) { u = await once(false); p = await once(true) } else { p = await once(true); u = await once(false) }
-    unpaidRuns.push(u); paidRuns.push(p); ratios.push(p / u)
+    let u: number, p: number, r: number
+    if (k % 2 === 0) { r = await raw(); u = await once(false); p = await once(true) } else { p = await once(true); u = await once(false); r = await raw() }
+    unpaidRuns.push(u); paidRuns.push(p); ratios.push(p / u); rawRuns.push(r); rawRatios.push(p / r)
   }
   const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a[a.length >> 1] }
   const paid = median(paidRuns), unpaid = median(unpaidRuns)
@@ -86,6 +91,8 @@ export async function benchCdn(): Promise<Record<string, number>> {
     deliveryMBpsPaid: round(paid),
     deliveryMBpsUnpaid: round(unpaid),
     paidToUnpaidRatio: round(median(ratios), 3),
+    rawTcpMBps: round(median(rawRuns)),
+    paidToRawTcp: round(median(rawRatios), 3),
     puzzlesGeneratedPerSecond: cap.puzzlesGeneratedPerSecond,
     viewers1080p: cap.viewers1080p,
     puzzleSolveMsPerBundle: cap.puzzleSolveMsPerBundle,

@@ -34,7 +34,7 @@ const all: Bench[] = [
   {
     name: 'cdn',
     run: async () => (await import('./cdn.js')).benchCdn(),
-    targets: [['paidToUnpaidRatio', '≥ 0.95'], ['viewers1080p', 'CAPnet reports ~870,000 per core']],
+    targets: [['paidToUnpaidRatio', '≥ 0.95'], ['paidToRawTcp', '≥ 0.25 (paid delivery over libp2p / raw TCP, same bytes, same run)'], ['viewers1080p', 'CAPnet reports ~870,000 per core']],
   },
   {
     name: 'storage',
@@ -58,7 +58,7 @@ const all: Bench[] = [
     ],
   },
   { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },
-  { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport']] },
+  { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport'], ['libp2pToRawTcp', 'libp2p / raw TCP on loopback, same bytes, same run']] },
   {
     name: 'soak',
     run: async () => (await import('./soak.js')).benchSoak({ log: (s) => process.stderr.write(`  ${s}\n`) }),
