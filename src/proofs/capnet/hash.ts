@@ -1,5 +1,6 @@
 /**
- * CAPnet's hashing helpers: a SHA-256 and HMAC-SHA-256 in JavaScript tuned for the puzzle's short inputs (below),
+ * CAPnet's hashing helpers: a SHA-256 and HMAC-SHA-256 for the puzzle's short inputs (in WebAssembly up to 119 bytes,
+ * wasm-kernels.ts; the JavaScript below otherwise and where WebAssembly is unavailable),
  * byte helpers and inline asserts (the byte `Rng`s are src/crypto/rng.ts's, re-exported here). Generic SHA-256 / HMAC through node:crypto is
  * src/crypto/sha256.ts's.
  *

@@ -9,8 +9,9 @@
  *   cacheSecret; the client gets all inner keys only by solving the puzzle (they are sealed under the puzzle secret).
  * - Each layer is AES-256-CTR with a deterministic IV = sha256("souk/capnet/iv/v1" || layer || requestId || chunkIndex)[0..16],
  *   so the publisher computes inner-encrypted bytes without the cache — and, CTR being random-access, only the
- *   pieces the puzzle reads ({@link createInnerPieceSource}). AES-256-CTR was chosen by measurement over node:crypto
- *   ChaCha20 (~1.0 vs ~0.85 GB/s on 1 MiB on the reference machine; bench/capnet.ts).
+ *   pieces the puzzle reads ({@link createInnerPieceSource}, on the constant-time WebAssembly AES-256 of
+ *   wasm-kernels.ts where available). AES-256-CTR was chosen by measurement over node:crypto ChaCha20 (~1.0 vs
+ *   ~0.85 GB/s on 1 MiB on the reference machine; bench/capnet.ts).
  * - Sealed boxes are AES-256-GCM with a synthetic nonce (HMAC of key, context and plaintext): deterministic, and a
  *   nonce repeats only for the very same message.
  *

@@ -32,7 +32,8 @@ export const CAPNET_CHUNK_SIZE_MAX = 64 * 1024 * 1024
 /**
  * Default difficulty, chosen by measurement on the reference machine (2 cores, Node 20, node:crypto sha256; see
  * docs/capnet.md and bench/capnet.ts): 8 192 start offsets per 128 KiB chunk, R*n = 8 hashes per try, so a client
- * computes ~32 800 hashes (~50 ms) per 512 KiB bundle (~0.84 s of 5 Mbit/s video) and the publisher 8 hashes.
+ * computes ~32 800 hashes per 512 KiB bundle (~0.84 s of 5 Mbit/s video; ~3-4 ms on the WebAssembly solver, ~20-50 ms
+ * in plain JavaScript) and the publisher 8 hashes.
  */
 export const CAPNET_DEFAULT_PARAMS = Object.freeze({
   rounds: 2,

@@ -15,6 +15,11 @@
  * The client receives goal, the params and commitment = H(label || secret); it tries s = 0, pieceSize, 2*pieceSize, ...
  * until the chain reproduces goal. Publisher cost: R*n hashes. Solver cost: (P+1)/2 * R*n hashes on average.
  *
+ * Implementation: the chain's SHA-256 runs in WebAssembly (wasm-kernels.ts) — generation one step per kernel call
+ * (fused with the AES of a lazy inner piece when the source is createInnerPieceSource's), the solver four starts at
+ * a time in SIMD lanes — with the JavaScript chain below as the fallback and the reference; both give the same
+ * bytes. {@link solvePuzzleParallel} spreads the starts over an injected {@link PuzzleSolverPool}.
+ *
  * @example
  * ```ts
  * import { generatePuzzle, solvePuzzle, verifySolution, toChallenge } from './puzzle.js'
