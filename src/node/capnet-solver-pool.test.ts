@@ -73,3 +73,22 @@ test('solvePuzzleParallel checks what a pool returns', async () => {
   assert.deepEqual(sol.secret, puzzle.secret)
   assert.equal(sol.startOffset, puzzle.startOffset)
 })
+
+test('closing the pool mid-job rejects the job instead of leaving it pending; the pool works again afterwards', async () => {
+  const pool = createPuzzleSolverPool({ workers: 2 })
+  try {
+    const p = { rounds: 2, pieceSize: 16, chunkSize: 16 * 4096, cachesPerRequest: 4 }
+    const chunks = chunksFor(p, 'close')
+    const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng: seededRng('close') })
+    const goal = new Uint8Array(puzzle.goal)
+    goal[5] ^= 1 // unsolvable: every worker runs through all its starts
+    const job = pool.searchRanges({ innerChunks: chunks, params: p, goal, ranges: [[0, 4096], [0, 4096]] })
+    const settled = assert.rejects(job, /closed/)
+    await pool.close()
+    await settled
+    const sol = await solvePuzzleParallel({ innerChunks: chunks, challenge: puzzle, pool })
+    assert.deepEqual(sol.secret, puzzle.secret)
+  } finally {
+    await pool.close()
+  }
+})

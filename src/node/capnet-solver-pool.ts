@@ -25,7 +25,7 @@ export interface PuzzleSolverPoolOptions {
 }
 
 export interface ClosablePuzzleSolverPool extends PuzzleSolverPool {
-  /** Terminates the workers; the pool restarts them if used again. */
+  /** Terminates the workers (jobs in flight are rejected); the pool restarts them if used again. */
   close(): Promise<void>
 }
 
@@ -55,7 +55,17 @@ export function createPuzzleSolverPool(opts: PuzzleSolverPoolOptions = {}): Clos
         if (m.result) p.resolve(m.result)
         else p.reject(new Error(`capnet solver worker: ${m.error}`))
       })
-      w.on('error', (e) => { for (const p of pending.values()) p.reject(e); pending.clear() })
+      // A worker that dies fails the jobs in flight; the next job starts a fresh set of workers.
+      const fail = (e: Error) => {
+        if (!workers.includes(w)) return
+        const ws = workers
+        workers = []
+        for (const other of ws) if (other !== w) void other.terminate()
+        for (const p of pending.values()) p.reject(e)
+        pending.clear()
+      }
+      w.on('error', fail)
+      w.on('exit', (code) => fail(new Error(`capnet solver worker exited (code ${code})`)))
       return w
     })
   }
@@ -88,7 +98,9 @@ export function createPuzzleSolverPool(opts: PuzzleSolverPoolOptions = {}): Clos
     },
     async close() {
       const ws = workers
-      workers = []
+      workers = [] // first, so that their exits are not taken for failures
+      for (const p of pending.values()) p.reject(new Error('capnet solver pool closed'))
+      pending.clear()
       spare.length = 0
       await Promise.all(ws.map((w) => w.terminate()))
     },
