@@ -10,6 +10,9 @@
  * - ticketsVerifiedPerSecond: full payee validation of one-ticket payments through `LotteryPayee.receive`
  *   (schema, params, nonce, signature, draw), vs bareSignatureVerifiesPerSecond: the same signatures checked alone
  *   with the same library (libsecp256k1 verify with a known key). Target ratio ≥ 0.8.
+ * - ticketsVerifiedPerSecondConcurrentInline / ticketsVerifiedPerSecond1Worker / ticketsVerifiedPerSecond2Workers: the same
+ *   validation with 64 payment streams at once (4 payers × 16), signatures checked inline or on 1 or 2 worker threads
+ *   (src/node/verify-pool.ts); workers2ToInline their ratio.
  * - onChainTxsPer1MChunks (and onChainTxsPer100kChunks, the same figure per 10^5): transactions the payee sends to
  *   redeem the winners of 10^6 one-chunk payments at default parameters (real tickets, real redemption). Goal ≤ 10.
  *
@@ -123,6 +126,49 @@ export async function verifyRates(chain: Chain, d: SoukDeployment, payerKey: Hex
   return { ticketsVerifiedPerSecond, bareSignatureVerifiesPerSecond, verifyRatio: ticketsVerifiedPerSecond / bareSignatureVerifiesPerSecond }
 }
 
+/**
+ * Tickets/s through `LotteryPayee.receive` with `sessions` payment streams at once (each its own lane; signing ahead,
+ * excluded), checked inline or on a worker pool of `workers` threads. The pool batches what the streams ask for in
+ * one turn of the event loop.
+ */
+export async function verifyRatesConcurrent(chain: Chain, d: SoukDeployment, payerKeys: Hex[], payeeKey: Hex, o: { workers?: number; sessionsPerPayer?: number; tickets?: number } = {}) {
+  const { createVerifierPool } = await import('../src/node/verify-pool.js')
+  const price = DEFAULT_PRICE_PER_CHUNK
+  const verifier = o.workers ? createVerifierPool({ workers: o.workers }) : undefined
+  const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, options: { maxTicketsPerRand: 1_000_000, paramsValidityBlocks: 1_000_000 }, verifier, ...components() })
+  const n = o.tickets ?? 12_000
+  // MAX_LANES_PER_PAYER (16) sessions per payer at most.
+  const k = o.sessionsPerPayer ?? 16
+  const sessions = (await Promise.all(payerKeys.map(async (key) => {
+    const payer = privateKeyToAddress(key).toLowerCase() as Address
+    const side = await createPayer('lottery', { chain, deployment: d, key, ...components() })
+    const ss = await Promise.all(Array.from({ length: k }, async () => side.open(await pe.terms(payer, price))))
+    // One ticket first: the payer's key is cached (the pool is used from its second ticket on), workers started.
+    const r = await pe.receive(await ss[0]!.pay(price))
+    if (r.terms) ss[0]!.update(r.terms)
+    return ss
+  }))).flat()
+  let received = 0
+  let spent = 0
+  while (received < n) {
+    const blocks = await Promise.all(sessions.map(async (s) => { const b: Payment[] = []; for (let i = 0; i < 40; i++) b.push(await s.pay(price)); return b }))
+    const t0 = performance.now()
+    const counts = await Promise.all(blocks.map(async (block, si) => {
+      let j = 0
+      for (; j < block.length; j++) {
+        const r = await pe.receive(block[j]!)
+        if (r.terms) { sessions[si]!.update(r.terms); j++; break }
+      }
+      return j
+    }))
+    spent += performance.now() - t0
+    received += counts.reduce((a, b) => a + b, 0)
+  }
+  await pe.close()
+  await verifier?.close()
+  return (received * 1000) / spent
+}
+
 async function txsPerChunks(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, chunks = 1_000_000, log: (s: string) => void = () => {}) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   const price = DEFAULT_PRICE_PER_CHUNK
@@ -154,10 +200,19 @@ export async function benchPayments(opts: { chunks?: number; log?: (s: string) =
     deposit: 10n ** 20n,
     reserves: [{ payee: privateKeyToAddress(payeeKey), amount: 10n ** 20n }, { payee: privateKeyToAddress(payee2Key), amount: 10n ** 20n }],
   })
+  const extraPayers = (chain.devKeys as Hex[]).slice(4, 7)
+  for (const key of extraPayers) await fundPayer('lottery', { chain, deployment: d, key }, { deposit: 0n, reserves: [{ payee: privateKeyToAddress(payee2Key), amount: 10n ** 20n }] })
   log('measuring redemption gas…')
   const gas = await redeemGas(chain, d, payerKey, payeeKey)
   log('measuring ticket verification…')
   const ver = await verifyRates(chain, d, payerKey, payee2Key)
+  log('measuring ticket verification with 64 streams at once (4 payers): inline, then on 1 and 2 worker threads…')
+  const streams = [payerKey, ...extraPayers]
+  const concurrent = {
+    ticketsVerifiedPerSecondConcurrentInline: await verifyRatesConcurrent(chain, d, streams, payee2Key),
+    ticketsVerifiedPerSecond1Worker: await verifyRatesConcurrent(chain, d, streams, payee2Key, { workers: 1 }),
+    ticketsVerifiedPerSecond2Workers: await verifyRatesConcurrent(chain, d, streams, payee2Key, { workers: 2 }),
+  }
   log(`paying ${(opts.chunks ?? 1_000_000).toLocaleString('en-US')} chunks with tickets…`)
   const txs = await txsPerChunks(chain, d, payerKey, payee2Key, opts.chunks, log)
   await chain.close()
@@ -165,6 +220,8 @@ export async function benchPayments(opts: { chunks?: number; log?: (s: string) =
     ...gas,
     batch100VsSingle: gas.redeemGasPerTicketBatch100 / gas.redeemGasSingle,
     ...ver,
+    ...concurrent,
+    workers2ToInline: concurrent.ticketsVerifiedPerSecond2Workers / concurrent.ticketsVerifiedPerSecondConcurrentInline,
     ...txs,
   }
 }

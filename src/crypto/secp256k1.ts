@@ -184,7 +184,17 @@ export interface SignerCache {
    * (its key is not known yet), and then v must be right. The v the chain needs comes from {@link verify}.
    */
   verifyIgnoringV(digest: Uint8Array, sig: Uint8Array, address: string): boolean
+  /** The public key (65 bytes, uncompressed) cached for `address`, if it was seen. */
+  publicKeyOf(address: string): Uint8Array | undefined
   readonly size: number
+}
+
+/**
+ * Checks (r, s) of canonical signatures against known public keys, as {@link verifyWithPublicKey} does, possibly off
+ * the calling thread (src/node's `createVerifierPool` verifies on worker threads, batching what is asked at once).
+ */
+export interface SignatureVerifier {
+  verify(digest: Uint8Array, sig: Uint8Array, pub: Uint8Array): Promise<boolean>
 }
 
 /**
@@ -209,6 +219,7 @@ export function createSignerCache(maxEntries = 100_000): SignerCache {
       if (!pub) return this.verify(digest, sig, address)
       return verifyWithPublicKey(digest, sig, pub)
     },
+    publicKeyOf: (address) => keys.get(address.toLowerCase()),
     get size() { return keys.size },
   }
 }

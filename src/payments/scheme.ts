@@ -18,6 +18,7 @@ import type { Chain } from '../chain/types.js'
 import type { Clock } from '../core/clock.js'
 import type { Logger } from '../core/logger.js'
 import type { Rng } from '../crypto/rng.js'
+import type { SignatureVerifier } from '../crypto/secp256k1.js'
 import type { SoukDeployment } from './deploy.js'
 import type { PayeeSide, PayerSide } from './types.js'
 
@@ -54,6 +55,8 @@ export interface SchemeContext {
   logger: Logger
   /** Scheme-specific options (see each scheme's `*Options`). */
   options?: Record<string, unknown>
+  /** Where a payee checks signatures of known payers (default inline; the lottery payee takes a worker pool). */
+  verifier?: SignatureVerifier
 }
 
 /** What `PaymentScheme.fund` needs: the payer's chain access only (a whole `SchemeContext` will do). */

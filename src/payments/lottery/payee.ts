@@ -33,7 +33,7 @@ import { TicketBrokerAbi } from '../../../artifacts/contracts.js'
 import type { Clock } from '../../core/clock.js'
 import type { Logger } from '../../core/logger.js'
 import type { Rng } from '../../crypto/rng.js'
-import { createSignerCache } from '../../crypto/secp256k1.js'
+import { createSignerCache, type SignatureVerifier } from '../../crypto/secp256k1.js'
 import { bytesToHex, hexToBytes, readWord } from '../../crypto/bytes.js'
 import { PaymentRejectedError, PaymentError } from '../errors.js'
 import { LotteryPaymentSchema, PaymentSchema, parseLotteryPayment, type LotteryParams } from '../schemas.js'
@@ -88,6 +88,11 @@ export interface LotteryPayeeContext {
   rng: Rng
   logger: Logger
   options?: LotteryPayeeOptions
+  /**
+   * Where ticket signatures are checked once the payer's key is known (default: inline, on this thread). A pool of
+   * worker threads (src/node's `createVerifierPool`) takes the verifies off the thread that runs the exchange.
+   */
+  verifier?: SignatureVerifier
 }
 
 interface RandState {
@@ -599,7 +604,9 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
         // The digest binds every field (params were checked equal above) to this chain and broker. (r, s) is checked
         // against the payer's key with one verify; v is only a hint until it can matter.
         const digest = st.digest(t.nonce)
-        if (!signers.verifyIgnoringV(digest, sig, payment.payer)) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
+        const pub = ctx.verifier && signers.publicKeyOf(payment.payer)
+        const ok = pub ? await ctx.verifier!.verify(digest, sig, pub) : signers.verifyIgnoringV(digest, sig, payment.payer)
+        if (!ok) reject('bad-signature', `ticket ${t.nonce} is not signed by ${payment.payer} for chain ${ctx.chain.chainId} and broker ${broker} (forged, signed for another chain or contract, or not canonical)`)
         const w = st.wins(sig)
         if (!w.given && !w.flipped) continue // a loser under either v: whichever the chain would take, it pays nothing
         // It may win: the chain draws with the v it recovers the payer with, so that is the v stored and drawn.
