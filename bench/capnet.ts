@@ -24,8 +24,8 @@
  *   puzzleSolveMsPerBundle; puzzleSolveMBpsJs the same with the kernels off; puzzleSolveVsSha256Node =
  *   puzzleSolveMBps / sha256NodeMBps (node:crypto's bulk SHA-256 in the same run).
  * - puzzleSolveMBpsWorkers: solvePuzzleParallel on src/node/capnet-solver-pool.ts with puzzleSolveWorkers threads
- *   (os.availableParallelism()), timed on the same puzzles as the single thread: puzzleSolveMBps x (single mean /
- *   pool mean).
+ *   (os.availableParallelism()), timed on the same puzzles as the single thread, alternating puzzle by puzzle:
+ *   puzzleSolveMBps x (single-thread time / pool time).
  * - puzzleSolveSha256MBps: the solver's SHA-256 throughput (64-byte blocks compressed per second x 64), against
  *   node:crypto's bulk rate on the same core (SHA-NI where the CPU has it): puzzleSolveSha256VsNode.
  */
@@ -97,10 +97,10 @@ export async function benchCapnet(): Promise<Record<string, number>> {
     const was = setCapnetKernelsEnabled(false)
     try { return fn() } finally { setCapnetKernelsEnabled(was) }
   }
-  // Best of three windows each, alternating (the machine is shared: a window can lose a core to another process).
+  // Best of five windows each, alternating (the machine is shared: a window can lose a core to another process).
   let puzzlesGeneratedPerSecond = 0
   let puzzlesGeneratedPerSecondNodeCrypto = 0
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     puzzlesGeneratedPerSecond = Math.max(puzzlesGeneratedPerSecond, rate(generateOne))
     puzzlesGeneratedPerSecondNodeCrypto = Math.max(puzzlesGeneratedPerSecondNodeCrypto, withoutKernels(() => rate(generateOne)))
   }
@@ -124,12 +124,24 @@ export async function benchCapnet(): Promise<Record<string, number>> {
   for (let i = 0; i < 6; i++) solvePuzzle({ innerChunks, challenge: generatePuzzle({ innerChunks, params, rng: solveRng }) })
   const solves = 60
   const puzzles = Array.from({ length: solves }, () => generatePuzzle({ innerChunks, params, rng: solveRng }))
+  // Single thread and the worker pool alternate puzzle by puzzle (same puzzles, same moments of machine load).
+  const puzzleSolveWorkers = availableParallelism()
+  const pool = createPuzzleSolverPool({ workers: puzzleSolveWorkers })
   let solveMs = 0
+  let poolMs = 0
   let hashes = 0
-  for (const puzzle of puzzles) {
-    const t0 = now()
-    hashes += solvePuzzle({ innerChunks, challenge: puzzle }).hashesComputed
-    solveMs += now() - t0
+  try {
+    for (const puzzle of puzzles.slice(0, 4)) await solvePuzzleParallel({ innerChunks, challenge: puzzle, pool }) // warm-up
+    for (const puzzle of puzzles) {
+      let t0 = now()
+      hashes += solvePuzzle({ innerChunks, challenge: puzzle }).hashesComputed
+      solveMs += now() - t0
+      t0 = now()
+      await solvePuzzleParallel({ innerChunks, challenge: puzzle, pool })
+      poolMs += now() - t0
+    }
+  } finally {
+    await pool.close()
   }
   const puzzleSolveHashesPerSecond = (hashes * 1000) / solveMs
   // Expected time at the measured rate (the mean of random starts is noisy).
@@ -148,20 +160,7 @@ export async function benchCapnet(): Promise<Record<string, number>> {
     return (h * 1000) / ms
   })
   const puzzleSolveMBpsJs = bundleBytes / 1e6 / (expectedSolveHashes(params) / js)
-  // Across worker threads: the same puzzles, wall time against the single thread's.
-  const puzzleSolveWorkers = availableParallelism()
-  const pool = createPuzzleSolverPool({ workers: puzzleSolveWorkers })
-  let poolMs = 0
-  try {
-    for (const puzzle of puzzles.slice(0, 4)) await solvePuzzleParallel({ innerChunks, challenge: puzzle, pool }) // warm-up
-    for (const puzzle of puzzles) {
-      const t0 = now()
-      await solvePuzzleParallel({ innerChunks, challenge: puzzle, pool })
-      poolMs += now() - t0
-    }
-  } finally {
-    await pool.close()
-  }
+  // Across worker threads: wall time against the single thread's on the same puzzles.
   const puzzleSolveMBpsWorkers = puzzleSolveMBps * (solveMs / poolMs)
 
   const r = (x: number, d = 0) => Number(x.toFixed(d))
