@@ -215,7 +215,9 @@ export function hmacSha256Js(key: Uint8Array | HmacKey, ...parts: Uint8Array[]):
     kern.x.sha256_from(A.HST + 32, A.MSG1, 32, 64, A.OUT1)
     mem.fill(0, A.MSG1, A.MSG1 + 128)
     w.fill(0, H, H + 16)
-    return mem.slice(A.OUT1, A.OUT1 + 32)
+    const out = mem.slice(A.OUT1, A.OUT1 + 32)
+    for (let i = 0; i < 32; i++) mem[A.OUT1 + i] = 0 // an HMAC here is usually a derived key
+    return out
   }
   const buf = scratchFor(len)
   let o = 0
