@@ -165,6 +165,7 @@ export async function verifyRatesConcurrent(chain: Chain, d: SoukDeployment, pay
     received += counts.reduce((a, b) => a + b, 0)
   }
   await pe.close()
+  if (verifier && process.env.SOUK_BENCH_DEBUG) process.stderr.write(`verifier pool: ${JSON.stringify(verifier.stats())}, ${spent.toFixed(0)} ms\n`)
   await verifier?.close()
   return (received * 1000) / spent
 }
