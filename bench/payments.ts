@@ -170,7 +170,7 @@ export async function verifyRatesConcurrent(chain: Chain, d: SoukDeployment, pay
   return (received * 1000) / spent
 }
 
-async function txsPerChunks(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, chunks = 1_000_000, log: (s: string) => void = () => {}) {
+export async function txsPerChunks(chain: Chain, d: SoukDeployment, payerKey: Hex, payeeKey: Hex, chunks = 1_000_000, log: (s: string) => void = () => {}) {
   const payer = privateKeyToAddress(payerKey).toLowerCase() as Address
   const price = DEFAULT_PRICE_PER_CHUNK
   const pe = await createPayee('lottery', { chain, deployment: d, key: payeeKey, ...components() })

@@ -499,6 +499,8 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     try {
       if (hexToBytes(r.sig).length !== 65) return `a signature of ${hexToBytes(r.sig).length} bytes, not 65`
       encodeFunctionData({ abi: TicketBrokerAbi, functionName: 'redeemWinningTicket', args: [toArg(r)] })
+      // The run format takes only canonical signatures (low s, v ∈ {27, 28}): a damaged row fails here, not in settle.
+      toTicketRuns([{ sender: r.sender, faceValue: r.face, winProb: r.winProb, expirationBlock: r.expiration, senderNonce: r.nonce, sig: hexToBytes(r.sig), rand: r.rand }])
       return undefined
     } catch (e) {
       return ((e as { shortMessage?: string }).shortMessage ?? (e as Error).message).split('\n')[0]

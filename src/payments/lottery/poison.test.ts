@@ -255,6 +255,8 @@ test('settle with unredeemable winners stored among honest ones: every honest wi
     forged(key, B, { lane: 1n << 128n, expiration: exp }),
     // A signature cut short.
     forged(key, A, { lane: 12n, expiration: exp, tweak: (s) => s.subarray(0, 64) }),
+    // The other encoding (n - s, v flipped): no EIP-2098 form, so no run can carry it.
+    forged(key, A, { lane: 13n, expiration: exp, tweak: highS }),
     // Two tickets of face 2^255 from one payer: each alone becomes a claim, together they overflow its debt (Panic(17)).
     forged(key, HUGE, { lane: 21n, face: 1n << 255n, expiration: exp }),
     forged(key, HUGE, { lane: 22n, face: 1n << 255n, expiration: exp }),
@@ -266,7 +268,7 @@ test('settle with unredeemable winners stored among honest ones: every honest wi
     assert.equal(rep.settled, 7)
     assert.equal(rep.received, 7n * ALWAYS)
     assert.equal(rep.claims, 1, 'one 2^255 ticket is queued as a claim on its payer (what the broker does with it)')
-    assert.equal(rep.lostCount, 4)
+    assert.equal(rep.lostCount, 5)
     assert.equal(rep.pending, 0)
     // The chain says the same: each honest winner redeemed once, paid to the payee by the token.
     const redeemed = await redeemedTickets(chain, broker(), { recipient: me, fromBlock: from })
@@ -277,10 +279,11 @@ test('settle with unredeemable winners stored among honest ones: every honest wi
     const bySender = (k: Hex) => rows.filter((r) => r.sender === addr(k))
     assert.deepEqual(rows.filter((r) => honest.includes(`${r.sender}:${r.nonce}`)).map((r) => r.status), Array(7).fill('redeemed'))
     const lost = rows.filter((r) => r.status === 'lost').map((r) => r.reason)
-    assert.equal(lost.length, 4)
+    assert.equal(lost.length, 5)
     assert.ok(lost.some((r) => /^the broker refuses it: TicketBrokerInvalidSignature$/.test(r!)), String(lost))
     assert.ok(lost.some((r) => /^the broker refuses it: Panic\(17\)$/.test(r!)), String(lost))
-    assert.equal(lost.filter((r) => /^not a ticket the broker can take: /.test(r!)).length, 2, String(lost))
+    assert.equal(lost.filter((r) => /^not a ticket the broker can take: /.test(r!)).length, 3, String(lost))
+    assert.ok(lost.some((r) => /high-s signature has no EIP-2098 form/.test(r!)), String(lost))
     assert.deepEqual(bySender(HUGE).map((r) => r.status).sort(), ['claim', 'lost'])
     // Nothing left: the next settle sends nothing and fails on nothing.
     assert.deepEqual(await pe.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 })
