@@ -227,7 +227,9 @@ export async function fetchExchange(transport: Transport, server: string, opts: 
         stream.abort(new ExchangeError('bad chunk'))
         return out
       }
-      out.chunks.push(m.body.slice())
+      // a view into the frame, which the stream handed over and never reuses: no copy (a 1 MiB chunk copied was
+      // ~4 % of paid delivery's CPU)
+      out.chunks.push(m.body)
       out.headers.push(m.header.meta ?? {})
       out.bytes += m.body.length
       pending += price

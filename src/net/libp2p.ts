@@ -10,7 +10,6 @@
  */
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
 import { identify } from '@libp2p/identify'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
@@ -23,6 +22,7 @@ import { silentLogger } from '../core/logger.js'
 import { AbortedError, DialError, MessageTooLargeError, NetError, PeerBannedError, StreamClosedError, TimeoutError, TransportStoppedError } from './errors.js'
 import { FramedStream, runHandler, type StreamBackend } from './stream.js'
 import { tunedYamux } from './yamux.js'
+import { leanNoise } from './noise.js'
 import {
   DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_BYTES,
   type AbortOptions, type HandleOptions, type MessageStream, type PeerId, type StreamHandler, type Transport, type TransportOptions,
@@ -266,7 +266,7 @@ export async function createLibp2pTransport(opts: Libp2pTransportOptions = {}): 
     addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     // noise and yamux are typed against a newer @libp2p/interface than libp2p's own (npm resolved two): same shape at runtime.
-    connectionEncrypters: [noise() as unknown as NonNullable<Libp2pOptions['connectionEncrypters']>[number]],
+    connectionEncrypters: [leanNoise() as unknown as NonNullable<Libp2pOptions['connectionEncrypters']>[number]],
     streamMuxers: [tunedYamux() as unknown as NonNullable<Libp2pOptions['streamMuxers']>[number]],
     services: { identify: identify() },
     connectionGater: {
