@@ -231,6 +231,50 @@ export function packRedemption(server: Address, tickets: readonly SignedTicket[]
   return bytesToHex(out)
 }
 
+/**
+ * The winning tickets in `redeemPacked` calldata, the inverse of {@link packRedemption} (each ticket's Merkle path
+ * rebuilt from its bundle's node table): what a server reads back from another server's redemption. Bytes that do
+ * not parse are a `RangeError`.
+ */
+export function unpackRedemption(server: Address, data: Hex): SignedTicket[] {
+  const b = hexToBytes(data)
+  let at = 0
+  const take = (n: number) => {
+    if (at + n > b.length) throw new RangeError(`unpackRedemption: ${b.length} bytes end inside a field at ${at}`)
+    const x = b.subarray(at, at + n)
+    at += n
+    return x
+  }
+  const int = (n: number) => take(n).reduce((v, x) => (v << 8n) | BigInt(x), 0n)
+  const out: SignedTicket[] = []
+  while (at < b.length) {
+    const escrowId = int(8)
+    const bundles = Number(int(2))
+    for (let k = 0; k < bundles; k++) {
+      const batch = take(1)[0] === 1
+      const round = Number(int(8))
+      const rs = Uint8Array.from(take(64))
+      const v = rs[32]! & 0x80 ? 28 : 27
+      rs[32]! &= 0x7f
+      const sig = bytesToHex(Uint8Array.of(...rs, v))
+      const n = Number(int(2))
+      const table = Array.from({ length: take(1)[0]! }, () => bytesToHex(take(32)))
+      for (let i = 0; i < n; i++) {
+        const seq = Number(int(4))
+        const salt = bytesToHex(take(32))
+        const refs = take(take(1)[0]!)
+        const proof = [...refs].map((r) => {
+          const node = table[r]
+          if (node === undefined) throw new RangeError(`unpackRedemption: node ${r} of a table of ${table.length}`)
+          return node
+        })
+        out.push({ escrowId, server, round, seq, salt, batch, proof, sig })
+      }
+    }
+  }
+  return out
+}
+
 /** r ‖ vs (EIP-2098: v − 27 in the top bit of s), 64 bytes. */
 function joinSig(sig: { r: Hex; s: Hex; v: number }): Uint8Array {
   if (sig.v !== 27 && sig.v !== 28) throw new RangeError(`packRedemption: signature v ${sig.v}, not 27 or 28`)

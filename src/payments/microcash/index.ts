@@ -38,7 +38,7 @@ export {
 } from './server.js'
 export { createIssuer, createSequenceAllocator, ScheduleExhaustedError, DEFAULT_RESERVE_SIZE, type Issuer, type IssuerOptions, type SequenceAllocator } from './issuer.js'
 export {
-  deployConcurrentLottery, getEscrow, createEscrow, topUp, unlockEscrow, withdrawEscrow, redeemWinners, redeemWinnersPacked, packRedemption, PACKED_MAX_NODES, proveDuplicate, proveDuplicateCall, isRedeemed, isPaidTo, recordDraw, seedOf, toBundles, BURN_ADDRESS,
+  deployConcurrentLottery, getEscrow, createEscrow, topUp, unlockEscrow, withdrawEscrow, redeemWinners, redeemWinnersPacked, packRedemption, unpackRedemption, PACKED_MAX_NODES, proveDuplicate, proveDuplicateCall, isRedeemed, isPaidTo, recordDraw, seedOf, toBundles, BURN_ADDRESS,
   ConcurrentLotteryAbi, type EscrowParams, type EscrowState, type SignedTicket,
 } from './contract.js'
 export {

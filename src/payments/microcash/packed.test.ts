@@ -15,7 +15,7 @@ import { bytesToHex, hexToBytes } from '../../crypto/index.js'
 import { testComponents } from '../testing.js'
 import { openSqliteSequenceStore } from './store.js'
 import { createIssuer, createSequenceAllocator } from './issuer.js'
-import { ConcurrentLotteryAbi, createEscrow, deployConcurrentLottery, getEscrow, isPaidTo, packRedemption, redeemWinnersPacked, toBundles, type EscrowParams, type SignedTicket } from './contract.js'
+import { ConcurrentLotteryAbi, createEscrow, deployConcurrentLottery, getEscrow, isPaidTo, packRedemption, redeemWinnersPacked, toBundles, unpackRedemption, type EscrowParams, type SignedTicket } from './contract.js'
 import { drawBlockOf, roundAt, winnerRank } from './ticket.js'
 
 // p = 16/64: a bundle of 32 holds several winners (their paths share nodes).
@@ -131,4 +131,23 @@ test('packRedemption refuses a ticket of another server', () => {
   const t = { escrowId: 1n, server: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', round: 1, seq: 0, salt: `0x${'11'.repeat(32)}`, batch: false, proof: [], sig: `0x${'22'.repeat(64)}1b` } as SignedTicket
   assert.throws(() => packRedemption('0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', [t]), RangeError)
   assert.ok(packRedemption(t.server, [t]).length > 2)
+})
+
+test('unpackRedemption reads back exactly the tickets packRedemption packed (batch and single, shared nodes, two escrows), and refuses cut bytes', async () => {
+  const s = await setup()
+  try {
+    const { winners, losers } = await issueAndDraw(s)
+    const all = [...winners, ...losers]
+    const packed = packRedemption(s.server, all)
+    const back = unpackRedemption(s.server, packed)
+    const key = (t: SignedTicket) => `${t.escrowId}:${t.round}:${t.seq}`
+    // Everything the contract needs; the bundle's root is not sent (the contract rebuilds it from the paths).
+    const norm = (t: SignedTicket) => ({ escrowId: t.escrowId, server: t.server.toLowerCase(), round: t.round, seq: t.seq, salt: t.salt.toLowerCase(), batch: t.batch, proof: t.proof.map((p) => p.toLowerCase()), sig: t.sig.toLowerCase() })
+    const want = new Map(all.map((t) => [key(t), norm(t)]))
+    assert.equal(back.length, all.length)
+    for (const t of back) assert.deepEqual(norm(t), want.get(key(t)), key(t))
+    assert.throws(() => unpackRedemption(s.server, packed.slice(0, -2) as Hex), RangeError)
+  } finally {
+    await s.chain.close()
+  }
 })

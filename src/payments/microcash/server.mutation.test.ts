@@ -718,7 +718,7 @@ test('settle: a redemption that fails for a reason other than a revert (no gas m
   const round = E.e.startRound
   await payRound(s, E, round)
   await mineTo(E.draw(round) + 1)
-  await assert.rejects(s.settle({ force: true }), (e: unknown) => e instanceof ChainError && !(e instanceof ContractRevertError) && /^redeemWinningTickets failed/.test(e.message))
+  await assert.rejects(s.settle({ force: true }), (e: unknown) => e instanceof ChainError && !(e instanceof ContractRevertError) && /^redeemPacked failed/.test(e.message))
   assert.deepEqual(s.losses(), [])
   assert.deepEqual(s.db.prepare("select count(*) as n from microcash_tickets where status = 1").get(), { n: E.params.winnersPerRound })
   await chain.dev!.setBalance(s.address, 10n ** 18n)

@@ -34,7 +34,7 @@ import type { PayeeStats, SettleReport } from '../types.js'
 import { addressOf, bytesToHex, hexToBytes, keccak256, recoverDigest } from '../../crypto/index.js'
 import { batchDigest, drawBlockOf, hashPair, microcashDomain, permute, drawKey, roundAt, ticketDigest, ticketHash, type MicroTicket } from './ticket.js'
 import {
-  ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinners, seedOf, simulateRedeem, type EscrowState, type SignedTicket,
+  ConcurrentLotteryAbi, getEscrow, isPaidTo, isRedeemed, proveDuplicate, recordDraw, redeemWinnersPacked, seedOf, simulateRedeem, unpackRedemption, type EscrowState, type SignedTicket,
 } from './contract.js'
 import type { MicrocashServerStore, MicrocashTicketStatus } from './store.js'
 
@@ -282,6 +282,13 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
       const tx = await o.chain.public.getTransaction({ hash: l.transactionHash! })
       let call
       try { call = decodeFunctionData({ abi: ConcurrentLotteryAbi, data: tx.input }) } catch { continue } // sent through another contract
+      if (call.functionName === 'redeemPacked') {
+        const [server, packed] = call.args
+        let found: SignedTicket | undefined
+        try { found = unpackRedemption(server, packed).find((t) => t.escrowId === escrowId && t.round === round && t.seq === seq) } catch { continue }
+        if (found) return found
+        continue
+      }
       if (call.functionName !== 'redeemWinningTickets') continue
       const [, server, bundles] = call.args
       for (const bd of bundles) for (const t of bd.tickets) {
@@ -356,7 +363,8 @@ export function createMicrocashServer(o: MicrocashServerOptions): MicrocashServe
         opts.signal?.throwIfAborted()
         const chunk = todo.slice(0, maxTx)
         try {
-          const r = await redeemWinners(o.chain, o.privateKey, o.lottery, id, address, chunk, { signal: opts.signal })
+          // Packed calldata (one signature per bundle, shared Merkle path nodes once): what redeemWinners would do.
+          const r = await redeemWinnersPacked(o.chain, o.privateKey, o.lottery, address, chunk, { signal: opts.signal })
           rep.transactions++
           rep.gasUsed += r.gasUsed
           rep.settled += chunk.length
