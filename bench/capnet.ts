@@ -24,7 +24,8 @@
  *   puzzleSolveMsPerBundle; puzzleSolveMBpsJs the same with the kernels off; puzzleSolveVsSha256Node =
  *   puzzleSolveMBps / sha256NodeMBps (node:crypto's bulk SHA-256 in the same run).
  * - puzzleSolveMBpsWorkers: solvePuzzleParallel on src/node/capnet-solver-pool.ts with puzzleSolveWorkers threads
- *   (os.availableParallelism()), timed on the same puzzles as the single thread, alternating puzzle by puzzle:
+ *   (os.availableParallelism() - 1 workers and the calling thread), timed on the same puzzles as the single thread,
+ *   alternating puzzle by puzzle:
  *   puzzleSolveMBps x (single-thread time / pool time).
  * - puzzleSolveSha256MBps: the solver's SHA-256 throughput (64-byte blocks compressed per second x 64), against
  *   node:crypto's bulk rate on the same core (SHA-NI where the CPU has it): puzzleSolveSha256VsNode.
@@ -41,7 +42,6 @@ import { pooledSystemRng } from '../src/crypto/rng.js'
 import { solvePuzzleParallel } from '../src/proofs/capnet/puzzle.js'
 import { setCapnetKernelsEnabled } from '../src/proofs/capnet/wasm-kernels.js'
 import { createPuzzleSolverPool } from '../src/node/capnet-solver-pool.js'
-import { availableParallelism } from 'node:os'
 
 const now = () => performance.now()
 
@@ -125,8 +125,8 @@ export async function benchCapnet(): Promise<Record<string, number>> {
   const solves = 60
   const puzzles = Array.from({ length: solves }, () => generatePuzzle({ innerChunks, params, rng: solveRng }))
   // Single thread and the worker pool alternate puzzle by puzzle (same puzzles, same moments of machine load).
-  const puzzleSolveWorkers = availableParallelism()
-  const pool = createPuzzleSolverPool({ workers: puzzleSolveWorkers })
+  const pool = createPuzzleSolverPool() // availableParallelism() - 1 workers + this thread
+  const puzzleSolveWorkers = pool.threads
   let solveMs = 0
   let poolMs = 0
   let hashes = 0

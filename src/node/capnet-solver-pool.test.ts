@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createPuzzleSolverPool } from './capnet-solver-pool.js'
-import { generatePuzzle, solvePuzzle, solvePuzzleParallel, type PuzzleSolverPool } from '../proofs/capnet/puzzle.js'
+import { generatePuzzle, solvePuzzle, solvePuzzleParallel, searchStarts, type PuzzleSolverPool } from '../proofs/capnet/puzzle.js'
 import { seededRng } from '../crypto/rng.js'
 import { PuzzleUnsolvableError } from '../proofs/capnet/errors.js'
 import type { PuzzleParams } from '../proofs/capnet/params.js'
@@ -45,7 +45,7 @@ test('worker pool: concurrent puzzles, an unsolvable one, a short chunk, and reu
     sols.forEach((s, i) => assert.deepEqual(s.secret, puzzles[i].secret))
     const goal = new Uint8Array(puzzles[0].goal)
     goal[0] ^= 1
-    await assert.rejects(solvePuzzleParallel({ innerChunks: chunks, challenge: { params: p, goal }, pool }), (e: unknown) => e instanceof PuzzleUnsolvableError && e.details.hashesComputed === 256 * 8)
+    await assert.rejects(solvePuzzleParallel({ innerChunks: chunks, challenge: { params: p, goal }, pool }), (e: unknown) => e instanceof PuzzleUnsolvableError && e.details.hashesComputed === 256 * 8 && e.details.startsTried === 256)
     const short = chunks.map((c, i) => (i === 2 ? c.subarray(0, 1000) : c))
     const one: unknown = (() => { try { return solvePuzzle({ innerChunks: short, challenge: puzzles[1] }) } catch (e) { return e } })()
     const many: unknown = await solvePuzzleParallel({ innerChunks: short, challenge: puzzles[1], pool }).catch((e: unknown) => e)
@@ -63,15 +63,37 @@ test('solvePuzzleParallel checks what a pool returns', async () => {
   const p = { rounds: 2, pieceSize: 16, chunkSize: 16 * 64, cachesPerRequest: 2 }
   const chunks = chunksFor(p, 'liar')
   const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng: seededRng('l') })
-  const liar: PuzzleSolverPool = { size: 2, searchRanges: async ({ ranges }) => ranges.map(() => ({ start: 3, secret: new Uint8Array(32), hashes: 1 })) }
+  const liar: PuzzleSolverPool = { search: async () => ({ start: 3, secret: new Uint8Array(32), hashes: 1 }) }
   await assert.rejects(solvePuzzleParallel({ innerChunks: chunks, challenge: puzzle, pool: liar }), /does not reproduce the goal/)
-  const inline: PuzzleSolverPool = { size: 3, searchRanges: async ({ ranges }) => ranges.map(([from, to]) => {
-    const s = puzzle.startOffset / 16
-    return s >= from && s < to ? { start: s, secret: puzzle.secret, hashes: (s - from + 1) * 4 } : { start: -1, secret: null, hashes: (to - from) * 4 }
-  }) }
+  const outOfRange: PuzzleSolverPool = { search: async () => ({ start: 64, secret: puzzle.secret, hashes: 1 }) }
+  await assert.rejects(solvePuzzleParallel({ innerChunks: chunks, challenge: puzzle, pool: outOfRange }), /does not reproduce the goal/)
+  const inline: PuzzleSolverPool = { search: async ({ innerChunks, params, goal, from, to }) => searchStarts(innerChunks, params, goal, from, to) }
   const sol = await solvePuzzleParallel({ innerChunks: chunks, challenge: puzzle, pool: inline })
   assert.deepEqual(sol.secret, puzzle.secret)
   assert.equal(sol.startOffset, puzzle.startOffset)
+})
+
+test('workers share batches from one counter: a tiny batch size, more workers than cores, same answers', async () => {
+  const pool = createPuzzleSolverPool({ workers: 3, batch: 4 })
+  try {
+    const p = { rounds: 2, pieceSize: 16, chunkSize: 16 * 300, cachesPerRequest: 3 }
+    const chunks = chunksFor(p, 'batches')
+    for (let i = 0; i < 8; i++) {
+      const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng: seededRng(`b${i}`) })
+      const r = await pool.search({ innerChunks: chunks, params: p, goal: puzzle.goal, from: 0, to: 300 })
+      assert.equal(r.start, puzzle.startOffset / 16)
+      assert.deepEqual(r.secret, puzzle.secret)
+      // batches are claimed in ascending order and searched whole: every start below the answer was tried
+      assert.ok(r.hashes >= (r.start + 1) * 6, `${r.hashes} hashes`)
+    }
+    const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng: seededRng('sub') })
+    const s = puzzle.startOffset / 16
+    assert.equal((await pool.search({ innerChunks: chunks, params: p, goal: puzzle.goal, from: s, to: s + 1 })).start, s)
+    const none = await pool.search({ innerChunks: chunks, params: p, goal: puzzle.goal, from: s + 1, to: 300 })
+    assert.deepEqual([none.start, none.secret, none.hashes], [-1, null, (300 - s - 1) * 6])
+  } finally {
+    await pool.close()
+  }
 })
 
 test('closing the pool mid-job rejects the job instead of leaving it pending; the pool works again afterwards', async () => {
@@ -82,7 +104,7 @@ test('closing the pool mid-job rejects the job instead of leaving it pending; th
     const puzzle = generatePuzzle({ innerChunks: chunks, params: p, rng: seededRng('close') })
     const goal = new Uint8Array(puzzle.goal)
     goal[5] ^= 1 // unsolvable: every worker runs through all its starts
-    const job = pool.searchRanges({ innerChunks: chunks, params: p, goal, ranges: [[0, 4096], [0, 4096]] })
+    const job = pool.search({ innerChunks: chunks, params: p, goal, from: 0, to: 4096 })
     const settled = assert.rejects(job, /closed/)
     await pool.close()
     await settled

@@ -1,12 +1,14 @@
 /**
- * Worker-thread entry of src/node/capnet-solver-pool.ts: searches one range of start offsets of a CAPnet puzzle
- * (`searchStarts`, the WebAssembly four-lane solver) over chunks in a SharedArrayBuffer, stopping once the shared
- * flag says another range found the goal (and setting it when this one does).
+ * Worker-thread entry of src/node/capnet-solver-pool.ts: searches a CAPnet puzzle's starts over chunks in a
+ * SharedArrayBuffer, batch by batch from a counter shared by every worker of the job (`searchClaimedStarts`: the
+ * WebAssembly four-lane solver), until the starts run out or the shared flag says a worker found the goal (this one
+ * sets it when it does).
  *
- * Message in: `{ id, data, lengths, chunkSize, params, goal, from, to, flag }`; out: `{ id, result }` or `{ id, error }`.
+ * Message in: `{ id, data, lengths, chunkSize, params, goal, to, batch, counter, flag }`; out: `{ id, result }` or
+ * `{ id, error }`.
  */
 import { parentPort } from 'node:worker_threads'
-import { searchStarts } from '../proofs/capnet/puzzle.js'
+import { searchClaimedStarts } from '../proofs/capnet/puzzle.js'
 import type { PuzzleParams } from '../proofs/capnet/params.js'
 
 interface Job {
@@ -16,8 +18,11 @@ interface Job {
   chunkSize: number
   params: PuzzleParams
   goal: Uint8Array
-  from: number
   to: number
+  batch: number
+  /** Int32 [next start to hand out]. */
+  counter: SharedArrayBuffer
+  /** Int32 [1 once a worker found the goal]. */
   flag: SharedArrayBuffer
 }
 
@@ -26,8 +31,10 @@ if (!port) throw new Error('capnet-solver-worker runs as a worker thread')
 port.on('message', (job: Job) => {
   try {
     const chunks = job.lengths.map((len, i) => new Uint8Array(job.data, i * job.chunkSize, len))
+    const counter = new Int32Array(job.counter)
     const flag = new Int32Array(job.flag)
-    const result = searchStarts(chunks, job.params, job.goal, job.from, job.to, undefined, () => Atomics.load(flag, 0) !== 0)
+    const claim = () => (Atomics.load(flag, 0) !== 0 ? -1 : Atomics.add(counter, 0, job.batch))
+    const result = searchClaimedStarts(chunks, job.params, job.goal, job.to, job.batch, claim)
     if (result.secret) Atomics.store(flag, 0, 1)
     port.postMessage({ id: job.id, result })
   } catch (e) {

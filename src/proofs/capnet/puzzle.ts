@@ -242,19 +242,17 @@ export function solvePuzzle(args: SolvePuzzleParameters): PuzzleSolution {
 }
 
 /**
- * Solves over ranges of starts at once: a pool of threads, processes or machines. The pool lives outside the
+ * Searches the starts of a puzzle on several threads, processes or machines at once. The pool lives outside the
  * protocol code (Node: `createPuzzleSolverPool` in src/node/capnet-solver-pool.ts, on worker_threads); this
  * interface is all the solver needs.
  */
 export interface PuzzleSolverPool {
-  /** Parallel searches the pool runs at once. */
-  readonly size: number
   /**
-   * Searches starts [from, to) of each range in `ranges` concurrently, over the same chunks, params and goal (as
-   * {@link searchStarts} does on one); once one finds the goal, the others may stop early. Resolves with every
-   * range's result, in order.
+   * Searches starts [from, to) over the chunks, params and goal (what {@link searchStarts} does on one thread),
+   * sharing the work out as the pool sees fit. Resolves with the start found (the lowest, if its workers found
+   * several) and the hashes computed by all of them.
    */
-  searchRanges(job: { innerChunks: readonly Uint8Array[]; params: PuzzleParams; goal: Uint8Array; ranges: readonly [number, number][] }): Promise<StartSearch[]>
+  search(job: { innerChunks: readonly Uint8Array[]; params: PuzzleParams; goal: Uint8Array; from: number; to: number }): Promise<StartSearch>
 }
 
 /** Arguments of {@link solvePuzzleParallel}. */
@@ -263,9 +261,10 @@ export interface SolvePuzzleParallelParameters extends Omit<SolvePuzzleParameter
 }
 
 /**
- * {@link solvePuzzle} across a pool: the P starts are cut into `pool.size` contiguous ranges searched at the same
- * time, so the expected time falls by about the pool size. Same secret and start offset as solvePuzzle (a goal is
- * reproduced by one start; if several did, the lowest found is returned); `hashesComputed` adds up every range's work.
+ * {@link solvePuzzle} on a pool: its workers share the P starts (Node's pool hands out batches of starts in
+ * ascending order, so the expected time falls by about the number of free cores). Same secret and start offset as
+ * solvePuzzle (a goal is reproduced by one start; if several did, the lowest found is returned); `hashesComputed`
+ * adds up every worker's. The pool's answer is checked (R*n hashes) before it is returned.
  *
  * @example
  * ```ts
@@ -278,21 +277,16 @@ export async function solvePuzzleParallel(args: SolvePuzzleParallelParameters): 
   if (!(goal instanceof Uint8Array) || goal.length !== 32) throw new RangeError('challenge.goal must be 32 bytes')
   checkChunks(args.innerChunks, params, false)
   const P = piecesPerChunk(params)
-  const parts = Math.max(1, Math.min(args.pool.size | 0, P))
-  const ranges: [number, number][] = Array.from({ length: parts }, (_, i) => [Math.floor((i * P) / parts), Math.floor(((i + 1) * P) / parts)])
-  const results = await args.pool.searchRanges({ innerChunks: args.innerChunks, params, goal, ranges })
-  let hashes = 0
-  for (const r of results) hashes += r.hashes
-  const found = results.find((r) => r.secret !== null)
-  if (found?.secret) {
+  const found = await args.pool.search({ innerChunks: args.innerChunks, params, goal, from: 0, to: P })
+  if (found.secret) {
     // Checked here (R*n hashes): a pool's answer is taken only if its start reproduces the goal and its secret.
     const again = Number.isInteger(found.start) && found.start >= 0 && found.start < P
       ? runChain(chunkSource(args.innerChunks, params.pieceSize), params, found.start * params.pieceSize, ...chainBuffers(params))
       : null
     if (!again?.prev || !bytesEqual(again.last, goal) || !bytesEqual(again.prev, found.secret)) throw new Error('the solver pool returned a start that does not reproduce the goal')
-    return { secret: new Uint8Array(found.secret), startOffset: found.start * params.pieceSize, hashesComputed: hashes }
+    return { secret: new Uint8Array(found.secret), startOffset: found.start * params.pieceSize, hashesComputed: found.hashes }
   }
-  throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: hashes })
+  throw new PuzzleUnsolvableError({ startsTried: P, hashesComputed: found.hashes })
 }
 
 /** Result of {@link searchStarts}: the first start in the range that reproduces the goal (secret null: none). */
@@ -312,34 +306,64 @@ export interface StartSearch {
  */
 export function searchStarts(
   innerChunks: readonly Uint8Array[], params: PuzzleParams, goal: Uint8Array, from: number, to: number, signal?: AbortSignal,
-  /** Polled every 64 starts: true stops the search (returned as not found, with the hashes done so far). */
-  stop?: () => boolean,
 ): StartSearch {
+  const search = startSearcher(innerChunks, params, goal)
+  let hashes = 0
+  for (let k = from; k < to; k += 64) {
+    signal?.throwIfAborted()
+    const r = search(k, Math.min(k + 64, to))
+    hashes += r.hashes
+    if (r.secret) return { start: r.start, secret: r.secret, hashes }
+  }
+  return { start: -1, secret: null, hashes }
+}
+
+/**
+ * {@link searchStarts} over batches handed out by `claim` (a pool's worker: its next batch of `batch` starts from
+ * a counter the workers share, -1 once none is left or another found the goal), up to start `to`. The chunks are
+ * loaded once for every batch.
+ */
+export function searchClaimedStarts(
+  innerChunks: readonly Uint8Array[], params: PuzzleParams, goal: Uint8Array, to: number, batch: number, claim: () => number,
+): StartSearch {
+  const search = startSearcher(innerChunks, params, goal)
+  let hashes = 0
+  for (let k = claim(); k >= 0 && k < to; k = claim()) {
+    const r = search(k, Math.min(k + batch, to))
+    hashes += r.hashes
+    if (r.secret) return { start: r.start, secret: r.secret, hashes }
+  }
+  return { start: -1, secret: null, hashes }
+}
+
+/**
+ * A search over any range of starts of one puzzle, set up once: the WebAssembly four-lane solver when it applies
+ * (pieceSize a multiple of 4, every chunk full; chunks copied into its memory here), the JavaScript chain otherwise.
+ */
+function startSearcher(innerChunks: readonly Uint8Array[], params: PuzzleParams, goal: Uint8Array): (from: number, to: number) => StartSearch {
   const fast = wasmSolverFor(innerChunks, params, goal)
+  const L = chainLength(params)
   if (fast) {
-    const L = chainLength(params)
-    for (let k = from; k < to; k += 64) {
-      signal?.throwIfAborted()
-      if (stop?.()) return { start: -1, secret: null, hashes: (k - from) * L }
-      const found = fast.x.solve(k, Math.min(k + 64, to))
-      if (found >= 0) return { start: found, secret: laneSecret(fast, (found - from) & 3), hashes: (found - from + 1) * L }
+    return (from, to) => {
+      for (let k = from; k < to; k += 64) {
+        const found = fast.x.solve(k, Math.min(k + 64, to))
+        if (found >= 0) return { start: found, secret: laneSecret(fast, (found - k) & 3), hashes: (found - from + 1) * L }
+      }
+      return { start: -1, secret: null, hashes: (to - from) * L }
     }
-    return { start: -1, secret: null, hashes: (to - from) * L }
   }
   const read = chunkSource(innerChunks, params.pieceSize)
   const [buf, buf0] = chainBuffers(params)
-  let hashes = 0
-  for (let k = from; k < to; k++) {
-    if (((k - from) & 63) === 0) {
-      signal?.throwIfAborted()
-      if (stop?.()) return { start: -1, secret: null, hashes }
+  return (from, to) => {
+    let hashes = 0
+    for (let k = from; k < to; k++) {
+      const r = runChain(read, params, k * params.pieceSize, buf, buf0)
+      hashes += r.hashes
+      if (r.prev === null) continue
+      if (r.last[0] === goal[0] && r.last[1] === goal[1] && bytesEqual(r.last, goal)) return { start: k, secret: new Uint8Array(r.prev), hashes }
     }
-    const r = runChain(read, params, k * params.pieceSize, buf, buf0)
-    hashes += r.hashes
-    if (r.prev === null) continue
-    if (r.last[0] === goal[0] && r.last[1] === goal[1] && bytesEqual(r.last, goal)) return { start: k, secret: new Uint8Array(r.prev), hashes }
+    return { start: -1, secret: null, hashes }
   }
-  return { start: -1, secret: null, hashes }
 }
 
 /** Chunks above this many bytes get a WebAssembly instance of their own (its memory is dropped with it). */
