@@ -299,8 +299,8 @@ export interface StartSearch {
 }
 
 /**
- * Tries start offsets `from*pieceSize .. (to-1)*pieceSize` in order (the solver's inner loop; a worker runs it on
- * its share of the starts). Inputs must be checked by the caller. Runs the WebAssembly four-lane solver when it
+ * Tries start offsets `from*pieceSize .. (to-1)*pieceSize` in order (solvePuzzle's loop; `signal` checked every 64
+ * starts). Inputs must be checked by the caller. Runs the WebAssembly four-lane solver when it
  * applies (pieceSize a multiple of 4, every chunk full), the JavaScript chain otherwise; both give the same answer
  * and the same hash count.
  */
