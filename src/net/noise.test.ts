@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { decryptMessages, encryptMessages, noiseLeanFramingActive } from './noise.js'
+import { NOISE_WRITE_BATCH_BYTES, decryptMessages, encryptMessages, noiseLeanFramingActive } from './noise.js'
 import { createLibp2pTransport } from './libp2p.js'
 import { protocolId } from './types.js'
 
@@ -76,13 +76,18 @@ describe('lean noise transport phase', () => {
     }), { numRuns: 25 })
   })
 
-  test('messages are at most 65,535 bytes; a yamux frame of 65,519 bytes is exactly one', async () => {
+  test('messages are at most 65,535 bytes (a yamux frame of 65,519 bytes is exactly one); one write per chunk up to 1 MiB', async () => {
     const { sender } = cipherPair()
-    const msgs: Uint8Array[] = []
-    for await (const m of encryptMessages(sender)(from([new Uint8Array(65_519), new Uint8Array(200_000)]))) msgs.push(m)
-    assert.equal(msgs[0].length, 2 + 65_535)
-    for (const m of msgs) { assert.ok(m.length <= 2 + 65_535); assert.equal((m[0] << 8) | m[1], m.length - 2) }
-    assert.equal(msgs.length, 1 + Math.ceil(200_000 / 65_519))
+    const writes: Uint8Array[] = []
+    for await (const w of encryptMessages(sender)(from([new Uint8Array(65_519), new Uint8Array(200_000), new Uint8Array(3 * 1024 * 1024)]))) writes.push(w)
+    const sizes = (w: Uint8Array) => { const out: number[] = []; for (let off = 0; off < w.length;) { const n = (w[off] << 8) | w[off + 1]; out.push(n); off += 2 + n } return out }
+    assert.deepEqual(sizes(writes[0]), [65_535])
+    assert.equal(sizes(writes[1]).length, Math.ceil(200_000 / 65_519))
+    for (const w of writes) {
+      assert.ok(w.length <= NOISE_WRITE_BATCH_BYTES, `a write of ${w.length} bytes`)
+      for (const n of sizes(w)) assert.ok(n <= 65_535 && n >= 16)
+    }
+    assert.equal(writes.length, 2 + Math.ceil((3 * 1024 * 1024) / (NOISE_WRITE_BATCH_BYTES - 2 * 65_537)))
   })
 
   test('refuses tampered, short and truncated messages; skips empty ones as stock does', async () => {

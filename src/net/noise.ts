@@ -10,8 +10,9 @@
  *   WebAssembly decrypt) before node:crypto, which ignores it, decrypts into a new buffer. A 65,537-byte message
  *   never fits one 64 KiB socket read, so that is a copy of every byte received. Here the message is decrypted from
  *   its pieces where they lie, and the length prefixes are parsed in place (no it-length-prefixed stage).
- * - **Sending**, each message is one buffer (length prefix and ciphertext) handed to the socket as it is, where
- *   stock wraps both in a list the TCP sink then concatenates.
+ * - **Sending**, the messages of one chunk from the muxer (all the frames it has queued) are laid out in one buffer,
+ *   length prefixes included, and handed to the socket as one write: stock wraps each message in a list the TCP
+ *   sink then concatenates, and writes each on its own (a syscall and a wait for `drain` per 64 KiB).
  *
  * Messages are `[u16 big-endian length][ciphertext with its 16-byte tag]`, at most 65,535 bytes, as stock. If the
  * pinned noise no longer has the method this replaces, connections keep the stock transport phase.
@@ -41,21 +42,41 @@ let leanActive: boolean | undefined
 /** True if connections use the lean transport phase, false if the pinned noise lacked what it replaces, undefined before the first node. */
 export function noiseLeanFramingActive(): boolean | undefined { return leanActive }
 
-/** Encrypts a plaintext stream into noise messages, one buffer per message (prefix included). */
+/** Bytes of noise messages gathered into one socket write at most (the messages of one chunk from the muxer). */
+export const NOISE_WRITE_BATCH_BYTES = 1024 * 1024
+
+/**
+ * Encrypts a plaintext stream into noise messages. The messages of one source chunk (the muxer hands over every
+ * frame it has queued as one chunk) go out as one buffer of up to {@link NOISE_WRITE_BATCH_BYTES}: one socket write
+ * instead of one per 64 KiB message.
+ */
 export function encryptMessages(handshake: Handshake, metrics?: NoiseMetrics) {
   return async function* (source: AsyncIterable<Chunk>): AsyncGenerator<Uint8Array> {
+    const batch: Chunk[] = []
+    let batchBytes = 0
+    const flush = (): Uint8Array => {
+      const out = new Uint8Array(batchBytes)
+      let off = 0
+      for (const data of batch) {
+        out[off] = data.byteLength >>> 8
+        out[off + 1] = data.byteLength & 0xff
+        off += 2
+        if (data instanceof Uint8Array) { out.set(data, off); off += data.byteLength } else for (const b of data) { out.set(b, off); off += b.byteLength }
+      }
+      batch.length = 0
+      batchBytes = 0
+      return out
+    }
     for await (const chunk of source) {
       for (let i = 0; i < chunk.length; i += MAX_PLAINTEXT_BYTES) {
         const end = Math.min(i + MAX_PLAINTEXT_BYTES, chunk.length)
         const data = handshake.encrypt(chunk instanceof Uint8Array ? chunk.subarray(i, end) : chunk.sublist(i, end))
         metrics?.encryptedPackets?.increment()
-        const out = new Uint8Array(2 + data.byteLength)
-        out[0] = data.byteLength >>> 8
-        out[1] = data.byteLength & 0xff
-        if (data instanceof Uint8Array) out.set(data, 2)
-        else { let off = 2; for (const b of data) { out.set(b, off); off += b.byteLength } }
-        yield out
+        batch.push(data)
+        batchBytes += 2 + data.byteLength
+        if (batchBytes >= NOISE_WRITE_BATCH_BYTES - (2 + NOISE_MAX_MESSAGE_BYTES)) yield flush()
       }
+      if (batchBytes > 0) yield flush()
     }
   }
 }
