@@ -73,6 +73,18 @@ describe('codecs', () => {
     assert.throws(() => c.decode(new Uint8Array((2 << 20) + 1)), MessageTooLargeError)
     assert.throws(() => c.encode({ header: { i: 1 }, body: new Uint8Array(2 << 20) }), MessageTooLargeError)
   })
+
+  test('binary codec: encodeParts is encode without copying the body', () => {
+    const c = createBinaryCodec(z.object({ i: z.number(), s: z.string() }), { maxBytes: 2 << 20 })
+    fc.assert(fc.property(fc.integer(), fc.string(), fc.uint8Array({ maxLength: 5000 }), (i, str, body) => {
+      const parts = c.encodeParts!({ header: { i, s: str }, body })
+      assert.equal(parts.length, 2)
+      assert.equal(parts[1], body, 'the body itself, not a copy')
+      assert.deepEqual(Buffer.concat(parts), Buffer.from(c.encode({ header: { i, s: str }, body })))
+    }))
+    assert.throws(() => c.encodeParts!({ header: { i: 1, s: '' }, body: new Uint8Array(2 << 20) }), MessageTooLargeError)
+    assert.throws(() => c.encodeParts!({ header: { i: 'x', s: '' } as never, body: new Uint8Array(1) }), MalformedMessageError)
+  })
 })
 
 describe('protocol ids', () => {
@@ -90,7 +102,7 @@ test('public API of src/net', async () => {
   const api = await import('./index.js')
   assert.deepEqual(Object.keys(api).sort(), [
     'AbortedError', 'BINARY_HEADER_PREFIX_BYTES', 'DEFAULT_DIAL_TIMEOUT_MS', 'DEFAULT_MAX_INBOUND_PER_IP', 'DEFAULT_MAX_INBOUND_PER_SUBNET', 'DEFAULT_MAX_INBOUND_STREAMS', 'DEFAULT_MAX_MESSAGE_BYTES',
-    'DialError', 'LIBP2P_FRAME_PREFIX_BYTES', 'LIBP2P_MAX_OUTBOUND_STREAMS', 'LIBP2P_WRITE_BUFFER_BYTES', 'MAX_BINARY_HEADER_BYTES', 'MAX_CHUNK_BYTES',
+    'DialError', 'LIBP2P_FRAME_PREFIX_BYTES', 'LIBP2P_MAX_OUTBOUND_STREAMS', 'LIBP2P_STREAM_WINDOW_BYTES', 'LIBP2P_WRITE_BUFFER_BYTES', 'MAX_BINARY_HEADER_BYTES', 'MAX_CHUNK_BYTES',
     'MAX_CONTROL_MESSAGE_BYTES', 'MEMORY_ADDRESS_PREFIX', 'MEMORY_RECEIVE_WINDOW_BYTES', 'MalformedMessageError', 'MessageTooLargeError',
     'NetError', 'PeerBannedError', 'ProtocolViolationError', 'REMOTE_END_TIMEOUT_MS', 'StreamClosedError', 'TimeoutError', 'TransportStoppedError', 'createBinaryCodec', 'createCodec',
     'createLibp2pTransport', 'createMemoryNetwork', 'decodeJson', 'encodeJson', 'generateIdentity', 'ipAndSubnet', 'isProtocolViolation',

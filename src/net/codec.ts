@@ -16,6 +16,8 @@ export interface Codec<T> {
   readonly name: string
   readonly maxBytes: number
   encode(value: T): Uint8Array
+  /** Optional: the encoding as parts whose concatenation is `encode(value)`, which `sendMessage` writes without joining (no copy of a body). */
+  encodeParts?(value: T): Uint8Array[]
   decode(frame: Uint8Array): T
 }
 
@@ -152,21 +154,28 @@ export function createBinaryCodec<S extends z.ZodType>(schema: S, opts: CodecOpt
   checkMax(opts.maxBytes)
   const { maxBytes, name } = opts
   const maxHeader = opts.maxHeaderBytes ?? MAX_BINARY_HEADER_BYTES
+  /** `[prefix + header, body]`: the body is not copied. */
+  const encodeParts = ({ header, body }: BinaryMessage<z.output<S>>): Uint8Array[] => {
+    if (!(body instanceof Uint8Array)) throw new TypeError(`binary codec${name ? ` (${name})` : ''}: body must be a Uint8Array`)
+    const h = encodeJson(validate(schema, header, name))
+    checkCap(h.length, maxHeader, name, 'Encoded header')
+    checkCap(BINARY_HEADER_PREFIX_BYTES + h.length + body.length, maxBytes, name, 'Encoded message')
+    const head = new Uint8Array(BINARY_HEADER_PREFIX_BYTES + h.length)
+    new DataView(head.buffer).setUint32(0, h.length)
+    head.set(h, BINARY_HEADER_PREFIX_BYTES)
+    return [head, body]
+  }
   return {
     name: name ?? 'binary',
     maxBytes,
-    encode({ header, body }) {
-      if (!(body instanceof Uint8Array)) throw new TypeError(`binary codec${name ? ` (${name})` : ''}: body must be a Uint8Array`)
-      const h = encodeJson(validate(schema, header, name))
-      checkCap(h.length, maxHeader, name, 'Encoded header')
-      const total = BINARY_HEADER_PREFIX_BYTES + h.length + body.length
-      checkCap(total, maxBytes, name, 'Encoded message')
-      const out = new Uint8Array(total)
-      new DataView(out.buffer).setUint32(0, h.length)
-      out.set(h, BINARY_HEADER_PREFIX_BYTES)
-      out.set(body, BINARY_HEADER_PREFIX_BYTES + h.length)
+    encode(value) {
+      const [head, body] = encodeParts(value)
+      const out = new Uint8Array(head.length + body.length)
+      out.set(head)
+      out.set(body, head.length)
       return out
     },
+    encodeParts,
     decode(frame) {
       checkCap(frame.length, maxBytes, name, 'Message')
       if (frame.length < BINARY_HEADER_PREFIX_BYTES) throw new MalformedMessageError(`frame of ${frame.length} bytes is shorter than the header prefix`, { codec: name })
@@ -188,7 +197,7 @@ export function createBinaryCodec<S extends z.ZodType>(schema: S, opts: CodecOpt
  * ```
  */
 export async function sendMessage<T>(stream: MessageStream, codec: Codec<T>, value: T, opts?: AbortOptions): Promise<void> {
-  await stream.write(codec.encode(value), opts)
+  await stream.write(codec.encodeParts ? codec.encodeParts(value) : codec.encode(value), opts)
 }
 
 /**

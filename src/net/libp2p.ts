@@ -167,9 +167,17 @@ function frameBackend(stream: Stream, maxMessageBytes: number, peer: PeerId, pro
     async send(frame) {
       if (sinkFinished || stream.writeStatus === 'closed' || stream.writeStatus === 'closing') throw closedError()
       const head = new Uint8Array(LIBP2P_FRAME_PREFIX_BYTES)
-      new DataView(head.buffer).setUint32(0, frame.length)
-      out.push(head)
-      out.push(frame)
+      if (frame instanceof Uint8Array) {
+        new DataView(head.buffer).setUint32(0, frame.length)
+        out.push(head)
+        out.push(frame)
+      } else {
+        let n = 0
+        for (const p of frame) n += p.length
+        new DataView(head.buffer).setUint32(0, n)
+        out.push(head)
+        for (const p of frame) if (p.length > 0) out.push(p)
+      }
       // Backpressure: once more than LIBP2P_WRITE_BUFFER_BYTES wait to be taken by the muxer (which itself waits
       // on yamux's send window), wait until it has taken them all.
       if (out.readableLength > LIBP2P_WRITE_BUFFER_BYTES) await Promise.race([out.onEmpty(), sinkDone])

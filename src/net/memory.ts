@@ -284,7 +284,8 @@ class Net implements MemoryNetwork {
           attempt()
         })
       },
-      async send(frame) {
+      async send(parts) {
+        const frame = parts instanceof Uint8Array ? parts : concatParts(parts)
         const dst = end.peer
         // Wait for room in the receiver's window (a frame larger than the window goes alone).
         while (dst.unread > 0 && dst.unread + frame.length > MEMORY_RECEIVE_WINDOW_BYTES) {
@@ -292,7 +293,7 @@ class Net implements MemoryNetwork {
           await new Promise<void>((r) => dst.windowWaiters.push(r))
         }
         if (dst.failed) throw dst.failed
-        const copy = frame.slice()
+        const copy = frame === parts ? frame.slice() : frame // parts were joined into a new buffer already
         const size = copy.length
         const l = net.link(from, to)
         const now = net.clock.now()
@@ -367,4 +368,14 @@ class Net implements MemoryNetwork {
  */
 export function createMemoryNetwork(opts: MemoryNetworkOptions = {}): MemoryNetwork {
   return new Net(opts)
+}
+
+/** The concatenation of a frame's parts, in a new buffer. */
+function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const p of parts) n += p.length
+  const out = new Uint8Array(n)
+  let off = 0
+  for (const p of parts) { out.set(p, off); off += p.length }
+  return out
 }

@@ -11,8 +11,8 @@ import type { AbortOptions, MessageStream, PeerId, StreamHandler } from './types
 export interface StreamBackend {
   /** Next frame, `null` on a clean end of the remote's writing side; rejects with a `NetError` on failure. */
   pull(): Promise<Uint8Array | null>
-  /** Sends one frame (size already checked). */
-  send(frame: Uint8Array): Promise<void>
+  /** Sends one frame, whole or as parts to concatenate (types and size already checked). */
+  send(frame: Uint8Array | readonly Uint8Array[]): Promise<void>
   /** Ends our writing side gracefully. */
   sendClose(): Promise<void>
   /** Resets the stream (both directions); must not throw. */
@@ -121,11 +121,18 @@ export class FramedStream implements MessageStream {
     }
   }
 
-  async write(frame: Uint8Array, opts?: AbortOptions): Promise<void> {
+  async write(frame: Uint8Array | readonly Uint8Array[], opts?: AbortOptions): Promise<void> {
     if (this.aborted) throw this.aborted
     if (this.writeDone) throw new StreamClosedError('local', { ...this.ctx(), detail: 'write after close()' })
-    if (!(frame instanceof Uint8Array)) throw new TypeError(`write: frame must be a Uint8Array, got ${typeof frame}`)
-    if (frame.length > this.maxMessageBytes) throw new MessageTooLargeError(frame.length, this.maxMessageBytes, { what: 'Frame to send', ...this.ctx() })
+    let size = 0
+    if (Array.isArray(frame)) {
+      for (const p of frame) {
+        if (!(p instanceof Uint8Array)) throw new TypeError(`write: each part of a frame must be a Uint8Array, got ${typeof p}`)
+        size += p.length
+      }
+    } else if (frame instanceof Uint8Array) size = frame.length
+    else throw new TypeError(`write: frame must be a Uint8Array or an array of them, got ${typeof frame}`)
+    if (size > this.maxMessageBytes) throw new MessageTooLargeError(size, this.maxMessageBytes, { what: 'Frame to send', ...this.ctx() })
     try {
       await withDeadline(this.backend.send(frame), opts, this.clock, `Writing to ${this.remotePeer} on ${this.protocol}`, this.ctx())
     } catch (e) {

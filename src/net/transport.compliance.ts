@@ -134,6 +134,23 @@ export function runTransportCompliance(name: string, hooks: ComplianceHooks): vo
       await s.close()
     })
 
+    test('a frame written as parts arrives as one frame (their concatenation); the cap counts every part', async () => {
+      const { a, b } = await pair({}, { maxMessageBytes: 1000 })
+      await b.handle(ECHO, echoAll)
+      const s = await a.dial(addr(b), ECHO)
+      const parts = [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array(700).fill(3), new Uint8Array([4])]
+      await s.write(parts)
+      await s.write([])
+      await s.write([new Uint8Array([9])])
+      assert.deepEqual([...await s.read({ timeoutMs: 5000 })], [1, 2, ...new Uint8Array(700).fill(3), 4])
+      assert.equal((await s.read({ timeoutMs: 5000 })).length, 0)
+      assert.deepEqual([...await s.read({ timeoutMs: 5000 })], [9])
+      await assert.rejects(s.write([new Uint8Array(600), new Uint8Array(401)]), MessageTooLargeError)
+      await assert.rejects(s.write(['x' as unknown as Uint8Array]), TypeError)
+      await s.write([new Uint8Array(600), new Uint8Array(400)])
+      assert.equal((await s.read({ timeoutMs: 5000 })).length, 1000)
+    })
+
     test('oversized frame: receiver rejects it with MessageTooLargeError, other streams keep working', async () => {
       const blog = memoryLogger()
       const { a, b } = await pair({ maxMessageBytes: 64 * 1024, logger: blog }, { maxMessageBytes: 4 * 1024 * 1024 })

@@ -32,10 +32,12 @@ export interface MessageStream extends AsyncIterable<Uint8Array> {
   read(opts?: AbortOptions): Promise<Uint8Array>
   /**
    * Sends one frame; resolves when the transport accepted it (backpressure), rejects with `StreamClosedError` etc.
+   * A frame may be given as parts: it is their concatenation, sent as one frame without joining them first (a
+   * header and a 1 MiB body go out without copying the body).
    * The transport may still hold `frame` after this resolves (libp2p does not copy): do not mutate it afterwards.
    * A write cut short by `signal`/`timeoutMs` resets the stream (half a frame may be on the wire).
    */
-  write(frame: Uint8Array, opts?: AbortOptions): Promise<void>
+  write(frame: Uint8Array | readonly Uint8Array[], opts?: AbortOptions): Promise<void>
   /** Closes our writing side gracefully; idempotent. */
   close(opts?: AbortOptions): Promise<void>
   /** Resets the stream at once; both sides' pending and future reads/writes fail with `StreamClosedError`. */
