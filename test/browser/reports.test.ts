@@ -1,12 +1,12 @@
 // Renders the threat, viability and market HTML reports in headless chromium: no console or page errors, plots drawn.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { withPage } from './chromium.js'
 import { loadThreatModel } from '../../src/threat/load.js'
-import { renderHtml } from '../../src/threat/report.js'
+import { renderHtml, caseAnchor } from '../../src/threat/report.js'
 import { buildViabilityReport, renderViabilityHtml } from '../../src/viability/report.js'
 import { readPlotLibraries } from '../../src/viability/libs.js'
 import { PRESETS } from '../../src/viability/presets.js'
@@ -44,6 +44,33 @@ test('threat report renders its matrices without errors', async () => {
     assert.equal(await page.locator('td.s-open').count(), 0)
     assert.ok((await page.locator('td.s-mitigated').count()) > 0)
     assert.match(await page.locator('#counts').innerText(), new RegExp(`${analysis.counts.enumerated}\\s*enumerated`))
+    assert.deepEqual(errors, [])
+  })
+})
+
+test('threat report: a table of contents whose links all land, open cases highlighted and linked from the summary', async () => {
+  const model = join(dir, 'open.yaml')
+  writeFileSync(model, readFileSync(new URL('../../src/threat/fixtures/toy.yaml', import.meta.url), 'utf8').replace(/  - category: theft\n    status: mitigated\n    mitigations: \[sigs\]\n/, ''))
+  const { analysis } = loadThreatModel(model)
+  assert.equal(analysis.counts.open, 1)
+  const file = join(dir, 'open.threat.html')
+  writeFileSync(file, renderHtml(analysis))
+  await withPage(`file://${file}`, async (page, errors) => {
+    const toc = page.locator('nav#toc a')
+    assert.ok((await toc.count()) >= 6, 'table of contents too short')
+    for (const href of await toc.evaluateAll((as) => as.map((a) => a.getAttribute('href')!))) {
+      assert.equal(await page.locator(`[id="${href.slice(1)}"]`).count(), 1, `TOC link ${href} lands nowhere`)
+    }
+    const link = page.locator('#open-cases li.s-open a')
+    assert.equal(await link.count(), 1)
+    assert.equal(await link.getAttribute('href'), `#${caseAnchor('theft:client->coin')}`)
+    await link.click()
+    assert.equal(await page.evaluate(() => location.hash), `#${caseAnchor('theft:client->coin')}`)
+    const target = page.locator(`[id="${caseAnchor('theft:client->coin')}"]`)
+    assert.match((await target.getAttribute('class'))!, /s-open/)
+    assert.equal(await target.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(255, 221, 221)') // highlighted red
+    assert.ok(await target.evaluate((el) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight }), 'the case is not scrolled into view')
+    assert.equal(await page.locator('td.s-open a').count(), 1, 'the open matrix cell links to its case')
     assert.deepEqual(errors, [])
   })
 })
