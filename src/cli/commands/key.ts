@@ -74,17 +74,18 @@ async function newPassword(passwordFile: string | undefined): Promise<string> {
 
 async function writeKeystore(privateKey: `0x${string}`, o: z.output<typeof PasswordOptions>): Promise<void> {
   const { encryptKeystore, KeystoreError } = await import('../../chain/keystore.js')
-  const { writeFileSync } = await import('node:fs')
+  const { OutputPathError, writeOutputFile } = await import('../output.js')
   const password = await newPassword(o.passwordFile)
   const ks = encryptKeystore(privateKey, password)
   const address = `0x${ks.address}`
   if (o.out) {
     try {
       // 0600, and never over an existing file unless --force: a keystore may be the only copy of a key.
-      writeFileSync(o.out, JSON.stringify(ks, null, 2) + '\n', { mode: 0o600, flag: o.force ? 'w' : 'wx' })
+      writeOutputFile(o.out, JSON.stringify(ks, null, 2) + '\n', { flag: '--out', userNamed: true, force: o.force, mode: 0o600 })
     } catch (e) {
-      const exists = (e as NodeJS.ErrnoException).code === 'EEXIST'
-      throw new KeystoreError(exists ? `${o.out} exists` : `Cannot write ${o.out}`, { code: 'KEYSTORE_WRITE', cause: e, hints: [exists ? 'Choose another --out, or pass --force to overwrite it (the key in it is then gone).' : 'Check the directory exists and is writable.'] })
+      if (!(e instanceof OutputPathError)) throw e
+      const exists = e.code === 'OUTPUT_EXISTS'
+      throw new KeystoreError(exists ? `${o.out} exists` : e.shortMessage, { code: 'KEYSTORE_WRITE', cause: e.cause, hints: exists ? ['Choose another --out, or pass --force to overwrite it (the key in it is then gone).'] : e.hints })
     }
     process.stdout.write(o.json ? JSON.stringify({ address, path: o.out }) + '\n' : `${address}\n`)
     if (!o.json) process.stderr.write(`keystore written to ${o.out}; use it with --key ${o.out}\n`)

@@ -51,6 +51,9 @@ Examples:
         throw new ValidationError(`Invalid option --${String(i.path[0])}: ${i.message}`, { hints: ['run souk market --help for the ranges'] })
       }
       const o = parsed.data
+      // The report directory is checked before the run, not after it.
+      const { prepareOutputDir, writeOutputFile } = await import('../output.js')
+      if (o.html) prepareOutputDir(o.out, '-o')
       const { runMarketScenario } = await import('../../market/scenario.js')
       const { renderMarketSummary, renderMarketHtml } = await import('../../market/report.js')
       const { createMemoryNetwork } = await import('../../net/index.js')
@@ -76,16 +79,9 @@ Examples:
       if (tty) process.stderr.write('\r\x1b[K')
       let file: string | undefined
       if (o.html) {
-        const { mkdirSync, writeFileSync } = await import('node:fs')
         const { join } = await import('node:path')
         const { readPlotLibraries } = await import('../../viability/libs.js')
-        try {
-          mkdirSync(o.out, { recursive: true })
-          file = join(o.out, 'market.html')
-          writeFileSync(file, renderMarketHtml(r, readPlotLibraries()))
-        } catch (e) {
-          throw new ValidationError(`Cannot write the report to ${o.out}`, { cause: e, hints: ['pass -o <a writable directory>, or --no-html'] })
-        }
+        file = writeOutputFile(join(o.out, 'market.html'), renderMarketHtml(r, readPlotLibraries()), { flag: '-o' })
       }
       if (o.json) process.stdout.write(JSON.stringify({ ...r, html: file ?? null }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n')
       else {

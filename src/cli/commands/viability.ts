@@ -84,12 +84,11 @@ Examples:
       const libs = async () => (await import('../../viability/libs.js')).readPlotLibraries()
       const writeHtml = async (html: () => Promise<string>): Promise<string | undefined> => {
         if (!opts.html) return undefined
-        const { mkdirSync, writeFileSync } = await import('node:fs')
+        const { prepareOutputDir, writeOutputFile } = await import('../output.js')
         const { join } = await import('node:path')
-        mkdirSync(opts.out, { recursive: true })
+        prepareOutputDir(opts.out, '-o')
         const file = join(opts.out, changed ? `viability-custom-${name}.html` : `viability-${name}.html`)
-        writeFileSync(file, await html())
-        return file
+        return writeOutputFile(file, await html(), { flag: '-o' })
       }
       if (chosen.model === 'compute') {
         const preset = chosen.preset
