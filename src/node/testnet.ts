@@ -17,11 +17,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { concat, keccak256, toHex, type Address, type Hex } from 'viem'
+import { concat, decodeFunctionData, keccak256, toHex, type Abi, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain } from '../chain/chain.js'
 import type { Chain } from '../chain/types.js'
-import { deploySouk } from '../payments/deploy.js'
+import { abis } from '../chain/index.js'
+import { deploySouk, type SoukDeployment } from '../payments/deploy.js'
 import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
 import { serveJsonRpc } from '../chain/rpc-server.js'
 import { chainFromProvider } from '../chain/chain.js'
@@ -55,8 +56,13 @@ export interface TestnetOptions {
   stingy?: number
   cachesPerRequest?: number
   dataDir?: string
-  /** Kill the whole testnet after this long (default 10 min). */
+  /** Kill the whole testnet after this long (default 10 min; not the keep-alive phase). */
   timeoutMs?: number
+  /**
+   * After the summary (`io.onSummary`), start the publisher and caches again on their data dirs and keep them and
+   * the chain running until `io.signal` aborts: a user joins more peers or reads the chain.
+   */
+  keepAlive?: boolean
 }
 
 export interface TestnetEvent { kind: string; role?: string; name?: string; [k: string]: unknown }
@@ -78,10 +84,22 @@ export interface TestnetSummary {
   chain: { transactions: number; gasUsed: string; contract: string; receivedByCache: Record<string, string> }
   caches: CacheRow[]
   clients: { name: string; behaviour: string; bytesVerified: number; ok: boolean; error?: string; cutOff?: string }[]
-  colluders?: { earned: string; earnedChunks: number; forgedClaims: number; forgedClaimsPaid: number; shortcutAttempts: number; shortcutFailures: number; clientDownloadedFromHonestCaches: number }
+  colluders?: {
+    earned: string; earnedChunks: number; forgedClaims: number; forgedClaimsPaid: number
+    /** Of the paid "forged" claims, those without a secret on bundles the client really solved: valid late claims. */
+    forgedClaimsLateValid: number
+    shortcutAttempts: number; shortcutFailures: number; clientDownloadedFromHonestCaches: number
+  }
   crashed: { name: string; code: number | null; signal: string | null; stderr: string[] }[]
   interrupted: boolean
+  /** Why the run ended early: `user` (Ctrl-C, SIGTERM: `io.signal`) or `timeout` (`timeoutMs`); absent when it did not. */
+  stopReason?: 'user' | 'timeout'
+  /** Gas per contract function over the run's transactions (deploy excluded), as Foundry's gas report shows it. */
+  gasReport: GasReportRow[]
 }
+
+/** One contract function in the gas report: how often it was called and the gas its transactions used. */
+export interface GasReportRow { contract: string; fn: string; calls: number; min: number; mean: number; median: number; max: number }
 
 /**
  * One cache: `received` is what its payee says it settled on chain; `receivedOnChain` the token transfers from the
@@ -93,7 +111,12 @@ export interface CacheRow {
   name: string; behaviour: string; payee: string; chunksServed: number; claimsPaid: number; credited: string
   winning: number; settled: number; pending: number
   received: string; receivedOnChain: string; schemeEventsOnChain: string; matchesChain: boolean
-  forgedClaims: number; forgedClaimsPaid: number
+  /**
+   * lottery: the payout's standard deviation around `credited` (the expected payout), √(credited × face value) for
+   * rare wins; a cache's `received` is inside ±2σ of `credited` about 95% of the time. Absent for other schemes.
+   */
+  payoutSigma?: string
+  forgedClaims: number; forgedClaimsPaid: number; forgedClaimsLateValid: number
   /** Payments its payee can no longer settle (expired, consumed by someone else, refused): losses, never received. */
   lost: number
 }
@@ -104,6 +127,8 @@ export type PaymentsSummary = { [N in SchemeName]: { scheme: N } & ReturnType<Sc
 interface Child { name: string; role: string; proc: ChildProcess; events: TestnetEvent[]; stderr: string[]; exited: Promise<{ code: number | null; signal: string | null }>; expectedExit: boolean }
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
+/** Funded keys beyond the run's peers, for caches joined by hand. */
+const SPARE_KEYS = 2
 
 /** Sends each peer key the ETH of NODE_GAS at 1.5 × the current gas price, unless it holds that already. */
 async function fundPeers(chain: Chain, from: Hex, peers: readonly Hex[], emit: (e: TestnetEvent) => void): Promise<void> {
@@ -121,7 +146,7 @@ async function fundPeers(chain: Chain, from: Hex, peers: readonly Hex[], emit: (
 }
 
 /** Runs the testnet to its summary. `io.signal` (Ctrl-C) stops every child cleanly and still summarizes. */
-export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; onEvent?: (e: TestnetEvent) => void } = {}): Promise<TestnetSummary> {
+export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; onEvent?: (e: TestnetEvent) => void; onSummary?: (s: TestnetSummary) => void } = {}): Promise<TestnetSummary> {
   const started = performance.now()
   const nCaches = o.caches ?? 4, nClients = o.clients ?? 8
   const contentBytes = o.contentBytes ?? 4 << 20
@@ -132,13 +157,14 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'souk-testnet-'))
   mkdirSync(dataDir, { recursive: true })
   const emit = io.onEvent ?? (() => {})
-  const keys = devKeys(2 + nCaches)
+  // Two spare funded keys beyond the run's own: caches a user joins by hand (the join command names one).
+  const keys = devKeys(2 + nCaches + SPARE_KEYS)
   // Chain: embedded behind JSON-RPC, or a remote one.
   let rpcUrl = o.rpcUrl
   let closeRpc: (() => Promise<void>) | undefined
   let chain
   if (!rpcUrl) {
-    const provider = await createEmbeddedProvider({ accounts: 2 + nCaches })
+    const provider = await createEmbeddedProvider({ accounts: 2 + nCaches + SPARE_KEYS })
     const server = await serveJsonRpc(provider, { port: 0 })
     rpcUrl = server.url
     closeRpc = () => server.close()
@@ -164,7 +190,14 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const deploymentPath = join(dataDir, 'deployment.json')
   writeFileSync(deploymentPath, JSON.stringify(deployment, null, 2))
   const startBlock = BigInt(deployment.blockNumber)
-  emit({ kind: 'deployed', contracts: deployment.contracts })
+  emit({ kind: 'deployed', contracts: deployment.contracts, token: deployment.token })
+  // What a user needs to look at the chain or join it by hand. Keys are printed only for the embedded dev chain
+  // (well-known dev keys); on a chain given by --rpc only the addresses.
+  const roleOf = (i: number) => (i === 0 ? 'deployer' : i === 1 ? 'publisher' : i < 2 + nCaches ? `cache-${i - 2}` : `spare-${i - 2 - nCaches}`)
+  emit({
+    kind: 'run-info', dataDir, deploymentPath, rpcUrl: redactUrl(rpcUrl),
+    accounts: keys.map((k, i) => ({ role: roleOf(i), address: privateKeyToAddress(k), ...(o.rpcUrl ? {} : { key: k }) })),
+  })
 
   const children: Child[] = []
   // If this parent dies, take the (detached) children with it.
@@ -218,9 +251,10 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     clearTimeout(t)
   }
   const abort = new AbortController()
-  const onAbort = () => { interrupted = true; abort.abort() }
+  let stopReason: TestnetSummary['stopReason']
+  const onAbort = () => { interrupted = true; stopReason ??= 'user'; abort.abort() }
   io.signal?.addEventListener('abort', onAbort, { once: true })
-  const hardTimeout = setTimeout(() => { interrupted = true; abort.abort() }, o.timeoutMs ?? 600_000)
+  const hardTimeout = setTimeout(() => { interrupted = true; stopReason ??= 'timeout'; abort.abort() }, o.timeoutMs ?? 600_000)
   const aborted = new Promise<void>((r) => abort.signal.addEventListener('abort', () => r(), { once: true }))
 
   const ids = await Promise.all(Array.from({ length: 1 + nCaches + nClients }, () => generateIdentity()))
@@ -235,14 +269,27 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     // --duration, guess one fetch per 2 s per client): microcash sizes its escrow from it.
     const chunkCount = Math.ceil(contentBytes / CAPNET_DEFAULT_PARAMS.chunkSize)
     const expectedChunks = nClients * chunkCount * Math.max(1, Math.ceil((o.durationMs ?? 0) / 2_000))
-    const pub = spawnPeer('publisher', 'publisher', ['--max-caches', String(nCaches), '--caches-per-request', String(o.cachesPerRequest ?? Math.min(4, nCaches)),
+    const startPublisher = () => spawnPeer('publisher', 'publisher', ['--max-caches', String(nCaches + SPARE_KEYS), '--caches-per-request', String(o.cachesPerRequest ?? Math.min(4, nCaches)),
       '--expected-chunks', String(expectedChunks)], { SOUK_NODE_KEY: keys[1], SOUK_NODE_IDENTITY: hexId(0) })
-    const listening = await Promise.race([waitFor(pub, (e) => e.kind === 'published', 60_000), aborted.then(() => undefined)])
-    if (!listening) throw new SoukError('Interrupted while starting')
-    const bootstrap = (pub.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
-    emit({ kind: 'publisher-up', bootstrap })
-    const caches = Array.from({ length: nCaches }, (_, i) => spawnPeer(`cache-${i}`, 'cache', ['--bootstrap', bootstrap,
+    const publisherUp = async (p: Child) => {
+      const listening = await Promise.race([waitFor(p, (e) => e.kind === 'published', 60_000), aborted.then(() => undefined)])
+      if (!listening) throw new SoukError('Interrupted while starting')
+      const bootstrap = (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]!
+      emit({ kind: 'publisher-up', bootstrap })
+      // Ready-to-paste commands for a peer joined by hand while the run goes (the publisher hires SPARE_KEYS more caches).
+      const base = `npx souk node --market ${market.name} --rpc ${redactUrl(rpcUrl!)} --deployment ${deploymentPath} --bootstrap ${bootstrap} --scheme ${scheme} --content-bytes ${contentBytes}`
+      emit({
+        kind: 'join',
+        cache: `${base} --role cache --name cache-extra --data-dir ${join(dataDir, 'cache-extra')} --key ${o.rpcUrl ? '<a funded key>' : keys[2 + nCaches]}`,
+        client: `${base} --role client --name client-extra --data-dir ${join(dataDir, 'client-extra')}`,
+      })
+      return bootstrap
+    }
+    const startCaches = (bootstrap: string) => Array.from({ length: nCaches }, (_, i) => spawnPeer(`cache-${i}`, 'cache', ['--bootstrap', bootstrap,
       ...(i === badCache ? ['--behaviour', 'colluding', '--partner', clientPeer(badClient)] : [])], { SOUK_NODE_KEY: keys[2 + i], SOUK_NODE_IDENTITY: hexId(1 + i) }))
+    const pub = startPublisher()
+    const bootstrap = await publisherUp(pub)
+    const caches = startCaches(bootstrap)
     await Promise.race([Promise.all(caches.map((c) => waitFor(c, (e) => e.kind === 'ready', 120_000).catch((e) => emit({ kind: 'cache-not-ready', name: c.name, reason: (e as Error).message })))), aborted])
     const servingFrom = await chain.blockNumber()
     const clients = Array.from({ length: nClients }, (_, j) => spawnPeer(`client-${j}`, 'client', ['--bootstrap', bootstrap, '--duration-ms', String(o.durationMs ?? 0),
@@ -277,9 +324,15 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     // --- Summary, checked against the chain.
     const latest = await chain.blockNumber()
     let transactions = 0, gasUsed = 0n
+    const gasCalls: GasCall[] = []
     for (let b = startBlock + 1n; b <= latest; b++) {
-      const block = await chain.public.getBlock({ blockNumber: b })
-      for (const h of block.transactions) { transactions++; gasUsed += (await chain.public.getTransactionReceipt({ hash: h as Hex })).gasUsed }
+      const block = await chain.public.getBlock({ blockNumber: b, includeTransactions: true })
+      for (const tx of block.transactions) {
+        const g = (await chain.public.getTransactionReceipt({ hash: tx.hash })).gasUsed
+        transactions++
+        gasUsed += g
+        gasCalls.push({ to: tx.to ?? undefined, input: tx.input, gas: g })
+      }
     }
     // What each address received from the scheme's contract: ERC-20 Transfer events (generic), and the same
     // amount from the scheme's own events (its `audit`).
@@ -309,7 +362,9 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
         settled: Number(s?.settle?.settled ?? 0), pending: Number(s?.settle?.pending ?? 0),
         received: received.toString(), receivedOnChain: onChain.toString(), schemeEventsOnChain: byEvents.toString(), matchesChain: received === onChain && onChain === byEvents,
         forgedClaims: Number(s?.stats?.forgedClaims ?? 0), forgedClaimsPaid: Number(s?.stats?.forgedClaimsPaid ?? 0),
+        forgedClaimsLateValid: Number(s?.stats?.forgedClaimsLateValid ?? 0),
         lost: Number(s?.settle?.lostCount ?? 0),
+        ...(scheme === 'lottery' && s?.payments?.faceValue !== undefined ? { payoutSigma: lotteryPayoutSigma(BigInt(String(s?.stats?.credited ?? '0')), BigInt(String(s.payments.faceValue))).toString() } : {}),
       }
     })
     const clientRows = clients.map((c, j) => {
@@ -352,16 +407,29 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
       clients: clientRows,
       crashed,
       interrupted,
+      ...(stopReason ? { stopReason } : {}),
+      gasReport: gasReport(gasCalls, deployment),
     }
     if (colluders) {
       const bc = cacheRows[badCache], cl = clientRows[badClient]
       summary.colluders = {
-        earned: bc.credited, earnedChunks: bc.claimsPaid, forgedClaims: bc.forgedClaims, forgedClaimsPaid: bc.forgedClaimsPaid,
+        earned: bc.credited, earnedChunks: bc.claimsPaid, forgedClaims: bc.forgedClaims, forgedClaimsPaid: bc.forgedClaimsPaid, forgedClaimsLateValid: bc.forgedClaimsLateValid,
         shortcutAttempts: cl.shortcutAttempts, shortcutFailures: cl.shortcutFailures,
         clientDownloadedFromHonestCaches: Object.entries(cl.bytesFrom).filter(([p]) => p !== cachePeer(badCache)).reduce((s, [, b]) => s + b, 0),
       }
     }
     summary.ok = summary.contentOk && crashed.length === 0 && !interrupted && summary.paymentsRefused === 0 && cacheRows.every((c) => c.matchesChain && c.lost === 0)
+    io.onSummary?.(summary)
+    if (o.keepAlive && !abort.signal.aborted) {
+      clearTimeout(hardTimeout)
+      emit({ kind: 'keep-alive', rpcUrl: redactUrl(rpcUrl), dataDir })
+      const again = startPublisher()
+      const at = await publisherUp(again)
+      const more = startCaches(at)
+      await aborted
+      await Promise.all(more.map((c) => stopChild(c)))
+      await stopChild(again)
+    }
     return summary
   } finally {
     clearTimeout(hardTimeout)
@@ -374,4 +442,59 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
     await chain.close().catch(() => {})
     await closeRpc?.().catch(() => {})
   }
+}
+
+/** √(credited × face): the spread of a lottery payout whose expected value is `credited` (wins are rare: Poisson). */
+export function lotteryPayoutSigma(credited: bigint, face: bigint): bigint {
+  const v = credited * face
+  if (v <= 0n) return 0n
+  let x = BigInt(Math.floor(Math.sqrt(Number(v))))
+  // Newton steps from the float estimate: the exact integer square root.
+  for (let i = 0; i < 4; i++) x = (x + v / (x || 1n)) / 2n
+  while (x * x > v) x--
+  while ((x + 1n) * (x + 1n) <= v) x++
+  return x
+}
+
+interface GasCall { to?: Address; input: Hex; gas: bigint }
+
+/** Gas by (contract, function) over `calls`, the contracts named from the deployment and decoded with their ABIs. */
+export function gasReport(calls: readonly GasCall[], deployment: SoukDeployment): GasReportRow[] {
+  const names = contractNames(deployment)
+  const groups = new Map<string, { contract: string; fn: string; gas: number[] }>()
+  for (const c of calls) {
+    const to = c.to?.toLowerCase()
+    const known = to ? names.get(to) : undefined
+    const contract = known?.name ?? (to ? 'other' : 'create')
+    let fn = c.input.length <= 2 ? '(transfer)' : c.input.slice(0, 10)
+    if (known) { try { fn = decodeFunctionData({ abi: known.abi, data: c.input }).functionName } catch { /* an unknown selector: kept as hex */ } }
+    const k = `${contract}.${fn}`
+    const g = groups.get(k) ?? { contract, fn, gas: [] }
+    g.gas.push(Number(c.gas))
+    groups.set(k, g)
+  }
+  return [...groups.values()].map(({ contract, fn, gas }) => {
+    gas.sort((a, b) => a - b)
+    const mid = gas.length >> 1
+    return { contract, fn, calls: gas.length, min: gas[0]!, mean: Math.round(gas.reduce((a, b) => a + b, 0) / gas.length), median: gas.length % 2 ? gas[mid]! : Math.round((gas[mid - 1]! + gas[mid]!) / 2), max: gas.at(-1)! }
+  }).sort((a, b) => a.contract.localeCompare(b.contract) || a.fn.localeCompare(b.fn))
+}
+
+/** address → (contract name, ABI) for every contract of a deployment. */
+function contractNames(d: SoukDeployment): Map<string, { name: string; abi: Abi }> {
+  const m = new Map<string, { name: string; abi: Abi }>()
+  m.set(d.token.toLowerCase(), { name: 'SoukToken', abi: SoukTokenAbi as Abi })
+  const c = d.contracts as unknown as Record<string, Record<string, unknown>>
+  const byKey: Record<string, [string, Abi]> = {
+    ticketBroker: ['TicketBroker', abis.TicketBrokerAbi as Abi], paymentChannel: ['PaymentChannel', abis.PaymentChannelAbi as Abi],
+    concurrentLottery: ['ConcurrentLottery', abis.ConcurrentLotteryAbi as Abi], marketDeals: ['MarketDeals', abis.MarketDealsAbi as Abi],
+    storageMarket: ['StorageMarket', abis.StorageMarketAbi as Abi], workMarket: ['WorkMarket', abis.WorkMarketAbi as Abi],
+  }
+  for (const scheme of Object.values(c)) {
+    for (const [k, v] of Object.entries(scheme ?? {})) {
+      const hit = byKey[k]
+      if (hit && typeof v === 'string') m.set(v.toLowerCase(), { name: hit[0], abi: hit[1] })
+    }
+  }
+  return m
 }

@@ -72,6 +72,8 @@ export interface PayeeStats {
   gasUsed: bigint
   /** Payments lost (see SettleReport.lostCount). */
   lostCount?: number
+  /** lottery: the face value of the latest ticket parameters (a payout's spread is ~√(credited × faceValue)). */
+  faceValue?: bigint
 }
 
 export interface PayeeSide {

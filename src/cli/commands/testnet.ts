@@ -3,6 +3,7 @@
  * separate processes over libp2p, progress bars while it runs, and a summary checked against the chain.
  */
 import type { Command } from 'commander'
+import type { TestnetEvent } from '../../node/testnet.js'
 import { z } from 'zod'
 import { schemeEnum, schemeNames } from '../../payments/schemes.js'
 import { marketEnum, marketNames } from '../../services/markets.js'
@@ -25,6 +26,7 @@ const Options = z.object({
   stingy: z.coerce.number().int().min(0).default(0),
   colluders: z.boolean().default(true),
   json: z.boolean().default(false),
+  keepAlive: z.boolean().default(false),
   dataDir: z.string().optional(),
   key: z.string().optional(),
   passwordFile: z.string().optional(),
@@ -53,7 +55,8 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'where peers keep their SQLite state (default: a temp dir)')
     .option('--key <keystore|hex>', 'the key that deploys the contracts: a keystore file (souk key new) or 0x hex (default $SOUK_PRIVATE_KEY, else a dev key)')
     .option('--password-file <file>', "the keystore's password (default $SOUK_KEY_PASSWORD)")
-    .option('--json', 'print the summary as JSON (no progress bars)')
+    .option('--json', 'print the summary as JSON on stdout (no progress bars; everything else on stderr)')
+    .option('--keep-alive', 'after the summary, keep the chain and the publisher and caches running (join more peers, read the chain) until Ctrl-C')
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)
       if (o.market === 'storage') return storageTestnet(o)
@@ -63,18 +66,56 @@ export function register(program: Command): void {
       const { resolveSigningKey } = await import('../../chain/keystore.js')
       const key = resolveSigningKey({ key: o.key, passwordFile: o.passwordFile })?.key
       const { renderSummary, createProgress } = await import('../../node/report.js')
+      const { styleFor } = await import('../../node/style.js')
+      const st = styleFor(process.stderr, process.env)
+      const out = styleFor(process.stdout, process.env)
       const ac = new AbortController()
+      const progress = o.json ? undefined : createProgress({ clients, caches: o.caches, contentBytes: o.contentBytes ?? 4 << 20, durationMs: o.duration * 1000, style: st })
+      // Everything but the summary goes to stderr (above the bars when there are bars), so stdout stays the summary.
+      const say = (line: string) => (progress ? progress.log(line) : process.stderr.write(line + '\n'))
       let interrupts = 0
-      const onSig = () => { interrupts++; if (interrupts > 1) process.exit(130); process.stderr.write('\nstopping every peer (Ctrl-C again to force)...\n'); ac.abort() }
+      const onSig = () => {
+        interrupts++
+        if (interrupts > 1) {
+          progress?.stop()
+          if (process.stderr.isTTY) process.stderr.write('\x1b[?25h') // the bars hid the cursor: give it back
+          process.stderr.write('forced: peers may still be stopping in the background (souk clean removes their data)\n')
+          process.exit(130)
+        }
+        say(st.yellow('stopping every peer and settling what they hold (Ctrl-C again to force)...'))
+        ac.abort()
+      }
       process.on('SIGINT', onSig)
       process.on('SIGTERM', onSig)
-      const progress = o.json ? undefined : createProgress({ clients, caches: o.caches, contentBytes: o.contentBytes ?? 4 << 20 })
+      const onEvent = (e: TestnetEvent) => {
+        progress?.update(e)
+        if (e.kind === 'chain') say(`${st.bold('chain')}      JSON-RPC at ${st.cyan(String(e.rpcUrl))}`)
+        else if (e.kind === 'deployed') {
+          const c = e.contracts as Record<string, Record<string, unknown>>
+          say(`${st.bold('contracts')}  SoukToken ${e.token as string}` + Object.entries(c).map(([k, v]) => Object.entries(v).filter(([, a]) => typeof a === 'string' && String(a).startsWith('0x')).map(([n, a]) => `, ${k}.${n} ${a as string}`).join('')).join(''))
+        } else if (e.kind === 'run-info') {
+          say(`${st.bold('data')}       ${e.dataDir as string} (deployment.json, each peer's SQLite and log; \`souk clean\` removes old runs)`)
+          const accts = e.accounts as { role: string; address: string; key?: string }[]
+          say(`${st.bold('accounts')}   funded dev accounts (ETH for gas; the publisher also holds SOUK):`)
+          for (const a of accts) say(`             ${a.role.padEnd(10)} ${a.address}${a.key ? st.dim(`  key ${a.key}`) : ''}`)
+        } else if (e.kind === 'publisher-up') say(`${st.bold('publisher')}  at ${e.bootstrap as string}`)
+        else if (e.kind === 'join') {
+          say(`${st.bold('join')}       another cache while the run goes:  ${st.dim(String(e.cache))}`)
+          say(`             another client:  ${st.dim(String(e.client))}`)
+        }
+      }
       try {
-        const summary = await runTestnet({ market: o.market, caches: o.caches, clients, contentBytes: o.contentBytes ?? 4 << 20, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir, key },
-          { signal: ac.signal, onEvent: (e) => progress?.update(e) })
-        progress?.stop()
-        process.stdout.write(o.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary))
-        if (!summary.ok) process.exitCode = 1
+        const summary = await runTestnet({ market: o.market, caches: o.caches, clients, contentBytes: o.contentBytes ?? 4 << 20, durationMs: o.duration * 1000, scheme: o.scheme, rpcUrl: o.rpc, stingy: o.stingy, colluders: o.colluders, dataDir: o.dataDir, key, keepAlive: o.keepAlive },
+          {
+            signal: ac.signal, onEvent,
+            onSummary: (s) => {
+              progress?.stop()
+              process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, out))
+              if (o.keepAlive && !s.stopReason) process.stderr.write(`${st.bold('keep-alive')} the chain, the publisher and the caches keep running: Ctrl-C to stop them\n`)
+            },
+          })
+        // A deliberate Ctrl-C is not a failure of the run; a run that stopped early for another reason or went wrong is.
+        process.exitCode = summary.stopReason === 'user' ? 130 : summary.ok ? 0 : 1
       } finally {
         progress?.stop()
         process.off('SIGINT', onSig)

@@ -269,6 +269,7 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
     // applies: a face the reserve no longer guarantees starts a new window.
     const prev = rotating?.rand
     const keep = prev !== undefined && prev.pricePerChunk === pricePerChunk && prev.params.acceptUntilBlock > block + 10n && prev.params.faceValue <= guaranteed
+    stats.faceValue = keep ? prev.params.faceValue : face
     const params: LotteryParams = keep
       ? { ...prev.params, recipientRandHash: hash, nextNonce: (lane.id << LANE_SHIFT) | startSeq }
       : {

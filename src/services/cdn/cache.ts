@@ -131,7 +131,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   const maxUnproven = o.maxUnprovenPerClient ?? 1
   const st: CacheStats = {
     hired: false, ready: false, chunksServed: 0, bytesServed: 0, outerKeysReleased: 0, proofsAccepted: 0, proofsRejected: 0, refused: {},
-    claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, claimsRetrying: 0, claimsUnpaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0,
+    claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, claimsRetrying: 0, claimsUnpaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0, forgedClaimsLateValid: 0,
   }
   const claimRetries = o.claimRetries ?? 3
   const claimRetryDelayMs = o.claimRetryDelayMs ?? 5_000
@@ -402,7 +402,8 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       void track((async () => {
         if (!forger) return
         const r = await forger.claim({ id: `${hex(s.requestId)}/${s.chunkIndex}/forged-${st.forgedClaims}`, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
-        if (r.paid) { st.forgedClaimsPaid++; st.credited += r.receipt!.credited; st.claimsPaid++ }
+        // A claim with no secret is paid when someone did prove the bundle: a valid late claim, not a forgery that worked.
+        if (r.paid) { st.forgedClaimsPaid++; if (secret === undefined) st.forgedClaimsLateValid++; st.credited += r.receipt!.credited; st.claimsPaid++ }
         emit({ kind: 'forged-claim', paid: r.paid })
       })())
     }

@@ -47,6 +47,8 @@ export interface CacheStats {
   /** Forged claims a colluding cache tried (adversarial mode only), all expected to be rejected. */
   forgedClaims: number
   forgedClaimsPaid: number
+  /** Of those, claims without a secret paid because the bundle was in fact proven (valid late claims). */
+  forgedClaimsLateValid: number
 }
 
 export interface ClientStats {
