@@ -26,7 +26,7 @@ export const DemandSchema = z.strictObject({
 
 export const SupplySchema = z.strictObject({
   uploadMbps: rate('Upload capacity a participating peer gives (Mbit/s).'),
-  participation: share('Share of viewers that also upload.'),
+  participation: share('Share of viewers that run the peer client (each independently): they download from and upload to the other participants; the rest are served by the provider.'),
   sessionLengthSec: positive('Mean online session of a peer (churn); null for no churn.').nullable(),
   swarmPartitions: z.int().min(1).meta({ description: 'Swarms are split into this many independent partitions (ISP-friendly: one per ISP).' }),
 })
@@ -35,7 +35,7 @@ export const CostSchema = z.strictObject({
   providerPricePerGB: rate('What the provider-only baseline (CDN, cloud) charges per GB (USD).'),
   chunkSizeMB: positive('Size of one paid chunk (MB).'),
   pricePerChunk: rate('What the sponsor pays a peer per chunk (USD).'),
-  peerCostPerGB: rate("A peer's own cost to upload one GB: bandwidth, electricity (USD)."),
+  peerCostPerGB: rate("A peer's bandwidth cost to upload one GB (USD); electricity and hardware are in `peer`."),
   gasPerRedeemTx: rate('Gas of one batch redemption transaction.'),
   gasPriceGwei: rate('Gas price (gwei).'),
   ethPriceUsd: rate('Price of the gas token (USD).'),
@@ -43,7 +43,29 @@ export const CostSchema = z.strictObject({
   batchSize: z.int().min(1).meta({ description: 'Winning tickets redeemed per transaction.' }),
 })
 
-export const ViabilityInputsSchema = z.strictObject({ demand: DemandSchema, supply: SupplySchema, costs: CostSchema })
+/** A participating peer's month, for the supply-side figures (what it earns, uploads and spends). */
+export const PeerSchema = z.strictObject({
+  viewingHoursPerMonth: rate('Hours a month a participating peer watches, and so serves (it uploads only while it watches).'),
+  extraWatts: rate('Extra power a device draws while it serves (W): network and CPU for hashing and encryption; the device is on anyway for viewing.'),
+  electricityPerKWh: rate('What the peer pays for electricity (USD per kWh).'),
+  hardwareUsdPerMonth: rate("Hardware the peer buys or wears out for the market, per month (USD); 0 for a viewer's own device."),
+})
+
+/** The verdict's thresholds. */
+export const SwarmTargetsSchema = z.strictObject({
+  minOffload: share('The verdict: peers must carry at least this share of the traffic, or the peer layer is not worth building.'),
+  minSavings: share("The verdict: the sponsor must save at least this share of the provider-only cost (and more than nothing)."),
+  minPeerProfitPerMonth: z.number().meta({ description: "The verdict: a participating peer's earnings must exceed its costs by at least this much a month (USD)." }),
+})
+
+/** Defaults for inputs written before the supply side and the verdict's targets existed. */
+export const DEFAULT_PEER = { viewingHoursPerMonth: 20, extraWatts: 5, electricityPerKWh: 0.3, hardwareUsdPerMonth: 0 }
+export const DEFAULT_SWARM_TARGETS = { minOffload: 0.2, minSavings: 0.1, minPeerProfitPerMonth: 0 }
+
+export const ViabilityInputsSchema = z.strictObject({
+  demand: DemandSchema, supply: SupplySchema, costs: CostSchema,
+  peer: PeerSchema.default(DEFAULT_PEER), targets: SwarmTargetsSchema.default(DEFAULT_SWARM_TARGETS),
+})
 export type ViabilityInputs = z.output<typeof ViabilityInputsSchema>
 
 export class ViabilityInputError extends ValidationError {

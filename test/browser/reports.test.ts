@@ -10,6 +10,8 @@ import { renderHtml, caseAnchor } from '../../src/threat/report.js'
 import { buildViabilityReport, renderViabilityHtml } from '../../src/viability/report.js'
 import { readPlotLibraries } from '../../src/viability/libs.js'
 import { PRESETS } from '../../src/viability/presets.js'
+import { simulateViability, simulateCatalog } from '../../src/viability/montecarlo.js'
+import { parseViabilityInputs } from '../../src/viability/schema.js'
 import { renderMarketHtml } from '../../src/market/report.js'
 import { runMarketScenario } from '../../src/market/scenario.js'
 import { createMemoryNetwork } from '../../src/net/index.js'
@@ -31,6 +33,40 @@ test('viability report renders every plot without errors', async () => {
     assert.ok((await page.locator('#plot-swarm svg path').count()) >= 1, 'offload curve not drawn')
     assert.ok((await page.locator('#tornado-offload svg rect').count()) >= 10, 'tornado bars not drawn')
     await page.screenshot({ path: join(dir, 'viability.png'), fullPage: true })
+    assert.deepEqual(errors, [])
+  })
+})
+
+test('viability report: the Monte Carlo plots and its verdict, the verdict tests and the supply side, without errors', async () => {
+  const p = PRESETS['bbc-iplayer']
+  const inputs = parseViabilityInputs(p.inputs)
+  const uncertainty = simulateViability(inputs, { draws: 150, seed: 1 })
+  const monteCarlo = simulateCatalog({ catalogSize: 3000, zipfExponent: 1, arrivalRatePerSec: inputs.demand.arrivalRatePerSec / 4, watchTimeSec: 1800, items: 3, horizonSec: 50 * 1800, seed: 1 })
+  const file = join(dir, 'viability-mc.html')
+  writeFileSync(file, renderViabilityHtml(buildViabilityReport(inputs, { title: p.title, reportedOffload: p.reportedOffload, assumptions: p.assumptions, uncertainty, monteCarlo }), readPlotLibraries()))
+  await withPage(`file://${file}`, async (page, errors) => {
+    await page.waitForSelector('body[data-rendered="true"]', { timeout: 15_000 })
+    assert.equal(await page.locator('#plot-mc svg circle').count(), 150 + 1, 'one dot per draw and the base')
+    assert.ok((await page.locator('#plot-mc-hist svg rect').count()) >= 5, 'histogram not drawn')
+    assert.ok((await page.locator('#plot-check svg circle').count()) >= 3, 'check plot not drawn')
+    assert.match(await page.locator('#mc-verdict').innerText(), /^Viable in \d+\.\d% of 150 draws \(95% CI/)
+    assert.match(await page.locator('#check-verdict').innerText(), /closed form/)
+    assert.equal(await page.locator('#verdict li').count(), 3)
+    assert.match(await page.locator('#verdict').innerText(), /^VIABLE/)
+    assert.match(await page.locator('#supply').innerText(), /earnings a month/)
+    assert.ok((await page.locator('#tornado-peerProfitPerMonth svg rect').count()) >= 10)
+    assert.deepEqual(errors, [])
+  })
+})
+
+test('viability report of a failing preset names the failing test', async () => {
+  const p = PRESETS['storage-retrieval']
+  const file = join(dir, 'viability-sr.html')
+  writeFileSync(file, renderViabilityHtml(buildViabilityReport(parseViabilityInputs(p.inputs), { title: p.title, assumptions: p.assumptions }), readPlotLibraries()))
+  await withPage(`file://${file}`, async (page, errors) => {
+    await page.waitForSelector('body[data-rendered="true"]', { timeout: 15_000 })
+    assert.match(await page.locator('#verdict').innerText(), /^NOT VIABLE: offload, savings fail/)
+    assert.match(await page.locator('#verdict li[data-test="offload"]').innerText(), /FAIL offload: offload too low/)
     assert.deepEqual(errors, [])
   })
 })

@@ -24,24 +24,29 @@ export function register(program: Command): void {
   program
     .command('viability')
     .description('viability assessment: offload and cost per GB of a peer-assisted service; (--preset storage) cost per TB-month, durability and a verdict for the storage market; (--preset compute) cost per input hour of verified transcoding against MediaConvert, verification overhead, the worker\'s month and a verdict')
-    .option('-p, --preset <name>', 'start from a preset (bbc-iplayer, transcoding: video-swarm model; storage: storage model; compute, compute-l1: the transcoding market\'s own model, per hour of input video); default bbc-iplayer, or storage/compute when the inputs given are that model\'s')
+    .option('-p, --preset <name>', 'start from a preset (bbc-iplayer, transcoding, storage-retrieval: video-swarm model; storage: storage model; compute, compute-l1: the transcoding market\'s own model, per hour of input video); default bbc-iplayer, or storage/compute when the inputs given are that model\'s')
     .option('-c, --config <file>', 'YAML/JSON file with inputs overriding the preset (swarm: {demand, supply, costs}; storage: {deal, baseline, provider, proving, collateral, durability, detection, supply, targets}; compute: {job, baseline, worker, bandwidth, verification, gas, stake, supply, targets})')
     .option('--set <group.input=value>', 'override one input (repeatable), e.g. supply.participation=0.5, proving.gasPriceGwei=10 or worker.cpuHourUsd=0.03', (v: string, acc: string[] = []) => [...acc, v], [])
     .option('--delta <fraction>', 'sensitivity: perturb each input by ± this fraction', '0.2')
-    .option('--monte-carlo <n>', 'also simulate: the N most popular items (swarm), or N x 10,000 deals and months (storage), against the closed form; or N x 1,000 draws of the uncertain inputs (compute)', '0')
+    .option('--monte-carlo <n>', 'also simulate: the N most popular items against the closed form and N x 100 draws of the uncertain inputs (swarm: how often it is viable), or N x 10,000 deals and months (storage), against the closed form; or N x 1,000 draws of the uncertain inputs (compute)', '0')
     .option('--json', 'print the result as JSON')
     .option('-o, --out <dir>', 'directory for the HTML report', 'reports')
     .option('--no-html', 'do not write the HTML report')
     .option('--list', 'list the presets and exit')
     .addHelpText('after', `
 Models and presets (--list shows every preset):
-  bbc-iplayer, transcoding  video-swarm model: offload and cost per GB of peer-assisted delivery
+  bbc-iplayer, transcoding, storage-retrieval
+                            video-swarm model: offload, sponsor cost per GB, a peer's month; viable only if
+                            offload, sponsor savings and the peer's profit meet their targets (it names the one that fails)
   storage                   storage model: $ per TB-month, durability, proving gas, collateral (docs/viability.md)
   compute, compute-l1       compute model, per hour of input video: worker CPU, bandwidth, verification overhead,
                             gas (on an L2; compute-l1 on L1), the worker's stake and month, against MediaConvert
                             Basic; terms that break slash x checksPerBatch >= pricePerUnit x unitsPerBatch are refused
 
 Examples:
+  souk viability --set supply.participation=0.75             each viewer runs the peer client with probability 0.75
+  souk viability --preset storage-retrieval                   NOT VIABLE: offload too low
+  souk viability --monte-carlo 5                              500 draws of the uncertain inputs: the share viable
   souk viability --preset compute                              table + reports/viability-compute.html
   souk viability --preset compute --set worker.cpuHourUsd=0.04 dearer CPU: the price and the verdict move
   souk viability --preset compute --monte-carlo 5 --json       5,000 draws of the uncertain inputs`)
@@ -74,6 +79,7 @@ Examples:
         const [path, value] = [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]
         const [g, k] = path.split('.')
         if (!raw2[g] || !(k in raw2[g])) throw new ValidationError(`Unknown viability input "${path}" for the ${chosen.model} model (preset ${name})`, { hints: [`use one of: ${known.join(', ')}`] })
+        if (value !== 'null' && (value.trim() === '' || !Number.isFinite(Number(value)))) throw new ValidationError(`--set ${path}=${value}: "${value}" is not a number`, { hints: [`give a number (or null where the input allows none), e.g. --set ${path}=${JSON.stringify(getDefault(raw2, g, k))}`] })
         raw2[g][k] = value === 'null' ? null : Number(value)
       }
       const changed = Boolean(opts.config) || opts.set.length > 0
@@ -120,23 +126,33 @@ Examples:
       }
       const preset = chosen.preset
       const inputs = v.parseViabilityInputs(raw2)
+      const presence = v.effectivePresenceSec(inputs)
       const monteCarlo = opts.monteCarlo > 0
-        ? v.simulateCatalog({ catalogSize: inputs.demand.catalogSize, zipfExponent: inputs.demand.zipfExponent, arrivalRatePerSec: inputs.demand.arrivalRatePerSec / inputs.supply.swarmPartitions, watchTimeSec: v.effectivePresenceSec(inputs), items: opts.monteCarlo, horizonSec: 200 * v.effectivePresenceSec(inputs), seed: 1 })
+        ? v.simulateCatalog({ catalogSize: inputs.demand.catalogSize, zipfExponent: inputs.demand.zipfExponent, arrivalRatePerSec: inputs.demand.arrivalRatePerSec / inputs.supply.swarmPartitions, watchTimeSec: presence, items: opts.monteCarlo, horizonSec: 200 * presence, seed: 1, participation: inputs.supply.participation, uploadRatio: v.uploadRatio(inputs) })
         : undefined
+      const uncertainty = opts.monteCarlo > 0 ? v.simulateViability(inputs, { draws: opts.monteCarlo * 100, seed: 1 }) : undefined
+      // A published figure belongs to its preset's own inputs: a custom run shows none (and no source to read it against).
+      const reportedOffload = changed ? undefined : preset.reportedOffload
       const report = v.buildViabilityReport(inputs, {
-        title: title(preset.title), delta: opts.delta, reportedOffload: preset.reportedOffload,
-        source: preset.source, assumptions: assumptions(preset.assumptions), monteCarlo,
+        title: title(preset.title), delta: opts.delta, reportedOffload,
+        source: changed ? undefined : preset.source, assumptions: assumptions(preset.assumptions), monteCarlo, uncertainty,
       })
       const file = await writeHtml(async () => v.renderViabilityHtml(report, await libs()))
       if (opts.json) {
         const { byRank, ...rest } = report.result
-        process.stdout.write(JSON.stringify({ ...label, title: report.title, inputs, result: { ...rest, byRank }, reportedOffload: preset.reportedOffload ?? null, sensitivity: report.sensitivity, monteCarlo: monteCarlo ?? null, html: file ?? null }, null, 2) + '\n')
+        process.stdout.write(JSON.stringify({
+          ...label, title: report.title, inputs, result: { ...rest, byRank }, verdict: report.result.verdict, supply: report.result.supply,
+          reportedOffload: reportedOffload ?? null, sensitivity: report.sensitivity, monteCarlo: monteCarlo ?? null,
+          check: report.check ?? null, uncertainty: uncertainty ? { ...uncertainty, points: undefined } : null, html: file ?? null,
+        }, null, 2) + '\n')
       } else {
         process.stdout.write(v.renderViabilityTable(report))
         if (file) process.stdout.write(`\nwrote ${file}\n`)
       }
     })
 }
+
+const getDefault = (o: Record<string, Record<string, unknown>>, g: string, k: string): unknown => o[g]?.[k] ?? 1
 
 /** True when the inputs given (config groups and keys, --set paths) name an input of `model` that none of `others` has. */
 function looksLike(model: Record<string, Record<string, unknown>>, others: Record<string, Record<string, unknown>>[], cfg: Record<string, unknown> | undefined, setPaths: string[]): boolean {
