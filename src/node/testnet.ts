@@ -17,11 +17,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { concat, decodeFunctionData, keccak256, toHex, type Abi, type Address, type Hex } from 'viem'
+import { concat, decodeFunctionData, keccak256, toHex, type Address, type Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
 import { createChain } from '../chain/chain.js'
 import type { Chain } from '../chain/types.js'
-import { abis } from '../chain/index.js'
+import { deploymentContracts } from './events.js'
 import { deploySouk, type SoukDeployment } from '../payments/deploy.js'
 import { devKeys, createEmbeddedProvider } from '../chain/embedded.js'
 import { serveJsonRpc } from '../chain/rpc-server.js'
@@ -460,7 +460,7 @@ interface GasCall { to?: Address; input: Hex; gas: bigint }
 
 /** Gas by (contract, function) over `calls`, the contracts named from the deployment and decoded with their ABIs. */
 export function gasReport(calls: readonly GasCall[], deployment: SoukDeployment): GasReportRow[] {
-  const names = contractNames(deployment)
+  const names = deploymentContracts(deployment as never)
   const groups = new Map<string, { contract: string; fn: string; gas: number[] }>()
   for (const c of calls) {
     const to = c.to?.toLowerCase()
@@ -478,23 +478,4 @@ export function gasReport(calls: readonly GasCall[], deployment: SoukDeployment)
     const mid = gas.length >> 1
     return { contract, fn, calls: gas.length, min: gas[0]!, mean: Math.round(gas.reduce((a, b) => a + b, 0) / gas.length), median: gas.length % 2 ? gas[mid]! : Math.round((gas[mid - 1]! + gas[mid]!) / 2), max: gas.at(-1)! }
   }).sort((a, b) => a.contract.localeCompare(b.contract) || a.fn.localeCompare(b.fn))
-}
-
-/** address → (contract name, ABI) for every contract of a deployment. */
-function contractNames(d: SoukDeployment): Map<string, { name: string; abi: Abi }> {
-  const m = new Map<string, { name: string; abi: Abi }>()
-  m.set(d.token.toLowerCase(), { name: 'SoukToken', abi: SoukTokenAbi as Abi })
-  const c = d.contracts as unknown as Record<string, Record<string, unknown>>
-  const byKey: Record<string, [string, Abi]> = {
-    ticketBroker: ['TicketBroker', abis.TicketBrokerAbi as Abi], paymentChannel: ['PaymentChannel', abis.PaymentChannelAbi as Abi],
-    concurrentLottery: ['ConcurrentLottery', abis.ConcurrentLotteryAbi as Abi], marketDeals: ['MarketDeals', abis.MarketDealsAbi as Abi],
-    storageMarket: ['StorageMarket', abis.StorageMarketAbi as Abi], workMarket: ['WorkMarket', abis.WorkMarketAbi as Abi],
-  }
-  for (const scheme of Object.values(c)) {
-    for (const [k, v] of Object.entries(scheme ?? {})) {
-      const hit = byKey[k]
-      if (hit && typeof v === 'string') m.set(v.toLowerCase(), { name: hit[0], abi: hit[1] })
-    }
-  }
-  return m
 }

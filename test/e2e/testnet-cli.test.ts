@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -76,6 +76,26 @@ test('--keep-alive: after the summary the chain and peers keep running; a cache 
   } finally {
     extra.kill('SIGTERM')
   }
+  // `souk events` reads the running chain: the deployment's events decoded (the publisher funded a reserve per cache).
+  const rpc = r.err().match(/^chain +JSON-RPC at (\S+)/m)![1]!
+  const deployment = r.err().match(/--deployment (\S+)/)![1]!
+  const ev = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'events', '--rpc', rpc, '--deployment', deployment, '--json'], { cwd: ROOT, encoding: 'utf8' })
+  assert.equal(ev.status, 0, ev.stderr)
+  const events = JSON.parse(ev.stdout) as { contract: string; event: string; args: Record<string, string> }[]
+  assert.ok(events.filter((e) => e.contract === 'TicketBroker' && e.event === 'ReserveFunded').length >= 2, ev.stdout.slice(0, 500))
+  assert.ok(events.some((e) => e.contract === 'SoukToken' && e.event === 'Transfer'))
+  const human = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'events', '--rpc', rpc, '--deployment', deployment, '--contract', 'TicketBroker'], { cwd: ROOT, encoding: 'utf8' })
+  assert.match(human.stdout, /^block +\d+ +TicketBroker\.ReserveFunded +sender=0x[0-9a-fA-F]{8}/m)
+  assert.doesNotMatch(human.stdout, /SoukToken/)
   r.proc.kill('SIGINT')
   assert.equal(await r.exited, 0, r.err())
+})
+
+test('souk events: a deployment file that is missing or names no contract is a clear error, not a stack trace', () => {
+  for (const file of ['/nonexistent/deployment.json', fileURLToPath(new URL('../../package.json', import.meta.url))]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'events', '--rpc', 'http://127.0.0.1:9', '--deployment', file], { cwd: ROOT, encoding: 'utf8' })
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /deployment/)
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+  }
 })
