@@ -35,7 +35,7 @@ const until = async (what: string, f: () => boolean, ms = 90_000) => {
 }
 
 function spawnCache(args: string[], env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--role', 'cache', '--name', 'cache', ...args], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--json', '--role', 'cache', '--name', 'cache', ...args], {
     env: { ...process.env, SOUK_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   })
   const events: ServiceEvent[] = []

@@ -102,7 +102,7 @@ export async function runComputeTestnet(o: ComputeTestnetOptions = {}, io: { sig
     const common = ['--rpc', server.url, '--deployment', deploymentPath, '--opt', `workMarket=${contract}`, '--opt', 'pollMs=100',
       '--opt', `units=${o.units ?? 16}`, '--opt', `batchUnits=${o.batchUnits ?? 4}`, '--opt', `checksPerBatch=${o.checksPerBatch ?? 2}`]
     const spawnPeer = (name: string, role: string, key: Hex, args: string[]): Child => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--market', 'compute', '--role', role, '--name', name, '--data-dir', join(dataDir, name), ...common, ...args], {
+      const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--json', '--market', 'compute', '--role', role, '--name', name, '--data-dir', join(dataDir, name), ...common, ...args], {
         env: { ...process.env, SOUK_NODE_KEY: key, SOUK_LOG_LEVEL: process.env.SOUK_LOG_LEVEL ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
       })
       const c: Child = { name, proc, events: [], stderr: [], expectedExit: false, exited: new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal }))) }
@@ -125,6 +125,12 @@ export async function runComputeTestnet(o: ComputeTestnetOptions = {}, io: { sig
     }
     const addrOf = (p: Child) => (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
     const behaviourOf = (i: number) => (i >= nWorkers - lazy ? (o.lazyBehaviour ?? 'lazy') : 'honest')
+    // For the dashboard (src/dashboard): where the run keeps its data, who holds which account, who will run.
+    const named = (role: string, n: number, first: number) => Array.from({ length: n }, (_, i) => ({ name: `${role}-${i}`, address: privateKeyToAddress(keys[first + i]) }))
+    emit({ kind: 'testnet', market: 'compute', dataDir, deploymentPath, token: deployment.token,
+      accounts: [{ name: 'deployer', address: privateKeyToAddress(keys[0]) }, ...named('worker', nWorkers, 1), ...named('verifier', nVerifiers, 1 + nWorkers), ...named('client', nClients, 1 + nWorkers + nVerifiers)],
+      peers: [...Array.from({ length: nWorkers }, (_, i) => ({ name: `worker-${i}`, role: 'worker', behaviour: behaviourOf(i) })), ...Array.from({ length: nVerifiers }, (_, i) => ({ name: `verifier-${i}`, role: 'verifier', behaviour: 'honest' })),
+        ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: 'honest' }))] })
     const workers = Array.from({ length: nWorkers }, (_, i) => spawnPeer(`worker-${i}`, 'worker', keys[1 + i], ['--behaviour', behaviourOf(i)]))
     const verifiers = Array.from({ length: nVerifiers }, (_, i) => spawnPeer(`verifier-${i}`, 'verifier', keys[1 + nWorkers + i], []))
     for (const p of [...workers, ...verifiers]) await until(p, p.name.startsWith('worker') ? 'offering' : 'checking', 60_000)

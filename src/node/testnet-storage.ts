@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { Address, Hex } from 'viem'
+import { privateKeyToAddress } from 'viem/accounts'
 import { StorageMarketAbi } from '../../artifacts/contracts.js'
 import { chainFromProvider } from '../chain/chain.js'
 import { createEmbeddedProvider } from '../chain/embedded.js'
@@ -105,7 +106,7 @@ export async function runStorageTestnet(o: StorageTestnetOptions = {}, io: { sig
       '--opt', `replicas=${o.replicas ?? 2}`, '--opt', `periods=${o.periods ?? 4}`, '--opt', `periodBlocks=${o.periodBlocks ?? 12}`, '--opt', `windowBlocks=${o.windowBlocks ?? 8}`,
       '--opt', `challenges=${o.challenges ?? 16}`, '--opt', 'minPeriodBlocks=4', '--content-bytes', String(o.contentBytes ?? 256 * 1024)]
     const spawnPeer = (name: string, role: string, key: Hex, args: string[]): Child => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--market', 'storage', '--role', role, '--name', name, '--data-dir', join(dataDir, name), ...common, ...args], {
+      const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--json', '--market', 'storage', '--role', role, '--name', name, '--data-dir', join(dataDir, name), ...common, ...args], {
         env: { ...process.env, SOUK_NODE_KEY: key, SOUK_LOG_LEVEL: process.env.SOUK_LOG_LEVEL ?? 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
       })
       const c: Child = { name, proc, events: [], stderr: [], expectedExit: false, exited: new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal }))) }
@@ -127,6 +128,10 @@ export async function runStorageTestnet(o: StorageTestnetOptions = {}, io: { sig
       }
     }
     const behaviourOf = (i: number) => (i >= nProviders - droppers ? 'drop' : 'honest')
+    // For the dashboard (src/dashboard): where the run keeps its data, who holds which account, who will run.
+    emit({ kind: 'testnet', market: 'storage', dataDir, deploymentPath, token: deployment.token,
+      accounts: [{ name: 'deployer', address: privateKeyToAddress(keys[0]) }, ...Array.from({ length: nProviders }, (_, i) => ({ name: `provider-${i}`, address: privateKeyToAddress(keys[1 + i]) })), ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, address: privateKeyToAddress(keys[1 + nProviders + j]) }))],
+      peers: [...Array.from({ length: nProviders }, (_, i) => ({ name: `provider-${i}`, role: 'provider', behaviour: behaviourOf(i) })), ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: 'honest' }))] })
     const providers = Array.from({ length: nProviders }, (_, i) => spawnPeer(`provider-${i}`, 'provider', keys[1 + i], ['--behaviour', behaviourOf(i), '--opt', `dropFraction=${o.dropFraction ?? 0.5}`]))
     for (const p of providers) await until(p, 'offering', 60_000)
     const addrOf = (p: Child) => (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]

@@ -206,7 +206,7 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const crashed: TestnetSummary['crashed'] = []
   let interrupted = false
   const spawnPeer = (name: string, role: string, args: string[], env: Record<string, string>): Child => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--market', market.name, '--role', role, '--name', name, '--rpc', rpcUrl!, '--deployment', deploymentPath,
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--json', '--market', market.name, '--role', role, '--name', name, '--rpc', rpcUrl!, '--deployment', deploymentPath,
       '--data-dir', join(dataDir, name), '--scheme', scheme, '--content-bytes', String(contentBytes), ...args], {
       // Own process group: a terminal's Ctrl-C reaches only this parent, which then stops children in order.
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,

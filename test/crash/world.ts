@@ -70,7 +70,7 @@ export function killAll(): void {
 }
 
 function spawnNode(role: string, name: string, args: string[], env: Record<string, string>): Node {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--role', role, '--name', name, ...args], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, 'node', '--json', '--role', role, '--name', name, ...args], {
     env: { ...process.env, SOUK_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(proc)

@@ -1,7 +1,8 @@
 /**
  * `souk node --market cdn --role cache|client|publisher`: runs one peer of a market on its own, joining a testnet by
  * address. The role's configuration comes from `--opt key=value` (any market) or the CDN flags below. Events go to
- * stdout as JSON lines, logs to stderr. The signing key comes from `--key <keystore|hex>` (a keystore's password
+ * stdout as one human line each (`src/node/event-lines.ts`), or with `--json` as JSON lines (what `souk testnet`
+ * reads from its children); logs to stderr. It says where its state lives (`--data-dir`) when it starts and stops. The signing key comes from `--key <keystore|hex>` (a keystore's password
  * from `--password-file` or SOUK_KEY_PASSWORD), else the environment (`SOUK_NODE_KEY`, then `SOUK_PRIVATE_KEY`: a
  * secp256k1 key in hex), so it can stay out of process listings; `SOUK_NODE_IDENTITY` is a libp2p identity.
  */
@@ -35,12 +36,33 @@ export function register(program: Command): void {
     .option('--duration-ms <ms>', 'client: keep fetching until this much time passed', '0')
     .option('--expected-chunks <n>', 'publisher: chunks expected per round (sizes the payer, e.g. the microcash escrow)')
     .option('--opt <key=value>', "a field of the role's configuration (repeatable; the market's configSchema parses it)", collect, [])
-    .action(async (o: Record<string, string> & { opt: string[] }) => {
+    .option('--json', 'print events as JSON lines (for programs; souk testnet reads these) instead of one sentence each')
+    .addHelpText('after', `
+The signing key (publisher, cache; every storage and compute role): --key <keystore|hex>, else $SOUK_NODE_KEY, else
+$SOUK_PRIVATE_KEY; \`souk key new --out node-key.json\` makes one. A cache or client joins the publisher at
+--bootstrap (the full /ip4/…/tcp/…/p2p/… address it prints); nothing answering there after 3 tries is an error.
+
+Examples:
+  souk node --role cache --key cache.json --rpc http://127.0.0.1:8545 --deployment deployment.json --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…
+  souk node --role client --rpc … --deployment … --bootstrap … --json | jq -c 'select(.kind == "content")'`)
+    .action(async (o: Record<string, string> & { opt: string[]; json?: boolean }) => {
       const { runPeer } = await import('../../node/peer.js')
       const { resolveSigningKey } = await import('../../chain/keystore.js')
       const signing = resolveSigningKey({ key: o.key, passwordFile: o.passwordFile, envVars: ['SOUK_NODE_KEY', 'SOUK_PRIVATE_KEY'] })
       const { streamLogger } = await import('../../core/logger.js')
       const { safeJson } = await import('../../core/errors.js')
+      const { eventLine } = await import('../../node/event-lines.js')
+      const { prepareOutputDir } = await import('../output.js')
+      // Made (and checked) before anything starts: an unusable --data-dir is a clear error, never a hang.
+      const dataDir = prepareOutputDir(o.dataDir, '--data-dir')
+      const say = (line: string) => (o.json ? process.stderr : process.stdout).write(line + '\n')
+      const me = o.name === 'peer' ? o.role : o.name
+      // Said with the first event (the node is up): a node refused at the start (no key) has no state to speak of.
+      let started = false
+      const report = (e: Record<string, unknown> & { kind: string }) => {
+        if (!started) { started = true; say(`${me}: state in ${dataDir} (start it again with --data-dir ${o.dataDir} to resume)`) }
+        process.stdout.write((o.json ? safeJson(e) : eventLine(e)) + '\n')
+      }
       const ac = new AbortController()
       const stop = () => ac.abort()
       process.once('SIGTERM', stop)
@@ -53,7 +75,8 @@ export function register(program: Command): void {
       await runPeer({
         market: o.market as never, role: o.role, name: o.name, rpcUrl: o.rpc, deploymentPath: o.deployment, bootstrap: o.bootstrap, dataDir: o.dataDir,
         key: signing?.key, identity: process.env.SOUK_NODE_IDENTITY, listen: o.listen, scheme: o.scheme as never, options,
-      }, { report: (e) => process.stdout.write(safeJson(e) + '\n'), logger, signal: ac.signal })
+      }, { report, logger, signal: ac.signal })
+      if (!o.json) say(`${me}: state kept in ${dataDir}`)
       process.exit(0)
     })
 }
