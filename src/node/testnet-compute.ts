@@ -125,12 +125,6 @@ export async function runComputeTestnet(o: ComputeTestnetOptions = {}, io: { sig
     }
     const addrOf = (p: Child) => (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
     const behaviourOf = (i: number) => (i >= nWorkers - lazy ? (o.lazyBehaviour ?? 'lazy') : 'honest')
-    // For the dashboard (src/dashboard): where the run keeps its data, who holds which account, who will run.
-    const named = (role: string, n: number, first: number) => Array.from({ length: n }, (_, i) => ({ name: `${role}-${i}`, address: privateKeyToAddress(keys[first + i]) }))
-    emit({ kind: 'testnet', market: 'compute', dataDir, deploymentPath, token: deployment.token,
-      accounts: [{ name: 'deployer', address: privateKeyToAddress(keys[0]) }, ...named('worker', nWorkers, 1), ...named('verifier', nVerifiers, 1 + nWorkers), ...named('client', nClients, 1 + nWorkers + nVerifiers)],
-      peers: [...Array.from({ length: nWorkers }, (_, i) => ({ name: `worker-${i}`, role: 'worker', behaviour: behaviourOf(i) })), ...Array.from({ length: nVerifiers }, (_, i) => ({ name: `verifier-${i}`, role: 'verifier', behaviour: 'honest' })),
-        ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: 'honest' }))] })
     const workers = Array.from({ length: nWorkers }, (_, i) => spawnPeer(`worker-${i}`, 'worker', keys[1 + i], ['--behaviour', behaviourOf(i)]))
     const verifiers = Array.from({ length: nVerifiers }, (_, i) => spawnPeer(`verifier-${i}`, 'verifier', keys[1 + nWorkers + i], []))
     for (const p of [...workers, ...verifiers]) await until(p, p.name.startsWith('worker') ? 'offering' : 'checking', 60_000)

@@ -19,7 +19,6 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { Address, Hex } from 'viem'
-import { privateKeyToAddress } from 'viem/accounts'
 import { StorageMarketAbi } from '../../artifacts/contracts.js'
 import { chainFromProvider } from '../chain/chain.js'
 import { createEmbeddedProvider } from '../chain/embedded.js'
@@ -128,10 +127,6 @@ export async function runStorageTestnet(o: StorageTestnetOptions = {}, io: { sig
       }
     }
     const behaviourOf = (i: number) => (i >= nProviders - droppers ? 'drop' : 'honest')
-    // For the dashboard (src/dashboard): where the run keeps its data, who holds which account, who will run.
-    emit({ kind: 'testnet', market: 'storage', dataDir, deploymentPath, token: deployment.token,
-      accounts: [{ name: 'deployer', address: privateKeyToAddress(keys[0]) }, ...Array.from({ length: nProviders }, (_, i) => ({ name: `provider-${i}`, address: privateKeyToAddress(keys[1 + i]) })), ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, address: privateKeyToAddress(keys[1 + nProviders + j]) }))],
-      peers: [...Array.from({ length: nProviders }, (_, i) => ({ name: `provider-${i}`, role: 'provider', behaviour: behaviourOf(i) })), ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: 'honest' }))] })
     const providers = Array.from({ length: nProviders }, (_, i) => spawnPeer(`provider-${i}`, 'provider', keys[1 + i], ['--behaviour', behaviourOf(i), '--opt', `dropFraction=${o.dropFraction ?? 0.5}`]))
     for (const p of providers) await until(p, 'offering', 60_000)
     const addrOf = (p: Child) => (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
