@@ -85,7 +85,7 @@ test('chain facts: blocks, transactions and gas; redeemed tickets and token tran
   s.apply({ kind: 'paid', role: 'cache', name: 'cache-0', credited: '5', winning: true, faceValue: '500' }, 2)
   s.apply({ kind: 'chain-block', number: 9, transactions: 3, gasUsed: '210000' }, 1500)
   s.apply({ kind: 'chain-block', number: 10, transactions: 1, gasUsed: '50000' }, 2500)
-  s.apply({ kind: 'chain-log', block: 10, tx: '0xaa', address: broker, contract: 'TicketBroker', event: 'TicketsRedeemed', args: { seqs: '0x' + '00'.repeat(64) } }, 2500)
+  s.apply({ kind: 'chain-log', block: 10, tx: '0xaa', address: broker, contract: 'TicketBroker', event: 'TicketsRedeemed', args: { seqs: '0x' + '00'.repeat(32) } }, 2500)
   s.apply({ kind: 'chain-log', block: 10, tx: '0xaa', address: '0x' + 'dd'.repeat(20), contract: 'SoukToken', event: 'Transfer', args: { from: broker, to: payee, value: '500' } }, 2500)
   s.apply({ kind: 'chain-log', block: 10, tx: '0xab', address: '0x' + 'dd'.repeat(20), contract: 'SoukToken', event: 'Transfer', args: { from: payee, to: broker, value: '7' } }, 2500)
   const r = s.snapshot()

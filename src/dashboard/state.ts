@@ -257,7 +257,8 @@ export function createDashboardState(): DashboardState {
       redeemed++; const tx = str(e.tx); if (tx) redeemTxs.add(tx)
     } else if (event === 'TicketsRedeemed') {
       const seqs = str(args.seqs) ?? ''
-      redeemed += Math.max(0, Math.floor((seqs.length - 2) / 64)); const tx = str(e.tx); if (tx) redeemTxs.add(tx)
+      // seqs: the run's ticket numbers, 16 bytes each (as the lottery's audit counts them).
+      redeemed += Math.max(0, Math.floor((seqs.length - 2) / 32)); const tx = str(e.tx); if (tx) redeemTxs.add(tx)
     } else if (event === 'WinnersRedeemed') {
       redeemed += num(args.count); const tx = str(e.tx); if (tx) redeemTxs.add(tx)
     } else if (event === 'PeriodFaulted') {
@@ -274,7 +275,6 @@ export function createDashboardState(): DashboardState {
         deal(id, at, { client: nameByAddress.get(addr(args.client) ?? ''), server: provider })
       }
     }
-    say(at, undefined, 'chain-log', `block ${num(e.block)}: ${label}`)
   }
 
   function applyOne(e: DashboardEvent, at: number) {
@@ -335,11 +335,11 @@ export function createDashboardState(): DashboardState {
         say(at, name, e.kind, `${name} (${e.role ?? '?'}) is up`)
         break
       }
-      case 'ready': case 'offering': case 'checking': {
+      case 'ready': case 'published': case 'offering': case 'checking': {
         if (p) {
           setState(p, 'ready', at)
           const b2 = str(e.behaviour); if (b2) p.behaviour = b2
-          learnAddress(p.name, addr(e.provider) ?? addr(e.worker) ?? addr(e.verifier))
+          learnAddress(p.name, addr(e.provider) ?? addr(e.worker) ?? addr(e.verifier) ?? addr(e.payer))
         }
         say(at, name, e.kind, `${name} ready`)
         break

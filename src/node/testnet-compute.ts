@@ -125,6 +125,11 @@ export async function runComputeTestnet(o: ComputeTestnetOptions = {}, io: { sig
     }
     const addrOf = (p: Child) => (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]
     const behaviourOf = (i: number) => (i >= nWorkers - lazy ? (o.lazyBehaviour ?? 'lazy') : 'honest')
+    // For the dashboard (src/dashboard): where the run keeps its data, who holds which account, who will run.
+    const named = (role: string, n: number, first: number) => Array.from({ length: n }, (_, i) => ({ role: `${role}-${i}`, address: privateKeyToAddress(keys[first + i]) }))
+    emit({ kind: 'run-info', dataDir, deploymentPath, rpcUrl: server.url, token: deployment.token, accounts: [{ role: 'deployer', address: privateKeyToAddress(keys[0]) }, ...named('worker', nWorkers, 1), ...named('verifier', nVerifiers, 1 + nWorkers), ...named('client', nClients, 1 + nWorkers + nVerifiers)] })
+    emit({ kind: 'peers-planned', peers: [...Array.from({ length: nWorkers }, (_, i) => ({ name: `worker-${i}`, role: 'worker', behaviour: behaviourOf(i) })), ...Array.from({ length: nVerifiers }, (_, i) => ({ name: `verifier-${i}`, role: 'verifier', behaviour: 'honest' })),
+      ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: 'honest' }))] })
     const workers = Array.from({ length: nWorkers }, (_, i) => spawnPeer(`worker-${i}`, 'worker', keys[1 + i], ['--behaviour', behaviourOf(i)]))
     const verifiers = Array.from({ length: nVerifiers }, (_, i) => spawnPeer(`verifier-${i}`, 'verifier', keys[1 + nWorkers + i], []))
     for (const p of [...workers, ...verifiers]) await until(p, p.name.startsWith('worker') ? 'offering' : 'checking', 60_000)

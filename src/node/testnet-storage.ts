@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { Address, Hex } from 'viem'
+import { privateKeyToAddress } from 'viem/accounts'
 import { StorageMarketAbi } from '../../artifacts/contracts.js'
 import { chainFromProvider } from '../chain/chain.js'
 import { createEmbeddedProvider } from '../chain/embedded.js'
@@ -127,6 +128,10 @@ export async function runStorageTestnet(o: StorageTestnetOptions = {}, io: { sig
       }
     }
     const behaviourOf = (i: number) => (i >= nProviders - droppers ? 'drop' : 'honest')
+    // For the dashboard (src/dashboard): where the run keeps its data, who holds which account, who will run.
+    emit({ kind: 'run-info', dataDir, deploymentPath, rpcUrl: server.url, token: deployment.token, accounts: [{ role: 'deployer', address: privateKeyToAddress(keys[0]) },
+      ...Array.from({ length: nProviders }, (_, i) => ({ role: `provider-${i}`, address: privateKeyToAddress(keys[1 + i]) })), ...Array.from({ length: nClients }, (_, j) => ({ role: `client-${j}`, address: privateKeyToAddress(keys[1 + nProviders + j]) }))] })
+    emit({ kind: 'peers-planned', peers: [...Array.from({ length: nProviders }, (_, i) => ({ name: `provider-${i}`, role: 'provider', behaviour: behaviourOf(i) })), ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: 'honest' }))] })
     const providers = Array.from({ length: nProviders }, (_, i) => spawnPeer(`provider-${i}`, 'provider', keys[1 + i], ['--behaviour', behaviourOf(i), '--opt', `dropFraction=${o.dropFraction ?? 0.5}`]))
     for (const p of providers) await until(p, 'offering', 60_000)
     const addrOf = (p: Child) => (p.events.find((e) => e.kind === 'listening')!.addresses as string[])[0]

@@ -264,6 +264,9 @@ export async function runTestnet(o: TestnetOptions, io: { signal?: AbortSignal; 
   const badCache = colluders ? nCaches - 1 : -1
   const badClient = colluders ? 0 : -1
   const stingy = new Set(Array.from({ length: Math.min(o.stingy ?? 0, nClients) }, (_, k) => nClients - 1 - k))
+  // For the dashboard (src/dashboard): who will run, and how each behaves.
+  emit({ kind: 'peers-planned', peers: [{ name: 'publisher', role: 'publisher', behaviour: 'honest' }, ...Array.from({ length: nCaches }, (_, i) => ({ name: `cache-${i}`, role: 'cache', behaviour: i === badCache ? 'colluding' : 'honest' })),
+    ...Array.from({ length: nClients }, (_, j) => ({ name: `client-${j}`, role: 'client', behaviour: j === badClient ? 'colluding' : stingy.has(j) ? 'stingy' : 'honest' }))] })
   try {
     // The publisher sizes its payer for the chunks a run pays per round (every client fetches the content once; with
     // --duration, guess one fetch per 2 s per client): microcash sizes its escrow from it.

@@ -27,6 +27,7 @@ const Options = z.object({
   colluders: z.boolean().default(true),
   json: z.boolean().default(false),
   keepAlive: z.boolean().default(false),
+  dashboard: z.boolean().default(true),
   dataDir: z.string().optional(),
   key: z.string().optional(),
   passwordFile: z.string().optional(),
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     .option('--password-file <file>', "the keystore's password (default $SOUK_KEY_PASSWORD)")
     .option('--json', 'print the summary as JSON on stdout (no progress bars; everything else on stderr)')
     .option('--keep-alive', 'after the summary, keep the chain and the publisher and caches running (join more peers, read the chain) until Ctrl-C')
+    .option('--no-dashboard', 'do not serve the live dashboard on 127.0.0.1')
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)
       if (o.market === 'storage') return storageTestnet(o)
@@ -70,6 +72,7 @@ export function register(program: Command): void {
       const st = styleFor(process.stderr, process.env)
       const out = styleFor(process.stdout, process.env)
       const ac = new AbortController()
+      const dash = await openDashboard(o, o.market, o.scheme)
       const progress = o.json ? undefined : createProgress({ clients, caches: o.caches, contentBytes: o.contentBytes ?? 4 << 20, durationMs: o.duration * 1000, style: st })
       // Everything but the summary goes to stderr (above the bars when there are bars), so stdout stays the summary.
       const say = (line: string) => (progress ? progress.log(line) : process.stderr.write(line + '\n'))
@@ -88,6 +91,7 @@ export function register(program: Command): void {
       process.on('SIGINT', onSig)
       process.on('SIGTERM', onSig)
       const onEvent = (e: TestnetEvent) => {
+        dash?.onEvent(e)
         progress?.update(e)
         if (e.kind === 'chain') say(`${st.bold('chain')}      JSON-RPC at ${st.cyan(String(e.rpcUrl))}`)
         else if (e.kind === 'deployed') {
@@ -109,6 +113,7 @@ export function register(program: Command): void {
           {
             signal: ac.signal, onEvent,
             onSummary: (s) => {
+              dash?.finish(s)
               progress?.stop()
               process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, out))
               if (o.keepAlive && !s.stopReason) process.stderr.write(`${st.bold('keep-alive')} the chain, the publisher and the caches keep running: Ctrl-C to stop them\n`)
@@ -120,6 +125,7 @@ export function register(program: Command): void {
         progress?.stop()
         process.off('SIGINT', onSig)
         process.off('SIGTERM', onSig)
+        await dash?.close()
       }
     })
 }
@@ -134,10 +140,12 @@ async function storageTestnet(o: z.output<typeof Options>): Promise<void> {
   const clients = o.clients ?? 2
   let proven = 0, faulted = 0
   const say = (s: string) => { if (!o.json) process.stderr.write(s + '\n') }
+  const dash = await openDashboard(o, 'storage')
   try {
     const s = await runStorageTestnet({ providers: o.providers, clients, droppers: o.droppers, contentBytes: o.contentBytes ?? 256 * 1024, dataDir: o.dataDir }, {
       signal: ac.signal,
       onEvent: (e) => {
+        dash?.onEvent(e)
         if (e.kind === 'deployed') say(`StorageMarket deployed at ${e.storageMarket as string}`)
         else if (e.kind === 'deal-stored') say(`${e.name as string}: deal ${(e.dealId as string).slice(0, 10)}… stored and active`)
         else if (e.kind === 'period-proven') { proven++; say(`${e.name as string}: period ${e.period as number} proven (${proven} in all)`) }
@@ -145,10 +153,12 @@ async function storageTestnet(o: z.output<typeof Options>): Promise<void> {
         else if (e.kind === 'deal-ended') say(`${e.name as string}: deal ended, ${e.proven as number} proven, ${e.faulted as number} faulted`)
       },
     })
+    dash?.finish(s)
     process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderStorageSummary(s))
     if (!s.ok) process.exitCode = 1
   } finally {
     process.off('SIGINT', onSig)
+    await dash?.close()
   }
 }
 
@@ -161,10 +171,12 @@ async function computeTestnet(o: z.output<typeof Options>): Promise<void> {
   process.on('SIGINT', onSig)
   const say = (s: string) => { if (!o.json) process.stderr.write(s + '\n') }
   const short = (h: unknown) => `${String(h).slice(0, 10)}…`
+  const dash = await openDashboard(o, 'compute')
   try {
     const s = await runComputeTestnet({ workers: o.workers, lazy: o.lazy, lazyBehaviour: o.cheat, verifiers: o.verifiers, clients: o.clients, units: o.units, dataDir: o.dataDir }, {
       signal: ac.signal,
       onEvent: (e) => {
+        dash?.onEvent(e)
         if (e.kind === 'deployed') say(`WorkMarket deployed at ${e.workMarket as string}`)
         else if (e.kind === 'job-opened') say(`${e.name as string}: job ${short(e.jobId)} opened, ${e.units as number} units at ${e.pricePerUnit as string} each, worker stake ${e.stake as string}`)
         else if (e.kind === 'batch-claimed') say(`${e.name as string}: batch ${e.batch as number} (units ${e.first as number}..${(e.first as number) + (e.count as number) - 1}) claimed on chain${e.rootMatches ? '' : ' — the root is NOT what we received'}`)
@@ -173,9 +185,27 @@ async function computeTestnet(o: z.output<typeof Options>): Promise<void> {
         else if (e.kind === 'job-ended') say(`${e.name as string}: job ended, ${e.faults as number} faulted batches`)
       },
     })
+    dash?.finish(s)
     process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : renderComputeSummary(s))
     if (!s.ok) process.exitCode = 1
   } finally {
     process.off('SIGINT', onSig)
+    await dash?.close()
+  }
+}
+
+// --- The live dashboard (src/dashboard, docs/dashboard.md): served on 127.0.0.1 while the run goes (and through
+// --keep-alive), its URL printed early on a line of its own (stderr with --json, so stdout stays JSON). A dashboard
+// that cannot start is a warning, not a failed run.
+async function openDashboard(o: z.output<typeof Options>, market: string, scheme?: string) {
+  if (!o.dashboard) return undefined
+  try {
+    const { startTestnetDashboard } = await import('../../dashboard/testnet.js')
+    const d = await startTestnetDashboard({ market, scheme, rpcUrl: o.rpc })
+    ;(o.json ? process.stderr : process.stdout).write(`dashboard ${d.url}\n`)
+    return d
+  } catch (e) {
+    process.stderr.write(`warning: no dashboard: ${(e as Error).message.split('\n')[0]}\n`)
+    return undefined
   }
 }

@@ -29,6 +29,8 @@ export function tok(s) {
 const int = (n) => Number(n ?? 0).toLocaleString('en-US')
 const gas = (s) => toBig(s).toLocaleString('en-US')
 const short = (s, n = 10) => (s && s.length > n + 2 ? `${s.slice(0, n)}…` : s ?? '')
+/** 1234567 → 1.23M: chart axes. */
+const si = (v) => { const a = Math.abs(v); return a >= 1e9 ? `${+(v / 1e9).toFixed(2)}G` : a >= 1e6 ? `${+(v / 1e6).toFixed(2)}M` : a >= 1e3 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(2)}` }
 const mib = (b) => `${(Number(b ?? 0) / 1048576).toFixed(2)} MiB`
 const ago = (ms, now) => { const s = Math.max(0, Math.round((now - ms) / 1000)); return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` }
 
@@ -170,7 +172,7 @@ function Chart({ s, title, id, series }) {
       plot.current = new UPlot({
         width, height: 180, scales: { x: { time: false }, ...scales },
         series: [{ label: 's' }, ...series.map((x) => ({ label: x.label, scale: x.scale, stroke: x.stroke, width: 1.5, fill: `${x.stroke}22` }))],
-        axes: [{ label: 'seconds since start' }, ...[...new Set(series.map((x) => x.scale))].map((sc, i) => ({ scale: sc, side: i === 0 ? 3 : 1, grid: { show: i === 0 }, size: 60 }))],
+        axes: [{ label: 'seconds since start' }, ...[...new Set(series.map((x) => x.scale))].map((sc, i) => ({ scale: sc, side: i === 0 ? 3 : 1, grid: { show: i === 0 }, size: 56, values: (_u, vals) => vals.map(si) }))],
         legend: { live: false },
       }, latest.current, el.current)
       window.addEventListener('resize', onResize)
