@@ -250,7 +250,9 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       if (late) st.lateClaimsPaid++
       st.credited += r.receipt!.credited
       if (r.receipt!.winning) st.winningTickets++
-      emit({ kind: 'paid', credited: r.receipt!.credited, winning: r.receipt!.winning, late })
+      // faceValue (lottery): what a winner pays, so a watcher can draw the payout's ±2σ band while the run goes.
+      const faceValue = payee.stats().faceValue
+      emit({ kind: 'paid', credited: r.receipt!.credited, winning: r.receipt!.winning, late, ...(faceValue === undefined ? {} : { faceValue }) })
     } else if (r.chainUnreachable) {
       // The chunk at risk: the sponsor paid, the payee could not check it (nothing stored), the slot is spent.
       onChainDown()
