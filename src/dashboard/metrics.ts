@@ -40,7 +40,7 @@ export function renderMetrics(s: DashboardSnapshot, extra: { subscribers?: numbe
   add('souk_events_total', 'counter', 'Testnet and chain events the dashboard took, by kind.', Object.entries(s.eventsByKind).map(([kind, n]) => [{ kind }, n]))
   const peers = new Map<string, number>()
   for (const p of s.peers) peers.set(`${p.role}\u0000${p.state}`, (peers.get(`${p.role}\u0000${p.state}`) ?? 0) + 1)
-  add('souk_peers', 'gauge', 'Peers of the testnet, by role and state (listening, ready, stopped, crashed).', [...peers].map(([k, n]) => { const [role, state] = k.split('\u0000'); return [{ market, role, state }, n] }))
+  add('souk_peers', 'gauge', 'Peers of the testnet, by role and state (starting, listening, ready, stopped, crashed).', [...peers].map(([k, n]) => { const [role, state] = k.split('\u0000'); return [{ market, role, state }, n] }))
   add('souk_deals', 'gauge', 'Deals (cdn hires, storage deals, compute jobs), by state.', Object.entries(s.deals.byState).map(([state, n]) => [{ market, state }, n]))
   add('souk_chain_block_number', 'gauge', 'The latest block the dashboard saw.', s.chain.block === null ? [] : [[{}, s.chain.block]])
   add('souk_chain_blocks_total', 'counter', 'Blocks seen since the dashboard started watching.', [[{}, s.chain.blocks]])
