@@ -37,6 +37,8 @@ test('-o README.md, -o /etc/passwd/x and -o /proc/forbidden: one clear error eac
     [['viability', '--preset', 'bbc-iplayer', '-o', 'README.md'], /^error: -o README\.md is a file, not a directory/],
     [['viability', '--preset', 'storage', '-o', '/proc/forbidden'], /^error: -o \/proc\/forbidden: \/proc is a kernel file system/],
     [['market', '--servers', '2', '--buyers', '2', '--rounds', '1', '-o', '/etc/passwd/x'], /^error: -o \/etc\/passwd\/x is under \/etc\/passwd/],
+    [['testnet', '--data-dir', '/proc/forbidden'], /^error: --data-dir \/proc\/forbidden: \/proc is a kernel file system/],
+    [['node', '--role', 'client', '--rpc', 'http://127.0.0.1:9', '--deployment', 'x.json', '--data-dir', 'README.md'], /^error: --data-dir README\.md is a file, not a directory/],
   ]
   await Promise.all(cases.map(async ([args, re]) => {
     const r = await souk(args, { ms: 30_000 })

@@ -56,10 +56,13 @@ const errnoText = (e: unknown): string => {
   return String((e as Error)?.message ?? e).split('\n')[0]
 }
 
+/** An example value for a directory flag's hint. */
+const example = (flag: string) => (flag === '--data-dir' ? '.souk/run-1' : 'reports')
+
 function refuseSpecial(path: string, flag: string, given: string): void {
   for (const s of SPECIAL) {
     if (path === s || path.startsWith(s + sep)) {
-      throw new OutputPathError(`${flag} ${given}: ${s} is a kernel file system, not a place for Souk's files`, { code: 'OUTPUT_PATH', hints: [`Pass ${flag} <a directory you can write>, e.g. ${flag} reports.`] })
+      throw new OutputPathError(`${flag} ${given}: ${s} is a kernel file system, not a place for Souk's files`, { code: 'OUTPUT_PATH', hints: [`Pass ${flag} <a directory you can write>, e.g. ${flag} ${example(flag)}.`] })
     }
   }
 }
@@ -71,7 +74,7 @@ function refuseSpecial(path: string, flag: string, given: string): void {
 export function prepareOutputDir(dir: string, flag = '-o'): string {
   const abs = resolve(dir)
   refuseSpecial(abs, flag, dir)
-  const hint = `Pass ${flag} <a directory> (created if missing), e.g. ${flag} reports.`
+  const hint = `Pass ${flag} <a directory> (created if missing), e.g. ${flag} ${example(flag)}.`
   // The existing prefix: each component from the root must be a directory (or missing: then all below it are).
   const parts = abs.split(sep).filter(Boolean)
   let missingFrom = parts.length

@@ -61,6 +61,8 @@ export function register(program: Command): void {
     .option('--no-dashboard', 'do not serve the live dashboard on 127.0.0.1')
     .action(async (raw: unknown) => {
       const o = Options.parse(raw)
+      // An unusable --data-dir is a clear error before anything starts (a recursive mkdir under /proc never returns).
+      if (o.dataDir) (await import('../output.js')).prepareOutputDir(o.dataDir, '--data-dir')
       if (o.market === 'storage') return storageTestnet(o)
       if (o.market === 'compute') return computeTestnet(o)
       const clients = o.clients ?? 8
