@@ -90,7 +90,12 @@ test('a validation error names the flag the user typed (--content-bytes), never 
   const s = await souk(['node', '--market', 'storage', '--role', 'client', '--rpc', 'http://127.0.0.1:9', '--deployment', 'x.json', '--data-dir', join(dir, 's')])
   assert.equal(s.status, 1)
   assert.match(s.stderr, /^error: --opt storageMarket=<value>: required, not given/m)
-  noStack(t.stderr + n.stderr + s.stderr)
+  const rpc = await souk(['node', '--role', 'cache', '--rpc', 'notaurl', '--deployment', 'x.json', '--data-dir', join(dir, 'r')])
+  assert.match(rpc.stderr, /^error: --rpc "notaurl": Invalid URL$/m)
+  const dep = await souk(['node', '--role', 'client', '--rpc', 'http://127.0.0.1:9', '--deployment', join(dir, 'nope.json'), '--bootstrap', '/ip4/127.0.0.1/tcp/9/p2p/12D3KooWMWaS3x5FAiyGRAUpA3Jq2EjQ6RaioAPrn2ddbtRTuDv1', '--data-dir', join(dir, 'd')])
+  assert.equal(dep.status, 1)
+  assert.match(dep.stderr, /^error: Cannot read the deployment file .*nope\.json: no such file\n[\s\S]*Fix: Pass --deployment/)
+  noStack(t.stderr + n.stderr + s.stderr + rpc.stderr + dep.stderr)
 })
 
 test('npm run -s souk -- … --json | jq: stdout is the JSON alone; plain npm run prints its banner there and souk says how to avoid it', { timeout: 120_000 }, async () => {

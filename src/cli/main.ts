@@ -66,7 +66,9 @@ type Issue = { path: (string | number)[]; message: string }
 /** The flag a user typed for a validation key of `cmd` (`contentBytes` → `--content-bytes`, an `--opt` field → `--opt k=…`). */
 export function flagOf(cmd: Command | undefined, key: string): { flag: string; value?: unknown } | undefined {
   if (!cmd) return undefined
-  const opt = cmd.options.find((o) => o.attributeName() === key)
+  // A library field named after its flag plus a kind (`rpcUrl` ← --rpc, `deploymentPath` ← --deployment).
+  const opt = cmd.options.find((o) => o.attributeName() === key) ?? cmd.options.find((o) => o.attributeName() === key.replace(/(Url|Path|File)$/, ''))
+  if (opt && opt.attributeName() !== key) return { flag: opt.long ?? opt.short ?? key, value: (cmd.opts() as Record<string, unknown>)[opt.attributeName()] }
   const values = cmd.opts() as Record<string, unknown>
   if (opt) return { flag: opt.long ?? opt.short ?? key, value: values[key] }
   const pairs = values.opt

@@ -93,6 +93,18 @@ export async function probeBootstrap(addr: string, o: BootstrapProbe = {}): Prom
   return `${reason} (${attempts} ${attempts === 1 ? 'try' : 'tries'})`
 }
 
+/** The deployment file a testnet wrote; a missing or broken one is a `NodeError` naming it. */
+function readDeployment(path: string): SoukDeployment {
+  let text: string
+  try { text = readFileSync(path, 'utf8') } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new NodeError(`Cannot read the deployment file ${path}${code === 'ENOENT' ? ': no such file' : code === 'EISDIR' ? ': it is a directory' : ''}`, { code: 'NODE_DEPLOYMENT', cause: e, hints: ['Pass --deployment <the deployment.json of the chain you join>: `souk testnet` writes it in its data dir and prints its path.'] })
+  }
+  try { return JSON.parse(text) as SoukDeployment } catch (e) {
+    throw new NodeError(`The deployment file ${path} is not JSON`, { code: 'NODE_DEPLOYMENT', cause: e, hints: ['Pass the deployment.json a testnet wrote, unchanged.'] })
+  }
+}
+
 /** Known refusals by the peer a role joins, said for a person (the publisher's decline reasons). */
 function refusal(reason: string, cfg: { bootstrap?: string; role: string }): { text: string; hints: string[] } | undefined {
   if (/enough servers hired/.test(reason)) {
@@ -150,7 +162,7 @@ export async function runPeer(input: PeerConfig, io: PeerIo): Promise<void> {
   const clock = systemClock()
   const recovered: ServiceEvent[] = []
   const emit = (e: ServiceEvent) => { if (e.kind === 'recovered') recovered.push(e); io.report({ ...e, role: cfg.role, name: cfg.name }) }
-  const deployment = JSON.parse(readFileSync(cfg.deploymentPath, 'utf8')) as SoukDeployment
+  const deployment = readDeployment(cfg.deploymentPath)
   const transport = await createLibp2pTransport({ listen: [cfg.listen], privateKey: cfg.identity ? new Uint8Array(Buffer.from(cfg.identity, 'hex')) : undefined, logger: log.child('net'), banAfterViolations: 3 })
   emit({ kind: 'listening', peerId: transport.peerId, addresses: transport.addresses() })
   // A chain that does not answer fails the start; the transport must not outlive it (the process would hang).
