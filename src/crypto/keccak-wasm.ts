@@ -5,8 +5,8 @@
  * Spec: FIPS 202 §3 (θ, ρ, π, χ, ι on 5×5 lanes of 64 bits, little-endian), Keccak's original pad10*1 with the
  * domain byte 0x01 (what Ethereum's keccak256 uses, not SHA3-256's 0x06), rate 1088 bits = 136 bytes, 32 bytes out.
  *
- * Memory (one 64 KiB page, then grown as inputs need): the state at 0 (200 bytes, its first 32 the digest once
- * done), the round constants at 256, the padded input from 512. The caller copies the input in, pads it and calls
+ * Memory (one 64 KiB page, then grown as inputs need): the digest at 0 (32 bytes; the state itself lives in locals,
+ * zero at each call), the round constants at 256, the padded input from 512. The caller copies the input in, pads it and calls
  * `absorb(blocks)`; {@link keccak256Wasm} does all of that. Why: the native `keccak` addon costs four N-API calls
  * a hash (~1.3 µs for 97 bytes here); this is one call and a copy.
  *
@@ -63,8 +63,7 @@ function absorbBody(): number[] {
   const i32c = (v: number) => { c.push(0x41); sleb(c, BigInt(v)) }
   const i64c = (v: bigint) => { c.push(0x42); sleb(c, signed64(v)) }
   const XOR = 0x85, AND = 0x83, ROTL = 0x89
-  // Locals: declared in the code entry (see below). Load the state.
-  for (let i = 0; i < 25; i++) { i32c(0); load(8 * i); set(A + i) }
+  // Locals are declared in the code entry (below) and start at 0: the empty state of a one-shot hash.
   i32c(INPUT); set(PTR)
   // block $done (loop $next (br_if $done (blocks == 0)) ... ) )
   c.push(0x02, 0x40, 0x03, 0x40)
@@ -101,7 +100,8 @@ function absorbBody(): number[] {
   get(BLOCKS); i32c(1); c.push(0x6b); set(BLOCKS) // blocks -= 1
   c.push(0x0c, 0) // br 0 (loop)
   c.push(0x0b, 0x0b) // end loop, end block
-  for (let i = 0; i < 25; i++) { i32c(0); get(A + i); store(8 * i) }
+  // The digest: the first 4 lanes (32 bytes).
+  for (let i = 0; i < 4; i++) { i32c(0); get(A + i); store(8 * i) }
   c.push(0x0b) // end function
   // Code entry: local declarations (1 × i32 pointer, 56 × i64), then the body.
   const entry: number[] = []
@@ -127,7 +127,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(out)
 }
 
-function load(): ((data: Uint8Array) => Uint8Array) | undefined {
+function load(): { hash: (data: Uint8Array) => Uint8Array; view: (data: Uint8Array) => Uint8Array } | undefined {
   try {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes() as Uint8Array<ArrayBuffer>))
     const absorb = inst.exports.absorb as (blocks: number) => void
@@ -135,26 +135,36 @@ function load(): ((data: Uint8Array) => Uint8Array) | undefined {
     let mem = new Uint8Array(memory.buffer)
     const dv = new DataView(memory.buffer)
     RC.forEach((v, i) => dv.setBigUint64(RC_AT + 8 * i, v, true))
-    return (data) => {
+    let out = mem.subarray(0, 32)
+    const view = (data: Uint8Array) => {
       const blocks = Math.floor(data.length / RATE) + 1
       const need = INPUT + blocks * RATE
       if (need > mem.length) {
         memory.grow(Math.ceil((need - mem.length) / 65536))
         mem = new Uint8Array(memory.buffer)
+        out = mem.subarray(0, 32)
       }
-      mem.fill(0, 0, 200)
       mem.set(data, INPUT)
       const end = INPUT + blocks * RATE
       mem.fill(0, INPUT + data.length, end)
       mem[INPUT + data.length]! ^= 0x01
       mem[end - 1]! |= 0x80
       absorb(blocks)
-      return mem.slice(0, 32)
+      return out
     }
+    return { view, hash: (data) => view(data).slice() }
   } catch {
     return undefined
   }
 }
 
+const loaded = load()
+
 /** keccak256 in WebAssembly, or undefined where WebAssembly cannot be instantiated. */
-export const keccak256Wasm: ((data: Uint8Array) => Uint8Array) | undefined = load()
+export const keccak256Wasm: ((data: Uint8Array) => Uint8Array) | undefined = loaded?.hash
+
+/**
+ * The same hash, returned as a view of the module's memory: valid only until the next call (no copy: for a digest
+ * that is compared or copied at once, on a hot path). undefined where WebAssembly cannot be instantiated.
+ */
+export const keccak256WasmView: ((data: Uint8Array) => Uint8Array) | undefined = loaded?.view

@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { keccak256, keccak256Addon, keccak256Noble, keccakBackend } from './keccak.js'
+import { keccak256, keccak256Addon, keccak256Noble, keccak256Scratch, keccakBackend } from './keccak.js'
 import { keccak256Wasm } from './keccak-wasm.js'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
@@ -33,4 +33,15 @@ test('the WebAssembly keccak256 does not alias its output or keep its input', ()
   const copy = hex(a)
   keccak256Wasm!(Buffer.from('b'))
   assert.equal(hex(a), copy, 'an earlier digest is not overwritten by the next hash')
+})
+
+test('keccak256Scratch gives the same digest as keccak256, as a view the next hash overwrites (WebAssembly build)', () => {
+  const a = Buffer.from('a'), b = Buffer.from('b')
+  const va = keccak256Scratch(a)
+  assert.equal(hex(va), hex(keccak256Noble(a)))
+  const copy = hex(va)
+  const vb = keccak256Scratch(b)
+  assert.equal(hex(vb), hex(keccak256Noble(b)))
+  if (keccakBackend === 'wasm') assert.notEqual(hex(va), copy, 'a scratch view is reused: copy it before the next hash')
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (d) => { assert.equal(hex(keccak256Scratch(d)), hex(keccak256Noble(d))) }), { numRuns: 200 })
 })

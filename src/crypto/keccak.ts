@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { keccak256Wasm } from './keccak-wasm.js'
+import { keccak256Wasm, keccak256WasmView } from './keccak-wasm.js'
 
 interface NativeKeccakState {
   initialize(rate: number, capacity: number): void
@@ -54,6 +54,12 @@ const keccak256Native = state
 /** The native addon's keccak256, where it loaded (for tests and benchmarks that compare implementations). */
 export const keccak256Addon: ((data: Uint8Array) => Uint8Array) | undefined = keccak256Native
 
+/**
+ * keccak256 of `data` as a view that is valid only until the next hash (the WebAssembly build's own memory; a fresh
+ * array with the other backends): for a digest compared or copied at once. A live binding, like `keccak256`.
+ */
+export let keccak256Scratch: (data: Uint8Array) => Uint8Array = keccak256WasmView ?? keccak256Native ?? keccak256Noble
+
 /** keccak256 of `data` (32 bytes out). A live binding: `selectCryptoBackends` may swap the implementation. */
 export let keccak256: (data: Uint8Array) => Uint8Array = keccak256Wasm ?? keccak256Native ?? keccak256Noble
 
@@ -63,6 +69,7 @@ export let keccak256: (data: Uint8Array) => Uint8Array = keccak256Wasm ?? keccak
  */
 export function useKeccakBackend(choice: 'native' | 'noble'): 'wasm' | 'native' | 'noble' {
   keccak256 = choice === 'native' ? keccak256Wasm ?? keccak256Native ?? keccak256Noble : keccak256Noble
+  keccak256Scratch = choice === 'native' ? keccak256WasmView ?? keccak256Native ?? keccak256Noble : keccak256Noble
   keccakBackend = keccak256 === keccak256Noble ? 'noble' : keccak256 === keccak256Wasm ? 'wasm' : 'native'
   return keccakBackend
 }

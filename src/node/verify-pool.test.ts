@@ -8,6 +8,8 @@ import { createVerifierPool } from './verify-pool.js'
 test('createVerifierPool: 2,000 checks asked at once (valid, forged, another key, another digest, high s, short) get the inline verdicts, spread over 2 workers', async () => {
   const pool = createVerifierPool({ workers: 2, maxBatch: 300 })
   try {
+    await pool.ready()
+    assert.deepEqual(pool.stats(), { messages: 0, signatures: 0 }, 'ready() sends no signature')
     const k1 = randomBytes(32), k2 = randomBytes(32)
     const d0 = randomBytes(32)
     const pub1 = recoverPublicKey(d0, signDigest(d0, k1))!

@@ -35,6 +35,8 @@ export interface VerifierPool extends SignatureVerifier {
   readonly size: number
   /** Messages sent to workers and signatures in them so far (their ratio is the mean batch). */
   stats(): { messages: number; signatures: number }
+  /** Starts the workers and resolves once each has loaded and answered (a worker's start-up takes ~0.1-1 s). */
+  ready(): Promise<void>
   /** Terminates the workers (pending checks fail); the pool restarts them if used again. */
   close(): Promise<void>
 }
@@ -111,6 +113,18 @@ export function createVerifierPool(opts: VerifierPoolOptions = {}): VerifierPool
   return {
     size,
     stats: () => ({ ...counts }),
+    async ready() {
+      start()
+      await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+        const id = nextId++
+        const wi = workers.indexOf(w)
+        load[wi]! += 1
+        jobs.set(id, { waiters: [{ resolve: () => resolve(), reject }], worker: wi })
+        if (inFlight++ === 0) for (const x of workers) x.ref()
+        // An empty batch: the worker answers once it runs.
+        w.postMessage({ id, data: new ArrayBuffer(0) })
+      })))
+    },
     verify(digest, sig, pub) {
       if (digest.length !== 32 || sig.length !== 65 || pub.length !== 65) return Promise.resolve(false)
       start()

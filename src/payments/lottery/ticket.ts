@@ -12,7 +12,7 @@
  * ```
  */
 import type { Address, Hex } from 'viem'
-import { keccak256 } from '../../crypto/keccak.js'
+import { keccak256, keccak256Scratch } from '../../crypto/keccak.js'
 import { signDigest } from '../../crypto/secp256k1.js'
 import { eip712Domain, eip712Digester, typeHash } from '../../crypto/eip712.js'
 import { hexToBytes, writeAddress, writeWord, readWord } from '../../crypto/bytes.js'
@@ -56,7 +56,8 @@ export function ticketHasher(domain: Uint8Array, fixed: Omit<Ticket, 'senderNonc
   const digest = eip712Digester(domain)
   return (nonce) => {
     writeWord(s, 160, nonce)
-    return digest(keccak256(s))
+    // The struct hash is copied into the digest's input at once: a scratch view will do.
+    return digest(keccak256Scratch(s))
   }
 }
 
@@ -82,10 +83,10 @@ export function ticketWinTester(rand: bigint, winProb: bigint): (sig: Uint8Array
   const bound = Buffer.alloc(32)
   writeWord(bound, 0, winProb)
   return (sig) => {
-    b.set(sig.subarray(0, 65), 0)
-    const given = Buffer.compare(keccak256(b), bound) < 0
+    b.set(sig.length === 65 ? sig : sig.subarray(0, 65), 0)
+    const given = Buffer.compare(keccak256Scratch(b), bound) < 0
     b[64] = sig[64] === 27 ? 28 : 27
-    const flipped = Buffer.compare(keccak256(b), bound) < 0
+    const flipped = Buffer.compare(keccak256Scratch(b), bound) < 0
     return { given, flipped }
   }
 }
