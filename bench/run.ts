@@ -20,6 +20,7 @@ const all: Bench[] = [
       ['batch100VsSingle', '≤ 0.25'],
       ['verifyRatio', 'ticketsVerifiedPerSecond / bareSignatureVerifiesPerSecond ≥ 0.8'],
       ['onChainTxsPer1MChunks', '≤ 10 at default parameters'],
+      ['workers2ToInline', 'validation with 64 streams on 2 worker threads / inline'],
     ],
   },
   {
@@ -57,7 +58,15 @@ const all: Bench[] = [
       ['unitsPerSecondPaidToSharpAlone', '>= 0.9'],
     ],
   },
-  { name: 'capnet', run: async () => (await import('./capnet.js')).benchCapnet(), targets: [] },
+  {
+    name: 'capnet',
+    run: async () => (await import('./capnet.js')).benchCapnet(),
+    targets: [
+      ['puzzlesGeneratedPerSecondPerCore', '>= 100,000 with both layers (CAPnet native: ~870,000 1080p viewers a core)'],
+      ['viewers1080p', '>= 100,000 a core'],
+      ['puzzleSolveMBpsPerCore', '>= 20 MB/s a core (node:crypto SHA-256: sha256NodeMBps)'],
+    ],
+  },
   { name: 'net', run: async () => (await import('./net.js')).benchNet(), targets: [['libp2pVsMemory', 'libp2p throughput vs in-memory transport'], ['libp2pToRawTcp', 'libp2p / raw TCP on loopback, same bytes, same run']] },
   {
     name: 'soak',
