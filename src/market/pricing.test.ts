@@ -53,8 +53,9 @@ test('the gas share: gasPrice × (base/B + perTicket) × winProb per chunk, work
   assert.equal(cdn({ gasPrice: 10n, base: 51_776n, perTicket: 13_564n, batch: 100, winProb: 0.01 }), 1409n)
   // Alone (B = 1): 10 × 65,340 × 0.01 = 6,534 exactly; batching saves 4.6x.
   assert.equal(cdn({ gasPrice: 10n, base: 51_776n, perTicket: 13_564n, batch: 1, winProb: 0.01 }), 6534n)
-  // A lottery's win probability as the contract holds it, 1 in 836 at 1 gwei: 10^7 × 1,408,176 / 836 = 16,844,210,526.3.
-  assert.equal(cdn({ gasPrice: 10n ** 9n, ...REDEEM_GAS, winProb: { num: 1n, den: 836n } }), 16_844_210_527n)
+  // A lottery's win probability as the contract holds it, 1 in 836 at 1 gwei, REDEEM_GAS (57,539 + 6,032 a ticket):
+  // 10^9 × (575.39 + 6,032) / 836 = 6,607,390,000,000 / 836 = 7,903,576,555.02 -> 7,903,576,556.
+  assert.equal(cdn({ gasPrice: 10n ** 9n, ...REDEEM_GAS, winProb: { num: 1n, den: 836n } }), 7_903_576_556n)
   // Every ticket redeemed (winProb 1) and alone: the whole transaction per chunk.
   assert.equal(cdn({ gasPrice: 1n, base: 51_776n, perTicket: 13_564n, batch: 1, winProb: 1 }), 65_340n)
   // No gas when nothing is ever redeemed.
@@ -62,9 +63,10 @@ test('the gas share: gasPrice × (base/B + perTicket) × winProb per chunk, work
 })
 
 test('REDEEM_GAS solves the measured payments figures (single and batch-of-100 redemption), rounded up', () => {
-  const m = JSON.parse(readFileSync(new URL('../../bench/results/payments.json', import.meta.url), 'utf8')) as { redeemGasSingle: number; redeemGasPerTicketBatch100: number }
-  const perTicket = (100 * m.redeemGasPerTicketBatch100 - m.redeemGasSingle) / 99
-  const base = m.redeemGasSingle - perTicket
+  // What the payee sends: the run format, paid out at once (redeemGasSingle is one ticket kept as credit).
+  const m = JSON.parse(readFileSync(new URL('../../bench/results/payments.json', import.meta.url), 'utf8')) as { redeemGasSingleTransfer: number; redeemGasPerTicketBatch100: number }
+  const perTicket = (100 * m.redeemGasPerTicketBatch100 - m.redeemGasSingleTransfer) / 99
+  const base = m.redeemGasSingleTransfer - perTicket
   assert.equal(REDEEM_GAS.batch, 100)
   for (const [ours, solved] of [[REDEEM_GAS.perTicket, perTicket], [REDEEM_GAS.base, base]] as const) {
     assert.ok(Number(ours) >= solved && Number(ours) - solved < 1, `${ours} vs ${solved}`)

@@ -46,7 +46,7 @@
  * import { seededRng } from '../crypto/rng.js'
  * // 128 KiB chunks, bandwidth at 10^16 per GiB, lottery tickets winning 1 in 1000 at 20 gwei, 20 % margin:
  * const model = costPlus({ service: 'cdn', chunkBytes: 131072n, bandwidth: { amount: 10n ** 16n, per: 2n ** 30n },
- *   gas: { gasPrice: 20_000_000_000n, winProb: 0.001, ...REDEEM_GAS } }, 0.2)   // per-chunk, 1,802,805,990,000 per chunk
+ *   gas: { gasPrice: 20_000_000_000n, winProb: 0.001, ...REDEEM_GAS } }, 0.2)   // per-chunk, 1,623,421,110,000 per chunk
  * demandResponsive({ floor: 100n, step: 0.1, targetUtilization: 0.8 })(1000n, 0.95)  // 1100n
  * const { rounds, competitive } = discoverPrice({ ...randomMarket(seededRng('m'), { servers: 50, buyers: 200 }), rng: seededRng('loop') })
  * honestyCondition({ price: 301n, cost: 100n, cheatGain: 900n, detectionProbability: 0.5, discount: 0.9,
@@ -136,11 +136,11 @@ export interface CostRate {
 
 /**
  * Gas of redeeming lottery winners: a batch of B winners costs `base + B × perTicket` gas. Solved from
- * bench/results/payments.json (redeemGasSingle 65,339 = base + perTicket; redeemGasPerTicketBatch100 14,080.83 =
- * base/100 + perTicket): perTicket = 1,342,744/99 = 13,563.07, base = 51,775.93, both rounded up, and the batch
- * the payee redeems in.
+ * bench/results/payments.json for what the payee sends (the run format, paid out at once): redeemGasSingleTransfer
+ * 63,570 = base + perTicket, redeemGasPerTicketBatch100 6,607.29 = base/100 + perTicket, so perTicket =
+ * 597,159/99 = 6,031.91 and base = 57,538.09, both rounded up, and the batch of 100 (the payee's batches reach 256).
  */
-export const REDEEM_GAS = { base: 51_776n, perTicket: 13_564n, batch: 100 } as const
+export const REDEEM_GAS = { base: 57_539n, perTicket: 6_032n, batch: 100 } as const
 
 /** What redeeming a payment costs a server on chain, amortized over the units it pays for. */
 export interface GasCosts {

@@ -216,7 +216,7 @@ test('receive: every refusal says what is wrong, is counted, and is logged as a 
   // The window's last number is accepted; a ticket once accepted is replayed.
   assert.equal((await pe.receive(pay(t, [SEQ_WINDOW - 1n]))).credited, NEVER)
   assert.deepEqual(await refused(pe.receive(pay(t, [SEQ_WINDOW - 1n]))), ['replayed', `nonce ${(lane << LANE_SHIFT) | (SEQ_WINDOW - 1n)} was already paid under these parameters`])
-  assert.deepEqual(pe.stats(), { payments: 1, credited: NEVER, winning: 0, rejected: cases.length + 1, settled: 0, received: 0n, transactions: 0, gasUsed: 0n })
+  assert.deepEqual(pe.stats(), { payments: 1, credited: NEVER, winning: 0, rejected: cases.length + 1, settled: 0, received: 0n, transactions: 0, gasUsed: 0n, faceValue: lp(t).faceValue })
   await pe.close()
 })
 
@@ -338,7 +338,7 @@ test('a winner is stored before it is acknowledged, retires its rand at once, an
   })
   assert.equal(randHash(BigInt(row!.rand as string)), p.recipientRandHash, 'the rand behind the published hash')
   assert.deepEqual(rows(store, 'select retired from lottery_rands order by rowid'), [{ retired: 1 }, { retired: 0 }], 'the old rand retired, the new one live')
-  assert.deepEqual(pe.stats(), { payments: 1, credited: ALWAYS, winning: 1, rejected: 1, settled: 0, received: 0n, transactions: 0, gasUsed: 0n })
+  assert.deepEqual(pe.stats(), { payments: 1, credited: ALWAYS, winning: 1, rejected: 1, settled: 0, received: 0n, transactions: 0, gasUsed: 0n, faceValue: ALWAYS })
   // Redeemed: paid the face value, the row says so.
   const before = await balance(me)
   const rep = await pe.settle({ force: true })
@@ -349,7 +349,7 @@ test('a winner is stored before it is acknowledged, retires its rand at once, an
   assert.match(done.tx as string, /^0x[0-9a-f]{64}$/)
   assert.deepEqual(logger.entries.at(-1)!.msg, 'batch redeemed')
   assert.deepEqual(logger.entries.at(-1)!.fields, { tickets: 1, gas: rep.gasUsed.toString() })
-  assert.deepEqual(pe.stats(), { payments: 1, credited: ALWAYS, winning: 1, rejected: 1, settled: 1, received: ALWAYS, transactions: 1, gasUsed: rep.gasUsed })
+  assert.deepEqual(pe.stats(), { payments: 1, credited: ALWAYS, winning: 1, rejected: 1, settled: 1, received: ALWAYS, transactions: 1, gasUsed: rep.gasUsed, faceValue: ALWAYS })
   assert.deepEqual(await pe.settle({ force: true }), { transactions: 0, gasUsed: 0n, received: 0n, settled: 0, pending: 0 })
   await pe.close()
 })

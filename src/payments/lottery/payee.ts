@@ -174,10 +174,18 @@ export async function createLotteryPayee(ctx: LotteryPayeeContext): Promise<Lott
   let settling: Promise<unknown> = Promise.resolve()
 
   let blockCache: { at: number; n: bigint } | undefined
-  /** The latest block, read at most once a second (the hot path must not wait on the chain per ticket). */
+  let blockReading: Promise<bigint> | undefined
+  /**
+   * The latest block, read at most once a second (the hot path must not wait on the chain per ticket). Payments
+   * that find the cache stale at once share one read, and resume in the order they asked.
+   */
   function currentBlock(): bigint | Promise<bigint> {
     if (blockCache && clock.now() - blockCache.at < 1_000) return blockCache.n
-    return ctx.chain.blockNumber().then((n) => { blockCache = { at: clock.now(), n }; return n })
+    blockReading ??= ctx.chain.blockNumber().then(
+      (n) => { blockCache = { at: clock.now(), n }; blockReading = undefined; return n },
+      (e: unknown) => { blockReading = undefined; throw e },
+    )
+    return blockReading
   }
 
   function cachedFunds(payer: Address) {
