@@ -14,6 +14,7 @@
  * r.clients.every((c) => c.ok) // true
  * ```
  */
+import { setMaxListeners } from 'node:events'
 import type { Address, Hex } from 'viem'
 import type { SoukDeployment } from '../../payments/deploy.js'
 import type { Chain } from '../../chain/types.js'
@@ -138,7 +139,9 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
       clients.push(h)
     }
     const digest = contentDigest(content)
+    // One signal shared by every client's concurrent reads (one listener each while a read waits): no limit on them.
     const signal = new AbortController().signal
+    setMaxListeners(0, signal)
     const run = async (h: CdnClientHandle): Promise<CdnScenarioResult['clients'][number]> => {
       await h.run({ signal })
       const r = h.result()
