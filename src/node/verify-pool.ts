@@ -14,7 +14,8 @@
  * await verifier.close()
  * ```
  */
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startWorker } from './workers.js'
 import { availableParallelism } from 'node:os'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -60,10 +61,7 @@ export function createVerifierPool(opts: VerifierPoolOptions = {}): VerifierPool
   const start = () => {
     if (workers.length) return
     workers = Array.from({ length: size }, () => {
-      const w = entry.pathname.endsWith('.ts')
-        // Sources run through tsx: the worker registers tsx's loader before importing its entry.
-        ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}) })`, { eval: true })
-        : new Worker(entry)
+      const w = startWorker(entry)
       w.unref()
       w.on('message', (m: { id: number; ok: Uint8Array }) => {
         const job = jobs.get(m.id)
