@@ -45,8 +45,14 @@ test('the dashboard renders a run without errors, in at most 150 KB of JavaScrip
 
       // Every script the page loads (the module graph and uPlot), counted from the responses of a fresh load.
       assert.deepEqual(errors, [], 'no errors on the first load')
+      // The cache is off for the reload: with it on, a browser may revalidate and get 304s, which carry no body.
+      const cdp = await page.context().newCDPSession(page)
+      await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
       const scripts = new Map<string, Promise<number>>()
-      page.on('response', (r) => { if (r.request().resourceType() === 'script') scripts.set(r.url(), r.body().then((b) => b.length)) })
+      page.on('response', (r) => {
+        if (r.request().resourceType() !== 'script') return
+        scripts.set(r.url(), r.status() === 200 ? r.body().then((b) => b.length) : Promise.reject(new Error(`${r.url()} answered ${r.status()} with the cache disabled`)))
+      })
       await page.reload({ waitUntil: 'load' })
       // (the reload cut the first load's event stream: that one failed request is ours)
       const cut = errors.findIndex((e) => /^requestfailed: .*\/api\/events$/.test(e))
