@@ -152,3 +152,27 @@ test('memory network: a stopped peer leaves no per-link state behind (long runs 
   assert.ok(links() <= 2, `${links()} links held after 50 peers came and went`)
   await server.stop()
 })
+
+test('memory network: a latency matrix per pair, and jitter that never reorders a link', async () => {
+  const { createEngine } = await import('../sim/engine.js')
+  const engine = createEngine()
+  const region: Record<string, string> = { a: 'eu', b: 'eu', c: 'us' }
+  const matrix: Record<string, number> = { 'eu-eu': 10, 'eu-us': 80, 'us-eu': 80, 'us-us': 5 }
+  const net = createMemoryNetwork({ clock: engine.clock, latency: (f, t) => matrix[`${region[f]}-${region[t]}`], jitterMs: 7, seed: 3 })
+  const a = net.createTransport({ peerId: 'a' }), b = net.createTransport({ peerId: 'b' }), c = net.createTransport({ peerId: 'c' })
+  const got: Record<string, { at: number; n: number }[]> = { b: [], c: [] }
+  for (const [t, name] of [[b, 'b'], [c, 'c']] as const) await t.handle(P, async (s) => { for await (const f of s) got[name].push({ at: engine.now(), n: f[0] }) })
+  const run = engine.run()
+  const [sb, sc] = await Promise.all([a.dial('b', P), a.dial('c', P)])
+  const opened = engine.now()
+  for (let i = 0; i < 50; i++) { await sb.write(Uint8Array.of(i)); await sc.write(Uint8Array.of(i)) }
+  await sb.close(); await sc.close()
+  await run
+  assert.deepEqual(got.b.map((x) => x.n), [...Array(50).keys()], 'in order on a jittered link')
+  assert.deepEqual(got.c.map((x) => x.n), [...Array(50).keys()])
+  for (const x of got.b) assert.ok(x.at - opened >= 10 && x.at - opened < 10 + 7 + 1e-9, `eu-eu frame at +${x.at - opened}`)
+  for (const x of got.c) assert.ok(x.at - opened >= 80 && x.at - opened < 80 + 7 + 1e-9, `eu-us frame at +${x.at - opened}`)
+  assert.ok(new Set(got.b.map((x) => x.at)).size > 1, 'jitter spreads arrivals')
+  for (let i = 1; i < got.b.length; i++) assert.ok(got.b[i].at >= got.b[i - 1].at)
+  assert.throws(() => createMemoryNetwork({ jitterMs: -1 }), RangeError)
+})

@@ -29,6 +29,13 @@ export const MEMORY_ADDRESS_PREFIX = '/memory/'
 export interface MemoryNetworkOptions {
   /** One-way delay of every frame, stream open and reset (default 0). */
   latencyMs?: number
+  /**
+   * One-way delay from `from` to `to` in ms, for a latency matrix (regions, a topology): replaces `latencyMs`. Called
+   * once per frame, so it should be a lookup.
+   */
+  latency?: (from: PeerId, to: PeerId) => number
+  /** Uniform extra delay in [0, jitterMs) per frame, from the seeded PRNG; frames on a link stay in order (default 0). */
+  jitterMs?: number
   /** Per-link, per-direction bandwidth (default Infinity). */
   bandwidthBytesPerSec?: number
   /** Probability in [0, 1) that a frame is dropped (default 0). */
@@ -57,7 +64,7 @@ export interface MemoryNetwork {
 }
 
 interface Delivery { at: number; done: boolean; run: () => void }
-interface Link { key: string; busyUntil: number; queue: Delivery[]; gone?: boolean }
+interface Link { key: string; busyUntil: number; queue: Delivery[]; gone?: boolean; lastAt: number }
 
 /** One side of a memory stream: its inbound queue and the transport that owns it. */
 class End {
@@ -102,7 +109,7 @@ class MemoryTransport implements Transport {
     const target = peer.startsWith(MEMORY_ADDRESS_PREFIX) ? peer.slice(MEMORY_ADDRESS_PREFIX.length) : peer
     if (this.banned.has(target)) throw new PeerBannedError(target, this.banned.get(target))
     const deadline = opts?.signal || opts?.timeoutMs !== undefined ? opts : { timeoutMs: DEFAULT_DIAL_TIMEOUT_MS }
-    const lat = this.net.latencyMs
+    const lat = this.net.delay(this.peerId, target)
     if (lat > 0) await withDeadline(this.net.clock.sleep(lat), deadline, this.net.clock, `Dialing ${target}`, { peer: target, protocol })
     else if (opts?.signal?.aborted) throw new AbortedError(`Dialing ${target}`, { cause: opts.signal.reason })
     if (this.stopped) throw new TransportStoppedError()
@@ -159,6 +166,8 @@ class Net implements MemoryNetwork {
   readonly nodes = new Map<PeerId, MemoryTransport>()
   readonly clock: Clock
   readonly latencyMs: number
+  private readonly latencyOf: ((from: PeerId, to: PeerId) => number) | undefined
+  private readonly jitterMs: number
   private readonly bw: number
   private readonly lossRate: number
   private readonly random: () => number
@@ -171,6 +180,9 @@ class Net implements MemoryNetwork {
 
   constructor(opts: MemoryNetworkOptions) {
     this.latencyMs = opts.latencyMs ?? 0
+    this.latencyOf = opts.latency
+    this.jitterMs = opts.jitterMs ?? 0
+    if (!(this.jitterMs >= 0)) throw new RangeError(`createMemoryNetwork: jitterMs must be >= 0, got ${opts.jitterMs}`)
     this.bw = opts.bandwidthBytesPerSec ?? Infinity
     this.lossRate = opts.lossRate ?? 0
     if (!(this.latencyMs >= 0)) throw new RangeError(`createMemoryNetwork: latencyMs must be >= 0, got ${opts.latencyMs}`)
@@ -189,6 +201,13 @@ class Net implements MemoryNetwork {
     const t = new MemoryTransport(this, id, (opts.logger ?? this.log).child(`net:${id}`), opts)
     this.nodes.set(id, t)
     return t
+  }
+
+  /** The one-way delay of the next frame from `from` to `to`: the matrix or the fixed latency, plus jitter. */
+  delay(from: PeerId, to: PeerId): number {
+    const base = this.latencyOf ? this.latencyOf(from, to) : this.latencyMs
+    if (!(base >= 0)) throw new RangeError(`createMemoryNetwork: latency from ${from} to ${to} must be >= 0, got ${base}`)
+    return this.jitterMs > 0 ? base + this.random() * this.jitterMs : base
   }
 
   reachable(a: PeerId, b: PeerId): boolean {
@@ -241,12 +260,15 @@ class Net implements MemoryNetwork {
   private link(from: PeerId, to: PeerId): Link {
     const k = `${from}\n${to}`
     let l = this.links.get(k)
-    if (!l) { l = { key: k, busyUntil: 0, queue: [] }; this.links.set(k, l) }
+    if (!l) { l = { key: k, busyUntil: 0, queue: [], lastAt: 0 }; this.links.set(k, l) }
     return l
   }
 
   /** Schedules `run` on link from→to at `at`, preserving FIFO order whatever order timers fire in. */
-  private schedule(l: Link, at: number, run: () => void): void {
+  private schedule(l: Link, due: number, run: () => void): void {
+    // Jitter never reorders a link: a frame arrives no earlier than the one sent before it.
+    const at = due < l.lastAt ? l.lastAt : due
+    l.lastAt = at
     const d: Delivery = { at, done: false, run }
     l.queue.push(d)
     const fire = () => {
@@ -305,7 +327,7 @@ class Net implements MemoryNetwork {
           net.st.framesDropped++
         } else {
           dst.unread += size
-          net.schedule(l, start + txMs + net.latencyMs, () => {
+          net.schedule(l, start + txMs + net.delay(from, to), () => {
             if (dst.failed || dst.eof) { dst.unread -= size; return }
             dst.frames.push(copy)
             net.st.framesDelivered++
@@ -319,7 +341,7 @@ class Net implements MemoryNetwork {
       async sendClose() {
         const dst = end.peer
         const l = net.link(from, to)
-        net.schedule(l, Math.max(net.clock.now(), l.busyUntil) + net.latencyMs, () => { dst.eof = true; dst.wakeReader() })
+        net.schedule(l, Math.max(net.clock.now(), l.busyUntil) + net.delay(from, to), () => { dst.eof = true; dst.wakeReader() })
       },
       sendReset(err) {
         const dst = end.peer
@@ -335,7 +357,8 @@ class Net implements MemoryNetwork {
           dst.wakeWriters()
           dst.stream.remoteGone(e)
         }
-        if (net.latencyMs > 0) net.clock.setTimer(net.latencyMs, deliver)
+        const lat = net.delay(from, to)
+        if (lat > 0) net.clock.setTimer(lat, deliver)
         else queueMicrotask(deliver)
       },
       release() {},
