@@ -10,7 +10,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs'
-import { parseDocument, LineCounter, isMap, isPair, isScalar, type Node } from 'yaml'
+import { parseYamlSource, zodIssues as sourceZodIssues, kindOf } from '../core/yaml.js'
 import type { z } from 'zod'
 import { ThreatModelSchema, THREAT_MODEL_VERSION } from './schema.js'
 import { ThreatModelError, type ModelIssue } from './errors.js'
@@ -20,53 +20,7 @@ import type { ThreatModel, ThreatAnalysis } from './types.js'
 /** Model files above this size are refused before parsing (a model is hand-written; 1 MiB is generous). */
 export const THREAT_MODEL_MAX_BYTES = 1 << 20
 
-type Doc = ReturnType<typeof parseDocument>
-
-function locate(doc: Doc, lc: LineCounter, path: (string | number)[], key?: string): { line: number; col: number } | undefined {
-  for (let n = path.length; n >= 0; n--) {
-    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | null | undefined
-    if (!node || !node.range) continue
-    if (key && n === path.length && isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key)
-      const k = pair?.key as Node | undefined
-      if (k?.range) return lc.linePos(k.range[0])
-    }
-    return lc.linePos(node.range[0])
-  }
-  return undefined
-}
-
-/** The value at `path` in `root`, and whether the path exists at all. */
-function valueAt(root: unknown, path: (string | number)[]): { present: boolean; value: unknown } {
-  let v: unknown = root
-  for (const p of path) {
-    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, p)) return { present: false, value: undefined }
-    v = (v as Record<string | number, unknown>)[p]
-  }
-  return { present: true, value: v }
-}
-
-function kindOf(v: unknown): string {
-  return v === null ? 'null (an empty value)' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v} (${JSON.stringify(v)})`
-}
-
-function zodIssues(err: z.ZodError, input: unknown): ModelIssue[] {
-  const out: ModelIssue[] = []
-  for (const i of err.issues) {
-    const path = i.path.filter((p): p is string | number => typeof p !== 'symbol')
-    const at = valueAt(input, path)
-    if (i.code === 'unrecognized_keys') {
-      for (const k of i.keys) out.push({ path: [...path, k], message: `unknown key "${k}"`, hint: 'remove it or fix its spelling (see schemas/threat-model.schema.json)' })
-    } else if (i.code === 'invalid_type' && !at.present && path.length > 0) {
-      out.push({ path, message: `missing required field "${String(path[path.length - 1])}"`, hint: `add \`${String(path[path.length - 1])}:\`` })
-    } else if (i.code === 'invalid_type') {
-      out.push({ path, message: `${i.message.replace(/^Invalid input: /, '').replace(/, received .*$/, '')}, got ${kindOf(at.value)}` })
-    } else {
-      out.push({ path, message: i.message })
-    }
-  }
-  return out
-}
+const zodIssues = (err: z.ZodError, input: unknown): ModelIssue[] => sourceZodIssues(err, input, 'schemas/threat-model.schema.json')
 
 /** A model that is not even a mapping: say what it is instead, with the first lines a model needs. */
 function notAModel(js: unknown, text: string): ModelIssue | undefined {
@@ -82,21 +36,10 @@ function notAModel(js: unknown, text: string): ModelIssue | undefined {
 /** Parses, validates and analyses model text. Throws `ThreatModelError` listing every problem with its line. */
 export function parseThreatModel(text: string, file = '<model>'): { model: ThreatModel; analysis: ThreatAnalysis } {
   if (text.length > THREAT_MODEL_MAX_BYTES) throw new ThreatModelError(file, [{ path: [], message: `file is larger than ${THREAT_MODEL_MAX_BYTES} bytes`, hint: 'split the model' }])
-  const lc = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true })
-  if (doc.errors.length) {
-    throw new ThreatModelError(file, doc.errors.map((e) => {
-      const pos = lc.linePos(e.pos[0])
-      return { path: [], message: `YAML: ${e.message.split('\n')[0]}`, hint: 'fix the YAML syntax (indentation, quotes, duplicate keys)', line: pos.line, col: pos.col }
-    }))
-  }
-  const withLines = (issues: ModelIssue[]) => issues.map((i) => {
-    const last = i.path[i.path.length - 1]
-    const unknownKey = i.message.startsWith('unknown key') && typeof last === 'string'
-    const pos = unknownKey ? locate(doc, lc, i.path.slice(0, -1), last) : locate(doc, lc, i.path)
-    return { ...i, line: pos?.line, col: pos?.col }
-  })
-  const js: unknown = doc.toJS()
+  const src = parseYamlSource(text)
+  if (src.syntaxIssues.length) throw new ThreatModelError(file, src.syntaxIssues)
+  const withLines = (issues: ModelIssue[]) => src.withLines(issues)
+  const js: unknown = src.js
   const shape = notAModel(js, text)
   if (shape) throw new ThreatModelError(file, withLines([shape]))
   const parsed = ThreatModelSchema.safeParse(js)
