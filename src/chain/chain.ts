@@ -26,8 +26,13 @@ export type ChainOptions =
 /** Wraps an EIP-1193 provider into a `Chain` handle. */
 export async function chainFromProvider(
   provider: Eip1193Provider,
-  opts: { kind: Chain['kind']; devKeys?: readonly Hex[]; dev?: boolean; close?: () => Promise<void> },
+  opts: {
+    kind: Chain['kind']; devKeys?: readonly Hex[]; dev?: boolean; close?: () => Promise<void>
+    /** Milliseconds for the block-number cache's age (default `performance.now`; the simulator passes its clock). */
+    now?: () => number
+  },
 ): Promise<Chain> {
+  const clockNow = opts.now ?? (() => performance.now())
   const chainId = Number(BigInt((await provider.request({ method: 'eth_chainId' })) as string))
   const viemChain = defineChain({
     id: chainId,
@@ -79,7 +84,7 @@ export async function chainFromProvider(
       return w
     },
     async blockNumber(o = {}) {
-      const now = performance.now()
+      const now = clockNow()
       if (cached && o.maxAgeMs && now - cached.at <= o.maxAgeMs) return cached.n
       const n = BigInt((await provider.request({ method: 'eth_blockNumber' })) as string)
       cached = { at: now, n }

@@ -29,6 +29,8 @@ export interface EmbeddedChainOptions {
   automine?: boolean
   /** Block gas limit. */
   blockGasLimit?: number
+  /** The genesis block's time (default: now). A fixed date makes block hashes repeatable (the simulator). */
+  initialDate?: Date
 }
 
 export const DEFAULT_CHAIN_ID = 31337
@@ -56,6 +58,7 @@ export async function createEmbeddedProvider(opts: EmbeddedChainOptions = {}): P
         blockGasLimit: opts.blockGasLimit ?? 60_000_000,
         allowUnlimitedContractSize: false,
         mining: { auto: opts.automine ?? true, interval: 0 },
+        ...(opts.initialDate ? { initialDate: opts.initialDate.toISOString() } : {}),
         accounts: keys.map((privateKey) => ({ privateKey, balance: (opts.balanceWei ?? 10n ** 24n).toString() })),
       },
     },

@@ -1,0 +1,154 @@
+/**
+ * The chain of a simulated run: the real embedded EVM (hardhat's EDR, the contracts compiled by solc) with its time
+ * driven by the simulated clock.
+ *
+ * - Every request goes through one queue, in the order the roles made them, and is handed to the engine as external
+ *   work (`engine.external`): simulated time stands still while the EVM computes, and the answers come back in a
+ *   fixed order. The EVM mines a block per transaction (automine), so a role's receipt is there when it asks.
+ * - Block time follows the clock: before anything that mines, the next block's timestamp is set to the simulated
+ *   time (at least one second after the last block), and an empty block is mined every `blockTimeMs` of simulated
+ *   time, so draws from future blocks and expiries move with the run. The genesis date is fixed, so block hashes
+ *   are a function of the run alone.
+ * - The EVM, the contracts and the funded keys are made once per process (per number of keys) and deployed once;
+ *   each run starts from a snapshot taken after the deployment, so a run on a fresh chain and a run after a
+ *   hundred others see the same blocks and give the same event log.
+ *
+ * @example
+ * ```ts
+ * import { createEngine } from './src/sim/engine.js'
+ * import { simEvm } from './src/sim/chain.js'
+ * const engine = createEngine()
+ * const sim = await simEvm({ engine, keys: 4 })
+ * const stop = sim.startBlocks(2_000)
+ * await engine.run({ until: 10_000 })
+ * stop()
+ * console.log(await sim.chain.blockNumber()) // deployment blocks + 5
+ * await sim.release()
+ * ```
+ */
+import type { Hex } from 'viem'
+import { chainFromProvider } from '../chain/chain.js'
+import { createEmbeddedProvider } from '../chain/embedded.js'
+import type { Chain, Eip1193Provider } from '../chain/types.js'
+import { deploySouk, type SoukDeployment } from '../payments/deploy.js'
+import type { Engine } from './engine.js'
+
+/** The genesis time of every simulated chain (2026-01-01T00:00:00Z): block hashes repeat from run to run. */
+export const SIM_GENESIS = new Date(Date.UTC(2026, 0, 1))
+const GENESIS_SECONDS = BigInt(SIM_GENESIS.getTime() / 1000)
+const MINING = new Set(['eth_sendRawTransaction', 'eth_sendTransaction', 'evm_mine'])
+
+export interface SimChain {
+  /** The chain handle the roles get (viem clients over the queued, clocked provider). */
+  readonly chain: Chain
+  readonly deployment: SoukDeployment
+  /** Funded keys: [0] deployed the contracts; the run hands out the others. */
+  readonly keys: readonly Hex[]
+  /** Mines an empty block every `ms` of simulated time until the returned function is called. */
+  startBlocks(ms: number): () => void
+  /** Chain requests made in this run, and blocks mined by the clock. */
+  stats(): { requests: number; blocksMined: number }
+  /** Ends the run's use of the chain (the EVM stays for the next run in this process). */
+  release(): Promise<void>
+}
+
+interface Base {
+  inner: Eip1193Provider
+  keys: Hex[]
+  deployment: SoukDeployment
+  snapshot: Hex
+  /** Whether a run holds it now (runs in one process take turns). */
+  busy: boolean
+  /** The timestamp of the snapshot's head block. */
+  headTs: bigint
+}
+
+const bases = new Map<number, Promise<Base>>()
+
+/** A provider that stamps every mined block with `nowSeconds()` (at least 1 s after the last). */
+function stamping(inner: Eip1193Provider, state: { lastTs: bigint; nowMs: () => number }): Eip1193Provider {
+  return {
+    async request(a) {
+      if (MINING.has(a.method) || a.method === 'hardhat_mine') {
+        const want = GENESIS_SECONDS + BigInt(Math.floor(state.nowMs() / 1000))
+        const ts = want > state.lastTs ? want : state.lastTs + 1n
+        await inner.request({ method: 'evm_setNextBlockTimestamp', params: [`0x${ts.toString(16)}`] })
+        state.lastTs = ts
+        if (a.method === 'hardhat_mine') {
+          const n = BigInt((a.params as string[] | undefined)?.[0] ?? '0x1')
+          state.lastTs = ts + (n > 0n ? n - 1n : 0n)
+        }
+      }
+      return inner.request(a)
+    },
+  }
+}
+
+async function makeBase(keyCount: number): Promise<Base> {
+  const inner = await createEmbeddedProvider({ accounts: keyCount, seed: 'souk-sim', initialDate: SIM_GENESIS })
+  const state = { lastTs: GENESIS_SECONDS, nowMs: () => 0 }
+  const p = stamping(inner, state)
+  const chain = await chainFromProvider(p, { kind: 'embedded', devKeys: inner.keys, dev: true, now: () => 0 })
+  const deployment = await deploySouk(chain, inner.keys[0])
+  const snapshot = (await inner.request({ method: 'evm_snapshot' })) as Hex
+  return { inner, keys: inner.keys, deployment, snapshot, busy: false, headTs: state.lastTs }
+}
+
+/** Keys are made in powers of two (at least 32), so runs of similar size share one EVM. */
+const keyBucket = (n: number) => Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, n))))
+
+/**
+ * The real EVM for one run on `engine`, with at least `keys` funded keys besides the deployer's. Runs in one process
+ * take turns on the EVM of their size: a second concurrent run waits for `release`.
+ */
+export async function simEvm(opts: { engine: Engine; keys: number }): Promise<SimChain> {
+  const n = keyBucket(opts.keys + 1)
+  let baseP = bases.get(n)
+  if (!baseP) { baseP = makeBase(n); bases.set(n, baseP); baseP.catch(() => bases.delete(n)) }
+  const base = await baseP
+  while (base.busy) await new Promise((r) => setImmediate(r))
+  base.busy = true
+  // Back to the state right after the deployment, and a fresh snapshot for the next run (a snapshot is used once).
+  const ok = await base.inner.request({ method: 'evm_revert', params: [base.snapshot] })
+  if (ok !== true) { base.busy = false; throw new Error('the simulated chain could not return to its deployment snapshot') }
+  base.snapshot = (await base.inner.request({ method: 'evm_snapshot' })) as Hex
+  const { engine } = opts
+  const state = { lastTs: base.headTs, nowMs: () => engine.now() }
+  const stamped = stamping(base.inner, state)
+  let queue: Promise<unknown> = Promise.resolve()
+  let requests = 0
+  let blocksMined = 0
+  let released = false
+  const provider: Eip1193Provider = {
+    request(a) {
+      if (released) return Promise.reject(new Error(`the simulated chain was released (a ${a.method} after the run ended)`))
+      requests++
+      const p = queue.then(() => stamped.request(a))
+      queue = p.catch(() => {})
+      return engine.external(p)
+    },
+  }
+  const chain = await chainFromProvider(provider, { kind: 'embedded', devKeys: base.keys, dev: true, now: () => engine.now() })
+  return {
+    chain,
+    deployment: base.deployment,
+    keys: base.keys,
+    startBlocks(ms) {
+      let cancel = () => {}
+      const tick = () => {
+        blocksMined++
+        void provider.request({ method: 'evm_mine' }).catch(() => {})
+        cancel = engine.after(ms, tick)
+      }
+      cancel = engine.after(ms, tick)
+      return () => cancel()
+    },
+    stats: () => ({ requests, blocksMined }),
+    async release() {
+      if (released) return
+      await queue
+      released = true
+      base.busy = false
+    },
+  }
+}

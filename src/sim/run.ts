@@ -1,0 +1,434 @@
+/**
+ * One simulated run: a scenario at one sweep point with one seed, on one thread. Every peer is a real role wired by
+ * its market's `wire` (the function `souk node` calls), over the memory network on the engine's clock, paying and
+ * paid on the real EVM (or the model-backed chain) whose blocks follow that clock.
+ *
+ * Spec:
+ * - Randomness: the run's seed roots one byte stream (`seededRng`); each peer gets `forkRng(root, name)`, its
+ *   payments `forkRng(root, name + ':payments')`, the network (jitter, loss) and the set-up draws (regions, churn)
+ *   their own numeric streams. Nothing reads the wall clock or the system's randomness.
+ * - The event log is every `ServiceEvent` a role reports, stamped with the simulated time and the peer's name, plus
+ *   the simulator's own events (churn, run end), in the order they happen; `eventLogHash` is the SHA-256 of its
+ *   canonical JSON lines. Same scenario and seed: same log, same hash, in any worker.
+ * - A run ends when every finite role (a CDN client) is done or at `durationMs` of simulated time; server roles are
+ *   then stopped, and they settle (redeem) what they were paid, as a node does at shutdown. A run that cannot finish
+ *   is an error carrying its seed.
+ *
+ * @example
+ * ```ts
+ * import { parseScenario } from './src/sim/scenario.js'
+ * import { runScenarioPoint } from './src/sim/run.js'
+ * const scenario = parseScenario(`souk: scenario/1
+ * name: tiny
+ * market: cdn
+ * seed: 1
+ * durationMs: 60000
+ * content: { bytes: 16384, chunkSize: 4096 }
+ * peers:
+ *   - { name: publisher, role: publisher }
+ *   - { name: cache, role: cache, count: 2 }
+ *   - { name: client, role: client, count: 2 }
+ * `, 'tiny.yaml')
+ * const r = await runScenarioPoint(scenario, { point: 0, params: {}, run: 0, seed: 5 })
+ * console.log(r.eventLogHash, r.metrics.clientsOk) // the same hash every time; 2
+ * ```
+ */
+import { createHash } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
+import type { Address, Hex } from 'viem'
+import { openDatabase, type Db } from '../core/db.js'
+import { memoryLogger, type Logger } from '../core/logger.js'
+import { mulberry32, exponential, type Rand } from '../core/prng.js'
+import { bytesToHex } from '../crypto/bytes.js'
+import { forkRng, seededRng, type Rng } from '../crypto/rng.js'
+import { createMemoryNetwork } from '../net/memory.js'
+import type { Transport } from '../net/types.js'
+import type { SchemeName, SettleReport, PayeeStats } from '../payments/types.js'
+import { marketByName } from '../services/markets.js'
+import type { RoleComponents, RoleHandle, ServiceEvent } from '../services/market.js'
+import type { Chain } from '../chain/types.js'
+import type { Clock } from '../core/clock.js'
+import type { SoukDeployment } from '../payments/deploy.js'
+import { createEngine, SimError, type Engine } from './engine.js'
+import { simEvm } from './chain.js'
+import type { Metrics, RunResult, SweepPoint } from './types.js'
+
+/** The parts of a scenario a run reads (src/sim/scenario.ts validates the whole file). */
+export interface RunnableScenario {
+  name: string
+  market: string
+  durationMs: number
+  scheme?: SchemeName
+  chain?: { kind?: 'evm' | 'model'; blockTimeMs?: number }
+  content?: { bytes?: number; chunkSize?: number }
+  config?: Record<string, unknown>
+  network?: {
+    regions?: Record<string, number>
+    latencyMs?: Record<string, Record<string, number>>
+    jitterMs?: number
+    bandwidthBytesPerSec?: number
+    lossRate?: number
+    churn?: { roles: string[]; session: Dist; downtime: Dist }
+  }
+  peers: PeerGroup[]
+}
+export interface Dist { dist: 'exponential' | 'weibull' | 'lognormal' | 'fixed'; meanMs: number; shape?: number; sigma?: number }
+export interface PeerGroup {
+  name: string
+  role: string
+  count?: number
+  behaviour?: string
+  attacker?: boolean
+  partner?: string
+  config?: Record<string, unknown>
+}
+
+/** A peer of the run. */
+interface Peer { name: string; group: PeerGroup; role: string; region: string; transport: Transport; key?: Hex; handle?: RoleHandle; payee?: Address }
+
+/** Milliseconds of simulated time after the finite roles are done, for late claims and claims in flight. */
+export const SIM_GRACE_MS = 5_000
+/** Extra simulated time a run may take to stop and settle after `durationMs` before it is an error. */
+export const SIM_STOP_LIMIT_MS = 600_000
+
+/** A numeric stream for set-up draws, independent of the roles' byte streams. */
+export function randStream(seed: number, label: string): Rand {
+  const h = createHash('sha256').update(`souk-sim:${seed}:${label}`).digest()
+  return mulberry32(h.readUInt32LE(0))
+}
+
+/** A draw from a session-length distribution (ms). */
+export function drawDuration(rand: Rand, d: Dist): number {
+  switch (d.dist) {
+    case 'fixed': return d.meanMs
+    case 'exponential': return exponential(rand, 1 / d.meanMs)
+    case 'weibull': {
+      // scale λ from the mean: mean = λ Γ(1 + 1/k)
+      const k = d.shape ?? 1.5
+      const lambda = d.meanMs / gamma(1 + 1 / k)
+      return lambda * Math.pow(-Math.log(1 - rand()), 1 / k)
+    }
+    case 'lognormal': {
+      const s = d.sigma ?? 1
+      const mu = Math.log(d.meanMs) - (s * s) / 2
+      const u = Math.max(rand(), 1e-300), v = rand()
+      return Math.exp(mu + s * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v))
+    }
+  }
+}
+
+/** Lanczos approximation of Γ(x) for x > 0. */
+function gamma(x: number): number {
+  const g = 7
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7]
+  if (x < 0.5) return Math.PI / (Math.sin(Math.PI * x) * gamma(1 - x))
+  x -= 1
+  let a = c[0]
+  const t = x + g + 0.5
+  for (let i = 1; i < g + 2; i++) a += c[i] / (x + i)
+  return Math.sqrt(2 * Math.PI) * Math.pow(t, x + 0.5) * Math.exp(-t) * a
+}
+
+/** Canonical JSON for the event log: bigints as decimal strings, bytes as hex, keys in the order roles wrote them. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Uint8Array ? bytesToHex(x) : x))
+}
+
+/** The running event log: counts, hashes and (optionally) keeps its lines. */
+export interface EventLog {
+  add(t: number, peer: string, e: ServiceEvent): void
+  readonly count: number
+  hash(): string
+  lines?: string[]
+}
+
+export function createEventLog(opts: { keep?: boolean } = {}): EventLog {
+  const h = createHash('sha256')
+  const lines: string[] | undefined = opts.keep ? [] : undefined
+  let count = 0
+  return {
+    add(t, peer, e) {
+      const line = canonicalJson({ t, peer, ...e })
+      h.update(line).update('\n')
+      lines?.push(line)
+      count++
+    },
+    get count() { return count },
+    hash: () => h.copy().digest('hex'),
+    lines,
+  }
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+
+/** Everything a finished run leaves for its metrics. */
+interface Finished {
+  peers: Peer[]
+  stops: Map<string, ServiceEvent>
+  chain: Chain
+  deployment: SoukDeployment
+  unit: bigint
+  events: ServiceEvent[]
+}
+
+/** Token units as a number of price units (the unit of every money metric). */
+const units = (x: bigint | undefined, unit: bigint) => (x === undefined ? 0 : Number((x * 1_000_000n) / unit) / 1_000_000)
+
+/** The CDN run's metrics. Money is in units of the price per chunk; `attacker*` sum over peers marked `attacker`. */
+function cdnMetrics(f: Finished): Metrics {
+  const m: Metrics = {}
+  const clients = f.peers.filter((p) => p.role === 'client')
+  const caches = f.peers.filter((p) => p.role === 'cache')
+  const stop = (p: Peer) => f.stops.get(p.name) as (ServiceEvent & { stats?: Record<string, unknown>; payments?: PayeeStats; settle?: SettleReport; rounds?: number; error?: string }) | undefined
+  const cstats = (p: Peer) => (stop(p)?.stats ?? {}) as Record<string, number>
+  m.clients = clients.length
+  m.clientsOk = clients.filter((p) => stop(p)?.rounds && !stop(p)?.error).length
+  m.clientsFailed = m.clients - m.clientsOk
+  m.roundsFetched = sum(clients.map((p) => Number(stop(p)?.rounds ?? 0)))
+  m.bytesDelivered = sum(f.events.filter((e) => e.kind === 'content').map((e) => Number(e.bytes)))
+  m.chunksServed = sum(caches.map((p) => cstats(p).chunksServed ?? 0))
+  m.claimsPaid = sum(caches.map((p) => cstats(p).claimsPaid ?? 0))
+  m.claimsRejected = sum(caches.map((p) => cstats(p).claimsRejected ?? 0))
+  m.forgedClaims = sum(caches.map((p) => cstats(p).forgedClaims ?? 0))
+  m.forgedClaimsPaid = sum(caches.map((p) => Math.max(0, (cstats(p).forgedClaimsPaid ?? 0) - (cstats(p).forgedClaimsLateValid ?? 0))))
+  m.winningTickets = sum(caches.map((p) => stop(p)?.payments?.winning ?? 0))
+  const credited = (p: Peer) => units(stop(p)?.payments?.credited, f.unit)
+  const received = (p: Peer) => units(stop(p)?.payments?.received, f.unit)
+  m.credited = sum(caches.map(credited))
+  m.received = sum(caches.map(received))
+  m.onChainTxs = sum(caches.map((p) => stop(p)?.payments?.transactions ?? 0))
+  m.gasUsed = sum(caches.map((p) => Number(stop(p)?.payments?.gasUsed ?? 0n)))
+  m.lost = sum(caches.map((p) => stop(p)?.payments?.lostCount ?? 0))
+  const attackers = f.peers.filter((p) => p.group.attacker)
+  const attackerCaches = attackers.filter((p) => p.role === 'cache')
+  const honestCaches = caches.filter((p) => !p.group.attacker)
+  m.attackers = attackers.length
+  m.attackerCredited = sum(attackerCaches.map(credited))
+  m.attackerReceived = sum(attackerCaches.map(received))
+  m.honestCredited = sum(honestCaches.map(credited))
+  m.honestReceived = sum(honestCaches.map(received))
+  m.honestChunksServed = sum(honestCaches.map((p) => cstats(p).chunksServed ?? 0))
+  m.honestClaimsUnpaid = sum(honestCaches.map((p) => cstats(p).claimsUnpaid ?? 0))
+  const publisher = f.peers.find((p) => p.role === 'publisher')
+  const pstats = (publisher ? (stop(publisher)?.stats ?? {}) : {}) as Record<string, number>
+  for (const k of ['bundles', 'claimsPaid', 'claimsRejected', 'ticketsIssued'] as const) if (typeof pstats[k] === 'number') m[`publisher.${k}`] = pstats[k]
+  const names = new Set(attackers.flatMap((p) => [p.name, p.transport.peerId]))
+  const caught = f.events.filter((e) => (e.kind === 'caught' || e.kind === 'banned') && typeof e.who === 'string' && names.has(e.who as string))
+  m.caughtEvents = caught.length
+  m.caught = caught.length > 0 ? 1 : 0
+  m.attackEvents = f.events.filter((e) => e.kind === 'attack').length
+  return m
+}
+
+/** A role is finite (its `run` ends by itself) in these markets' roles: the run ends when all of them are done. */
+const FINITE_ROLES: Record<string, readonly string[]> = { cdn: ['client'] }
+/** The role whose first peer every other peer joins first (`RoleComponents.bootstrap`). */
+const BOOTSTRAP_ROLE: Record<string, string> = { cdn: 'publisher' }
+
+/** Runs one (scenario, point, run) with `seed`. Never throws for a crashing run: the result carries the error. */
+export async function runScenarioPoint(scenario: RunnableScenario, job: { point: number; params: SweepPoint; run: number; seed: number }, opts: { onProgress?: (fraction: number) => void; keepLog?: boolean; onLog?: (log: EventLog) => void } = {}): Promise<RunResult> {
+  const wallStart = performance.now()
+  const engine = createEngine()
+  const log = createEventLog({ keep: opts.keepLog })
+  opts.onLog?.(log)
+  const base = { scenario: scenario.name, point: job.point, params: job.params, run: job.run, seed: job.seed }
+  let messages = 0
+  try {
+    const { metrics, delivered } = await simulate(scenario, job.seed, engine, log, opts.onProgress)
+    messages = delivered
+    return { ...base, eventLogHash: log.hash(), events: log.count, messages, virtualMs: engine.now(), wallMs: Math.round(performance.now() - wallStart), metrics }
+  } catch (e) {
+    const err = e as Error & { code?: string }
+    log.add(engine.now(), 'sim', { kind: 'run-failed', message: err.message.split('\n')[0] })
+    return {
+      ...base, eventLogHash: log.hash(), events: log.count, messages, virtualMs: engine.now(), wallMs: Math.round(performance.now() - wallStart), metrics: {},
+      error: { message: `${err.message.split('\n')[0]} (rerun: souk sim run FILE --seed ${job.seed})`, ...(err.code ? { code: err.code } : {}) },
+    }
+  }
+}
+
+async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: EventLog, onProgress?: (f: number) => void): Promise<{ metrics: Metrics; delivered: number }> {
+  const market = marketByName(s.market)
+  const finiteRoles = FINITE_ROLES[s.market]
+  const bootstrapRole = BOOTSTRAP_ROLE[s.market]
+  if (!finiteRoles || !bootstrapRole) throw new SimError(`The simulator does not run the ${s.market} market yet`, { code: 'SIM_MARKET', hints: ['Simulated markets: ' + Object.keys(FINITE_ROLES).join(', ')] })
+  const root: Rng = seededRng(`souk-sim:${seed}`)
+  // Roles read whole milliseconds, as from Date.now (they make bigints of deadlines); the network keeps exact times.
+  const clock: Clock = { now: () => Math.floor(engine.now()), sleep: engine.clock.sleep, setTimer: engine.clock.setTimer }
+  const setup = randStream(seed, 'setup')
+  const scheme: SchemeName = s.scheme ?? 'lottery'
+  const paid = new Set<string>(market.paidRoles)
+
+  // The network: a latency matrix over regions, jitter, bandwidth, loss.
+  const regions = Object.entries(s.network?.regions ?? { all: 1 })
+  const pickRegion = () => { let u = setup(); for (const [r, share] of regions) { if ((u -= share) < 0) return r } return regions[regions.length - 1][0] }
+  const regionOf = new Map<string, string>()
+  const lat = s.network?.latencyMs
+  const latency = lat
+    ? (from: string, to: string) => { const a = regionOf.get(from)!, b = regionOf.get(to)!; return lat[a]?.[b] ?? lat[b]?.[a] ?? 0 }
+    : () => 0
+  const net = createMemoryNetwork({
+    clock: engine.clock, latency, jitterMs: s.network?.jitterMs ?? 0, bandwidthBytesPerSec: s.network?.bandwidthBytesPerSec, lossRate: s.network?.lossRate ?? 0,
+    seed: randStream(seed, 'network')() * 2 ** 32 >>> 0,
+  })
+
+  // The peers, group by group, in the scenario's order.
+  const peers: Peer[] = []
+  const byGroup = new Map<string, Peer[]>()
+  let keyed = 0
+  for (const g of s.peers) {
+    const list: Peer[] = []
+    for (let i = 0; i < (g.count ?? 1); i++) {
+      const name = `${g.name}-${i}`
+      const region = pickRegion()
+      regionOf.set(name, region)
+      const transport = net.createTransport({ peerId: name })
+      const p: Peer = { name, group: g, role: g.role, region, transport }
+      if (paid.has(g.role)) keyed++
+      list.push(p)
+      peers.push(p)
+    }
+    byGroup.set(g.name, list)
+  }
+  const sim = s.chain?.kind === 'model'
+    ? await (async () => { throw new SimError('The model-backed chain is not available in this build', { code: 'SIM_CHAIN', hints: ['Use chain: { kind: evm }.'] }) })()
+    : await simEvm({ engine, keys: keyed })
+  let k = 1
+  for (const p of peers) if (paid.has(p.role)) p.key = sim.keys[k++]
+  const { chain, deployment } = sim
+  const dbs: Db[] = []
+  const events: ServiceEvent[] = []
+  const stops = new Map<string, ServiceEvent>()
+  const loggers: ReturnType<typeof memoryLogger>[] = []
+  const record = (peer: string, e: ServiceEvent) => { log.add(engine.now(), peer, e); events.push({ ...e, peer }) }
+
+  // The scenario's market config: content size and chunking, then the scenario's config, then the group's.
+  const contentCfg = { ...(s.content?.bytes !== undefined ? { contentBytes: s.content.bytes } : {}), ...(s.content?.chunkSize !== undefined ? { chunkSize: s.content.chunkSize } : {}) }
+  const caches = peers.filter((p) => p.role === 'cache').length
+  const clientRounds = sum(peers.filter((p) => finiteRoles.includes(p.role)).map((p) => Number(p.group.config?.rounds ?? s.config?.rounds ?? 1)))
+  const chunkSize = s.content?.chunkSize ?? 128 * 1024
+  const chunks = Math.ceil((s.content?.bytes ?? 4 << 20) / chunkSize)
+  const configFor = (p: Peer) => {
+    const partner = p.group.partner ? byGroup.get(p.group.partner)?.map((q) => q.transport.peerId).join(',') : undefined
+    return market.configSchema.parse({
+      lateClaimDelayMs: 500, maxCaches: Math.max(1, caches), expectedChunks: Math.max(1, clientRounds * chunks),
+      ...contentCfg, ...s.config, ...p.group.config,
+      ...(p.group.behaviour ? { behaviour: p.group.behaviour } : {}), ...(partner ? { partner } : {}),
+    })
+  }
+  const components = (p: Peer, bootstrap: string | undefined): RoleComponents => {
+    const logger = memoryLogger({ now: () => engine.now() })
+    loggers.push(logger)
+    const c: RoleComponents = {
+      transport: p.transport, clock, rng: forkRng(root, p.name), logger: logger.child(p.name), bootstrap,
+      onEvent: (e) => record(p.name, e),
+      openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
+    }
+    if (p.key) c.payments = { scheme, context: { chain, deployment, key: p.key, clock, rng: forkRng(root, `${p.name}:payments`), logger: logger.child(`${p.name}:payments`) } }
+    return c
+  }
+
+  const stopAll = new AbortController()
+  setMaxListeners(0, stopAll.signal) // every role's reads and sleeps listen to it
+  const runs: Promise<void>[] = []
+  let finished = false
+  let failure: unknown
+  const driver = (async () => {
+    const stopBlocks = sim.startBlocks(s.chain?.blockTimeMs ?? 2_000)
+    try {
+      const boot = peers.filter((p) => p.role === bootstrapRole)
+      if (boot.length !== 1) throw new SimError(`A ${s.market} scenario needs exactly one ${bootstrapRole}, found ${boot.length}`, { code: 'SIM_TOPOLOGY' })
+      const bootAddr = boot[0].transport.addresses()[0]
+      for (const p of peers) {
+        if (p === boot[0]) { p.handle = await market.wire(p.role, components(p, undefined), configFor(p)); record('sim', { kind: 'joined', who: p.name, role: p.role, region: p.region }) }
+      }
+      // Servers join, then the finite roles start; a server that is not hired (enough servers) is recorded and left out.
+      for (const p of peers) {
+        if (p === boot[0] || finiteRoles.includes(p.role)) continue
+        try {
+          p.handle = await market.wire(p.role, components(p, bootAddr), configFor(p))
+          record('sim', { kind: 'joined', who: p.name, role: p.role, region: p.region })
+        } catch (e) {
+          record('sim', { kind: 'join-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })
+        }
+      }
+      await Promise.all(peers.map((p) => p.handle?.ready.catch((e: unknown) => record('sim', { kind: 'not-ready', who: p.name, reason: (e as Error).message.split('\n')[0] }))))
+      for (const p of peers) {
+        if (!p.handle || finiteRoles.includes(p.role)) continue
+        runs.push(p.handle.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })))
+      }
+      const finite = peers.filter((p) => finiteRoles.includes(p.role))
+      for (const p of finite) p.handle = await market.wire(p.role, components(p, bootAddr), configFor(p))
+      startChurn(s, seed, engine, net, peers, record, stopAll.signal)
+      let done = 0
+      const deadline = engine.clock.sleep(Math.max(0, s.durationMs - engine.now()), { signal: stopAll.signal }).catch(() => {})
+      const finites = Promise.all(finite.map(async (p) => {
+        await p.handle!.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] }))
+        onProgress?.(Math.min(0.95, (++done / Math.max(1, finite.length)) * 0.95))
+      }))
+      await Promise.race([finites, deadline])
+      record('sim', { kind: engine.now() >= s.durationMs ? 'time-up' : 'all-done' })
+      await engine.clock.sleep(SIM_GRACE_MS)
+      stopAll.abort()
+      await Promise.all(runs)
+      await finites
+      // Stop in reverse order of joining: finite roles, servers (they settle), the bootstrap peer last.
+      for (const p of [...peers].reverse()) {
+        if (!p.handle) continue
+        try { stops.set(p.name, await p.handle.stop()) } catch (e) { record('sim', { kind: 'stop-failed', who: p.name, reason: (e as Error).message.split('\n')[0] }) }
+      }
+    } catch (e) {
+      failure = e
+    } finally {
+      stopBlocks()
+      finished = true
+    }
+  })()
+  const out = await engine.run({ until: s.durationMs + SIM_STOP_LIMIT_MS, stopWhen: () => finished })
+  try {
+    if (!finished) {
+      stopAll.abort()
+      throw new SimError(`The run did not finish: ${out.reason === 'idle' ? 'nothing left to happen while roles still waited' : `still running ${SIM_STOP_LIMIT_MS / 1000} s of simulated time after durationMs`}`, { code: 'SIM_STUCK' })
+    }
+    await driver
+    if (failure) throw failure
+    const unit = BigInt(String((configFor(peers.find((p) => p.role === bootstrapRole)!) as { pricePerChunk?: bigint }).pricePerChunk ?? 1n))
+    const metrics = cdnMetrics({ peers, stops, chain, deployment, unit, events })
+    metrics.warnings = sum(loggers.map((l) => l.entries.filter((e) => e.level === 'warn').length))
+    metrics.errors = sum(loggers.map((l) => l.entries.filter((e) => e.level === 'error').length))
+    metrics.chainRequests = sim.stats().requests
+    metrics.blocks = sim.stats().blocksMined
+    const delivered = net.stats().framesDelivered
+    metrics.messages = delivered
+    record('sim', { kind: 'run-end', at: engine.now() })
+    onProgress?.(1)
+    return { metrics, delivered }
+  } finally {
+    for (const p of peers) await p.transport.stop().catch(() => {})
+    for (const db of dbs) if (db.open) db.close()
+    await sim.release()
+  }
+}
+
+/** Churn: peers of the listed roles leave after a session drawn from its distribution and come back after a downtime. */
+function startChurn(s: RunnableScenario, seed: number, engine: Engine, net: ReturnType<typeof createMemoryNetwork>, peers: Peer[], record: (peer: string, e: ServiceEvent) => void, stopped: AbortSignal) {
+  const churn = s.network?.churn
+  if (!churn) return
+  for (const p of peers) {
+    if (!churn.roles.includes(p.role)) continue
+    const rand = randStream(seed, `churn:${p.name}`)
+    const leave = () => {
+      if (stopped.aborted) return
+      net.disconnect(p.transport.peerId)
+      record('sim', { kind: 'left', who: p.name })
+      engine.after(drawDuration(rand, churn.downtime), back)
+    }
+    const back = () => {
+      net.reconnect(p.transport.peerId)
+      record('sim', { kind: 'back', who: p.name })
+      if (stopped.aborted) return
+      engine.after(drawDuration(rand, churn.session), leave)
+    }
+    engine.after(drawDuration(rand, churn.session), leave)
+  }
+}
