@@ -29,6 +29,7 @@ import { ValidationError } from '../core/errors.js'
 import { parseYamlSource, zodIssues, kindOf, type SourceIssue } from '../core/yaml.js'
 import { marketByName, marketEnum, marketNames } from '../services/markets.js'
 import { schemeNames } from '../payments/schemes.js'
+import type { SchemeName } from '../payments/types.js'
 import type { SweepPoint } from './types.js'
 
 export const SCENARIO_VERSION = 'scenario/1'
@@ -88,9 +89,9 @@ export const ScenarioSchema = z.strictObject({
   description: z.string().optional(),
   market: marketEnum(),
   seed: z.int('seed must be a whole number').min(0, 'seed cannot be negative').max(0xffffffff, 'seed is a 32-bit number (at most 4294967295)'),
-  runs: z.int('runs must be a whole number').min(1, 'runs must be at least 1').max(1_000_000),
+  runs: z.int('runs must be a whole number').min(1, 'runs must be at least 1').max(1_000_000).default(1).meta({ description: 'Monte Carlo replications per sweep point' }),
   durationMs: positive('durationMs'),
-  scheme: z.enum(schemeNames() as [string, ...string[]]).default('lottery'),
+  scheme: z.enum(schemeNames() as [SchemeName, ...SchemeName[]]).default('lottery'),
   chain: z.strictObject({
     kind: z.enum(['evm', 'model']).default('evm'),
     blockTimeMs: positive('blockTimeMs').default(2000),
@@ -419,7 +420,7 @@ export function expandSweep(scenario: Scenario, file = '<scenario>'): SweepPoint
 
 /** A text that is not even a mapping: say what it is instead, with the first lines a scenario needs. */
 function notAScenario(js: unknown, text: string): SourceIssue | undefined {
-  const start = 'a scenario starts with `souk: scenario/1`, `name:`, `market:`, `seed:`, `runs:`, `durationMs:` and `peers:` (see docs/sim.md)'
+  const start = 'a scenario starts with `souk: scenario/1`, `name:`, `market:`, `seed:`, `durationMs:` and `peers:` (see docs/sim.md)'
   if (text.trim() === '' || js === null || js === undefined) return { path: [], message: 'the file is empty (or only comments)', hint: start }
   if (typeof js !== 'object' || Array.isArray(js)) return { path: [], message: `the top level is ${kindOf(js)}, not a mapping of keys to values`, hint: start }
   const souk = (js as Record<string, unknown>).souk
