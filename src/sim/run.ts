@@ -199,6 +199,12 @@ function cdnMetrics(f: Finished): Metrics {
   m.onChainTxs = sum(caches.map((p) => stop(p)?.payments?.transactions ?? 0))
   m.gasUsed = sum(caches.map((p) => Number(stop(p)?.payments?.gasUsed ?? 0n)))
   m.lost = sum(caches.map((p) => stop(p)?.payments?.lostCount ?? 0))
+  // A party's value: the expected value of what it was paid, less the face value of winners it lost (docs/sim.md).
+  const value = (p: Peer) => credited(p) - (stop(p)?.payments?.lostCount ?? 0) * units(stop(p)?.payments?.faceValue, f.unit)
+  const owed = sum(caches.map(value))
+  const publisherIsAttacker = f.peers.some((p) => p.role === 'publisher' && p.group.attacker)
+  m.attackerValue = sum(caches.filter((p) => p.group.attacker).map(value)) + (publisherIsAttacker ? -owed : 0)
+  m.victimValue = sum(caches.filter((p) => !p.group.attacker).map(value)) + (publisherIsAttacker ? 0 : -owed)
   const attackers = f.peers.filter((p) => p.group.attacker)
   const attackerCaches = attackers.filter((p) => p.role === 'cache')
   const honestCaches = caches.filter((p) => !p.group.attacker)

@@ -256,6 +256,7 @@ export function analyzeWithIssues(model: ThreatModel): { analysis: ThreatAnalysi
         if (hit?.decl.gain) cell.gain = hit.decl.gain
         if (hit?.decl.assumes) cell.assumes = hit.decl.assumes
         if (hit?.decl.note) cell.note = hit.decl.note
+        if (hit?.decl.scenario) cell.scenario = hit.decl.scenario
         allCases.push(cell)
       }
       const counts = emptyCounts()

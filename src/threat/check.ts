@@ -16,6 +16,9 @@ import { RISK_LEVELS } from './schema.js'
 export interface Demonstration { test: string; name?: string }
 export interface DemonstrationResult { ok: boolean; output: string }
 export type DemonstrationRunner = (demo: Demonstration, opts?: { signal?: AbortSignal }) => Promise<DemonstrationResult>
+/** What a case's scenario showed when simulated (src/sim/economics.ts computes it). */
+export interface SimulatedAttack { profitable: boolean; runs: number; summary: string }
+export type ScenarioRunner = (scenario: string, opts?: { signal?: AbortSignal }) => Promise<SimulatedAttack>
 
 export interface CheckResult {
   ok: boolean
@@ -26,6 +29,10 @@ export interface CheckResult {
   failed: { case: string; mitigation: string; test: string; output: string }[]
   /** Every demonstration that ran, once each. */
   ran: { mitigation: string; test: string; ok: boolean }[]
+  /** Every case scenario that was simulated (with `simulate`), once per scenario, and the cases it governs. */
+  simulated: { scenario: string; cases: string[]; result: SimulatedAttack }[]
+  /** Mitigated cases whose scenario shows the attack paying: open, whatever the model says. */
+  profitable: Cell[]
 }
 
 /** True when `risk` is above `max` in the order low < medium < high. */
@@ -33,7 +40,7 @@ export function riskAbove(risk: RiskLevel | undefined, max: RiskLevel): boolean 
   return RISK_LEVELS.indexOf(risk ?? 'high') > RISK_LEVELS.indexOf(max)
 }
 
-export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: DemonstrationRunner; signal?: AbortSignal; maxRisk?: RiskLevel } = {}): Promise<CheckResult> {
+export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: DemonstrationRunner; simulate?: ScenarioRunner; signal?: AbortSignal; maxRisk?: RiskLevel } = {}): Promise<CheckResult> {
   const open = a.cases.filter((c) => c.status === 'open')
   const maxRisk = opts.maxRisk
   const overRisk = maxRisk ? a.cases.filter((c) => c.status === 'accepted' && riskAbove(c.risk, maxRisk)) : []
@@ -62,5 +69,16 @@ export async function checkAnalysis(a: ThreatAnalysis, opts: { run?: Demonstrati
       }
     }
   }
-  return { ok: open.length === 0 && overRisk.length === 0 && failed.length === 0, open, overRisk, failed, ran }
+  const simulated: CheckResult['simulated'] = []
+  const profitable: Cell[] = []
+  if (opts.simulate) {
+    const byScenario = new Map<string, Cell[]>()
+    for (const c of a.cases) if (c.scenario && (c.status === 'mitigated' || c.status === 'accepted')) byScenario.set(c.scenario, [...(byScenario.get(c.scenario) ?? []), c])
+    for (const [scenario, cells] of byScenario) {
+      const result = await opts.simulate(scenario, { signal: opts.signal })
+      simulated.push({ scenario, cases: cells.map((c) => c.id), result })
+      if (result.profitable) profitable.push(...cells.filter((c) => c.status === 'mitigated'))
+    }
+  }
+  return { ok: open.length === 0 && overRisk.length === 0 && failed.length === 0 && profitable.length === 0, open, overRisk, failed, ran, simulated, profitable }
 }

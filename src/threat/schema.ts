@@ -122,6 +122,7 @@ export const CaseSchema = z
     gain: AmountSchema.optional().meta({ description: "The attacker's gain, in numbers (required when accepted)." }),
     assumes: z.array(Id).min(1).optional().meta({ description: 'Assumptions (ids from the assumptions section) the status relies on.' }),
     note: z.string().optional(),
+    scenario: z.string().min(1).optional().meta({ description: 'A simulator scenario (scenarios/*.yaml, relative to the repository root) that performs this attack. `souk threat check --run` runs it beside its honest twin; a mitigated case whose attacker shows a positive expected profit is open.' }),
   })
   .superRefine((c, ctx) => {
     if (c.status === 'mitigated' && !c.mitigations) ctx.addIssue({ code: 'custom', path: ['mitigations'], message: 'a mitigated case must list `mitigations` (ids from the mitigations section)' })

@@ -44,6 +44,8 @@ export interface Cell {
   /** Assumption ids the status relies on. */
   assumes?: string[]
   note?: string
+  /** The simulator scenario that performs the attack (`souk threat check --run` runs it). */
+  scenario?: string
 }
 
 export interface Counts { enumerated: number; pruned: number; merged: number; cases: number; open: number; notApplicable: number; mitigated: number; accepted: number }

@@ -11,6 +11,7 @@ const CheckOptions = z.object({
   cwd: z.string().optional(),
   maxRisk: z.enum(['low', 'medium', 'high'], { error: '--max-risk must be low, medium or high' }).optional(),
   demoTimeout: z.coerce.number({ error: '--demo-timeout must be a number of seconds' }).positive('--demo-timeout must be a positive number of seconds').optional(),
+  simRuns: z.coerce.number({ error: '--sim-runs must be a whole number of runs' }).int('--sim-runs must be a whole number of runs').min(2, '--sim-runs must be at least 2 (a confidence interval needs two runs)').optional(),
 })
 const DiffOptions = z.object({ json: z.boolean().default(false), failOnOpen: z.boolean().default(false) })
 
@@ -91,6 +92,12 @@ export function register(program: Command): void {
     .option('--cwd <dir>', 'directory demonstration paths are relative to (default: current directory)')
     .option('--max-risk <level>', 'also fail on accepted cases whose risk is above this level (low | medium | high)')
     .option('--demo-timeout <seconds>', 'with --run, fail a demonstration that takes longer (default 600)')
+    .option('--sim-runs <n>', "with --run, simulate each case's scenario this many times beside its honest twin (default: the scenario's runs)")
+    .addHelpText('after', `
+With --run, a case that names a simulator scenario (\`scenario: scenarios/x.yaml\`) is also simulated: the attack and
+its honest twin run on the same seeds, and the security-economics table gives the attacker's expected profit with its
+95% interval, how often it was caught and the victims' loss. A mitigated case whose attack shows a positive expected
+profit fails the check.`)
     .action(async (file: string, raw: unknown) => {
       const opts = CheckOptions.parse(raw)
       const { checkAnalysis, economicsText } = await import('../../threat/index.js')
@@ -100,9 +107,19 @@ export function register(program: Command): void {
       const ac = new AbortController()
       const onSig = () => ac.abort()
       process.once('SIGINT', onSig)
-      const r = await checkAnalysis(analysis, { run: opts.run ? nodeTestRunner({ cwd: opts.cwd ?? process.cwd(), timeoutMs: opts.demoTimeout && opts.demoTimeout * 1000 }) : undefined, signal: ac.signal, maxRisk: opts.maxRisk })
+      const rows: import('../../sim/economics.js').CaseEconomics[] = []
+      const simulate = opts.run
+        ? async (scenario: string) => {
+          const { scenarioEconomics } = await import('../../sim/economics.js')
+          const row = await scenarioEconomics(scenario, { cwd: opts.cwd, runs: opts.simRuns, onProgress: (d, t) => { if (process.stderr.isTTY) process.stderr.write(`\r  simulating ${scenario}: ${d}/${t} runs`) } })
+          if (process.stderr.isTTY) process.stderr.write('\n')
+          for (const c of analysis.cases.filter((x) => x.scenario === scenario)) rows.push({ case: c.id, status: c.status ?? 'open', row })
+          return { profitable: row.profitable, runs: row.runs, summary: `profit ${row.profit.mean.toFixed(3)} [${row.profit.ci95.map((x) => x.toFixed(3)).join(', ')}], caught ${(row.caughtRate * 100).toFixed(0)}%` }
+        }
+        : undefined
+      const r = await checkAnalysis(analysis, { run: opts.run ? nodeTestRunner({ cwd: opts.cwd ?? process.cwd(), timeoutMs: opts.demoTimeout && opts.demoTimeout * 1000 }) : undefined, simulate, signal: ac.signal, maxRisk: opts.maxRisk })
       process.off('SIGINT', onSig)
-      if (opts.json) process.stdout.write(JSON.stringify({ ok: r.ok, open: r.open.map((c) => c.id), overRisk: r.overRisk.map((c) => ({ id: c.id, risk: c.risk, cost: c.cost, gain: c.gain })), failed: r.failed, ran: r.ran, counts: analysis.counts }, null, 2) + '\n')
+      if (opts.json) process.stdout.write(JSON.stringify({ ok: r.ok, open: r.open.map((c) => c.id), overRisk: r.overRisk.map((c) => ({ id: c.id, risk: c.risk, cost: c.cost, gain: c.gain })), failed: r.failed, ran: r.ran, profitable: r.profitable.map((c) => c.id), economics: rows, counts: analysis.counts }, null, 2) + '\n')
       else {
         const c = analysis.counts
         process.stdout.write(`${file}: ${c.cases} cases — ${c.open} open, ${c.mitigated} mitigated, ${c.notApplicable} not applicable, ${c.accepted} accepted\n`)
@@ -110,6 +127,11 @@ export function register(program: Command): void {
         for (const x of r.open) process.stdout.write(`  OPEN ${x.id}\n`)
         for (const x of r.overRisk) process.stdout.write(`  RISK ${x.id}: accepted at ${x.risk} risk, above --max-risk ${opts.maxRisk} (${economicsText(x) ?? 'no cost or gain stated'})\n`)
         for (const x of r.failed) process.stdout.write(`  FAILED ${x.case}: demonstration of ${x.mitigation} failed (${x.test})\n`)
+        for (const x of r.profitable) process.stdout.write(`  OPEN ${x.id}: mitigated, but its scenario ${x.scenario} shows the attack paying\n`)
+        if (rows.length > 0) {
+          const { economicsMarkdown } = await import('../../sim/economics.js')
+          process.stdout.write('\n' + economicsMarkdown(rows) + '\n')
+        }
         process.stdout.write(r.ok ? 'ok\n' : 'not ok\n')
       }
       process.exitCode = r.ok ? CHECK_EXIT.ok : CHECK_EXIT.open

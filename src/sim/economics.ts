@@ -1,0 +1,111 @@
+/**
+ * The security-economics table: for every threat case that names a simulator scenario, does the attack pay?
+ *
+ * Method (paired Monte Carlo):
+ * - The scenario is run `runs` times as written (the attack) and `runs` times as its honest twin: the same file and
+ *   the same seeds with every `attacker: true` group playing `honest`. Run i of both uses `runSeed(seed, 0, i)`, so
+ *   the two differ only by what the attackers do.
+ * - A party's value in a run is what it is owed in expectation for the service, net of what it pays: a server's
+ *   value is the expected value of the payments it accepted (`credited`, face value × win probability for lottery
+ *   tickets) less the face value of winners it lost; the sponsor's is minus what it owes all servers. Values are in
+ *   units of the price per chunk. Expected values, not lottery draws: a lottery's payout has a spread of about
+ *   √(credited × face value), which would swamp a small gain in a few runs.
+ * - The attacker's profit in run i is its value in the attack minus its value in the twin; the victims' loss is the
+ *   other parties' value in the twin minus in the attack. The table gives their means with 95% confidence intervals
+ *   (Student's t over the runs), and the share of attack runs in which an attacker was caught (a `caught` or
+ *   `banned` event naming one of its peers).
+ * - A case is profitable when the lower end of the profit's interval is above zero (at least two runs): the
+ *   scenario shows a positive expected profit. `souk threat check --run` makes a mitigated case whose scenario is profitable open.
+ *
+ * @example
+ * ```ts
+ * import { scenarioEconomics } from './src/sim/economics.js'
+ * const row = await scenarioEconomics('scenarios/cdn-attack.yaml', { runs: 2 })
+ * console.log(row.profit.mean, row.profit.ci95, row.caughtRate, row.profitable)
+ * ```
+ */
+import { resolve } from 'node:path'
+import { loadScenario, type Scenario } from './scenario.js'
+import { runScenarioPoint } from './run.js'
+import { runSeed, type RunResult } from './types.js'
+import { describe, type Description } from './stats.js'
+
+export interface EconomicsRow {
+  scenario: string
+  file: string
+  runs: number
+  /** The attacker's profit per run (attack minus honest twin), in price units. */
+  profit: Description
+  /** The other parties' loss per run (twin minus attack), in price units. */
+  victimsLoss: Description
+  /** Share of attack runs in which an attacker was caught. */
+  caughtRate: number
+  /** Runs that crashed (attack or twin), with their seeds. */
+  failures: { seed: number; twin: boolean; message: string }[]
+  /** The lower end of the profit's 95% interval is above zero. */
+  profitable: boolean
+}
+
+/** The scenario with every attacker group honest (and without partners): the attack's counterfactual. */
+export function honestTwin(s: Scenario): Scenario {
+  return { ...s, name: `${s.name}-twin`, peers: s.peers.map((g) => (g.attacker ? { ...g, behaviour: 'honest', partner: undefined } : g)) }
+}
+
+export type PairRunner = (s: Scenario, seed: number, run: number) => Promise<RunResult>
+const defaultRunner: PairRunner = (s, seed, run) => runScenarioPoint(s, { point: 0, params: {}, run, seed })
+
+/** Runs `file`'s attack and its twin `runs` times each and returns its row. */
+export async function scenarioEconomics(file: string, opts: { runs?: number; cwd?: string; runner?: PairRunner; onProgress?: (done: number, total: number) => void } = {}): Promise<EconomicsRow> {
+  const path = resolve(opts.cwd ?? process.cwd(), file)
+  const attack = loadScenario(path)
+  const twin = honestTwin(attack)
+  const runs = opts.runs ?? attack.runs
+  const run = opts.runner ?? defaultRunner
+  const profit: number[] = [], loss: number[] = []
+  let caught = 0
+  const failures: EconomicsRow['failures'] = []
+  for (let i = 0; i < runs; i++) {
+    const seed = runSeed(attack.seed, 0, i)
+    const a = await run(attack, seed, i)
+    opts.onProgress?.(2 * i + 1, 2 * runs)
+    const t = await run(twin, seed, i)
+    opts.onProgress?.(2 * i + 2, 2 * runs)
+    if (a.error || t.error) {
+      if (a.error) failures.push({ seed, twin: false, message: a.error.message })
+      if (t.error) failures.push({ seed, twin: true, message: t.error.message })
+      continue
+    }
+    profit.push(a.metrics.attackerValue - t.metrics.attackerValue)
+    loss.push(t.metrics.victimValue - a.metrics.victimValue)
+    if (a.metrics.caught > 0) caught++
+  }
+  const p = describe(profit)
+  return {
+    scenario: attack.name, file, runs: profit.length, profit: p, victimsLoss: describe(loss),
+    caughtRate: profit.length ? caught / profit.length : 0, failures,
+    profitable: profit.length >= 2 && p.ci95[0] > 0,
+  }
+}
+
+const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toFixed(3))
+const fmtCi = (m: Description) => (m.n === 0 ? 'n/a' : m.n < 2 ? `${fmt(m.mean)}` : `${fmt(m.mean)} [${fmt(m.ci95[0])}, ${fmt(m.ci95[1])}]`)
+
+/** One row of the table per case: the case's id and status beside its scenario's figures. */
+export interface CaseEconomics { case: string; status: string; row: EconomicsRow }
+
+/** The table as Markdown: one line per case, money in price units, 95% intervals in brackets. */
+export function economicsMarkdown(rows: CaseEconomics[], title = 'Security economics'): string {
+  const lines = [
+    `## ${title}`,
+    '',
+    'Attacker profit and victims\' loss per run in units of the price per chunk (expected values of accepted payments), mean [95% CI] over paired runs of the attack and its honest twin.',
+    '',
+    '| case | status | scenario | runs | attacker profit | caught | victims\' loss | verdict |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ]
+  for (const { case: id, status, row } of rows) {
+    const verdict = row.runs === 0 ? 'no run finished' : row.profitable ? (status === 'mitigated' ? '**OPEN: the attack pays**' : 'pays (accepted)') : 'does not pay'
+    lines.push(`| ${id} | ${status} | ${row.file} | ${row.runs}${row.failures.length ? ` (${row.failures.length} failed)` : ''} | ${fmtCi(row.profit)} | ${(row.caughtRate * 100).toFixed(0)}% | ${fmtCi(row.victimsLoss)} | ${verdict} |`)
+  }
+  return lines.join('\n') + '\n'
+}
