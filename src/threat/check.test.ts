@@ -27,3 +27,18 @@ test('checkAnalysis: maxRisk fails accepted cases above it, and mitigations nami
   assert.equal(calls.length, 1)
   assert.deepEqual(res.ran.map((x) => x.mitigation).sort(), ['limits', 'sigs'])
 })
+
+test('checkAnalysis: a mitigated case whose scenario shows the attack paying is open; each scenario is simulated once', async () => {
+  const withScenario = TOY.replace('    status: mitigated\n    mitigations: [limits]\n', '    status: mitigated\n    mitigations: [limits]\n    scenario: scenarios/flood.yaml\n')
+    .replace('    status: mitigated\n    mitigations: [sigs]\n', '    status: mitigated\n    mitigations: [sigs]\n    scenario: scenarios/flood.yaml\n')
+  const a = parseThreatModel(withScenario, 'sim.yaml').analysis
+  const asked: string[] = []
+  const pays = await checkAnalysis(a, { simulate: async (s) => { asked.push(s); return { profitable: true, runs: 5, summary: 'profit 3 [1, 5]' } } })
+  assert.deepEqual(asked, ['scenarios/flood.yaml'])
+  assert.equal(pays.ok, false)
+  assert.ok(pays.profitable.length >= 2 && pays.profitable.every((c) => c.scenario === 'scenarios/flood.yaml'))
+  assert.equal(pays.simulated[0].cases.length, pays.profitable.length)
+  const holds = await checkAnalysis(a, { simulate: async () => ({ profitable: false, runs: 5, summary: 'profit 0 [0, 0]' }) })
+  assert.equal(holds.ok, true)
+  assert.deepEqual(holds.profitable, [])
+})
