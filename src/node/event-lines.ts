@@ -102,6 +102,9 @@ const LINES: Record<string, (e: Ev) => string> = {
   'bundle-done': (e) => `verified ${plural(e.chunks, 'chunk')} (${fmtBytes(e.bytes)})`,
   'fetch-failed': (e) => `round ${num(e.round) + 1}: fetch FAILED: ${e.reason}`,
   'cut-off': (e) => `cut off by the caches: ${e.reason}`,
+  // Adversaries (any market): an attempt by this peer, and a cheater this peer caught
+  attack: (e) => `ATTACK ${e.what}${e.paid !== undefined ? (e.paid ? ' (paid)' : ' (unpaid)') : ''}${e.outcome !== undefined ? `: ${e.outcome}` : ''}`,
+  caught: (e) => `caught ${e.role ? `${e.role} ` : ''}${short(e.who)} cheating: ${e.why}`,
   // Storage market
   'deal-signed': (e) => `deal ${short(e.dealId)} signed with client ${short(e.client)}: ${fmtBytes(e.bytes)}, ${plural(e.replicas, 'replica')}, ${plural(e.periods, 'period')} at ${fmtSouk(e.pricePerPeriod)} a period, collateral ${fmtSouk(e.collateral)}`,
   'deal-opened': (e) => `deal ${short(e.dealId)} opened on chain with provider ${short(e.provider)}: ${plural(e.periods, 'period')} at ${fmtSouk(e.pricePerPeriod)}, collateral ${fmtSouk(e.collateral)}`,

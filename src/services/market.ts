@@ -50,6 +50,12 @@ export interface RoleComponents {
   payments?: { scheme: SchemeName; context: SchemeContext }
   /** The address of the peer this role joins first (a CDN cache or client: its publisher). */
   bootstrap?: string
+  /**
+   * A fresh identity (a new transport with a new peer id) for a role that whitewashes: only the CDN's `free-rider`
+   * client asks for it (cut off, it comes back under a new peer id). The caller owns the transports it returns and
+   * stops them with the first one; honest roles never call it.
+   */
+  newIdentity?: () => Promise<Transport>
 }
 
 /** A wired role. */

@@ -5,13 +5,13 @@ import { deployContract } from '../../chain/deploy.js'
 import { write } from '../../chain/tx.js'
 import { addPaid, deployedAt, type PaymentScheme, type SchemeContracts } from '../scheme.js'
 import { createLotteryPayee } from './payee.js'
-import { createLotteryPayer } from './payer.js'
+import { createLotteryPayer, type LotteryPayerContext } from './payer.js'
 import { lotteryPayeeStore } from './store.js'
 
 export * from './ticket.js'
 export { redeemedTickets, type RedeemedTicket } from './events.js'
 export { createLotteryPayee, type LotteryPayee, type LotteryPayeeOptions, type LotteryPayeeContext } from './payee.js'
-export { createLotteryPayer, type LotteryPayerContext } from './payer.js'
+export { createLotteryPayer, type LotteryPayerContext, type LotteryPayerAdversary, type VoidTicketsAttempt } from './payer.js'
 export * from './store.js'
 
 /** `deployment.contracts.lottery`. */
@@ -38,7 +38,8 @@ export const lotteryScheme: PaymentScheme<'lottery', LotteryContracts, LotteryDe
     return { ticketBroker, unlockPeriodBlocks, blockNumber: await deployedAt(chain) }
   },
   payee: (ctx) => createLotteryPayee({ ...ctx, store: lotteryPayeeStore(ctx.storePath), options: ctx.options }),
-  payer: (ctx) => createLotteryPayer(ctx),
+  // `options.unsafeAdversary`: simulations only (a cheating sender; see LotteryPayerContext).
+  payer: (ctx) => createLotteryPayer({ ...ctx, unsafeAdversary: ctx.options?.unsafeAdversary as LotteryPayerContext['unsafeAdversary'] }),
   async fund(ctx, f) {
     const broker = ctx.deployment.contracts.lottery.ticketBroker
     const w = ctx.chain.wallet(ctx.key)

@@ -29,7 +29,7 @@ import { microcashServerStore, sequenceStore } from './store.js'
 
 export {
   createMicrocashPayer, createMicrocashPayee, toWire, MICROCASH_SCHEME,
-  type MicrocashPayer, type MicrocashPayee, type MicrocashPayerOptions, type MicrocashPayeeOptions,
+  type MicrocashPayer, type MicrocashPayee, type MicrocashPayerOptions, type MicrocashPayeeOptions, type MicrocashPayerAdversary,
 } from './scheme.js'
 export {
   createMicrocashServer, ticketExpectedValue, MicrocashBodySchema, WireTicketSchema, MAX_TICKETS_PER_PAYMENT, MAX_PROOF_LENGTH,

@@ -24,6 +24,7 @@ import type { PayeeSide, PayerSession, PayerSide, Payment, PaymentReceipt, Payme
 import { addressOf, bytesToHex, hexToBytes } from '../../crypto/index.js'
 import { getEscrow, type EscrowState, type SignedTicket } from './contract.js'
 import { createIssuer, createSequenceAllocator, type Issuer } from './issuer.js'
+import { createMemorySequenceStore } from './store.js'
 import {
   createMicrocashServer, MicrocashBodySchema, ticketExpectedValue, type MicrocashLoss, type MicrocashServer, type MicrocashServerOptions, type MicrocashSettleReport, type WireTicket,
 } from './server.js'
@@ -91,6 +92,24 @@ export interface MicrocashPayerOptions {
   blockCacheMs?: number
   /** Ticket salts (a CSPRNG on a real network: see `IssuerOptions.rng`). */
   rng: Rng
+  /**
+   * UNSAFE, for simulations only: makes this payer a cheating sponsor (the simulator's `duplicate-numbers`
+   * publisher, docs/cdn.md#adversaries). Nothing in a node's configuration sets it; never set it on a real network.
+   */
+  unsafeAdversary?: MicrocashPayerAdversary
+}
+
+/** A cheating sponsor's moves (`MicrocashPayerOptions.unsafeAdversary`). */
+export interface MicrocashPayerAdversary {
+  /**
+   * Issue the same sequence numbers to every payee: each session draws its numbers from an allocator of its own
+   * over a fresh memory store, so the first bundle of a round goes 0, 1, 2… to every payee alike (what the scheme
+   * test does with two allocators). The payee that is not paid for a duplicated winner proves it on chain at settle
+   * and is compensated V from the victims' pool.
+   */
+  duplicateNumbers?: boolean
+  /** Told of every bundle issued with numbers another payee gets too (the simulator counts them as attempts). */
+  onAttack?(e: { what: 'duplicate-numbers'; payee: Address; round: number; numbers: number; firstSeq: number }): void
 }
 
 export interface MicrocashPayer extends PayerSide {
@@ -130,7 +149,12 @@ export function createMicrocashPayer(o: MicrocashPayerOptions): MicrocashPayer {
       if (terms.chainId !== o.chain.chainId || terms.contract.toLowerCase() !== o.lottery.toLowerCase()) throw new PaymentError('terms name another chain or contract', { details: { chainId: terms.chainId, contract: terms.contract } })
       const e = await escrow()
       if (e.owner.toLowerCase() !== address.toLowerCase()) throw new PaymentError(`escrow ${o.escrowId} is not owned by this payer`)
-      const iss = await getIssuer()
+      const dup = o.unsafeAdversary?.duplicateNumbers === true
+      // A cheating sponsor: this payee's numbers come from an allocator of its own, so they repeat every other's.
+      const iss = dup
+        ? createIssuer({ chainId: o.chain.chainId, lottery: o.lottery, escrowId: o.escrowId, privateKey: o.privateKey, rng: o.rng, allocator: createSequenceAllocator(createMemorySequenceStore(), { ticketsPerRound: e.ticketsPerRound, reserveSize: o.reserveSize }) })
+        : await getIssuer()
+      issuer ??= iss
       const ev = ticketExpectedValue(e)
       if (ev === 0n) throw new PaymentError('ticket expected value rounds to 0: raise ticketValue or winnersPerRound')
       let cur = terms
@@ -148,7 +172,10 @@ export function createMicrocashPayer(o: MicrocashPayerOptions): MicrocashPayer {
           if (round !== bundleRound) { bundle = []; bundleRound = round }
           const out: SignedTicket[] = []
           while (out.length < n) {
-            if (bundle.length === 0) bundle = iss.issueBundle(round, [{ server: cur.payee, count: Math.max(o.bundleSize ?? 64, n - out.length) }])
+            if (bundle.length === 0) {
+              bundle = iss.issueBundle(round, [{ server: cur.payee, count: Math.max(o.bundleSize ?? 64, n - out.length) }])
+              if (dup) o.unsafeAdversary?.onAttack?.({ what: 'duplicate-numbers', payee: cur.payee, round, numbers: bundle.length, firstSeq: bundle[0].seq })
+            }
             out.push(bundle.shift()!)
           }
           const value = ev * BigInt(n)

@@ -6,7 +6,14 @@
  * paying costs it one chunk. Winning tickets are redeemed in batches by `settle()`.
  *
  * Behaviours: `honest`; `garbage` (serves random bytes: must be detected and never paid); `colluding` (shares its
- * secrets with one partner client and tries forged claims: must earn nothing the partner did not download).
+ * secrets with its partner clients and tries forged claims: must earn nothing the partner did not download). Several
+ * colluding caches sharing a partner client are Sybil caches of one operator: when every slot of a bundle is theirs,
+ * the client solves it from their chunks alone and hands each the secret, and each claims its slot without serving
+ * (the accepted Sybil case of models/cdn.yaml).
+ *
+ * Events: `attack` where this cache cheats (`what`: `garbage`, `forged-claim`, `sybil-claim`), `caught` when it
+ * catches a client (`who`: the client's peer id, `why`: `unpaid`, a ban's reason) or its publisher (`who`: the
+ * payer's address, `why`: `duplicate-numbers`, from the settle report).
  *
  * @example
  * ```ts
@@ -27,7 +34,7 @@ import { marketHash, signOffer, type MarketDomain, type MarketSigner } from '../
 import { deriveOuterKey, merkleRoot, serveChunk, verifySolution, type Rng } from '../../proofs/capnet/index.js'
 import {
   CDN_CLAIM, CDN_COLLUDE, CDN_CONTENT, CDN_FETCH, CDN_JOIN, collideCodec, collideReplyCodec, contentChunkCodec, contentRequestCodec, fetchCodec, fetchReplyCodec,
-  hex, joinCodec, joinReplyCodec, verifyPayOrder,
+  hex, joinCodec, joinReplyCodec, partnerList, verifyPayOrder,
 } from './protocol.js'
 import type { ChunkStore } from './store.js'
 import type { CacheBehaviour, CacheStats, EventSink } from './types.js'
@@ -64,8 +71,8 @@ export interface CacheOptions {
   /** How it concedes from its list price to its floor (default: linear in the rounds). */
   concession?: Concession
   behaviour?: CacheBehaviour
-  /** Colluding mode: the client peer we share secrets with. */
-  partner?: PeerId
+  /** Colluding mode: the client peers we share secrets with (one, a list, or a comma-separated list). */
+  partner?: PeerId | readonly PeerId[]
   /** How long a client has, after the outer key, to present the puzzle secret. */
   proofTimeoutMs?: number
   /** After a client vanished without proof, wait this long and ask the publisher whether another cache proved it. */
@@ -129,9 +136,11 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   const emit = c.onEvent ?? (() => {})
   const behaviour = o.behaviour ?? 'honest'
   const maxUnproven = o.maxUnprovenPerClient ?? 1
+  const partners = new Set(partnerList(o.partner))
   const st: CacheStats = {
     hired: false, ready: false, chunksServed: 0, bytesServed: 0, outerKeysReleased: 0, proofsAccepted: 0, proofsRejected: 0, refused: {},
     claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, claimsRetrying: 0, claimsUnpaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0, forgedClaimsLateValid: 0,
+    sybilClaims: 0, sybilClaimsPaid: 0,
   }
   const claimRetries = o.claimRetries ?? 3
   const claimRetryDelayMs = o.claimRetryDelayMs ?? 5_000
@@ -291,6 +300,8 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     const refuse = async (reason: string, ban = false) => {
       st.refused[reason] = (st.refused[reason] ?? 0) + 1
       log.warn('refusing client', { client, reason })
+      // A client that left a chunk unproven, or whose fault is unambiguous (banned), is caught cheating.
+      if (ban || reason.startsWith('unpaid')) emit({ kind: 'caught', who: client, why: ban ? reason : 'unpaid', role: 'client' })
       await sendMessage(stream, fetchReplyCodec, { header: { type: 'refuse', reason }, body: new Uint8Array(0) }).catch(() => {})
       if (ban) await transport.ban(client, reason)
     }
@@ -324,7 +335,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     } catch {
       return refuse('cache ticket does not open: not issued by our publisher for this chunk', true)
     }
-    if (behaviour === 'garbage') body = rng(body.length)
+    if (behaviour === 'garbage') { body = rng(body.length); emit({ kind: 'attack', what: 'garbage', chunkIndex: get.chunkIndex, bytes: body.length }) }
     const s: Served = { key, client, requestId: get.requestId, chunkIndex: get.chunkIndex, proven: false, forgetAtMs: clock.now() + servedRetention }
     if (served.size >= maxServed) {
       sweep(true)
@@ -341,7 +352,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     st.chunksServed++
     st.bytesServed += body.length
     emit({ kind: 'served', bytes: body.length })
-    if (behaviour === 'colluding' && client === o.partner) tryForgedClaims(s)
+    if (behaviour === 'colluding' && partners.has(client)) tryForgedClaims(s)
 
     const pay = await waitOrLate(stream, s, 10_000)
     if (!pay) return
@@ -366,6 +377,7 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       st.proofsRejected++
       await sendMessage(stream, fetchReplyCodec, { header: { type: 'ack', accepted: false, reason: 'wrong puzzle solution' }, body: new Uint8Array(0) })
       await transport.ban(client, 'wrong puzzle solution')
+      emit({ kind: 'caught', who: client, why: 'wrong puzzle solution', role: 'client' })
       scheduleLateClaim(s)
       return
     }
@@ -407,15 +419,26 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
         // A claim with no secret is paid when someone did prove the bundle: a valid late claim, not a forgery that worked.
         if (r.paid) { st.forgedClaimsPaid++; if (secret === undefined) st.forgedClaimsLateValid++; st.credited += r.receipt!.credited; st.claimsPaid++ }
         emit({ kind: 'forged-claim', paid: r.paid })
+        emit({ kind: 'attack', what: 'forged-claim', secret: secret === undefined ? 'none' : 'made-up', paid: r.paid })
       })())
     }
   }
 
   if (behaviour === 'colluding') {
     await transport.handle(CDN_COLLUDE, async (stream, peer) => {
-      if (peer !== o.partner || !hire) throw new ProtocolViolationError('not our partner', { peer, protocol: CDN_COLLUDE })
+      if (!partners.has(peer) || !hire) throw new ProtocolViolationError('not our partner', { peer, protocol: CDN_COLLUDE })
       const r = await readMessage(stream, collideCodec, { timeoutMs: 5_000 })
-      await sendMessage(stream, collideReplyCodec, { contentId: r.contentId, cacheSecret: hire.cacheSecret, chunk: store.get(hire.contentId, r.chunkIndex) ?? new Uint8Array(0) })
+      let paid: boolean | undefined
+      if (r.claim) {
+        // Sybil caches: the partner solved a bundle whose every slot is ours from our chunks alone; claim our slot
+        // with its secret although we served nothing (the puzzle binds only honest slots).
+        st.sybilClaims++
+        const key = `${hex(r.claim.requestId)}/${r.chunkIndex}`
+        paid = await claim({ key, client: peer, requestId: r.claim.requestId, chunkIndex: r.chunkIndex, proven: true, forgetAtMs: clock.now() }, r.claim.secret)
+        if (paid) st.sybilClaimsPaid++
+        emit({ kind: 'attack', what: 'sybil-claim', chunkIndex: r.chunkIndex, served: false, paid })
+      }
+      await sendMessage(stream, collideReplyCodec, { contentId: r.contentId, cacheSecret: hire.cacheSecret, chunk: store.get(hire.contentId, r.chunkIndex) ?? new Uint8Array(0), ...(paid === undefined ? {} : { paid }) })
     })
   }
 
@@ -479,6 +502,20 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   })()
   ready.catch((e) => log.warn('could not join the publisher', { reason: (e as Error).message.split('\n')[0] }))
 
+  /**
+   * What a settle says about the publisher: microcash winners that another server was paid for (the sponsor issued
+   * their numbers twice) were proven on chain (`compensated`) or could not be (`lost` with a duplicate's reason):
+   * either way the publisher is caught. Any payment lost is reported too.
+   */
+  function reportSettle(r: SettleReport) {
+    const m = r as SettleReport & { compensated?: number; compensation?: bigint; lost?: { reason: string }[] }
+    const unproven = (m.lost ?? []).filter((l) => l.reason === 'pool-exhausted' || l.reason === 'payee-unknown' || l.reason === 'proof-rejected').length
+    if ((m.compensated ?? 0) > 0 || unproven > 0) {
+      emit({ kind: 'caught', who: hire?.publisherPayer ?? 'publisher', why: 'duplicate-numbers', role: 'publisher', proofs: m.compensated ?? 0, compensation: m.compensation ?? 0n, uncompensated: unproven })
+    }
+    if ((r.lostCount ?? 0) > 0) emit({ kind: 'payments-lost', count: r.lostCount, value: r.lostValue ?? 0n })
+  }
+
   return {
     ready,
     stats: () => ({ ...st, refused: { ...st.refused } }),
@@ -490,7 +527,9 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     },
     async settle(opts) {
       try {
-        return await payee.settle({ force: opts?.force })
+        const r = await payee.settle({ force: opts?.force })
+        reportSettle(r)
+        return r
       } catch (e) {
         if (!chainUnreachable(e)) throw e
         // The chain is gone: nothing to redeem against, nothing lost. The winners stay in the payee's store.

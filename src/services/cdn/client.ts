@@ -6,7 +6,14 @@
  *
  * Behaviours: `honest`; `stingy` (takes chunks, never sends the payment message or a proof: must be cut off after one
  * chunk per cache); `colluding` (with a colluding cache: first tries to solve without downloading the honest caches'
- * chunks, which must fail, then has to download them like anyone else).
+ * chunks, which must fail, then has to download them like anyone else; with several partner caches — Sybil caches
+ * of one operator — a bundle whose every slot is a partner's is solved from their chunks alone, nothing downloaded,
+ * and each partner is handed the secret to claim its slot); `free-rider` (a stingy client that whitewashes: cut off,
+ * it comes back under a fresh identity from `newIdentity`, up to `identities` times: it must get at most one unpaid
+ * chunk per cache per identity).
+ *
+ * Events: `attack` where it cheats (`what`: `unpaid-chunk`, `whitewash`, `sybil-capture`), `caught` when it catches
+ * a cache serving garbage (`who`: the cache's peer id, `why`: `garbage`).
  *
  * @example
  * ```ts
@@ -22,13 +29,18 @@ import {
   openBundle, openCacheTicket, parseBundle, peelOuterLayer, sha256, solveBundle, encryptLayer, padChunk, PuzzleUnsolvableError, type Bundle,
 } from '../../proofs/capnet/index.js'
 import {
-  CDN_COLLUDE, CDN_FETCH, CDN_REQUEST, collideCodec, collideReplyCodec, fetchCodec, fetchReplyCodec, hex, requestCodec, requestReplyCodec, type PayOrder,
+  CDN_COLLUDE, CDN_FETCH, CDN_REQUEST, collideCodec, collideReplyCodec, fetchCodec, fetchReplyCodec, hex, partnerList, requestCodec, requestReplyCodec, type PayOrder,
 } from './protocol.js'
 import type { ClientBehaviour, ClientStats, EventSink } from './types.js'
 import { releaseWhenRemoteEnds } from '../../exchange/index.js'
 
 export interface ClientComponents {
   transport: Transport
+  /**
+   * Free-rider mode only: a fresh identity (a new transport, a new peer id) to come back under once cut off. The
+   * caller owns the transports it returns (stops them). Other behaviours never call it.
+   */
+  newIdentity?: () => Promise<Transport>
   /** Measures `solveMs`. */
   clock: Clock
   logger: Logger
@@ -39,8 +51,10 @@ export interface ClientOptions {
   publisher: string
   contentId: string
   behaviour?: ClientBehaviour
-  /** Colluding mode: the colluding cache's peer id. */
-  partner?: PeerId
+  /** Colluding mode: the colluding caches' peer ids (one, a list, or a comma-separated list). */
+  partner?: PeerId | readonly PeerId[]
+  /** Free-rider mode: fresh identities it takes at most once cut off (default 4). */
+  identities?: number
   /** Colluding mode: try the shortcut on this many bundles (each failed try costs one full puzzle search). */
   shortcutTries?: number
   timeoutMs?: number
@@ -73,14 +87,24 @@ interface Got { stream: MessageStream; inner: Uint8Array }
  * ```
  */
 export function createClient(c: ClientComponents, o: ClientOptions): Client {
-  const { transport, clock } = c
+  const { clock } = c
+  /** Our identity: the components' transport, or the fresh one a free rider came back under. */
+  let transport = c.transport
   const log = c.logger.child('client')
   const emit = c.onEvent ?? (() => {})
   const behaviour = o.behaviour ?? 'honest'
+  /** Takes chunks without ever paying (stingy, free-rider). */
+  const unpaying = behaviour === 'stingy' || behaviour === 'free-rider'
+  const partners = new Set(partnerList(o.partner))
+  const maxIdentities = o.identities ?? 4
+  if (behaviour === 'free-rider' && !c.newIdentity && maxIdentities > 0) throw new CdnClientError('a free-rider client needs newIdentity (a fresh transport) to whitewash', { code: 'CDN_WIRING', hints: ['pass ClientComponents.newIdentity (RoleComponents.newIdentity through cdnMarket.wire), or identities: 0'] })
   const timeoutMs = o.timeoutMs ?? 30_000
-  const st: ClientStats = { bundles: 0, chunksVerified: 0, bytesVerified: 0, bytesFrom: {}, solveMs: 0, badChunks: 0, repairs: 0, proofsUndelivered: 0, bundleRetries: 0, shortcutAttempts: 0, shortcutFailures: 0, unpaidChunks: 0 }
+  const st: ClientStats = {
+    bundles: 0, chunksVerified: 0, bytesVerified: 0, bytesFrom: {}, solveMs: 0, badChunks: 0, repairs: 0, proofsUndelivered: 0, bundleRetries: 0, shortcutAttempts: 0, shortcutFailures: 0, unpaidChunks: 0,
+    captured: 0, capturedSlotsPaid: 0, identities: 0, unpaidFrom: {},
+  }
   const avoid = new Set<string>()
-  const solved: { requestId: Uint8Array; secret: Uint8Array }[] = []
+  let solved: { requestId: Uint8Array; secret: Uint8Array }[] = []
 
   const ask = async (msg: Parameters<typeof requestCodec.encode>[0], signal?: AbortSignal) => {
     try {
@@ -105,10 +129,13 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
       if (m.header.type !== 'chunk' || m.header.chunkIndex !== entry.chunkIndex || m.body.length !== bundle.manifest.chunkSize) throw new CdnClientError('cache sent a wrong chunk', { code: 'CDN_BAD_CHUNK' })
       const served = m.body.slice()
       st.bytesFrom[s.cacheId] = (st.bytesFrom[s.cacheId] ?? 0) + served.length
-      if (behaviour === 'stingy') {
+      if (unpaying) {
         st.unpaidChunks++
+        const mine = (st.unpaidFrom[transport.peerId] ??= {})
+        mine[s.cacheId] = (mine[s.cacheId] ?? 0) + 1
+        emit({ kind: 'attack', what: 'unpaid-chunk', cache: s.cacheId, identity: transport.peerId, bytes: served.length })
         stream.abort()
-        throw new CdnClientError('stingy client: not paying', { code: 'CDN_STINGY' })
+        throw new CdnClientError(`${behaviour} client: not paying`, { code: 'CDN_STINGY' })
       }
       await sendMessage(stream, fetchCodec, { type: 'pay', order: s.order })
       const k = await readMessage(stream, fetchReplyCodec, { timeoutMs, signal })
@@ -117,6 +144,7 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
       const inner = peelOuterLayer(served, k.header.outerKey, bundle.requestId, entry.chunkIndex)
       if (hex(sha256(inner)) !== hex(digest)) {
         st.badChunks++
+        emit({ kind: 'caught', who: s.cacheId, why: 'garbage', role: 'cache', chunkIndex: entry.chunkIndex })
         throw new CdnClientError('chunk does not match the publisher digest (garbage)', { code: 'CDN_BAD_CHUNK' })
       }
       return { stream, inner }
@@ -126,20 +154,52 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
     }
   }
 
-  /** Colluding mode: try to solve with only the partner's chunk (honest slots zero-filled). Must fail. */
+  /** Colluding mode: a partner cache's inner-encrypted chunk of slot `i`, from its chunk and secret (its ticket opens). */
+  async function partnerInner(bundle: Bundle, slots: Slot[], i: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const cs = await transport.dial(slots[i].addresses[0] ?? slots[i].cacheId, CDN_COLLUDE, { timeoutMs, signal })
+    const e = bundle.entries[i]
+    const { cacheSecret, chunk } = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: e.chunkIndex }, { timeoutMs, signal })
+    const innerKey = openCacheTicket(e.cacheTicket, cacheSecret, bundle.requestId, e.chunkIndex)
+    return encryptLayer(padChunk(chunk, bundle.manifest.chunkSize), { key: innerKey, requestId: bundle.requestId, chunkIndex: e.chunkIndex, layer: 'inner' })
+  }
+
+  /**
+   * Sybil caches: every slot of the bundle is a partner's, so their chunks alone solve it — nothing downloaded, no
+   * payment order used. Each partner is handed the secret and claims its slot (served or not); returns the plaintext.
+   */
+  async function capture(bundle: Bundle, slots: Slot[], signal?: AbortSignal) {
+    const inner = await Promise.all(slots.map((_, i) => partnerInner(bundle, slots, i, signal)))
+    const { secret } = solveBundle({ bundle, innerChunks: inner, signal })
+    const plain = openBundle({ bundle, innerChunks: inner, secret })
+    const paid = await Promise.all(slots.map(async (s, i) => {
+      try {
+        const cs = await transport.dial(s.addresses[0] ?? s.cacheId, CDN_COLLUDE, { timeoutMs, signal })
+        const r = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: bundle.entries[i].chunkIndex, claim: { requestId: bundle.requestId, secret } }, { timeoutMs, signal })
+        return r.paid === true
+      } catch (e) {
+        log.info('a partner could not claim its captured slot', { cache: s.cacheId, reason: (e as Error).message.split('\n')[0] })
+        return false
+      }
+    }))
+    const slotsPaid = paid.filter(Boolean).length
+    st.captured++
+    st.capturedSlotsPaid += slotsPaid
+    solved.push({ requestId: bundle.requestId, secret })
+    emit({ kind: 'attack', what: 'sybil-capture', slots: slots.length, slotsPaid, downloadedBytes: 0 })
+    return plain
+  }
+
+  /** Colluding mode: try to solve with only the partners' chunks (honest slots zero-filled). Must fail. */
   async function shortcut(bundle: Bundle, slots: Slot[], signal?: AbortSignal) {
-    const mine = slots.findIndex((s) => s.cacheId === o.partner)
-    if (mine < 0) return
+    const mine = slots.map((s, i) => (partners.has(s.cacheId) ? i : -1)).filter((i) => i >= 0)
+    if (mine.length === 0) return
     st.shortcutAttempts++
     try {
-      const cs = await transport.dial(slots[mine].addresses[0] ?? o.partner!, CDN_COLLUDE, { timeoutMs, signal })
-      const e = bundle.entries[mine]
-      const { cacheSecret, chunk } = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: e.chunkIndex }, { timeoutMs, signal })
-      // Everything the colluding cache knows: its chunk and its inner key (from its ticket). The honest caches'
-      // chunks are left out (zeros): the point of the attack is not to download them.
-      const innerKey = openCacheTicket(e.cacheTicket, cacheSecret, bundle.requestId, e.chunkIndex)
+      // Everything the colluding caches know: their chunks and their inner keys (from their tickets). The honest
+      // caches' chunks are left out (zeros): the point of the attack is not to download them.
       const zeros: Uint8Array[] = bundle.entries.map(() => new Uint8Array(bundle.manifest.chunkSize))
-      zeros[mine] = encryptLayer(padChunk(chunk, bundle.manifest.chunkSize), { key: innerKey, requestId: bundle.requestId, chunkIndex: e.chunkIndex, layer: 'inner' })
+      for (const i of mine) zeros[i] = await partnerInner(bundle, slots, i, signal)
+      emit({ kind: 'attack', what: 'shortcut', partnerSlots: mine.length, slots: slots.length })
       solveBundle({ bundle, innerChunks: zeros, signal })
       log.error('shortcut solved a puzzle without the honest chunks: CAPnet broken?')
     } catch (e) {
@@ -157,7 +217,17 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
     if (r.caches.length !== n || r.orders.length !== n || r.innerDigests.length !== n) throw new CdnClientError('bundle reply is inconsistent', { code: 'CDN_PROTOCOL' })
     st.bundles++
     const slots: Slot[] = bundle.entries.map((e, i) => ({ cacheId: e.cacheId, addresses: r.caches[i].addresses, ticket: e.cacheTicket, order: r.orders[i] }))
-    if (behaviour === 'colluding' && st.shortcutAttempts < (o.shortcutTries ?? 2)) await shortcut(bundle, slots, signal)
+    if (behaviour === 'colluding' && slots.every((s) => partners.has(s.cacheId))) {
+      try {
+        const plain = await capture(bundle, slots, signal)
+        for (const p of plain) { st.chunksVerified++; st.bytesVerified += p.length }
+        emit({ kind: 'bundle-done', chunks: plain.length, bytes: plain.reduce((a, p) => a + p.length, 0) })
+        return { chunks: plain, chunkCount: bundle.manifest.chunkCount, contentLength: bundle.manifest.contentLength }
+      } catch (e) {
+        if (signal?.aborted) throw e
+        log.warn('capture by the partner caches failed: fetching the bundle as anyone would', { reason: (e as Error).message.split('\n')[0] })
+      }
+    } else if (behaviour === 'colluding' && st.shortcutAttempts < (o.shortcutTries ?? 2)) await shortcut(bundle, slots, signal)
 
     const got: (Got | undefined)[] = new Array(n)
     const runSlot = async (i: number): Promise<void> => {
@@ -166,7 +236,7 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
           got[i] = await fetchSlot(bundle, i, slots[i], r.innerDigests[i], signal)
           return
         } catch (e) {
-          if (behaviour === 'stingy' || signal?.aborted) throw e
+          if (unpaying || signal?.aborted) throw e
           const reason = (e as Error).message.split('\n')[0]
           log.warn('slot failed', { cache: slots[i].cacheId, reason })
           if ((e as CdnClientError).code === 'CDN_BAD_CHUNK') { avoid.add(slots[i].cacheId); await transport.ban(slots[i].cacheId, reason).catch(() => {}) }
@@ -213,6 +283,18 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
     }
   }
 
+  /** Free-rider mode: cut off under this identity, come back under a fresh one (nothing carried over). */
+  async function whitewash(reason: string) {
+    const previous = transport.peerId
+    transport = await c.newIdentity!()
+    st.identities++
+    avoid.clear()
+    solved = []
+    const took = Object.values(st.unpaidFrom[previous] ?? {}).reduce((a, n) => a + n, 0)
+    log.info('cut off: coming back under a fresh identity', { previous, identity: transport.peerId, reason })
+    emit({ kind: 'attack', what: 'whitewash', previous, identity: transport.peerId, unpaidChunks: took, identities: st.identities, reason })
+  }
+
   return {
     async fetchContent(opts) {
       const chunks: Uint8Array[] = []
@@ -227,8 +309,16 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
             b = await fetchBundle(first, opts?.signal)
           } catch (e) {
             const reason = (e as Error).message.split('\n')[0]
-            if (behaviour === 'stingy') {
-              if (/refused/.test(reason)) { st.cutOff = reason; emit({ kind: 'cut-off', reason }); throw e }
+            if (unpaying) {
+              if (/refused/.test(reason)) {
+                if (behaviour === 'free-rider' && st.identities < maxIdentities && c.newIdentity) {
+                  await whitewash(reason)
+                  continue
+                }
+                st.cutOff = reason
+                emit({ kind: 'cut-off', reason })
+                throw e
+              }
               continue // the stingy client moves on to the next bundle without paying
             }
             // A bundle whose slots could not all be fetched (caches gone, repairs used up) is asked for again, with
@@ -255,6 +345,6 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
       for (const ch of chunks) { out.set(ch, off); off += ch.length }
       return out
     },
-    stats: () => ({ ...st, bytesFrom: { ...st.bytesFrom } }),
+    stats: () => ({ ...st, bytesFrom: { ...st.bytesFrom }, unpaidFrom: Object.fromEntries(Object.entries(st.unpaidFrom).map(([k, v]) => [k, { ...v }])) }),
   }
 }

@@ -28,7 +28,8 @@ import { createPublisher, type Publisher } from './publisher.js'
 import { createCache, type Cache } from './cache.js'
 import { createClient, type Client } from './client.js'
 import { sqliteChunkStore } from './store.js'
-import type { CacheBehaviour, ClientBehaviour } from './types.js'
+import type { CacheBehaviour, ClientBehaviour, PublisherBehaviour } from './types.js'
+import { privateKeyToAddress } from 'viem/accounts'
 
 /** Default price per chunk: with the lottery's default face value this makes a few percent of tickets win. */
 export const CDN_DEFAULT_PRICE_PER_CHUNK = 2n * 10n ** 14n
@@ -38,14 +39,34 @@ export const CDN_DEFAULT_RESERVE = 10n ** 20n
 
 export const CDN_ROLES = ['publisher', 'cache', 'client'] as const
 export type CdnRole = (typeof CDN_ROLES)[number]
+/** The behaviours of each CDN role, `honest` first (the others are its adversaries: docs/cdn.md#adversaries). */
+export const CDN_ADVERSARIES = {
+  publisher: ['honest', 'duplicate-numbers', 'void-tickets'],
+  cache: ['honest', 'garbage', 'colluding'],
+  client: ['honest', 'stingy', 'colluding', 'free-rider'],
+} as const satisfies Record<CdnRole, readonly string[]>
 /** Every behaviour a CDN peer can be started with (a role ignores the others' adversaries: they play honest). */
-export const CDN_BEHAVIOURS = ['honest', 'garbage', 'colluding', 'stingy'] as const
+export const CDN_BEHAVIOURS = ['honest', 'garbage', 'colluding', 'stingy', 'free-rider', 'duplicate-numbers', 'void-tickets'] as const
+/** `behaviour` as `role` plays it: one of its own, else honest. */
+function behaviourOf<R extends CdnRole>(role: R, b: (typeof CDN_BEHAVIOURS)[number]): (typeof CDN_ADVERSARIES)[R][number] {
+  return ((CDN_ADVERSARIES[role] as readonly string[]).includes(b) ? b : 'honest') as (typeof CDN_ADVERSARIES)[R][number]
+}
 
 /** A CDN role's configuration: node flags, or a test's object. */
 export const CdnConfigSchema = z.object({
   behaviour: z.enum(CDN_BEHAVIOURS).default('honest'),
-  /** Colluding mode: the partner's peer id (a client's cache, a cache's client). */
-  partner: z.string().optional(),
+  /**
+   * Colluding mode: the partners' peer ids (a client's caches, a cache's clients): one, a list, or a comma-separated
+   * list. Several colluding caches sharing a client are Sybil caches of one operator.
+   */
+  partner: z.union([z.string(), z.array(z.string())]).optional(),
+  /** Free-rider client: fresh identities it takes at most once cut off (each from `RoleComponents.newIdentity`). */
+  identities: z.coerce.number().int().min(0).default(4),
+  /**
+   * Publisher, microcash: the escrow's penalty deposit (funded as the scheme's `reserves`; half of it compensates
+   * caches harmed by a duplicated number, docs/microcash.md). Default none.
+   */
+  penalty: z.coerce.bigint().min(0n).optional(),
   contentId: z.string().default('content'),
   /** Publisher: the content, or its size and seed (`makeContent`). */
   content: z.instanceof(Uint8Array).optional(),
@@ -70,7 +91,7 @@ export const CdnConfigSchema = z.object({
 })
 export type CdnConfig = z.output<typeof CdnConfigSchema>
 
-export interface CdnPublisherHandle extends RoleHandle { role: 'publisher'; publisher: Publisher; payer: PayerSide; content: Uint8Array }
+export interface CdnPublisherHandle extends RoleHandle { role: 'publisher'; publisher: Publisher; payer: PayerSide; content: Uint8Array; behaviour: PublisherBehaviour }
 export interface CdnCacheHandle extends RoleHandle { role: 'cache'; cache: Cache; payee: PayeeSide; behaviour: CacheBehaviour }
 export interface CdnClientHandle extends RoleHandle {
   role: 'client'
@@ -109,14 +130,30 @@ function need<T>(v: T | undefined, what: string, role: CdnRole): T {
   return v
 }
 
+/**
+ * A cheating publisher acts through its payer (the payment layer's `unsafeAdversary` option, simulation only):
+ * `duplicate-numbers` needs microcash, `void-tickets` the lottery. Each attempt is reported as an `attack` event.
+ */
+function publisherAdversary(behaviour: PublisherBehaviour, scheme: string, c: RoleComponents): Record<string, unknown> {
+  if (behaviour === 'honest') return {}
+  const want = behaviour === 'duplicate-numbers' ? 'microcash' : 'lottery'
+  if (scheme !== want) throw new CdnWiringError(`A ${behaviour} publisher needs the ${want} scheme, not ${scheme}`, { code: 'CDN_WIRING', hints: [`run it with scheme ${want}`] })
+  const onAttack = (e: { what: string }) => c.onEvent({ kind: 'attack', ...e })
+  return { unsafeAdversary: behaviour === 'duplicate-numbers' ? { duplicateNumbers: true, onAttack } : { voidTickets: true, onAttack } }
+}
+
 async function wirePublisher(c: RoleComponents, cfg: CdnConfig): Promise<CdnPublisherHandle> {
   const { scheme, context } = need(c.payments, 'payments', 'publisher')
   const content = cfg.content ?? makeContent(cfg.contentBytes, cfg.contentSeed)
   const chunkCount = Math.ceil(content.length / (cfg.chunkSize ?? CAPNET_DEFAULT_PARAMS.chunkSize))
   // The scheme sizes the payer for this run (microcash: an escrow with a handful of winners, not the default).
   const plan = cfg.plan ?? schemeByName(scheme).plan({ expectedPayments: cfg.expectedChunks ?? 8 * chunkCount, payees: cfg.maxCaches, pricePerPayment: cfg.pricePerChunk })
-  await fundPayer(scheme, { ...context, options: plan.fundOptions }, { deposit: plan.deposit > CDN_DEFAULT_DEPOSIT ? plan.deposit : CDN_DEFAULT_DEPOSIT })
-  const payer = await createPayer(scheme, { ...context, options: plan.payerOptions })
+  const behaviour = behaviourOf('publisher', cfg.behaviour)
+  const me = privateKeyToAddress(context.key)
+  // microcash: the sum of `reserves` is the escrow's penalty deposit (the payee named does not matter).
+  const reserves = scheme === 'microcash' && cfg.penalty ? [{ payee: me, amount: cfg.penalty }] : undefined
+  await fundPayer(scheme, { ...context, options: plan.fundOptions }, { deposit: plan.deposit > CDN_DEFAULT_DEPOSIT ? plan.deposit : CDN_DEFAULT_DEPOSIT, reserves })
+  const payer = await createPayer(scheme, { ...context, options: { ...plan.payerOptions, ...publisherAdversary(behaviour, scheme, c) } })
   const fundMutex = createMutex()
   const publisher = await createPublisher({
     transport: c.transport, payer, signer: keySigner(context.key), reputation: createReputation({ clock: c.clock }), clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
@@ -128,7 +165,7 @@ async function wirePublisher(c: RoleComponents, cfg: CdnConfig): Promise<CdnPubl
   })
   c.onEvent({ kind: 'published', bytes: content.length, sha256: contentDigest(content), chunks: publisher.manifest.chunkCount, payer: payer.address, scheme, ...(plan.facts ? { plan: plan.facts } : {}) })
   return {
-    role: 'publisher', publisher, payer, content, ready: Promise.resolve(),
+    role: 'publisher', publisher, payer, content, behaviour, ready: Promise.resolve(),
     run: ({ signal }) => untilAborted(signal),
     async stop() {
       const e: ServiceEvent = { kind: 'stats', stats: publisher.stats() }
@@ -143,7 +180,7 @@ async function wirePublisher(c: RoleComponents, cfg: CdnConfig): Promise<CdnPubl
 async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHandle> {
   const { scheme, context } = need(c.payments, 'payments', 'cache')
   const publisherAddr = need(c.bootstrap, 'bootstrap', 'cache')
-  const behaviour: CacheBehaviour = cfg.behaviour === 'stingy' ? 'honest' : cfg.behaviour
+  const behaviour: CacheBehaviour = behaviourOf('cache', cfg.behaviour)
   const payee = await createPayee(scheme, context)
   // A restart: redeem what the store holds from before, whether or not the publisher takes us back (a chain that
   // cannot be reached now leaves it stored for the settle at stop).
@@ -182,8 +219,9 @@ async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHan
 
 async function wireClient(c: RoleComponents, cfg: CdnConfig): Promise<CdnClientHandle> {
   const publisherAddr = need(c.bootstrap, 'bootstrap', 'client')
-  const behaviour: ClientBehaviour = cfg.behaviour === 'garbage' ? 'honest' : cfg.behaviour
-  const client = createClient({ transport: c.transport, clock: c.clock, logger: c.logger, onEvent: c.onEvent }, { publisher: publisherAddr, contentId: cfg.contentId, behaviour, partner: cfg.partner })
+  const behaviour: ClientBehaviour = behaviourOf('client', cfg.behaviour)
+  if (behaviour === 'free-rider' && cfg.identities > 0) need(c.newIdentity, 'newIdentity', 'client')
+  const client = createClient({ transport: c.transport, clock: c.clock, logger: c.logger, onEvent: c.onEvent, newIdentity: c.newIdentity }, { publisher: publisherAddr, contentId: cfg.contentId, behaviour, partner: cfg.partner, identities: cfg.identities })
   let rounds = 0
   let digest: string | undefined
   let error: string | undefined
@@ -226,7 +264,7 @@ export const cdnMarket = {
   name: 'cdn',
   description: 'a publisher pays caches per chunk delivered to its clients, proven by CAPnet puzzles',
   roles: CDN_ROLES,
-  adversaries: { publisher: ['honest'], cache: ['honest', 'garbage', 'colluding'], client: ['honest', 'stingy', 'colluding'] },
+  adversaries: CDN_ADVERSARIES,
   paidRoles: ['publisher', 'cache'],
   configSchema: CdnConfigSchema,
   wire,

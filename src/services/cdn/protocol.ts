@@ -106,9 +106,23 @@ export const fetchReplyCodec = createBinaryCodec(FetchReplySchema, { maxBytes: D
 export const ClaimProofSchema = z.object({ requestId: bytes(), chunkIndex: z.number().int().min(0), secret: bytes(32).optional() })
 export type ClaimProof = z.infer<typeof ClaimProofSchema>
 
-export const CollideReplySchema = z.object({ cacheSecret: bytes(32), contentId, chunk: bytes() })
-export const collideCodec = createCodec(z.object({ contentId, chunkIndex: z.number().int().min(0) }), { maxBytes: 1024, name: CDN_COLLUDE })
+/**
+ * The colluders' side channel (adversarial modes only, docs/cdn.md#adversaries): a partner client asks a colluding
+ * cache for its chunk and secret; with `claim` (Sybil caches: every slot of the bundle was the operator's, so the
+ * client solved the puzzle from their chunks alone) it hands the cache the secret to claim its slot without serving.
+ * The reply's `paid` says whether that claim was paid.
+ */
+export const CollideReplySchema = z.object({ cacheSecret: bytes(32), contentId, chunk: bytes(), paid: z.boolean().optional() })
+export const collideCodec = createCodec(z.object({
+  contentId, chunkIndex: z.number().int().min(0), claim: z.object({ requestId: bytes(), secret: bytes(32) }).optional(),
+}), { maxBytes: 1024, name: CDN_COLLUDE })
 export const collideReplyCodec = createCodec(CollideReplySchema, { maxBytes: DEFAULT_MAX_MESSAGE_BYTES, name: CDN_COLLUDE })
+
+/** A partner option as a list: one peer id, a list, or a comma-separated list (`souk node --partner a,b`). */
+export function partnerList(p: string | readonly string[] | undefined): string[] {
+  if (p === undefined) return []
+  return (typeof p === 'string' ? p.split(',') : [...p]).map((x) => x.trim()).filter((x) => x.length > 0)
+}
 
 const ORDER_LABEL = Buffer.from('souk/cdn/pay-order/v1')
 

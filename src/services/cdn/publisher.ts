@@ -344,6 +344,7 @@ export async function createPublisher(c: PublisherComponents, o: PublisherOption
       if (p.secret) {
         if (!verifySolution(b.record.puzzle, p.secret)) {
           if (payee) c.reputation?.observe(payee, { kind: 'proof-missed', source: 'self' })
+          emit({ kind: 'caught', who: server, why: 'wrong puzzle secret', role: 'cache', payee })
           return { ok: false, reason: 'wrong puzzle secret' }
         }
         if (payee) c.reputation?.observe(payee, { kind: 'proof-passed', source: 'self' })

@@ -27,7 +27,7 @@ import type { PaymentPlan } from '../../payments/scheme.js'
 import type { SchemeName, SettleReport } from '../../payments/types.js'
 import type { RoleComponents } from '../market.js'
 import { cdnMarket, CdnConfigSchema, contentDigest, type CdnCacheHandle, type CdnClientHandle, type CdnConfig, type CdnHandle, type CdnRole } from './market.js'
-import type { CacheBehaviour, CacheStats, ClientBehaviour, ClientStats, EventSink, PublisherStats } from './types.js'
+import type { CacheBehaviour, CacheStats, ClientBehaviour, ClientStats, EventSink, PublisherBehaviour, PublisherStats } from './types.js'
 
 export { CDN_DEFAULT_PRICE_PER_CHUNK, CDN_DEFAULT_DEPOSIT, CDN_DEFAULT_RESERVE } from './market.js'
 
@@ -51,8 +51,16 @@ export interface CdnScenarioOptions {
   keys?: Hex[]
   cacheBehaviours?: CacheBehaviour[]
   clientBehaviours?: ClientBehaviour[]
-  /** Colluding client i partners with colluding cache partnerOf[i] (indices). */
-  partnerOf?: Record<number, number>
+  /** Colluding client i partners with colluding cache(s) partnerOf[i] (indices; several: Sybil caches of one operator). */
+  partnerOf?: Record<number, number | number[]>
+  /** The publisher's behaviour (`duplicate-numbers` with microcash, `void-tickets` with the lottery). */
+  publisherBehaviour?: PublisherBehaviour
+  /** microcash: the escrow's penalty deposit (CdnConfig.penalty). */
+  penalty?: bigint
+  /** Each client fetches the content this many times (default 1). */
+  rounds?: number
+  /** Free-rider clients: fresh identities each may take (CdnConfig.identities). */
+  identities?: number
   puzzle?: { rounds?: number; pieceSize?: number; cachesPerRequest?: number }
   logger?: Logger
   onEvent?: EventSink
@@ -93,7 +101,9 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
     content, chunkSize: o.chunkSize, pricePerChunk: o.pricePerChunk, maxCaches: o.caches, cachesPerRequest: o.puzzle?.cachesPerRequest,
     puzzle: o.puzzle ? { rounds: o.puzzle.rounds, pieceSize: o.puzzle.pieceSize } : undefined,
     expectedChunks: o.clients * Math.ceil(content.length / (o.chunkSize ?? 128 * 1024)), plan: o.plan, lateClaimDelayMs: 500,
+    rounds: o.rounds, identities: o.identities, penalty: o.penalty,
   })
+  const partnersOf = (client: number): number[] => { const p = o.partnerOf?.[client]; return p === undefined ? [] : Array.isArray(p) ? p : [p] }
   const components = async (name: string, role: CdnRole, key: Hex | undefined, bootstrap: string | undefined): Promise<RoleComponents> => {
     const transport = await o.newTransport(name)
     transports.push(transport)
@@ -112,15 +122,15 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
   }
   const started = o.clock.now()
   try {
-    const publisher = await wire('publisher', 'publisher', keys[0], undefined, base)
+    const publisher = await wire('publisher', 'publisher', keys[0], undefined, { ...base, behaviour: o.publisherBehaviour ?? 'honest' })
     const publisherAddr = transports[0].addresses()[0]
     // Clients' transports first: a colluding cache is told its partner client's peer id.
     const clientTs = await Promise.all(Array.from({ length: o.clients }, async (_, i) => { const t = await o.newTransport(`client-${i}`); transports.push(t); return t }))
     const caches: { h: CdnCacheHandle; peer: string; payee: Address }[] = []
     for (let i = 0; i < o.caches; i++) {
-      const partnerClient = Object.entries(o.partnerOf ?? {}).find(([, c]) => c === i)?.[0]
+      const partnerClients = clientTs.filter((_, k) => partnersOf(k).includes(i)).map((t) => t.peerId)
       const h = await wire('cache', `cache-${i}`, keys[1 + i], publisherAddr, {
-        ...base, behaviour: o.cacheBehaviours?.[i] ?? 'honest', partner: partnerClient !== undefined ? clientTs[Number(partnerClient)].peerId : undefined,
+        ...base, behaviour: o.cacheBehaviours?.[i] ?? 'honest', partner: partnerClients.length > 0 ? partnerClients : undefined,
       })
       caches.push({ h, peer: transports[transports.length - 1].peerId, payee: h.payee.address })
       if (o.sequential) await h.ready
@@ -128,12 +138,15 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
     await Promise.all(caches.map((c) => c.h.ready))
     const clients: CdnClientHandle[] = []
     for (const [i, t] of clientTs.entries()) {
-      const partnerCache = o.partnerOf?.[i]
-      const cfg: CdnConfig = { ...base, behaviour: o.clientBehaviours?.[i] ?? 'honest', partner: partnerCache !== undefined ? caches[partnerCache].peer : undefined }
+      const partnerCaches = partnersOf(i).map((k) => caches[k].peer)
+      const cfg: CdnConfig = { ...base, behaviour: o.clientBehaviours?.[i] ?? 'honest', partner: partnerCaches.length > 0 ? partnerCaches : undefined }
       const name = `client-${i}`
+      let identity = 0
       const h = await cdnMarket.wire('client', {
         transport: t, clock: o.clock, rng: forkRng(o.rng, name), logger: log.child(name), bootstrap: publisherAddr,
         onEvent: (e) => o.onEvent?.({ ...e, role: 'client', name }), openDb: () => openDatabase(':memory:'),
+        // A free rider's fresh identities: new peers on the same network, stopped with the others.
+        newIdentity: async () => { const n = await o.newTransport(`${name}~${++identity}`); transports.push(n); return n },
       }, cfg)
       handles.push(h)
       clients.push(h)

@@ -49,6 +49,12 @@ export interface CacheStats {
   forgedClaimsPaid: number
   /** Of those, claims without a secret paid because the bundle was in fact proven (valid late claims). */
   forgedClaimsLateValid: number
+  /**
+   * Colluding mode, Sybil caches: claims made with a secret a partner client solved from the colluders' chunks alone
+   * (every slot of its bundle was theirs), for slots this cache never served; and how many were paid.
+   */
+  sybilClaims: number
+  sybilClaimsPaid: number
 }
 
 export interface ClientStats {
@@ -69,10 +75,28 @@ export interface ClientStats {
   /** Adversarial modes: attempts to skip honest caches, and how many failed. */
   shortcutAttempts: number
   shortcutFailures: number
-  /** Stingy mode: chunks received without paying, and the reason we were cut off. */
+  /** Stingy and free-rider modes: chunks received without paying, and the reason we were cut off. */
   unpaidChunks: number
   cutOff?: string
+  /**
+   * Colluding mode with several partner caches (Sybil caches): bundles whose every slot was a partner's, solved from
+   * the partners' chunks without downloading anything, and the slots of those bundles the partners were paid for.
+   */
+  captured: number
+  capturedSlotsPaid: number
+  /**
+   * Free-rider mode: fresh identities (transport peer ids) taken after being cut off (the first one not counted), and
+   * the unpaid chunks received per identity and cache (`unpaidFrom[identity][cache]`, at most 1 each).
+   */
+  identities: number
+  unpaidFrom: Record<string, Record<string, number>>
 }
 
 export type CacheBehaviour = 'honest' | 'garbage' | 'colluding'
-export type ClientBehaviour = 'honest' | 'stingy' | 'colluding'
+export type ClientBehaviour = 'honest' | 'stingy' | 'colluding' | 'free-rider'
+/**
+ * `duplicate-numbers` (microcash): issues the same ticket numbers to every cache; `void-tickets` (lottery): tries to
+ * void the caches' winners with tickets of its own in their lanes. Both act through the payer's `unsafeAdversary`
+ * option (simulation only), never through the protocol code.
+ */
+export type PublisherBehaviour = 'honest' | 'duplicate-numbers' | 'void-tickets'
