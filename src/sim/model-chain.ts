@@ -1020,8 +1020,10 @@ export class ModelProvider implements Eip1193Provider {
         moveEth(msg.from, created, msg.value)
       } else {
         meter.warmAccounts.add(lower(msg.to))
-        moveEth(msg.from, msg.to, msg.value)
         const rec = this.w.contracts.get(lower(msg.to))
+        // No Souk contract has a payable function: value sent to one reverts (plain ETH moves between accounts).
+        if (rec && msg.value !== 0n) throw new Revert('0x', 'value sent to a non-payable contract')
+        moveEth(msg.from, msg.to, msg.value)
         if (rec) result = this.callContract(meter, rec, msg.to, msg.from, msg.data, blockNumber, timestamp, true)
       }
     } catch (e) {
