@@ -56,14 +56,13 @@ async function scenarioOn(kind: 'evm' | 'model', seed: string) {
       const d = decodeEventLog({ abi: abis.TicketBrokerAbi, data: l.data, topics: l.topics })
       return { block: l.blockNumber, eventName: d.eventName, args: d.args }
     })
-    return { r, tokens, eth, events, deployment, blocks: await chain.blockNumber() }
+    return { r, tokens, eth, events, deployment, blocks: await chain.blockNumber(), head: (await chain.public.getBlock()).hash }
   } finally {
     await chain.close()
   }
 }
 
-test('the CDN scenario with the lottery gives the same results on the model chain as on the EVM', async () => {
-  const seed = 'model-chain-agreement'
+for (const seed of (process.env.MC_SEEDS ?? 'model-chain-agreement,model-chain-b').split(',')) test(`the CDN scenario with the lottery gives the same results on the model chain as on the EVM (seed ${seed})`, async () => {
   const evm = await scenarioOn('evm', seed)
   const model = await scenarioOn('model', seed)
   assert.equal(model.deployment.token, evm.deployment.token, 'the same addresses')
@@ -90,6 +89,55 @@ test('the CDN scenario with the lottery gives the same results on the model chai
   for (const a of Object.keys(evm.eth)) {
     const d = model.eth[a]! - evm.eth[a]!
     assert.ok(d <= ETH_TOLERANCE_WEI && -d <= ETH_TOLERANCE_WEI, `ETH of ${a}: ${model.eth[a]} vs ${evm.eth[a]} (off by ${d} wei)`)
+  }
+})
+
+test('the model chain is deterministic: the same scenario and seed give the same block hashes', async () => {
+  const a = await scenarioOn('model', 'model-chain-determinism')
+  const b = await scenarioOn('model', 'model-chain-determinism')
+  assert.equal(b.head, a.head)
+  assert.deepEqual(b.events, a.events)
+})
+
+test('the model provider: timestamps from now, blocks chained by hash, manual mining, snapshots, log filters', async () => {
+  let now = 5_000
+  const chain = await createModelChain({ accounts: 3, now: () => now })
+  try {
+    const d = await deploySouk(chain, chain.devKeys[0])
+    const b1 = await chain.public.getBlock({ blockNumber: 1n })
+    const b0 = await chain.public.getBlock({ blockNumber: 0n })
+    assert.equal(b0.timestamp, 5n, 'genesis at now()')
+    assert.equal(b1.parentHash, b0.hash)
+    assert.equal(b1.timestamp, 6n, 'one second past its parent while the clock stands still')
+    now = 100_000
+    await chain.dev!.mine(1)
+    assert.equal((await chain.public.getBlock()).timestamp, 100n, 'the simulated clock sets the next timestamp')
+    // manual mining: two transactions, one block
+    await chain.dev!.setAutomine(false)
+    const [k1, k2] = [chain.devKeys[1]!, chain.devKeys[2]!]
+    const [a1, a2] = [privateKeyToAddress(k1), privateKeyToAddress(k2)]
+    const h1 = await chain.wallet(k1).writeContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'faucet', args: [a1, 5n], gas: 100_000n })
+    const h2 = await chain.wallet(k2).writeContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'faucet', args: [a2, 7n], gas: 100_000n })
+    assert.equal(await chain.public.getTransactionReceipt({ hash: h1 }).catch(() => null), null, 'pending until mined')
+    await chain.dev!.mine(1)
+    const [r1, r2] = [await chain.public.getTransactionReceipt({ hash: h1 }), await chain.public.getTransactionReceipt({ hash: h2 })]
+    assert.equal(r1.blockNumber, r2.blockNumber)
+    assert.equal(r2.cumulativeGasUsed, r1.gasUsed + r2.gasUsed)
+    await chain.dev!.setAutomine(true)
+    // log filters by event and indexed argument
+    const drips = await chain.public.getContractEvents({ address: d.token, abi: abis.SoukTokenAbi, eventName: 'FaucetDripped', args: { to: a2 }, fromBlock: 0n })
+    assert.deepEqual(drips.map((l) => l.args.amount), [7n])
+    // snapshots
+    const snap = await chain.dev!.snapshot()
+    await write(chain, chain.wallet(k1), { address: d.token, abi: abis.SoukTokenAbi, functionName: 'transfer', args: [a2, 5n] })
+    assert.equal(await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [a2] }), 12n)
+    await chain.dev!.revert(snap)
+    assert.equal(await chain.public.readContract({ address: d.token, abi: abis.SoukTokenAbi, functionName: 'balanceOf', args: [a2] }), 7n)
+    await write(chain, chain.wallet(k1), { address: d.token, abi: abis.SoukTokenAbi, functionName: 'transfer', args: [a2, 1n] })
+    await chain.dev!.setBalance(a1, 123n)
+    assert.equal(await chain.public.getBalance({ address: a1 }), 123n)
+  } finally {
+    await chain.close()
   }
 })
 
