@@ -44,7 +44,7 @@ export interface VoidTicketsAttempt {
    * `recipient-lane`: a ticket to the payee in its lane at the lane's last nonce, under a rand of the sender's own
    * (face 0, always winning), redeemed by the sender before the payee redeems anything in that lane — had it been
    * accepted, every winner of the lane would be spent (`TicketBrokerNonceUsed`). `self`: the same nonce on a ticket
-   * to the sender itself (mined: it touches only the sender's own lanes).
+   * to the sender itself, once per lane (mined: it touches only the sender's own lanes).
    */
   variant: 'recipient-lane' | 'self'
   payee: Address
@@ -77,6 +77,7 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
   const lastNonce = new Map<string, bigint>()
   const laneKey = (payee: Address, p: LotteryParams) => `${payee}|${p.nextNonce >> 128n}`
   const adversary = ctx.unsafeAdversary
+  const selfVoided = new Set<string>()
 
   /** `voidTickets`: a self-signed ticket at the lane's last nonce, redeemed by us (see VoidTicketsAttempt). */
   async function tryToVoid(variant: VoidTicketsAttempt['variant'], payee: Address, p: LotteryParams): Promise<void> {
@@ -131,7 +132,8 @@ export async function createLotteryPayer(ctx: LotteryPayerContext): Promise<Paye
           if (adversary?.voidTickets && attacked !== `${laneKey(payee, params)}|${params.recipientRandHash}`) {
             attacked = `${laneKey(payee, params)}|${params.recipientRandHash}`
             await tryToVoid('recipient-lane', payee, params)
-            await tryToVoid('self', payee, params)
+            // Once per lane: after it, the sender's own mark in that lane is at its top.
+            if (!selfVoided.has(laneKey(payee, params))) { selfVoided.add(laneKey(payee, params)); await tryToVoid('self', payee, params) }
           }
           const lk = laneKey(payee, params)
           let nonce = lastNonce.get(lk) ?? -1n

@@ -176,5 +176,6 @@ test('attack: a sender voiding the caches\' winners with self-signed tickets in 
     assert.equal(await transfersTo(dep.contracts.lottery.ticketBroker, c.payee, from), c.settle!.received)
   }
   assert.equal(r.of('payments-lost').length, 0)
-  console.log(`void tickets: ${attempts.length} attempts (${inLane.length} in the caches' lanes, all ${inLane[0]?.outcome}); ${winners} winners, all paid`)
+  const self = attempts.filter((e) => e.variant === 'self')
+  console.log(`void tickets: ${attempts.length} attempts (${inLane.length} in the caches' lanes, all ${inLane[0]?.outcome}; ${self.length} to itself: ${[...new Set(self.map((e) => e.outcome))].join(', ')}); ${winners} winners, all paid`)
 })
