@@ -32,6 +32,7 @@ import { createEmbeddedProvider } from '../chain/embedded.js'
 import type { Chain, Eip1193Provider } from '../chain/types.js'
 import { deploySouk, type SoukDeployment } from '../payments/deploy.js'
 import type { Engine } from './engine.js'
+import { ModelProvider } from './model-chain.js'
 
 /** The genesis time of every simulated chain (2026-01-01T00:00:00Z): block hashes repeat from run to run. */
 export const SIM_GENESIS = new Date(Date.UTC(2026, 0, 1))
@@ -150,5 +151,42 @@ export async function simEvm(opts: { engine: Engine; keys: number }): Promise<Si
       released = true
       base.busy = false
     },
+  }
+}
+
+/**
+ * The model-backed chain for one run on `engine` (src/sim/model-chain.ts: the token and TicketBroker in TypeScript,
+ * gas as the EVM meters it): no EVM process and no thread, for runs too large for the real one. Made and deployed
+ * fresh for each run; its blocks follow the clock as the EVM's do.
+ */
+export async function simModelChain(opts: { engine: Engine; keys: number }): Promise<SimChain> {
+  const { engine } = opts
+  const provider = new ModelProvider({ accounts: keyBucket(opts.keys + 1), seed: 'souk-sim', now: () => engine.now() })
+  let requests = 0
+  let blocksMined = 0
+  let released = false
+  const counted: Eip1193Provider = {
+    request(a) {
+      if (released) return Promise.reject(new Error(`the simulated chain was released (a ${a.method} after the run ended)`))
+      requests++
+      return provider.request(a)
+    },
+  }
+  const chain = await chainFromProvider(counted, { kind: 'embedded', devKeys: provider.keys, dev: true, now: () => engine.now() })
+  const deployment = await deploySouk(chain, provider.keys[0])
+  return {
+    chain, deployment, keys: provider.keys,
+    startBlocks(ms) {
+      let cancel = () => {}
+      const tick = () => {
+        blocksMined++
+        void counted.request({ method: 'evm_mine' }).catch(() => {})
+        cancel = engine.after(ms, tick)
+      }
+      cancel = engine.after(ms, tick)
+      return () => cancel()
+    },
+    stats: () => ({ requests, blocksMined }),
+    async release() { released = true },
   }
 }

@@ -50,7 +50,7 @@ import type { Chain } from '../chain/types.js'
 import type { Clock } from '../core/clock.js'
 import type { SoukDeployment } from '../payments/deploy.js'
 import { createEngine, SimError, type Engine } from './engine.js'
-import { simEvm } from './chain.js'
+import { simEvm, simModelChain } from './chain.js'
 import type { Metrics, RunResult, SweepPoint } from './types.js'
 
 /** The parts of a scenario a run reads (src/sim/scenario.ts validates the whole file). */
@@ -296,13 +296,13 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     }
     byGroup.set(g.name, list)
   }
-  const sim = s.chain?.kind === 'model'
-    ? await (async () => { throw new SimError('The model-backed chain is not available in this build', { code: 'SIM_CHAIN', hints: ['Use chain: { kind: evm }.'] }) })()
-    : await simEvm({ engine, keys: keyed })
+  const sim = s.chain?.kind === 'model' ? await simModelChain({ engine, keys: keyed }) : await simEvm({ engine, keys: keyed })
   let k = 1
   for (const p of peers) if (paid.has(p.role)) p.key = sim.keys[k++]
   const { chain, deployment } = sim
   const dbs: Db[] = []
+  const extraTransports: Transport[] = []
+  let identities = 0
   const events: ServiceEvent[] = []
   const stops = new Map<string, ServiceEvent>()
   const loggers: ReturnType<typeof memoryLogger>[] = []
@@ -329,6 +329,14 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
       transport: p.transport, clock, rng: forkRng(root, p.name), logger: logger.child(p.name), bootstrap,
       onEvent: (e) => record(p.name, e),
       openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
+      // A fresh identity on the same network and in the same region (a free-riding client whitewashes with it).
+      newIdentity: async () => {
+        const id = `${p.name}~${++identities}`
+        regionOf.set(id, p.region)
+        const t = net.createTransport({ peerId: id })
+        extraTransports.push(t)
+        return t
+      },
     }
     if (p.key) c.payments = { scheme, context: { chain, deployment, key: p.key, clock, rng: forkRng(root, `${p.name}:payments`), logger: logger.child(`${p.name}:payments`) } }
     return c
@@ -410,7 +418,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     onProgress?.(1)
     return { metrics, delivered }
   } finally {
-    for (const p of peers) await p.transport.stop().catch(() => {})
+    for (const t of [...peers.map((p) => p.transport), ...extraTransports]) await t.stop().catch(() => {})
     for (const db of dbs) if (db.open) db.close()
     await sim.release()
   }
