@@ -24,7 +24,7 @@ import { runCdnScenario, type CdnScenarioOptions } from './scenario.js'
 let chain: Chain
 let dep: SoukDeployment
 before(async () => {
-  chain = await createChain({ kind: 'embedded', accounts: 128 })
+  chain = await createChain({ kind: 'embedded', accounts: 160 }) // fresh keys for every run (20 Sybil runs of 6 keys)
   dep = await deploySouk(chain, chain.devKeys[0])
 })
 after(async () => { await chain.close() })
