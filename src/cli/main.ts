@@ -23,6 +23,7 @@ Examples:
   souk market --servers 20 --buyers 60           a market round by round: price convergence, time to deal, who got hired
   souk threat check models/cdn.yaml              exits non-zero while a threat case is open
   souk viability --preset bbc-iplayer            offload and cost of peer-assisted delivery (HTML in reports/)
+  souk sim sweep scenarios/cdn-sweep.yaml        the simulator: a sweep of real roles on simulated time (report in sim-results/)
   souk clean --dry-run                           old testnet run directories in the temp dir, and their size
 
 JSON for scripts: every --json prints only JSON on stdout; through npm use \`npm run -s souk -- … --json | jq\`.
