@@ -389,6 +389,20 @@ test('a call to a contract the model does not run is a ModelChainUnsupportedErro
         return true
       },
     )
+    // A transaction to one: the same typed error, and nothing mined.
+    const before = await chain.blockNumber()
+    const err = await write(chain, chain.wallet(chain.devKeys[1]!), { address: d.contracts.channel.paymentChannel, abi: abis.PaymentChannelAbi, functionName: 'startClose', args: [`0x${'11'.repeat(32)}`], gas: 100_000n }).catch((e: unknown) => e)
+    let c: unknown = err
+    while (c && !(c instanceof ModelChainUnsupportedError)) c = (c as { cause?: unknown }).cause
+    assert.ok(c instanceof ModelChainUnsupportedError, String(err))
+    assert.equal(c.fn, 'startClose')
+    assert.equal(await chain.blockNumber(), before)
+    // Initcode that is no Souk artifact is refused too.
+    await assert.rejects(chain.wallet(chain.devKeys[1]!).sendTransaction({ data: '0x600160005260206000f3', gas: 100_000n }), (e: unknown) => {
+      let x: unknown = e
+      while (x && !(x instanceof ModelChainUnsupportedError)) x = (x as { cause?: unknown }).cause
+      return x instanceof ModelChainUnsupportedError
+    })
   } finally {
     await chain.close()
   }

@@ -1027,6 +1027,7 @@ export class ModelProvider implements Eip1193Provider {
         if (rec) result = this.callContract(meter, rec, msg.to, msg.from, msg.data, blockNumber, timestamp, true)
       }
     } catch (e) {
+      // Any failure leaves the state as it was: a revert (returned), or what the model cannot run (thrown).
       meter.rollback()
       rollbackEth()
       if (e instanceof Revert) return { ok: false as const, revert: e, gas: intrinsic + meter.gas, refund: 0, logs: [], created: null }
@@ -1147,28 +1148,41 @@ export class ModelProvider implements Eip1193Provider {
       type: tx.type as TxRecord['type'], maxFeePerGas: tx.maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas, gasPrice: tx.gasPrice, chainId: tx.chainId,
       r: sig.r, s: sig.s, v: sig.v ?? BigInt(sig.yParity ?? 0), yParity: sig.yParity,
     }
-    this.w.pending.push(rec)
-    if (this.automine) this.mine(this.takePending())
+    if (this.automine) this.mine([rec], { strict: true })
+    else this.w.pending.push(rec)
     return hash
   }
 
   /** Mines one block with `txs` (in order; a transaction that cannot run now is dropped, as a node would). */
-  private mine(txs: TxRecord[]): BlockRecord {
+  private mine(txs: TxRecord[], opts: { strict?: boolean } = {}): BlockRecord {
     const parent = this.latest
     const number = parent.number + 1n
     const timestamp = this.nextTimestampValue()
+    const setTimestamp = this.w.nextTimestamp
     this.w.nextTimestamp = undefined
     const baseFee = nextBaseFee(parent)
     let used = 0n
     const included: TxRecord[] = []
     const logs: Omit<LogRecord, 'blockHash'>[] = []
+    const logRange: [number, number][] = []
     for (const t of txs.sort((a, b) => (lower(a.from) === lower(b.from) ? a.nonce - b.nonce : 0))) {
       const acc = this.account(t.from)
       if (t.nonce !== acc.nonce) continue
       const maxFee = t.maxFeePerGas ?? t.gasPrice ?? 0n
       if (maxFee < baseFee) continue
       const price = t.maxFeePerGas !== undefined ? (baseFee + (t.maxPriorityFeePerGas ?? 0n) < maxFee ? baseFee + (t.maxPriorityFeePerGas ?? 0n) : maxFee) : t.gasPrice!
-      const r = this.execute({ from: t.from, to: t.to, data: t.input, value: t.value, nonce: t.nonce }, number, timestamp, { commit: true })
+      let r: ReturnType<ModelProvider['execute']>
+      try {
+        r = this.execute({ from: t.from, to: t.to, data: t.input, value: t.value, nonce: t.nonce }, number, timestamp, { commit: true })
+      } catch (e) {
+        // What the model cannot run: sent with automine (one transaction, nothing of this block done yet), a typed
+        // error and no block; queued while automine was off, mined as failed with no revert data.
+        if (opts.strict || !(e instanceof ModelChainUnsupportedError)) {
+          this.w.nextTimestamp = setTimestamp
+          throw e
+        }
+        r = { ok: false, revert: new Revert('0x', e.message), gas: G_TX + calldataGas(hexToBytes(t.input)), refund: 0, logs: [], created: null }
+      }
       acc.nonce++
       let gasUsed = BigInt(r.gas)
       if (r.ok) {
@@ -1180,25 +1194,23 @@ export class ModelProvider implements Eip1193Provider {
       acc.balance -= gasUsed * price
       used += gasUsed
       const index = included.length
-      const txLogs = r.ok ? r.logs.map((l, i) => ({ ...l, address: getAddress(l.address), blockNumber: number, transactionHash: t.hash, transactionIndex: index, logIndex: logs.length + i })) : []
-      logs.push(...txLogs)
+      const first = logs.length
+      if (r.ok) r.logs.forEach((l, i) => logs.push({ ...l, address: getAddress(l.address), blockNumber: number, transactionHash: t.hash, transactionIndex: index, logIndex: first + i }))
       t.blockNumber = number
       t.index = index
       t.receipt = { gasUsed, cumulativeGasUsed: used, effectiveGasPrice: price, status: r.ok ? 'success' : 'reverted', contractAddress: r.ok ? r.created : null, logs: [] }
       if (!r.ok) t.revertData = r.revert.data
-      ;(t as { _logs?: typeof txLogs })._logs = txLogs
+      logRange.push([first, logs.length])
       included.push(t)
     }
     const header = { number, parentHash: parent.hash, timestamp, baseFeePerGas: baseFee, gasLimit: this.gasLimit, gasUsed: used, txs: included.map((t) => t.hash) }
     const hash = blockHash(header)
     const block: BlockRecord = { ...header, hash, logs: logs.map((l) => ({ ...l, blockHash: hash })) }
-    for (const t of included) {
+    included.forEach((t, i) => {
       t.blockHash = hash
-      const own = (t as { _logs?: LogRecord[] })._logs ?? []
-      delete (t as { _logs?: LogRecord[] })._logs
-      t.receipt!.logs = block.logs.filter((l) => own.some((o) => o.logIndex === l.logIndex))
+      t.receipt!.logs = block.logs.slice(logRange[i]![0], logRange[i]![1])
       this.w.txs.set(t.hash, t)
-    }
+    })
     this.w.blocks.push(block)
     this.w.blockByHash.set(hash, block)
     return block
