@@ -148,3 +148,27 @@ test("another scenario's results directory is refused", async () => {
   const other = { ...scenario(), seed: 43 }
   await assert.rejects(runSweep({ scenario: other, outDir: dir, workers: 0, runner: fixtureRunner as never }), (e: unknown) => e instanceof SweepError && /holds the results of another scenario/.test(e.message) && /--out/.test(e.message))
 })
+
+test('with the real runner (run.ts, the EVM): the same sweep hash on this thread and on 2 worker threads', async () => {
+  const s = parseScenario(`souk: scenario/1
+name: sweep-real
+market: cdn
+seed: 21
+runs: 1
+durationMs: 60000
+content: { bytes: 16384, chunkSize: 4096 }
+peers:
+  - { name: publisher, role: publisher }
+  - { name: cache, role: cache, count: 1 }
+  - { name: client, role: client, count: 2 }
+sweep:
+  cartesian: { "network.jitterMs": [0, 5] }
+`, 'sweep-real.yaml')
+  const inline = await runSweep({ scenario: s, outDir: tmp(), workers: 0 })
+  const pooled = await runSweep({ scenario: s, outDir: tmp(), workers: 2 })
+  assert.equal(inline.failed, 0, JSON.stringify(inline.summary.failed))
+  assert.equal(pooled.failed, 0, JSON.stringify(pooled.summary.failed))
+  assert.equal(pooled.summary.sweepHash, inline.summary.sweepHash)
+  assert.deepEqual(pooled.summary, inline.summary)
+  assert.ok(inline.summary.points.every((p) => p.metrics.clientsOk?.mean === 2))
+})

@@ -30,7 +30,7 @@ export function loadRunner(runnerModule?: string): Promise<Runner<Scenario>> {
   let r = runners.get(key)
   if (!r) {
     r = (async () => {
-      if (!runnerModule) return (await import('./run.js')).runScenarioPoint as Runner<Scenario>
+      if (!runnerModule) { const run: Runner<Scenario> = (await import('./run.js')).runScenarioPoint; return run }
       const href = /^[a-z]+:/i.test(runnerModule) ? runnerModule : new URL(runnerModule, `file://${process.cwd()}/`).href
       const m = (await import(href)) as { runScenarioPoint?: Runner<Scenario>; default?: Runner<Scenario> }
       const fn = m.runScenarioPoint ?? m.default
