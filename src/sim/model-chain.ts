@@ -1265,8 +1265,9 @@ export class ModelProvider implements Eip1193Provider {
       if (!b) throw rpcError(`Unknown block ${String(f.blockHash)}`, -32000)
       from = to = b.number
     } else {
-      from = (this.blockOf(f.fromBlock ?? 'latest') ?? this.latest).number
-      to = f.toBlock === undefined || f.toBlock === 'latest' || f.toBlock === 'pending' ? this.latest.number : BigInt(f.toBlock as string)
+      const tagNumber = (t: unknown) => (t === undefined || typeof t !== 'string' || !t.startsWith('0x') ? (this.blockOf(t ?? 'latest') ?? this.latest).number : BigInt(t))
+      from = tagNumber(f.fromBlock)
+      to = tagNumber(f.toBlock)
       if (to > this.latest.number) to = this.latest.number
     }
     const addrs = f.address === undefined || f.address === null ? undefined : (Array.isArray(f.address) ? f.address : [f.address]).map((a) => lower(a as string))
