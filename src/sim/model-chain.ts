@@ -399,7 +399,11 @@ function ticketBrokerModel(args: readonly unknown[], self: Address, chainId: num
     return keccak256(b)
   }
 
-  /** OpenZeppelin ECDSA.tryRecover(hash, v, r, s) == expected: high s, v ∉ {27, 28} and unrecoverable pairs fail. */
+  /**
+   * OpenZeppelin ECDSA.tryRecover(hash, v, r, s) == expected: high s, v ∉ {27, 28} and unrecoverable pairs fail.
+   * Recoveries are remembered (bounded): a transaction is executed twice, estimated then mined, and recovery is
+   * most of what a redemption costs the model.
+   */
   function signedBy(digest: Uint8Array, r: bigint, s: bigint, v: number, expected: string): boolean {
     if (s > SECP256K1_HALF_N) return false
     if (v !== 27 && v !== 28) return false
@@ -407,9 +411,17 @@ function ticketBrokerModel(args: readonly unknown[], self: Address, chainId: num
     writeWord(sig, 0, r)
     writeWord(sig, 32, s)
     sig[64] = v
-    const got = recoverDigest(digest, sig)
-    return got.ok && lower(got.address) === lower(expected)
+    const key = `${Buffer.from(digest).toString('latin1')}${Buffer.from(sig).toString('latin1')}`
+    let signer = recovered.get(key)
+    if (signer === undefined) {
+      const got = recoverDigest(digest, sig)
+      signer = got.ok ? lower(got.address) : ''
+      if (recovered.size >= 8192) recovered.clear()
+      recovered.set(key, signer)
+    }
+    return signer !== '' && signer === lower(expected)
   }
+  const recovered = new Map<string, string>()
 
   function draw(r: bigint, s: bigint, v: number, rand: bigint): bigint {
     const b = new Uint8Array(97)
