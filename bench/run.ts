@@ -3,7 +3,7 @@
  * figure with its in-run baseline ratio, and writes bench/results/<name>.json (file and field names are an
  * interface: keep them stable). Benchmarks are not tests: nothing here asserts a speed.
  *
- * Usage: npm run bench [-- payments microcash cdn storage compute capnet net soak market]
+ * Usage: npm run bench [-- payments microcash cdn storage compute capnet net soak market sim]
  */
 import { writeResult, benchPayments } from './payments.js'
 
@@ -81,6 +81,17 @@ const all: Bench[] = [
       ['medianTimeToDealMs', '≤ 1,000 ms with 1 % loss (Golem happy path ~5,000)'],
       ['reputationObservationsToWithin5pct', '≤ 200'],
       ['priceConvergenceRounds', '≤ 50 (within 2 % of the competitive price)'],
+    ],
+  },
+  {
+    name: 'sim',
+    run: async () => (await import('./sim.js')).benchSim({ log: (s) => process.stderr.write(`  ${s}\n`) }),
+    targets: [
+      ['engineEventsPerSecond', '>= 2,000,000 with 10^6 pending (bare binary heap: bareHeapEventsPerSecond)'],
+      ['protocolMessagesPerSecond', '>= 100,000 with the real CDN roles (memory transport alone: bareTransportMessagesPerSecond)'],
+      ['secondsFor10kPeers1MDeliveries', '< 600 on 2 cores'],
+      ['peakRssMBFor100kPeers', '< 8,000'],
+      ['sweepRunsWithoutFailure', '1,000 of 1,000'],
     ],
   },
 ]

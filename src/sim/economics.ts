@@ -87,25 +87,53 @@ export async function scenarioEconomics(file: string, opts: { runs?: number; cwd
   }
 }
 
+/**
+ * The table for a threat model: every case that names a scenario (mitigated or accepted), one simulation per
+ * scenario. Scenario paths are relative to `cwd` (the repository root).
+ */
+export async function modelEconomics(modelPath: string, opts: { runs?: number; cwd?: string; runner?: PairRunner; onProgress?: (scenario: string, done: number, total: number) => void } = {}): Promise<CaseEconomics[]> {
+  const { loadThreatModel } = await import('../threat/load.js')
+  const { analysis } = loadThreatModel(resolve(opts.cwd ?? process.cwd(), modelPath))
+  const rows: CaseEconomics[] = []
+  const bySc = new Map<string, EconomicsRow>()
+  for (const c of analysis.cases) {
+    if (!c.scenario || (c.status !== 'mitigated' && c.status !== 'accepted')) continue
+    let row = bySc.get(c.scenario)
+    if (!row) {
+      const file = c.scenario
+      row = await scenarioEconomics(file, { runs: opts.runs, cwd: opts.cwd, runner: opts.runner, onProgress: (d, t) => opts.onProgress?.(file, d, t) })
+      bySc.set(c.scenario, row)
+    }
+    rows.push({ case: c.id, status: c.status, row })
+  }
+  return rows
+}
+
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toFixed(3))
 const fmtCi = (m: Description) => (m.n === 0 ? 'n/a' : m.n < 2 ? `${fmt(m.mean)}` : `${fmt(m.mean)} [${fmt(m.ci95[0])}, ${fmt(m.ci95[1])}]`)
 
 /** One row of the table per case: the case's id and status beside its scenario's figures. */
 export interface CaseEconomics { case: string; status: string; row: EconomicsRow }
 
-/** The table as Markdown: one line per case, money in price units, 95% intervals in brackets. */
+/** The table as Markdown: one line per scenario with the cases it performs, money in price units, 95% intervals in brackets. */
 export function economicsMarkdown(rows: CaseEconomics[], title = 'Security economics'): string {
   const lines = [
     `## ${title}`,
     '',
-    'Attacker profit and victims\' loss per run in units of the price per chunk (expected values of accepted payments), mean [95% CI] over paired runs of the attack and its honest twin.',
+    'Attacker profit and victims\' loss per run in units of the price per chunk (expected values of accepted lottery payments, payouts otherwise, less serving costs), mean [95% CI] over paired runs of the attack and its honest twin (same seeds, attackers honest). A mitigated case whose attack pays (the interval above zero) is open.',
     '',
-    '| case | status | scenario | runs | attacker profit | caught | victims\' loss | verdict |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| scenario | cases | runs | attacker profit | caught | victims\' loss | verdict |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ]
-  for (const { case: id, status, row } of rows) {
-    const verdict = row.runs === 0 ? 'no run finished' : row.profitable ? (status === 'mitigated' ? '**OPEN: the attack pays**' : 'pays (accepted)') : 'does not pay'
-    lines.push(`| ${id} | ${status} | ${row.file} | ${row.runs}${row.failures.length ? ` (${row.failures.length} failed)` : ''} | ${fmtCi(row.profit)} | ${(row.caughtRate * 100).toFixed(0)}% | ${fmtCi(row.victimsLoss)} | ${verdict} |`)
+  const byFile = new Map<string, CaseEconomics[]>()
+  for (const r of rows) byFile.set(r.row.file, [...(byFile.get(r.row.file) ?? []), r])
+  for (const [file, rs] of byFile) {
+    const row = rs[0].row
+    const mitigated = rs.some((r) => r.status === 'mitigated')
+    const verdict = row.runs === 0 ? 'no run finished' : row.profitable ? (mitigated ? '**OPEN: the attack pays**' : 'pays (accepted)') : 'does not pay'
+    const cases = rs.map((r) => `${r.case} (${r.status})`)
+    const shown = cases.length > 3 ? `${cases.slice(0, 2).join('<br>')}<br>+${cases.length - 2} more` : cases.join('<br>')
+    lines.push(`| ${file} | ${shown} | ${row.runs}${row.failures.length ? ` (${row.failures.length} failed)` : ''} | ${fmtCi(row.profit)} | ${(row.caughtRate * 100).toFixed(0)}% | ${fmtCi(row.victimsLoss)} | ${verdict} |`)
   }
   return lines.join('\n') + '\n'
 }

@@ -45,6 +45,7 @@ import { createMemoryNetwork } from '../net/memory.js'
 import type { Transport } from '../net/types.js'
 import type { SchemeName, SettleReport, PayeeStats } from '../payments/types.js'
 import { marketByName } from '../services/markets.js'
+import { schemeByName } from '../payments/registry.js'
 import type { RoleComponents, RoleHandle, ServiceEvent } from '../services/market.js'
 import type { Chain } from '../chain/types.js'
 import type { Clock } from '../core/clock.js'
@@ -62,6 +63,7 @@ export interface RunnableScenario {
   chain?: { kind?: 'evm' | 'model'; blockTimeMs?: number }
   content?: { bytes?: number; chunkSize?: number }
   config?: Record<string, unknown>
+  economics?: { servePerChunk?: number }
   network?: {
     regions?: Record<string, number>
     latencyMs?: Record<string, Record<string, number>>
@@ -81,6 +83,7 @@ export interface PeerGroup {
   attacker?: boolean
   partner?: string
   config?: Record<string, unknown>
+  idle?: boolean
 }
 
 /** A peer of the run. */
@@ -169,6 +172,8 @@ interface Finished {
   deployment: SoukDeployment
   unit: bigint
   events: ServiceEvent[]
+  scheme: SchemeName
+  servePerChunk: number
 }
 
 /** Token units as a number of price units (the unit of every money metric). */
@@ -177,7 +182,7 @@ const units = (x: bigint | undefined, unit: bigint) => (x === undefined ? 0 : Nu
 /** The CDN run's metrics. Money is in units of the price per chunk; `attacker*` sum over peers marked `attacker`. */
 function cdnMetrics(f: Finished): Metrics {
   const m: Metrics = {}
-  const clients = f.peers.filter((p) => p.role === 'client')
+  const clients = f.peers.filter((p) => p.role === 'client' && !p.group.idle)
   const caches = f.peers.filter((p) => p.role === 'cache')
   const stop = (p: Peer) => f.stops.get(p.name) as (ServiceEvent & { stats?: Record<string, unknown>; payments?: PayeeStats; settle?: SettleReport; rounds?: number; error?: string }) | undefined
   const cstats = (p: Peer) => (stop(p)?.stats ?? {}) as Record<string, number>
@@ -200,8 +205,12 @@ function cdnMetrics(f: Finished): Metrics {
   m.gasUsed = sum(caches.map((p) => Number(stop(p)?.payments?.gasUsed ?? 0n)))
   m.lost = sum(caches.map((p) => stop(p)?.payments?.lostCount ?? 0))
   // A party's value: the expected value of what it was paid, less the face value of winners it lost (docs/sim.md).
-  const value = (p: Peer) => credited(p) - (stop(p)?.payments?.lostCount ?? 0) * units(stop(p)?.payments?.faceValue, f.unit)
-  const owed = sum(caches.map(value))
+  // Lottery tickets: their expected value, as a draw would swamp a small gain; schemes that pay a fixed number of
+  // winners per round (microcash) or every voucher (channel): what was paid out, compensations included.
+  const paidValue = (p: Peer) => (f.scheme === 'lottery' ? credited(p) - (stop(p)?.payments?.lostCount ?? 0) * units(stop(p)?.payments?.faceValue, f.unit) : received(p))
+  // Less what serving cost it (the scenario's economics.servePerChunk, in price units); the sponsor owes payments only.
+  const value = (p: Peer) => paidValue(p) - f.servePerChunk * (cstats(p).chunksServed ?? 0)
+  const owed = sum(caches.map(paidValue))
   const publisherIsAttacker = f.peers.some((p) => p.role === 'publisher' && p.group.attacker)
   m.attackerValue = sum(caches.filter((p) => p.group.attacker).map(value)) + (publisherIsAttacker ? -owed : 0)
   m.victimValue = sum(caches.filter((p) => !p.group.attacker).map(value)) + (publisherIsAttacker ? 0 : -owed)
@@ -218,8 +227,10 @@ function cdnMetrics(f: Finished): Metrics {
   const publisher = f.peers.find((p) => p.role === 'publisher')
   const pstats = (publisher ? (stop(publisher)?.stats ?? {}) : {}) as Record<string, number>
   for (const k of ['bundles', 'claimsPaid', 'claimsRejected', 'ticketsIssued'] as const) if (typeof pstats[k] === 'number') m[`publisher.${k}`] = pstats[k]
-  const names = new Set(attackers.flatMap((p) => [p.name, p.transport.peerId]))
-  const caught = f.events.filter((e) => (e.kind === 'caught' || e.kind === 'banned') && typeof e.who === 'string' && names.has(e.who as string))
+  // An attacker is named by its peer name, its peer id, or the address it pays or is paid with.
+  const payerOf = new Map(f.events.filter((e) => e.kind === 'published').map((e) => [e.peer as string, String(e.payer).toLowerCase()]))
+  const names = new Set(attackers.flatMap((p) => [p.name, p.transport.peerId, ...(payerOf.has(p.name) ? [payerOf.get(p.name)!] : []), ...(stop(p)?.payee ? [String(stop(p)!.payee).toLowerCase()] : [])]))
+  const caught = f.events.filter((e) => (e.kind === 'caught' || e.kind === 'banned') && typeof e.who === 'string' && (names.has(e.who as string) || names.has((e.who as string).toLowerCase())))
   m.caughtEvents = caught.length
   m.caught = caught.length > 0 ? 1 : 0
   m.attackEvents = f.events.filter((e) => e.kind === 'attack').length
@@ -376,13 +387,22 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
       startChurn(s, seed, engine, net, peers, record, stopAll.signal)
       let done = 0
       const deadline = engine.clock.sleep(Math.max(0, s.durationMs - engine.now()), { signal: stopAll.signal }).catch(() => {})
-      const finites = Promise.all(finite.map(async (p) => {
+      const finites = Promise.all(finite.filter((p) => !p.group.idle).map(async (p) => {
         await p.handle!.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] }))
         onProgress?.(Math.min(0.95, (++done / Math.max(1, finite.length)) * 0.95))
       }))
       await Promise.race([finites, deadline])
       record('sim', { kind: engine.now() >= s.durationMs ? 'time-up' : 'all-done' })
       await engine.clock.sleep(SIM_GRACE_MS)
+      // A scheme whose winners are drawn from a later block (microcash) is given the time to reach it: its `ripen`
+      // asks to mine n blocks, and the run lets n block times pass instead, the clock's blocks being mined meanwhile.
+      const facts = events.find((e) => e.kind === 'published' && typeof e.plan === 'object')?.plan as Record<string, unknown> | undefined
+      const ripen = schemeByName(scheme).ripen
+      if (ripen && facts) {
+        const blockMs = s.chain?.blockTimeMs ?? 2_000
+        const waiting: Chain = { ...chain, dev: { ...chain.dev!, mine: async (n = 1) => { record('sim', { kind: 'ripen', blocks: n }); await engine.clock.sleep(n * blockMs + 1) } } }
+        await ripen(waiting, facts)
+      }
       stopAll.abort()
       await Promise.all(runs)
       await finites
@@ -407,7 +427,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     await driver
     if (failure) throw failure
     const unit = BigInt(String((configFor(peers.find((p) => p.role === bootstrapRole)!) as { pricePerChunk?: bigint }).pricePerChunk ?? 1n))
-    const metrics = cdnMetrics({ peers, stops, chain, deployment, unit, events })
+    const metrics = cdnMetrics({ peers, stops, chain, deployment, unit, events, scheme, servePerChunk: s.economics?.servePerChunk ?? 0 })
     metrics.warnings = sum(loggers.map((l) => l.entries.filter((e) => e.level === 'warn').length))
     metrics.errors = sum(loggers.map((l) => l.entries.filter((e) => e.level === 'error').length))
     metrics.chainRequests = sim.stats().requests

@@ -73,6 +73,7 @@ export const PeerGroupSchema = z.strictObject({
   attacker: z.boolean().default(false).meta({ description: 'part of the coalition whose profit the security-economics table reports' }),
   partner: GroupName.optional().meta({ description: 'a colluding peer: the group of its partner' }),
   config: z.record(z.string(), z.unknown()).optional().meta({ description: "this group's market config (over the scenario's config)" }),
+  idle: z.boolean().default(false).meta({ description: 'its peers join and stay connected but never start their work (a client that never fetches): present, not active' }),
 })
 
 const SweepValue = z.union([z.string(), z.number(), z.boolean()])
@@ -102,6 +103,9 @@ export const ScenarioSchema = z.strictObject({
   }).optional(),
   config: z.record(z.string(), z.unknown()).default({}).meta({ description: "the market's own config (its configSchema), for every peer" }),
   network: NetworkSchema.default({ regions: { world: 1 }, latencyMs: { world: { world: 10 } }, jitterMs: 0, lossRate: 0 }),
+  economics: z.strictObject({
+    servePerChunk: nonNegative('economics.servePerChunk').default(0).meta({ description: "a server's cost of serving one chunk (bandwidth, storage), in units of the price per chunk: subtracted from its value" }),
+  }).default({ servePerChunk: 0 }).meta({ description: 'what the security-economics table counts besides payments' }),
   peers: z.array(PeerGroupSchema).min(1, 'a scenario needs at least one peer group'),
   sweep: SweepSchema.optional(),
 })
