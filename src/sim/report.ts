@@ -90,6 +90,9 @@ export function errorBarSvg(o: { title: string; xLabel: string; series: ErrorBar
   return parts.join('')
 }
 
+/** The command that reruns one run of a sweep. */
+export const rerunCommand = (file: string | null | undefined, point: number, seed: number) => `souk sim run ${file ?? 'FILE'}${point ? ` --point ${point}` : ''} --seed ${seed}`
+
 const paramText = (p: SweepPoint) => Object.entries(p).map(([k, v]) => `${k}=${String(v)}`).join(', ')
 
 /** How a sweep is plotted: the numeric parameter on the x axis, one series per combination of the others. */
@@ -155,7 +158,7 @@ export function renderSimReport(input: SimReportInput): string {
   const runs = [...results].sort((a, b) => a.point - b.point || a.run - b.run)
   const runRows = runs.map((r) => `<tr${r.error ? ' class="bad"' : ''}><td>${r.point}</td><td>${r.run}</td><td><code>${r.seed}</code></td><td><code title="${esc(r.eventLogHash)}">${esc(r.eventLogHash.slice(0, 16))}</code></td><td>${r.events}</td><td>${r.messages}</td><td>${fmt(r.virtualMs)}</td><td>${fmt(r.wallMs)}</td><td>${r.error ? esc(r.error.message) : ''}</td></tr>`).join('')
   const failures = summary.failed.length
-    ? `<h2 id="failures">Failed runs (${summary.failed.length})</h2><p>Each reruns alone with <code>souk sim run ${esc(input.file ?? 'FILE')} --seed N</code>${pts.length > 1 ? ' (at its sweep point: set the point\'s values in the scenario)' : ''}.</p><table id="failed"><tr><th>point</th><th>params</th><th>run</th><th>seed</th><th>error</th></tr>${summary.failed.map((f) => `<tr class="bad"><td>${f.point}</td><td>${esc(paramText(pts.find((p) => p.point === f.point)?.params ?? {}))}</td><td>${f.run}</td><td><code>${f.seed}</code></td><td>${esc(f.error)}</td></tr>`).join('')}</table>`
+    ? `<h2 id="failures">Failed runs (${summary.failed.length})</h2><p>Each reruns alone with the command beside it.</p><table id="failed"><tr><th>point</th><th>params</th><th>run</th><th>seed</th><th>error</th><th>rerun</th></tr>${summary.failed.map((f) => `<tr class="bad"><td>${f.point}</td><td>${esc(paramText(pts.find((p) => p.point === f.point)?.params ?? {}))}</td><td>${f.run}</td><td><code>${f.seed}</code></td><td>${esc(f.error)}</td><td><code>${esc(rerunCommand(input.file, f.point, f.seed))}</code></td></tr>`).join('')}</table>`
     : '<h2 id="failures">Failed runs</h2><p>None.</p>'
   const scenarioYaml = stringify(scenario, { lineWidth: 0 })
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Souk simulation: ${esc(scenario.name)}</title>

@@ -99,12 +99,12 @@ test('a crashing run is recorded with its seed and the sweep goes on', async () 
   const rs = readResults(out.files.jsonl)
   const crash = rs.find((r) => r.point === 1 && r.run === 2)!
   assert.equal(crash.seed, runSeed(42, 1, 2))
-  assert.equal(crash.error!.message, `engine exploded (rerun: souk sim run FILE --seed ${crash.seed})`)
+  assert.equal(crash.error!.message, `engine exploded (rerun: souk sim run FILE --point 1 --seed ${crash.seed})`)
   assert.deepEqual(out.summary.failed.map((f) => [f.point, f.run, f.seed]), [[1, 2, runSeed(42, 1, 2)], [2, 0, runSeed(42, 2, 0)]])
   assert.equal(out.summary.points[1]!.failed, 1)
   assert.equal(out.summary.points[1]!.metrics.profit!.n, 2, 'failed runs are not in the statistics')
   const csv = lines(out.files.csv)
-  assert.ok(csv.some((l) => l.includes('engine exploded (rerun: souk sim run FILE --seed')))
+  assert.ok(csv.some((l) => l.includes('engine exploded (rerun: souk sim run FILE --point 1 --seed')))
 })
 
 test('the summary is the same on 0 and 2 worker threads (real tinypool workers, injected runner module)', async () => {

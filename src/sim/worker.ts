@@ -49,7 +49,7 @@ export function failedResult(scenario: { name: string }, job: SimTask['job'], e:
   return {
     scenario: scenario.name, point: job.point, params: job.params, run: job.run, seed: job.seed,
     eventLogHash: '', events: 0, messages: 0, virtualMs: 0, wallMs: Math.round(wallMs), metrics: {},
-    error: { message: `${message} (rerun: souk sim run FILE --seed ${job.seed})`, ...(typeof err?.code === 'string' ? { code: err.code } : {}) },
+    error: { message: `${message} (rerun: souk sim run FILE${job.point ? ` --point ${job.point}` : ''} --seed ${job.seed})`, ...(typeof err?.code === 'string' ? { code: err.code } : {}) },
   }
 }
 

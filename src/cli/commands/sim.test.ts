@@ -123,3 +123,13 @@ test('souk sim run scenarios/cdn-attack.yaml --seed 3 --json, twice: one JSON ob
   const other = await souk(['sim', 'run', 'scenarios/cdn-attack.yaml', '--seed', '4', '--json'])
   assert.notEqual(JSON.parse(other.stdout).eventLogHash, ra.eventLogHash, 'another seed, another log')
 })
+
+test('souk sim run --point: one run of a sweep at that point; a point out of range is refused', async () => {
+  const bad = await souk(['sim', 'run', 'scenarios/cdn-sweep.yaml', '--point', '4'])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stderr, /error: --point 4: scenarios\/cdn-sweep\.yaml has 4 sweep points\n\nFix: give --point 0 to 3/)
+  const r = await souk(['sim', 'run', 'scenarios/cdn-sweep.yaml', '--point', '3', '--seed', '9'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /^cdn-sweep: seed 9 at point 3 \(network\.jitterMs=10, peers\.cache\.count=4\)\n/)
+  assert.match(r.stdout, /rerun {7}souk sim run scenarios\/cdn-sweep\.yaml --point 3 --seed 9\n/)
+})

@@ -6,7 +6,7 @@ import type { Command } from 'commander'
 import { z } from 'zod'
 
 const seedSchema = z.coerce.number({ error: '--seed must be a number' }).int('--seed must be a whole number').min(0, '--seed cannot be negative').max(0xffffffff, '--seed is a 32-bit number (at most 4294967295)')
-const RunOptions = z.object({ seed: seedSchema.optional(), json: z.boolean().default(false), out: z.string().min(1).optional() })
+const RunOptions = z.object({ seed: seedSchema.optional(), point: z.coerce.number({ error: '--point must be a number' }).int('--point must be a whole number').min(0, '--point cannot be negative').default(0), json: z.boolean().default(false), out: z.string().min(1).optional() })
 const SweepOptions = z.object({
   workers: z.coerce.number({ error: '--workers must be a number' }).int('--workers must be a whole number').min(0, '--workers must be 0 (inline) or more').max(256).optional(),
   out: z.string().min(1).optional(),
@@ -45,9 +45,10 @@ Examples:
 
   sim
     .command('run')
-    .description('one run of a scenario at its first sweep point: the event-log hash, counts and metrics')
+    .description('one run of a scenario (at its first sweep point, or --point P): the event-log hash, counts and metrics')
     .argument('<file>', 'scenario YAML file')
     .option('--seed <n>', "the run's own seed (what a sweep's results list per run); default: the seed of run 0 of point 0, runSeed(scenario seed, 0, 0)")
+    .option('--point <p>', 'the sweep point to run at (its index in results.csv; default 0)')
     .option('--json', 'print the RunResult as one JSON object on stdout (nothing else)')
     .option('--out <dir>', 'also write the result to <dir>/run-<seed>.json')
     .addHelpText('after', `
@@ -56,17 +57,23 @@ that crashes prints its error with the seed and exits 1.
 
 Examples:
   souk sim run scenarios/cdn-attack.yaml --seed 3 --json | jq .eventLogHash
+  souk sim run scenarios/cdn-sweep.yaml --point 3 --seed 123   rerun one run of a sweep (point and seed from results.csv)
   souk sim run scenarios/cdn-honest.yaml --out sim-results/runs`)
     .action(async (file: string, raw: unknown) => {
       const o = RunOptions.parse(raw)
       const { loadScenario, expandSweep } = await import('../../sim/scenario.js')
       const { runSeed } = await import('../../sim/types.js')
       const scenario = loadScenario(file)
-      const [p0] = expandSweep(scenario, file)
-      const seed = o.seed ?? runSeed(scenario.seed, 0, 0)
+      const points = expandSweep(scenario, file)
+      const p0 = points[o.point]
+      if (!p0) {
+        const { ValidationError } = await import('../../core/errors.js')
+        throw new ValidationError(`--point ${o.point}: ${file} has ${points.length} sweep point${points.length === 1 ? '' : 's'}`, { code: 'SIM_POINT', hints: [`give --point 0${points.length > 1 ? ` to ${points.length - 1}` : ''}`] })
+      }
+      const seed = o.seed ?? runSeed(scenario.seed, o.point, 0)
       const { runScenarioPoint } = await import('../../sim/run.js')
-      const job = { point: 0, params: p0!.params, run: 0, seed }
-      const r = o.json ? await stdoutToStderr(() => runScenarioPoint(p0!.scenario, job)) : await runScenarioPoint(p0!.scenario, job)
+      const job = { point: o.point, params: p0.params, run: 0, seed }
+      const r = o.json ? await stdoutToStderr(() => runScenarioPoint(p0.scenario, job)) : await runScenarioPoint(p0.scenario, job)
       let written: string | undefined
       if (o.out) {
         const { prepareOutputDir, writeOutputFile } = await import('../output.js')
@@ -78,7 +85,7 @@ Examples:
         process.stdout.write(JSON.stringify(r) + '\n')
       } else {
         const lines = [
-          `${r.scenario}: seed ${r.seed}${Object.keys(r.params).length ? ` at point 0 (${Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`,
+          `${r.scenario}: seed ${r.seed}${Object.keys(r.params).length ? ` at point ${r.point} (${Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(', ')})` : ''}`,
           `  event log   ${r.eventLogHash} (${fmtNum(r.events)} events, ${fmtNum(r.messages)} messages)`,
           `  time        ${fmtNum(Math.round(r.virtualMs))} ms simulated in ${fmtNum(r.wallMs)} ms`,
         ]
@@ -88,7 +95,7 @@ Examples:
           const w = Math.max(...keys.map((k) => k.length))
           lines.push('  metrics', ...keys.map((k) => `    ${k.padEnd(w)}  ${fmtNum(r.metrics[k]!)}`))
         }
-        lines.push(`  rerun       souk sim run ${file} --seed ${r.seed}`)
+        lines.push(`  rerun       souk sim run ${file}${r.point ? ` --point ${r.point}` : ''} --seed ${r.seed}`)
         if (written) lines.push(`wrote ${written}`)
         process.stdout.write(lines.join('\n') + '\n')
       }
