@@ -95,6 +95,11 @@ export interface GasTable {
   /** A top-level call of `Contract.function` (what it computes, its inner calls' computation included). */
   call: Record<string, number>
   /**
+   * A mined transaction that reverts, by `Contract.function:Error` (else `Contract.function`): what the code
+   * computed before the revert (with what it metered up to there). Unlisted reverts are charged the metered gas only.
+   */
+  revert: Record<string, number>
+  /**
    * `redeemRuns`: `base + perTicket·N + perHalfWord·Σ⌈nᵢ/2⌉ + memory(W) + perExtraRun·(runs − 1) + perQueued·claims
    * (+ transfer when paid now)`, memory(W) = 3W + ⌊W²/512⌋ the EVM's memory cost at the call's peak of W words,
    * W = memoryWords + Σ over all runs but the last (wordsPerRun + ⌈nᵢ/2⌉) + 2⌈n_last/2⌉ (each run keeps its seqs
@@ -120,8 +125,11 @@ export const MODEL_GAS: GasTable = {
   call: {
     'SoukToken.faucet': 578, 'SoukToken.approve': 445, 'SoukToken.transfer': 760, 'SoukToken.transferFrom': 859,
     'TicketBroker.fundDeposit': 2121, 'TicketBroker.fundReserve': 2787, 'TicketBroker.unlock': 649, 'TicketBroker.cancelUnlock': 584,
-    'TicketBroker.withdraw': 3110, 'TicketBroker.withdrawCredit': 1977, 'TicketBroker.redeemWinningTicket': 7670, 'TicketBroker.settleClaims': 1500,
+    'TicketBroker.withdraw': 3110, 'TicketBroker.withdrawCredit': 1977, 'TicketBroker.settleClaims': 1500,
+    // without its transfer (a face-0 ticket, as the void-tickets adversary redeems), and the transfer's part
+    'TicketBroker.redeemWinningTicket': 6685, 'TicketBroker.redeemWinningTicket.transfer': 985,
   },
+  revert: { 'TicketBroker.redeemWinningTicket:TicketBrokerNotRecipient': 610, 'TicketBroker.withdrawCredit:TicketBrokerNoCredit': 853 },
   redeemRuns: { base: 4521 - 791, perTicket: 4627, perHalfWord: 6, memoryWords: 27, wordsPerRun: 9, perExtraRun: 2224, perQueued: 528, transfer: 791 },
   redeemTicket: { base: 1891, perTicket: 6963, perQueued: 0 },
   perClaimPaid: 2846,
@@ -153,7 +161,8 @@ class TxMeter {
   readonly warmSlots = new Set<string>()
   readonly warmAccounts = new Set<string>()
   readonly logs: { address: Address; topics: Hex[]; data: Hex }[] = []
-  readonly ethOriginal = new Map<string, { balance: bigint; nonce: number } | undefined>()
+  /** `Contract.function` of the transaction's own call (for the revert constants). */
+  topCall?: string
   constructor(readonly storage: Map<string, bigint>) {}
 
   private touch(key: string, cur: bigint) {
@@ -678,7 +687,10 @@ function ticketBrokerModel(args: readonly unknown[], self: Address, chainId: num
       },
       redeemWinningTicket(env, [st]) {
         const pay = redeem(env, st as SignedTicketArg, { queued: 0 })
-        if (pay !== 0n) tokenCall(env, 'transfer', [(st as SignedTicketArg).ticket.recipient, pay])
+        if (pay !== 0n) {
+          tokenCall(env, 'transfer', [(st as SignedTicketArg).ticket.recipient, pay])
+          c(env, 'redeemWinningTicket.transfer')
+        }
         c(env, 'redeemWinningTicket')
       },
       batchRedeemWinningTickets(env, [tickets]) {
@@ -862,6 +874,7 @@ export class ModelProvider implements Eip1193Provider {
       ...MODEL_GAS, ...opts.gasTable,
       deploy: { ...MODEL_GAS.deploy, ...opts.gasTable?.deploy },
       call: { ...MODEL_GAS.call, ...opts.gasTable?.call },
+      revert: { ...MODEL_GAS.revert, ...opts.gasTable?.revert },
       redeemRuns: { ...MODEL_GAS.redeemRuns, ...opts.gasTable?.redeemRuns },
       redeemTicket: { ...MODEL_GAS.redeemTicket, ...opts.gasTable?.redeemTicket },
     }
@@ -1042,7 +1055,11 @@ export class ModelProvider implements Eip1193Provider {
       // Any failure leaves the state as it was: a revert (returned), or what the model cannot run (thrown).
       meter.rollback()
       rollbackEth()
-      if (e instanceof Revert) return { ok: false as const, revert: e, gas: intrinsic + meter.gas, refund: 0, logs: [], created: null }
+      if (e instanceof Revert) {
+        const k = meter.topCall
+        const extra = k ? (this.gasTable.revert[`${k}:${e.errorName}`] ?? this.gasTable.revert[k] ?? 0) : 0
+        return { ok: false as const, revert: e, gas: intrinsic + meter.gas + extra, refund: 0, logs: [], created: null }
+      }
       throw e
     }
     if (!opts.commit) { meter.rollback(); rollbackEth() } else if (created && createdRecord) this.w.contracts.set(lower(created), createdRecord)
@@ -1057,6 +1074,7 @@ export class ModelProvider implements Eip1193Provider {
       // No such function (or calldata that does not decode): the contract reverts with no data.
       throw new Revert('0x', 'no matching function')
     }
+    meter.topCall = `${rec.name}.${decoded.functionName}`
     const out = this.invoke(meter, rec, getAddress(to), getAddress(from), decoded.functionName, decoded.args ?? [], blockNumber, timestamp, true)
     void external
     return encodeFunctionResult({ abi: rec.abi, functionName: decoded.functionName, result: out } as never)
