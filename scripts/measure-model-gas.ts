@@ -71,6 +71,13 @@ async function scenario(chain: Chain, out: Rec[]) {
   for (const n of [1, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32]) {
     await tx(`redeemRuns:now:1x${n}`, payeeKey, broker, B, 'redeemRuns', [runsOf(mk(payee, n, lane++, 1000n + lane)), true])
   }
+  // big batches (the payee sends up to 256 a transaction): the memory cost's quadratic term
+  for (const n of [64, 100, 256]) await tx(`redeemRuns:now:1x${n}`, payeeKey, broker, B, 'redeemRuns', [runsOf(mk(payee, n, lane++, 3000n + lane)), true])
+  // runs of different sizes
+  for (const sizes of [[3, 5, 2], [1, 7], [40, 60, 20, 9]]) {
+    const rs = sizes.flatMap((n) => runsOf(mk(payee, n, lane++, 5000n + lane)))
+    await tx(`redeemRuns:now:${sizes.join('+')}`, payeeKey, broker, B, 'redeemRuns', [rs, true])
+  }
   // two runs
   for (const n of [1, 2, 4]) {
     const a = mk(payee, n, lane++, 7n + lane), b = mk(payee, n, lane++, 9n + lane)

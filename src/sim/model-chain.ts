@@ -116,8 +116,9 @@ export interface GasTable {
  * Measured 2026-12-03 with `npx tsx scripts/measure-model-gas.ts` (embedded EVM: hardhat 2 / EDR, cancun; solc 0.8.37,
  * via-IR, optimizer; the artifacts of this commit). Each figure is the EVM's gasUsed less what the model meters for
  * the same transaction (calldata, storage, logs, account access), and was the same in every state the script ran the
- * function in (first/again, zero/non-zero slots); the redeemRuns formula fits its 12 single-run sizes (1..32 tickets)
- * and 3 two-run batches exactly. Paths the script did not measure (claims through the struct format, withdraw with
+ * function in (first/again, zero/non-zero slots); the redeemRuns formula was solved from its single runs of 1..32
+ * tickets and its two-run batches, and fits every redeemRuns the script sends exactly (single runs up to 256 tickets,
+ * batches of 2-4 runs of different sizes, credit mode). Paths the script did not measure (claims through the struct format, withdraw with
  * several recipients, settleClaims, a reverted transaction's partial execution) are approximate.
  */
 export const MODEL_GAS: GasTable = {
