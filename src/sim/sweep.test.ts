@@ -172,3 +172,14 @@ sweep:
   assert.deepEqual(pooled.summary, inline.summary)
   assert.ok(inline.summary.points.every((p) => p.metrics.clientsOk?.mean === 2))
 })
+
+test('on worker threads: a run over its time limit is stopped, recorded with its seed, and the sweep goes on', async () => {
+  const out = await runSweep({ scenario: scenario({ spinAt: [[0, 0]], delayMs: 2 }), outDir: tmp(), workers: 2, runnerModule: FIXTURE, runTimeoutMs: 4000 })
+  assert.equal(out.ran, 12)
+  assert.equal(out.failed, 1)
+  const rs = readResults(out.files.jsonl)
+  assert.deepEqual(pairs(rs), allPairs(4, 3))
+  const stuck = rs.find((r) => r.point === 0 && r.run === 0)!
+  assert.match(stuck.error!.message, /took longer than 4 s of wall time and was stopped \(rerun: souk sim run FILE --seed \d+\)/)
+  await assert.rejects(runSweep({ scenario: scenario(), outDir: tmp(), workers: 0, runTimeoutMs: 1000 }), /needs worker threads/)
+})

@@ -68,6 +68,9 @@ export interface SweepOptions {
   signal?: AbortSignal
   onProgress?: (p: SweepProgress) => void
   logger?: Logger
+  /** Worker threads only: a run taking longer than this (wall ms, its worker's start-up included) is stopped and
+   * recorded as failed. Default: no limit (a run's own limit is its simulated `durationMs`). */
+  runTimeoutMs?: number
 }
 
 export interface SweepOutcome {
@@ -172,6 +175,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const logger = o.logger ?? silentLogger()
   const workers = o.workers ?? availableParallelism()
   if (!Number.isInteger(workers) || workers < 0) throw new SweepError(`workers must be a whole number >= 0, got ${workers}`, { code: 'SIM_WORKERS', hints: ['pass --workers 0 to run inline, or the number of threads'] })
+  if (o.runTimeoutMs !== undefined && workers === 0) throw new SweepError('a run time limit needs worker threads (a run on this thread cannot be stopped)', { code: 'SIM_RUNNER', hints: ['give workers >= 1, or no time limit'] })
   if (o.runner && workers > 0) throw new SweepError('an injected runner runs inline only', { code: 'SIM_RUNNER', hints: ['pass workers: 0 with runner, or runnerModule for worker threads'] })
   const s = o.scenario
   const points = expandSweep(s, o.file)
@@ -234,7 +238,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
         record(await runTask(j.task, runner))
       }
     } else {
-      await runOnPool(todo, Math.min(workers, todo.length), o.signal, record, logger)
+      await runOnPool(todo, Math.min(workers, todo.length), o.signal, record, logger, o.runTimeoutMs)
     }
   }
 
@@ -248,49 +252,71 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
 export const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url)
 
 /**
- * Runs `jobs` on a tinypool of `threads` workers. A worker that exits in the middle of a run (process.exit, a fatal
- * error) fails that run, which is recorded with its seed; tinypool starts a new worker in its place.
+ * Runs `jobs` on a tinypool of `threads` workers, `threads` at a time (each job is handed to the pool when a worker
+ * is free, so a run's time limit counts its own time, not its wait). A worker that exits in the middle of a run
+ * (process.exit, a fatal error) fails that run, which is recorded with its seed; tinypool starts a new worker in
+ * its place. A run over `runTimeoutMs` of wall time is stopped (its worker terminated and replaced) and recorded as
+ * failed.
  */
-async function runOnPool(jobs: Job[], threads: number, signal: AbortSignal | undefined, record: (r: RunResult) => void, logger: Logger): Promise<void> {
+async function runOnPool(jobs: Job[], threads: number, signal: AbortSignal | undefined, record: (r: RunResult) => void, logger: Logger, runTimeoutMs?: number): Promise<void> {
   const pool = new Tinypool({ filename: WORKER_ENTRY.href, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
   let stopping = false
   // Tinypool (worker_threads) leaves a task pending forever when its worker exits without an error event: turn an
   // unexpected exit into the error event tinypool handles (it fails the worker's task and starts another worker).
   const watched = new WeakSet<object>()
-  const errored = new WeakSet<object>()
+  const expected = new WeakSet<object>()
   const watch = () => {
     for (const t of pool.threads) {
       if (watched.has(t)) continue
       watched.add(t)
-      t.on('error', () => errored.add(t))
+      t.on('error', () => expected.add(t))
       t.on('exit', (code: number) => {
-        if (stopping || errored.has(t)) return
-        errored.add(t)
+        if (stopping || expected.has(t)) return
+        expected.add(t)
         t.emit('error', new Error(`the worker thread exited (code ${code}) in the middle of a run`))
       })
     }
   }
+  /** Aborts a task: tinypool terminates its worker at once (synchronously out of the pool), an exit we expect. */
+  const abortTask = (ac: AbortController) => {
+    const before = new Set<object>(pool.threads)
+    ac.abort()
+    const after = new Set<object>(pool.threads)
+    for (const t of before) if (!after.has(t)) expected.add(t)
+  }
   pool.on('error', (e: Error) => logger.warn('worker error outside a run', { error: e.message }))
   const timer = setInterval(watch, 100)
   timer.unref()
-  const ac = new AbortController()
-  const onAbort = () => { stopping = true; ac.abort() }
+  const stop = new AbortController()
+  const onAbort = () => { stopping = true; stop.abort() }
   signal?.addEventListener('abort', onAbort, { once: true })
-  try {
-    watch()
-    await Promise.all(jobs.map(async (j) => {
+  let next = 0
+  const lane = async () => {
+    while (next < jobs.length && !stop.signal.aborted) {
+      const j = jobs[next++]!
       const t0 = performance.now()
+      const ac = new AbortController()
+      const onStop = () => ac.abort()
+      stop.signal.addEventListener('abort', onStop, { once: true })
+      let timedOut = false
+      const limit = runTimeoutMs ? setTimeout(() => { timedOut = true; abortTask(ac) }, runTimeoutMs) : undefined
       let r: RunResult
       try {
         r = (await pool.run(j.task, { signal: ac.signal })) as RunResult
       } catch (e) {
-        if (ac.signal.aborted) return // interrupted by the abort: not a result
-        r = failedResult(j.task.scenario, j.task.job, e, performance.now() - t0)
+        if (stop.signal.aborted) return // interrupted by the sweep's abort: not a result
+        r = failedResult(j.task.scenario, j.task.job, timedOut ? new Error(`the run took longer than ${runTimeoutMs! / 1000} s of wall time and was stopped`) : e, performance.now() - t0)
       } finally {
+        clearTimeout(limit)
+        stop.signal.removeEventListener('abort', onStop)
         watch()
       }
-      if (!ac.signal.aborted) record(r)
-    }))
+      if (!stop.signal.aborted) record(r)
+    }
+  }
+  try {
+    watch()
+    await Promise.all(Array.from({ length: threads }, lane))
   } finally {
     stopping = true
     clearInterval(timer)
