@@ -29,7 +29,6 @@ import {
   decodeAbiParameters, decodeFunctionData, encodeAbiParameters, encodeErrorResult, encodeEventTopics, encodeFunctionResult, getAddress, getContractAddress,
   keccak256 as viemKeccak, parseTransaction, recoverTransactionAddress, toHex, type Abi, type AbiEvent, type Address, type Hex,
 } from 'viem'
-import { privateKeyToAddress } from 'viem/accounts'
 import { chainFromProvider } from '../chain/chain.js'
 import { DEFAULT_CHAIN_ID, devKeys } from '../chain/embedded.js'
 import type { Chain, Eip1193Provider } from '../chain/types.js'
@@ -37,7 +36,7 @@ import { SoukError } from '../core/errors.js'
 import { hexToBytes, readWord, writeAddress, writeWord } from '../crypto/bytes.js'
 import { eip712Digest, eip712Domain, typeHash } from '../crypto/eip712.js'
 import { keccak256 } from '../crypto/keccak.js'
-import { recoverDigest, SECP256K1_HALF_N } from '../crypto/secp256k1.js'
+import { addressOf, recoverDigest, SECP256K1_HALF_N } from '../crypto/secp256k1.js'
 
 // ---------------------------------------------------------------- options, errors
 
@@ -858,6 +857,7 @@ export class ModelProvider implements Eip1193Provider {
   private snapshotSeq = 0
   private automine: boolean
   readonly keys: Hex[]
+  private readonly addresses: Address[]
   readonly chainId: number
   private readonly gasTable: GasTable
   private readonly now: () => number
@@ -880,7 +880,9 @@ export class ModelProvider implements Eip1193Provider {
       redeemTicket: { ...MODEL_GAS.redeemTicket, ...opts.gasTable?.redeemTicket },
     }
     const accounts = new Map<string, { balance: bigint; nonce: number }>()
-    for (const k of this.keys) accounts.set(lower(privateKeyToAddress(k)), { balance: opts.balanceWei ?? 10n ** 24n, nonce: 0 })
+    // src/crypto's native secp256k1: a simulation may ask for 10^4 or more dev keys.
+    this.addresses = this.keys.map((k) => lower(addressOf(hexToBytes(k))) as Address)
+    for (const a of this.addresses) accounts.set(a, { balance: opts.balanceWei ?? 10n ** 24n, nonce: 0 })
     const genesis: Omit<BlockRecord, 'hash' | 'logs'> = {
       number: 0n, parentHash: ZERO32, timestamp: BigInt(Math.floor(this.now() / 1000)), baseFeePerGas: 1_000_000_000n, gasLimit: this.gasLimit, gasUsed: 0n, txs: [],
     }
@@ -920,7 +922,7 @@ export class ModelProvider implements Eip1193Provider {
       case 'net_version': return String(this.chainId)
       case 'web3_clientVersion': return 'souk-model-chain/1'
       case 'eth_syncing': return false
-      case 'eth_accounts': return this.keys.map((k) => lower(privateKeyToAddress(k)))
+      case 'eth_accounts': return this.addresses
       case 'eth_coinbase': return ZERO_ADDRESS
       case 'eth_blockNumber': return hexN(this.latest.number)
       case 'eth_gasPrice': return hexN(nextBaseFee(this.latest) + BASE_PRIORITY_FEE)
