@@ -1052,7 +1052,7 @@ export class ModelProvider implements Eip1193Provider {
         // No Souk contract has a payable function: value sent to one reverts (plain ETH moves between accounts).
         if (rec && msg.value !== 0n) throw new Revert('0x', 'value sent to a non-payable contract')
         moveEth(msg.from, msg.to, msg.value)
-        if (rec) result = this.callContract(meter, rec, msg.to, msg.from, msg.data, blockNumber, timestamp, true)
+        if (rec) result = this.callContract(meter, rec, msg.to, msg.from, msg.data, blockNumber, timestamp)
       }
     } catch (e) {
       // Any failure leaves the state as it was: a revert (returned), or what the model cannot run (thrown).
@@ -1069,7 +1069,7 @@ export class ModelProvider implements Eip1193Provider {
     return { ok: true as const, result, gas: intrinsic + meter.gas, refund: meter.refund, logs: [...meter.logs], created }
   }
 
-  private callContract(meter: TxMeter, rec: ContractRecord, to: Address, from: Address, data: Hex, blockNumber: bigint, timestamp: bigint, external: boolean): Hex {
+  private callContract(meter: TxMeter, rec: ContractRecord, to: Address, from: Address, data: Hex, blockNumber: bigint, timestamp: bigint): Hex {
     let decoded: { functionName: string; args?: readonly unknown[] }
     try {
       decoded = decodeFunctionData({ abi: rec.abi, data }) as never
@@ -1079,7 +1079,6 @@ export class ModelProvider implements Eip1193Provider {
     }
     meter.topCall = `${rec.name}.${decoded.functionName}`
     const out = this.invoke(meter, rec, getAddress(to), getAddress(from), decoded.functionName, decoded.args ?? [], blockNumber, timestamp, true)
-    void external
     return encodeFunctionResult({ abi: rec.abi, functionName: decoded.functionName, result: out } as never)
   }
 
