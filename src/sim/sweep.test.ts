@@ -107,6 +107,20 @@ test('a crashing run is recorded with its seed and the sweep goes on', async () 
   assert.ok(csv.some((l) => l.includes('engine exploded (rerun: souk sim run FILE --point 1 --seed')))
 })
 
+test('retryFailed: a resumed sweep runs the failed runs again, once', async () => {
+  const dir = tmp()
+  const flaky = async (s: Scenario, j: Parameters<typeof fixtureRunner>[1]) => { if (j.run === 1) throw new Error('transient'); return fixtureRunner(s, j) }
+  const first = await runSweep({ scenario: scenario(), outDir: dir, workers: 0, runner: flaky })
+  assert.equal(first.failed, 4)
+  const kept = await runSweep({ scenario: scenario(), outDir: dir, workers: 0, runner: fixtureRunner as never })
+  assert.equal(kept.ran, 0, 'without retryFailed a failed run is done')
+  const retried = await runSweep({ scenario: scenario(), outDir: dir, workers: 0, runner: fixtureRunner as never, retryFailed: true })
+  assert.equal(retried.ran, 4)
+  assert.equal(retried.failed, 0)
+  assert.deepEqual(pairs(readResults(retried.files.jsonl)), allPairs(4, 3))
+  assert.deepEqual(retried.summary, (await runSweep({ scenario: scenario(), outDir: tmp(), workers: 0, runner: fixtureRunner as never })).summary)
+})
+
 test('the summary is the same on 0 and 2 worker threads (real tinypool workers, injected runner module)', async () => {
   const inline = await runSweep({ scenario: scenario({ delayMs: 5 }), outDir: tmp(), workers: 0, runnerModule: FIXTURE })
   const pooled = await runSweep({ scenario: scenario({ delayMs: 5 }), outDir: tmp(), workers: 2, runnerModule: FIXTURE })

@@ -8,7 +8,8 @@
  * - Seeds: run `r` of point `p` uses `runSeed(scenario.seed, p, r)`, whoever runs it.
  * - Resume: a sweep started again on the same `outDir` reads `results.jsonl` first and skips the (point, run) pairs
  *   already there (a half-written last line, from a kill, is dropped). `scenario.json` records what the directory
- *   holds; another scenario's directory is refused. `runs` may grow between starts (more replications).
+ *   holds; another scenario's directory is refused. `runs` may grow between starts (more replications);
+ *   `retryFailed` runs the failed ones again.
  * - Failures: a run that throws or returns `error`, or whose worker dies, is recorded with its seed and the sweep
  *   goes on (a dead worker is replaced). An aborted sweep records nothing for the runs it interrupted.
  *
@@ -71,6 +72,8 @@ export interface SweepOptions {
   /** Worker threads only: a run taking longer than this (wall ms, its worker's start-up included) is stopped and
    * recorded as failed. Default: no limit (a run's own limit is its simulated `durationMs`). */
   runTimeoutMs?: number
+  /** Resume only: run again the runs recorded with an error (their old lines are dropped). Default false. */
+  retryFailed?: boolean
 }
 
 export interface SweepOutcome {
@@ -206,6 +209,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   for (const r of earlier) {
     const k = key(r.point, r.run)
     if (seen.has(k)) { logger.warn('dropped a duplicate result', { point: r.point, run: r.run }); continue }
+    if (o.retryFailed && r.error && wanted.has(k)) continue
     seen.add(k)
     kept.push(r)
   }

@@ -11,6 +11,7 @@ const SweepOptions = z.object({
   workers: z.coerce.number({ error: '--workers must be a number' }).int('--workers must be a whole number').min(0, '--workers must be 0 (inline) or more').max(256).optional(),
   out: z.string().min(1).optional(),
   runs: z.coerce.number({ error: '--runs must be a number' }).int('--runs must be a whole number').min(1, '--runs must be at least 1').max(1_000_000).optional(),
+  retryFailed: z.boolean().default(false),
   runTimeout: z.coerce.number({ error: '--run-timeout must be a number of seconds' }).positive('--run-timeout must be a positive number of seconds').optional(),
   json: z.boolean().default(false),
 })
@@ -110,6 +111,7 @@ Examples:
     .option('--workers <n>', 'worker threads (0: run on this thread); default: the number of cores')
     .option('--out <dir>', 'results directory (default sim-results/<scenario name>)')
     .option('--runs <n>', "Monte Carlo runs per point, instead of the scenario's runs")
+    .option('--retry-failed', 'when resuming, run again the runs that failed before')
     .option('--run-timeout <seconds>', 'stop a run that takes longer (wall time, on a worker thread) and record it as failed; default: no limit')
     .option('--json', 'print the outcome as one JSON object on stdout')
     .addHelpText('after', `
@@ -147,7 +149,7 @@ Examples:
       let lastTenth = -1
       try {
         const out = await runSweep({
-          scenario, file, outDir, workers, signal: ac.signal, runTimeoutMs: o.runTimeout === undefined ? undefined : o.runTimeout * 1000,
+          scenario, file, outDir, workers, signal: ac.signal, retryFailed: o.retryFailed, runTimeoutMs: o.runTimeout === undefined ? undefined : o.runTimeout * 1000,
           onProgress: (p) => {
             if (bar) {
               if (!p.result) bar.start(p.total, p.done, { failed: p.failed })
