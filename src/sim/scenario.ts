@@ -133,7 +133,7 @@ export class ScenarioError extends ValidationError {
       lines.push(`  ${at}  ${formatPath(i.path)}: ${i.message}`)
       if (i.hint) lines.push(`      fix: ${i.hint}`)
     }
-    super(lines.join('\n'), { code: 'SCENARIO_INVALID', details: undefined })
+    super(lines.join('\n'), { code: 'SCENARIO_INVALID' })
     this.file = file
     this.issues = issues
   }
@@ -290,7 +290,7 @@ export function checkScenario(s: Scenario): SourceIssue[] {
 const UNSWEEPABLE = new Set(['souk', 'name', 'description', 'market', 'seed', 'runs', 'sweep'])
 
 /** Whether `path` addresses a field of the scenario a sweep can set; a problem otherwise. */
-function sweepPathProblem(s: Scenario, path: string, groups: Map<string, number>): { message: string; hint: string } | undefined {
+function sweepPathProblem(path: string, groups: Map<string, number>): { message: string; hint: string } | undefined {
   const parts = path.split('.')
   const fields = `network.jitterMs, content.bytes, peers.<group>.count, config.<key>, peers.<group>.config.<key>`
   const bad = (message: string) => ({ message, hint: `address a field, e.g. ${fields}` })
@@ -301,7 +301,8 @@ function sweepPathProblem(s: Scenario, path: string, groups: Map<string, number>
     if (!groups.has(parts[1]!)) return { message: `sweep path "${path}": no peer group "${parts[1]}"`, hint: `use one of: ${[...groups.keys()].map((g) => `peers.${g}.count`).join(', ')}` }
     const rest = parts.slice(2)
     if (rest[0] === 'config') return rest.length === 2 ? undefined : bad(`sweep path "${path}": config takes one key (peers.${parts[1]}.config.<key>)`)
-    if (rest.length !== 1 || !['count', 'behaviour', 'attacker', 'partner'].includes(rest[0]!)) return { message: `sweep path "${path}": a peer group has no sweepable field "${rest.join('.')}"`, hint: `use peers.${parts[1]}.count, .behaviour, .attacker, .partner or .config.<key>` }
+    const fields = Object.keys(PeerGroupSchema.shape).filter((k) => k !== 'name' && k !== 'role' && k !== 'config')
+    if (rest.length !== 1 || !fields.includes(rest[0]!)) return { message: `sweep path "${path}": a peer group has no sweepable field "${rest.join('.')}"`, hint: `use peers.${parts[1]}.${fields.join(', .')} or .config.<key>` }
     return undefined
   }
   if (parts[0] === 'config') return parts.length === 2 ? undefined : bad(`sweep path "${path}": config takes one key (config.<key>)`)
@@ -321,7 +322,6 @@ function sweepPathProblem(s: Scenario, path: string, groups: Map<string, number>
     return bad(`sweep path "${path}": "${parts.slice(0, i).join('.')}" has no fields`)
   }
   if (shapeOf(schema)) return bad(`sweep path "${path}" names a group of fields, not one value`)
-  void s
   return undefined
 }
 
@@ -331,7 +331,7 @@ function checkSweep(s: Scenario, groups: Map<string, number>, issues: SourceIssu
   if (Object.keys(cart).length === 0 && Object.keys(zip).length === 0) issues.push({ path: ['sweep'], message: 'a sweep with no lists', hint: 'give `cartesian:` or `zip:` lists of values, or remove `sweep:`' })
   for (const [kind, lists] of [['cartesian', cart], ['zip', zip]] as const) {
     for (const path of Object.keys(lists)) {
-      const p = sweepPathProblem(s, path, groups)
+      const p = sweepPathProblem(path, groups)
       if (p) issues.push({ path: ['sweep', kind, path], ...p })
       if (kind === 'zip' && Object.hasOwn(cart, path)) issues.push({ path: ['sweep', 'zip', path], message: `"${path}" is swept both in cartesian and in zip`, hint: 'sweep a field in one of them' })
     }
