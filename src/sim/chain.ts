@@ -174,6 +174,7 @@ export async function simModelChain(opts: { engine: Engine; keys: number }): Pro
   }
   const chain = await chainFromProvider(counted, { kind: 'embedded', devKeys: provider.keys, dev: true, now: () => engine.now() })
   const deployment = await deploySouk(chain, provider.keys[0])
+  requests = 0 // the run's requests, as on the EVM (whose deployment is in its snapshot)
   return {
     chain, deployment, keys: provider.keys,
     startBlocks(ms) {

@@ -27,7 +27,7 @@
 import { readFileSync } from 'node:fs'
 import {
   decodeAbiParameters, decodeFunctionData, encodeAbiParameters, encodeErrorResult, encodeEventTopics, encodeFunctionResult, getAddress, getContractAddress,
-  keccak256 as viemKeccak, parseTransaction, recoverTransactionAddress, toHex, type Abi, type AbiEvent, type Address, type Hex,
+  keccak256 as viemKeccak, parseTransaction, serializeTransaction, hexToBytes as viemHexToBytes, toHex, type Abi, type AbiEvent, type Address, type Hex,
 } from 'viem'
 import { chainFromProvider } from '../chain/chain.js'
 import { DEFAULT_CHAIN_ID, devKeys } from '../chain/embedded.js'
@@ -39,6 +39,25 @@ import { keccak256 } from '../crypto/keccak.js'
 import { addressOf, recoverDigest, SECP256K1_HALF_N } from '../crypto/secp256k1.js'
 
 // ---------------------------------------------------------------- options, errors
+
+/**
+ * The sender of a parsed signed transaction, recovered synchronously (src/crypto): viem's recoverTransactionAddress
+ * loads its curve with a dynamic import, an await the simulator's engine cannot see, so simulated time would run on
+ * while it resolves.
+ */
+function recoverSender(tx: ReturnType<typeof parseTransaction>): Address {
+  const { r, s, v, yParity } = tx as { r?: Hex; s?: Hex; v?: bigint; yParity?: number }
+  if (r === undefined || s === undefined) throw new Error('the transaction is not signed')
+  const unsigned = serializeTransaction({ ...tx, r: undefined, s: undefined, v: undefined, yParity: undefined, sidecars: undefined } as never)
+  const parity = yParity !== undefined ? yParity : v !== undefined ? Number(v >= 35n ? (v - 35n) % 2n : v - 27n) : 0
+  const sig = new Uint8Array(65)
+  sig.set(viemHexToBytes(r, { size: 32 }), 0)
+  sig.set(viemHexToBytes(s, { size: 32 }), 32)
+  sig[64] = 27 + parity
+  const got = recoverDigest(viemHexToBytes(viemKeccak(unsigned)), sig)
+  if (!got.ok) throw new Error(`the transaction's signature does not recover (${got.reason})`)
+  return got.address
+}
 
 export interface ModelChainOptions {
   chainId?: number
@@ -1157,7 +1176,7 @@ export class ModelProvider implements Eip1193Provider {
     let from: Address
     try {
       tx = parseTransaction(raw)
-      from = await recoverTransactionAddress({ serializedTransaction: raw as never })
+      from = recoverSender(tx)
     } catch (e) {
       throw rpcError(`Invalid raw transaction: ${(e as Error).message.split('\n')[0]}`, -32602)
     }

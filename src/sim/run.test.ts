@@ -76,3 +76,19 @@ test('session-length draws have the distribution mean', () => {
     assert.ok(Math.abs(s / n - 100) < 5, `${d.dist}: mean ${s / n}`)
   }
 })
+
+test('the model-backed chain agrees with the EVM on a common scenario: the same event log, the same metrics', async () => {
+  // scenarios/cdn-attack.yaml: 128 paid chunks, a colluding pair; its lottery winners are redeemed at the end.
+  const { loadScenario } = await import('./scenario.js')
+  const s = loadScenario(new URL('../../scenarios/cdn-attack.yaml', import.meta.url).pathname)
+  const evm = await runScenarioPoint({ ...s, chain: { kind: 'evm', blockTimeMs: 2000 } }, job(9))
+  const model = await runScenarioPoint({ ...s, chain: { kind: 'model', blockTimeMs: 2000 } }, job(9))
+  assert.equal(evm.error, undefined, evm.error?.message)
+  assert.equal(model.error, undefined, model.error?.message)
+  assert.ok(evm.metrics.claimsPaid > 0 && evm.metrics.chainRequests > 50, 'the run paid claims and used the chain')
+  assert.equal(model.eventLogHash, evm.eventLogHash)
+  // (chainRequests differs by the deployment's last read: the EVM's deployment is in its snapshot, the model's in the run)
+  const { chainRequests: _a, ...m } = model.metrics
+  const { chainRequests: _b, ...e } = evm.metrics
+  assert.deepEqual(m, e)
+})
