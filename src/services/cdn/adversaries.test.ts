@@ -60,6 +60,52 @@ test('the market lists every adversary, and a behaviour another role has plays h
   assert.deepEqual(cdnMarket.configSchema.parse({ partner: ['a', 'b'] }).partner, ['a', 'b'])
 })
 
+test('attack (accounting, accepted): a colluding cache + client pair is paid for the cache\'s own slots, served 0 times to its partner, by downloading every honest chunk; honest caches still paid', async () => {
+  // H = n = 4: every bundle has one slot on the colluding cache (cache-1) and three on honest caches. The partner
+  // client gets cache-1's slot over the collude protocol (its chunk and secret: no chunk served), downloads and proves
+  // the three honest slots as anyone would, and hands cache-1 the secret, which claims its slot with it.
+  const H = 4, n = 4, chunks = 16
+  const clock = manualClock(0)
+  const r = await run({
+    caches: H, clients: 2, contentBytes: chunks * CHUNK, puzzle: { cachesPerRequest: n }, sequential: true, clock, rng: seededRng('accounting'), passTime: async (ms) => clock.advance(ms),
+    cacheBehaviours: ['honest', 'colluding', 'honest', 'honest'], clientBehaviours: ['colluding', 'honest'], partnerOf: { 0: 1 },
+  })
+  const [a, viewer] = r.clients
+  for (const c of r.clients) assert.ok(c.ok, c.error) // both got the content byte-exact
+  const bad = r.caches[1]
+  const honest = r.caches.filter((_, i) => i !== 1)
+  // The attack was played: one partner slot a bundle, never served, paid.
+  assert.equal(a.bundles, chunks / n)
+  assert.equal(a.unservedSlots, a.bundles, 'cache-1 holds one slot of each of its partner\'s bundles')
+  assert.equal(a.unservedSlotsPaid, a.unservedSlots)
+  assert.equal(bad.unservedClaims, a.unservedSlots)
+  assert.equal(bad.unservedClaimsPaid, a.unservedSlots, 'paid for every one of its own slots')
+  assert.equal(r.of('attack', 'unserved-claim').filter((e) => e.paid === true && e.served === false).length, a.unservedSlots)
+  assert.equal(a.bytesFrom[bad.peer] ?? 0, 0, 'served 0 times to its partner')
+  // chunksServed counts only what it served: the honest viewer's slots. Paid for those and for its unserved ones.
+  assert.equal(bad.chunksServed * CHUNK, viewer.bytesFrom[bad.peer] ?? 0)
+  assert.equal(bad.chunksServed, viewer.bundles, 'it served the honest viewer its slot of each bundle')
+  assert.equal(bad.claimsPaid, bad.chunksServed + bad.unservedClaimsPaid)
+  assert.ok(bad.claimsPaid > bad.chunksServed, 'paid beyond what it served')
+  // The bound: the partner downloaded every honest chunk of its bundles (the shortcut without them fails).
+  for (const h of honest) assert.equal(a.bytesFrom[h.peer], a.bundles * CHUNK, `${h.peer}: every honest slot of the partner's bundles downloaded`)
+  assert.ok(a.shortcutAttempts > 0)
+  assert.equal(a.shortcutFailures, a.shortcutAttempts, 'the puzzle cannot be solved without the honest chunks')
+  // Its forgeries (no secret, a made-up one) on its first two partner slots: all rejected, the made-up ones caught.
+  assert.equal(bad.forgedClaims, 4)
+  assert.equal(bad.forgedClaimsPaid, 0)
+  assert.equal(r.of('caught', 'wrong puzzle secret').length, 2)
+  // Honest caches: paid for every chunk they served, to both clients; every slot of every bundle paid once.
+  for (const h of honest) {
+    assert.equal(h.chunksServed, a.bundles + viewer.bundles)
+    assert.equal(h.claimsPaid, h.chunksServed, `${h.peer} paid for every chunk it served`)
+    assert.ok(h.credited > 0n)
+  }
+  assert.equal(r.publisher.claimsPaid, 2 * chunks)
+  assert.equal(r.caches.reduce((s, c) => s + c.chunksServed, 0) + a.unservedSlots, 2 * chunks, 'the unserved slots are the only ones not served')
+  console.log(`accounting: cache-1 paid ${bad.claimsPaid} claims for ${bad.chunksServed} chunks served (${bad.unservedClaimsPaid} own slots unserved); its partner downloaded ${Object.values(a.bytesFrom).reduce((x, y) => x + y, 0) / CHUNK} honest chunks`)
+})
+
 test('attack: Sybil caches capture every slot of a request and are paid without serving; the capture rate is C(k,n)/C(H,n) and the gain n × price per captured request', async () => {
   // One operator runs k = 4 of the H = 5 caches (distinct peers and keys) and a colluding client of its own; one
   // cache and one client are honest. n = 4 slots a request: all four land on the operator's caches with probability
@@ -91,13 +137,20 @@ test('attack: Sybil caches capture every slot of a request and are paid without 
     assert.equal(r.caches[0].sybilClaims, 0)
     assert.equal(r.of('attack', 'sybil-capture').length, a.captured)
     assert.equal(r.of('attack', 'sybil-claim').filter((e) => e.paid).length, a.captured * n)
-    // Every slot is paid exactly once; what the operator was paid beyond what it served is exactly the captured slots.
+    // A request not captured has one honest slot: there the operator plays the accounting attack (its n − 1 slots
+    // handed over the collude protocol, unserved, and paid once the colluder solved it with the honest chunk).
+    assert.equal(a.unservedSlots, (a.bundles - a.captured) * (n - 1))
+    assert.equal(sybils.reduce((s, c) => s + c.unservedClaimsPaid, 0), a.unservedSlots)
+    assert.equal(a.unservedSlotsPaid, a.unservedSlots)
+    // Every slot is paid exactly once; what the operator was paid beyond what it served is exactly its slots in the
+    // colluder's requests: all n of a captured one, n − 1 of the others.
     assert.equal(r.publisher.claimsPaid, 2 * chunks)
-    assert.equal(r.caches.reduce((s, c) => s + c.chunksServed, 0) + a.captured * n, 2 * chunks, 'captured slots were never served')
+    assert.equal(r.caches.reduce((s, c) => s + c.chunksServed, 0) + a.captured * n + a.unservedSlots, 2 * chunks, 'captured and partner slots were never served')
     const paidUnserved = sybils.reduce((s, c) => s + c.claimsPaid - c.chunksServed, 0)
-    assert.equal(paidUnserved, a.captured * n, 'the operator is paid n prices per captured request beyond what it served')
-    // And the colluder downloaded nothing for those requests: its bytes came only from requests with an honest slot.
-    assert.equal(Object.values(a.bytesFrom).reduce((s, x) => s + x, 0), (a.bundles - a.captured) * n * CHUNK)
+    assert.equal(paidUnserved, a.captured * n + a.unservedSlots, 'the operator is paid for every slot of its colluder beyond what it served')
+    // And the colluder downloaded nothing but the honest slot of the requests not captured.
+    assert.equal(Object.values(a.bytesFrom).reduce((s, x) => s + x, 0), (a.bundles - a.captured) * CHUNK)
+    assert.equal(a.bytesFrom[r.caches[0].peer] ?? 0, (a.bundles - a.captured) * CHUNK)
   }
   // Runs are the independent draws (see above): the mean share of runs against 1/5, within 3 standard deviations.
   const mean = shares.reduce((s, x) => s + x, 0) / runs

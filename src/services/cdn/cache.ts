@@ -5,13 +5,16 @@
  * from the publisher per proof. It serves a client at most one unproven request at a time, so a client that stops
  * paying costs it one chunk. Winning tickets are redeemed in batches by `settle()`.
  *
- * Behaviours: `honest`; `garbage` (serves random bytes: must be detected and never paid); `colluding` (shares its
- * secrets with its partner clients and tries forged claims: must earn nothing the partner did not download). Several
- * colluding caches sharing a partner client are Sybil caches of one operator: when every slot of a bundle is theirs,
- * the client solves it from their chunks alone and hands each the secret, and each claims its slot without serving
- * (the accepted Sybil case of models/cdn.yaml).
+ * Behaviours: `honest`; `garbage` (serves random bytes: must be detected and never paid); `colluding` (the accepted
+ * accounting attack of models/cdn.yaml: it hands its partner clients its chunk and secret over the collude protocol
+ * instead of serving them; a partner that solved the bundle by downloading every honest cache's chunk hands back the
+ * secret, and the cache claims its slot with it — paid, never served. On its first `forgeTries` partner slots it
+ * also tries forged claims, no secret and a made-up one, which the publisher rejects). Several colluding caches
+ * sharing a partner client are Sybil caches of one operator: when every slot of a bundle is theirs, the client solves
+ * it from their chunks alone and hands each the secret, and each claims its slot without serving (the accepted Sybil
+ * case of models/cdn.yaml).
  *
- * Events: `attack` where this cache cheats (`what`: `garbage`, `forged-claim`, `sybil-claim`), `caught` when it
+ * Events: `attack` where this cache cheats (`what`: `garbage`, `forged-claim`, `unserved-claim`, `sybil-claim`), `caught` when it
  * catches a client (`who`: the client's peer id, `why`: `unpaid`, a ban's reason) or its publisher (`who`: the
  * payer's address, `why`: `duplicate-numbers`, from the settle report).
  *
@@ -73,6 +76,11 @@ export interface CacheOptions {
   behaviour?: CacheBehaviour
   /** Colluding mode: the client peers we share secrets with (one, a list, or a comma-separated list). */
   partner?: PeerId | readonly PeerId[]
+  /**
+   * Colluding mode: try forged claims (no secret, a made-up one) on this many partner slots (default 2), before
+   * handing the slot's chunk over. Each made-up secret is caught by the publisher and counts as a missed proof.
+   */
+  forgeTries?: number
   /** How long a client has, after the outer key, to present the puzzle secret. */
   proofTimeoutMs?: number
   /** After a client vanished without proof, wait this long and ask the publisher whether another cache proved it. */
@@ -140,8 +148,9 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
   const st: CacheStats = {
     hired: false, ready: false, chunksServed: 0, bytesServed: 0, outerKeysReleased: 0, proofsAccepted: 0, proofsRejected: 0, refused: {},
     claimsPaid: 0, claimsRejected: 0, lateClaimsPaid: 0, claimsRetrying: 0, claimsUnpaid: 0, credited: 0n, winningTickets: 0, forgedClaims: 0, forgedClaimsPaid: 0, forgedClaimsLateValid: 0,
-    sybilClaims: 0, sybilClaimsPaid: 0,
+    sybilClaims: 0, sybilClaimsPaid: 0, unservedClaims: 0, unservedClaimsPaid: 0,
   }
+  let forgedSlots = 0
   const claimRetries = o.claimRetries ?? 3
   const claimRetryDelayMs = o.claimRetryDelayMs ?? 5_000
   let stopped = false
@@ -352,7 +361,6 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     st.chunksServed++
     st.bytesServed += body.length
     emit({ kind: 'served', bytes: body.length })
-    if (behaviour === 'colluding' && partners.has(client)) tryForgedClaims(s)
 
     const pay = await waitOrLate(stream, s, 10_000)
     if (!pay) return
@@ -409,18 +417,21 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
     timers.set(cancel, () => {})
   }
 
-  function tryForgedClaims(s: Served) {
-    // The attack: claim payment without the client having solved the puzzle (no secret, then a made-up one).
+  /**
+   * The forgery: claim payment for a partner's slot before anyone solved its bundle (no secret, then a made-up one).
+   * Awaited before the slot's chunk is handed over, so no honest proof can make the no-secret claim a valid late one.
+   */
+  async function tryForgedClaims(requestId: Uint8Array, chunkIndex: number) {
     for (const secret of [undefined, rng(32)]) {
       st.forgedClaims++
-      void track((async () => {
+      await track((async () => {
         if (!forger) return
-        const r = await forger.claim({ id: `${hex(s.requestId)}/${s.chunkIndex}/forged-${st.forgedClaims}`, proof: { requestId: s.requestId, chunkIndex: s.chunkIndex, secret } })
+        const r = await forger.claim({ id: `${hex(requestId)}/${chunkIndex}/forged-${st.forgedClaims}`, proof: { requestId, chunkIndex, secret } })
         // A claim with no secret is paid when someone did prove the bundle: a valid late claim, not a forgery that worked.
         if (r.paid) { st.forgedClaimsPaid++; if (secret === undefined) st.forgedClaimsLateValid++; st.credited += r.receipt!.credited; st.claimsPaid++ }
         emit({ kind: 'forged-claim', paid: r.paid })
         emit({ kind: 'attack', what: 'forged-claim', secret: secret === undefined ? 'none' : 'made-up', paid: r.paid })
-      })())
+      })().catch((e: unknown) => log.info('forged claim failed', { reason: (e as Error).message.split('\n')[0] })))
     }
   }
 
@@ -430,13 +441,20 @@ export async function createCache(c: CacheComponents, o: CacheOptions): Promise<
       const r = await readMessage(stream, collideCodec, { timeoutMs: 5_000 })
       let paid: boolean | undefined
       if (r.claim) {
-        // Sybil caches: the partner solved a bundle whose every slot is ours from our chunks alone; claim our slot
-        // with its secret although we served nothing (the puzzle binds only honest slots).
-        st.sybilClaims++
+        // The partner solved the bundle and hands us its secret: we claim our slot although we served nothing. Sybil
+        // caches (`captured`): every slot was the operator's, solved from our chunks alone (the puzzle binds only
+        // honest slots). Otherwise the accounting attack: the partner downloaded every honest cache's chunk, ours
+        // came over this channel.
+        const captured = r.claim.captured !== false
+        if (captured) st.sybilClaims++
+        else st.unservedClaims++
         const key = `${hex(r.claim.requestId)}/${r.chunkIndex}`
         paid = await claim({ key, client: peer, requestId: r.claim.requestId, chunkIndex: r.chunkIndex, proven: true, forgetAtMs: clock.now() }, r.claim.secret)
-        if (paid) st.sybilClaimsPaid++
-        emit({ kind: 'attack', what: 'sybil-claim', chunkIndex: r.chunkIndex, served: false, paid })
+        if (paid) { if (captured) st.sybilClaimsPaid++; else st.unservedClaimsPaid++ }
+        emit({ kind: 'attack', what: captured ? 'sybil-claim' : 'unserved-claim', chunkIndex: r.chunkIndex, served: false, paid })
+      } else if (r.requestId && forgedSlots < (o.forgeTries ?? 2)) {
+        forgedSlots++
+        await tryForgedClaims(r.requestId, r.chunkIndex)
       }
       await sendMessage(stream, collideReplyCodec, { contentId: r.contentId, cacheSecret: hire.cacheSecret, chunk: store.get(hire.contentId, r.chunkIndex) ?? new Uint8Array(0), ...(paid === undefined ? {} : { paid }) })
     })

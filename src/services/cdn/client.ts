@@ -5,14 +5,16 @@
  * recovers the plaintext (every chunk checked against the Merkle root) and hands the secret to the caches as proof.
  *
  * Behaviours: `honest`; `stingy` (takes chunks, never sends the payment message or a proof: must be cut off after one
- * chunk per cache); `colluding` (with a colluding cache: first tries to solve without downloading the honest caches'
- * chunks, which must fail, then has to download them like anyone else; with several partner caches — Sybil caches
- * of one operator — a bundle whose every slot is a partner's is solved from their chunks alone, nothing downloaded,
- * and each partner is handed the secret to claim its slot); `free-rider` (a stingy client that whitewashes: cut off,
+ * chunk per cache); `colluding` (the accounting attack, with a colluding cache: its partners' slots come over the
+ * collude protocol, never served; on its first `shortcutTries` bundles it tries to solve without the honest caches'
+ * chunks, which must fail, so it downloads them like anyone else, solves, and hands each partner the secret to claim
+ * its slot — paid, not served; with several partner caches — Sybil caches of one operator — a bundle whose every
+ * slot is a partner's is solved from their chunks alone, nothing downloaded, and each partner is handed the secret
+ * to claim its slot); `free-rider` (a stingy client that whitewashes: cut off,
  * it comes back under a fresh identity from `newIdentity`, up to `identities` times: it must get at most one unpaid
  * chunk per cache per identity).
  *
- * Events: `attack` where it cheats (`what`: `unpaid-chunk`, `whitewash`, `sybil-capture`), `caught` when it catches
+ * Events: `attack` where it cheats (`what`: `unpaid-chunk`, `whitewash`, `shortcut`, `unserved-slots`, `sybil-capture`), `caught` when it catches
  * a cache serving garbage (`who`: the cache's peer id, `why`: `garbage`).
  *
  * @example
@@ -75,7 +77,8 @@ export interface Client {
 const BUNDLE_RETRIES = 2
 
 interface Slot { cacheId: string; addresses: string[]; ticket: Uint8Array; order: PayOrder }
-interface Got { stream: MessageStream; inner: Uint8Array }
+/** A slot's inner-encrypted chunk, and the stream of the cache that served it (none: a partner's, not served). */
+interface Got { stream?: MessageStream; inner: Uint8Array }
 
 /**
  * Creates a client of one publisher's content.
@@ -101,7 +104,7 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
   const timeoutMs = o.timeoutMs ?? 30_000
   const st: ClientStats = {
     bundles: 0, chunksVerified: 0, bytesVerified: 0, bytesFrom: {}, solveMs: 0, badChunks: 0, repairs: 0, proofsUndelivered: 0, bundleRetries: 0, shortcutAttempts: 0, shortcutFailures: 0, unpaidChunks: 0,
-    captured: 0, capturedSlotsPaid: 0, identities: 0, unpaidFrom: {},
+    captured: 0, capturedSlotsPaid: 0, unservedSlots: 0, unservedSlotsPaid: 0, identities: 0, unpaidFrom: {},
   }
   const avoid = new Set<string>()
   let solved: { requestId: Uint8Array; secret: Uint8Array }[] = []
@@ -158,7 +161,8 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
   async function partnerInner(bundle: Bundle, slots: Slot[], i: number, signal?: AbortSignal): Promise<Uint8Array> {
     const cs = await transport.dial(slots[i].addresses[0] ?? slots[i].cacheId, CDN_COLLUDE, { timeoutMs, signal })
     const e = bundle.entries[i]
-    const { cacheSecret, chunk } = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: e.chunkIndex }, { timeoutMs, signal })
+    const { cacheSecret, chunk } = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: e.chunkIndex, requestId: bundle.requestId }, { timeoutMs, signal })
+    releaseWhenRemoteEnds(cs, timeoutMs)
     const innerKey = openCacheTicket(e.cacheTicket, cacheSecret, bundle.requestId, e.chunkIndex)
     return encryptLayer(padChunk(chunk, bundle.manifest.chunkSize), { key: innerKey, requestId: bundle.requestId, chunkIndex: e.chunkIndex, layer: 'inner' })
   }
@@ -174,7 +178,8 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
     const paid = await Promise.all(slots.map(async (s, i) => {
       try {
         const cs = await transport.dial(s.addresses[0] ?? s.cacheId, CDN_COLLUDE, { timeoutMs, signal })
-        const r = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: bundle.entries[i].chunkIndex, claim: { requestId: bundle.requestId, secret } }, { timeoutMs, signal })
+        const r = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: bundle.entries[i].chunkIndex, claim: { requestId: bundle.requestId, secret, captured: true } }, { timeoutMs, signal })
+        releaseWhenRemoteEnds(cs, timeoutMs)
         return r.paid === true
       } catch (e) {
         log.info('a partner could not claim its captured slot', { cache: s.cacheId, reason: (e as Error).message.split('\n')[0] })
@@ -189,17 +194,35 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
     return plain
   }
 
+  /**
+   * Colluding mode: the partner slots' inner chunks over the collude protocol (not served), each checked against the
+   * publisher's digest; a slot whose partner does not answer, or answers wrong, is left to be fetched as anyone would.
+   */
+  async function partnerSlots(bundle: Bundle, slots: Slot[], digests: Uint8Array[], signal?: AbortSignal): Promise<Map<number, Uint8Array>> {
+    const out = new Map<number, Uint8Array>()
+    for (let i = 0; i < slots.length; i++) {
+      if (!partners.has(slots[i].cacheId)) continue
+      try {
+        const inner = await partnerInner(bundle, slots, i, signal)
+        if (hex(sha256(inner)) === hex(digests[i])) out.set(i, inner)
+        else log.warn('a partner\'s chunk does not match the publisher digest: fetching it', { cache: slots[i].cacheId })
+      } catch (e) {
+        if (signal?.aborted) throw e
+        log.info('a partner did not hand over its slot: fetching it', { cache: slots[i].cacheId, reason: (e as Error).message.split('\n')[0] })
+      }
+    }
+    return out
+  }
+
   /** Colluding mode: try to solve with only the partners' chunks (honest slots zero-filled). Must fail. */
-  async function shortcut(bundle: Bundle, slots: Slot[], signal?: AbortSignal) {
-    const mine = slots.map((s, i) => (partners.has(s.cacheId) ? i : -1)).filter((i) => i >= 0)
-    if (mine.length === 0) return
+  function shortcut(bundle: Bundle, slots: Slot[], mine: Map<number, Uint8Array>, signal?: AbortSignal) {
+    if (mine.size === 0) return
     st.shortcutAttempts++
     try {
       // Everything the colluding caches know: their chunks and their inner keys (from their tickets). The honest
       // caches' chunks are left out (zeros): the point of the attack is not to download them.
-      const zeros: Uint8Array[] = bundle.entries.map(() => new Uint8Array(bundle.manifest.chunkSize))
-      for (const i of mine) zeros[i] = await partnerInner(bundle, slots, i, signal)
-      emit({ kind: 'attack', what: 'shortcut', partnerSlots: mine.length, slots: slots.length })
+      const zeros: Uint8Array[] = bundle.entries.map((_, i) => mine.get(i) ?? new Uint8Array(bundle.manifest.chunkSize))
+      emit({ kind: 'attack', what: 'shortcut', partnerSlots: mine.size, slots: slots.length })
       solveBundle({ bundle, innerChunks: zeros, signal })
       log.error('shortcut solved a puzzle without the honest chunks: CAPnet broken?')
     } catch (e) {
@@ -227,10 +250,15 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
         if (signal?.aborted) throw e
         log.warn('capture by the partner caches failed: fetching the bundle as anyone would', { reason: (e as Error).message.split('\n')[0] })
       }
-    } else if (behaviour === 'colluding' && st.shortcutAttempts < (o.shortcutTries ?? 2)) await shortcut(bundle, slots, signal)
-
+    }
     const got: (Got | undefined)[] = new Array(n)
+    // The accounting attack: the partners' slots over the collude protocol; only the honest slots are downloaded.
+    const mine = behaviour === 'colluding' ? await partnerSlots(bundle, slots, r.innerDigests, signal) : new Map<number, Uint8Array>()
+    if (mine.size > 0 && st.shortcutAttempts < (o.shortcutTries ?? 2)) shortcut(bundle, slots, mine, signal)
+    for (const [i, inner] of mine) got[i] = { inner }
+
     const runSlot = async (i: number): Promise<void> => {
+      if (got[i]) return
       for (let attempt = 0; ; attempt++) {
         try {
           got[i] = await fetchSlot(bundle, i, slots[i], r.innerDigests[i], signal)
@@ -264,22 +292,42 @@ export function createClient(c: ClientComponents, o: ClientOptions): Client {
       // it paid; a cache that died or fails here costs us nothing: the others' claims (or our `solved[]` in the next
       // request) prove the bundle, so it can still late-claim if it comes back.
       const delivered = await Promise.allSettled(got.map(async (g) => {
-        await sendMessage(g!.stream, fetchCodec, { type: 'proof', secret }, { timeoutMs, signal })
-        const ack = await readMessage(g!.stream, fetchReplyCodec, { timeoutMs, signal })
-        if (ack.header.type !== 'ack' || !ack.header.accepted) log.warn('cache did not accept our proof', { cache: g!.stream.remotePeer })
-        await g!.stream.close()
+        const stream = g!.stream
+        if (!stream) return
+        await sendMessage(stream, fetchCodec, { type: 'proof', secret }, { timeoutMs, signal })
+        const ack = await readMessage(stream, fetchReplyCodec, { timeoutMs, signal })
+        if (ack.header.type !== 'ack' || !ack.header.accepted) log.warn('cache did not accept our proof', { cache: stream.remotePeer })
+        await stream.close()
       }))
       delivered.forEach((d, i) => {
         if (d.status === 'fulfilled') return
         st.proofsUndelivered++
         log.warn('could not hand a cache its proof (the content is ours anyway)', { cache: slots[i].cacheId, reason: (d.reason as Error).message.split('\n')[0] })
       })
+      // The partners' slots, never served: each partner claims its slot with the secret the honest chunks paid for.
+      if (mine.size > 0) {
+        const paid = await Promise.all([...mine.keys()].map(async (i) => {
+          try {
+            const cs = await transport.dial(slots[i].addresses[0] ?? slots[i].cacheId, CDN_COLLUDE, { timeoutMs, signal })
+            const x = await request(cs, collideCodec, collideReplyCodec, { contentId: o.contentId, chunkIndex: bundle.entries[i].chunkIndex, claim: { requestId: bundle.requestId, secret, captured: false } }, { timeoutMs, signal })
+            releaseWhenRemoteEnds(cs, timeoutMs)
+            return x.paid === true
+          } catch (e) {
+            log.info('a partner could not claim its slot', { cache: slots[i].cacheId, reason: (e as Error).message.split('\n')[0] })
+            return false
+          }
+        }))
+        const slotsPaid = paid.filter(Boolean).length
+        st.unservedSlots += mine.size
+        st.unservedSlotsPaid += slotsPaid
+        emit({ kind: 'attack', what: 'unserved-slots', slots: n, partnerSlots: mine.size, slotsPaid, downloadedSlots: n - mine.size })
+      }
       solved.push({ requestId: bundle.requestId, secret })
       for (const p of plain) { st.chunksVerified++; st.bytesVerified += p.length }
       emit({ kind: 'bundle-done', chunks: plain.length, bytes: plain.reduce((s, p) => s + p.length, 0) })
       return { chunks: plain, chunkCount: bundle.manifest.chunkCount, contentLength: bundle.manifest.contentLength }
     } finally {
-      for (const g of got) if (g && !g.stream.closed) g.stream.abort()
+      for (const g of got) if (g?.stream && !g.stream.closed) g.stream.abort()
     }
   }
 

@@ -108,13 +108,14 @@ export type ClaimProof = z.infer<typeof ClaimProofSchema>
 
 /**
  * The colluders' side channel (adversarial modes only, docs/cdn.md#adversaries): a partner client asks a colluding
- * cache for its chunk and secret; with `claim` (Sybil caches: every slot of the bundle was the operator's, so the
- * client solved the puzzle from their chunks alone) it hands the cache the secret to claim its slot without serving.
- * The reply's `paid` says whether that claim was paid.
+ * cache for its chunk and secret (the pair's own link: no chunk is served over `/souk/cdn/fetch/1`); with `claim`
+ * (the client solved the bundle, from the honest caches' chunks and the colluders' own, or — `captured`, Sybil caches:
+ * every slot was the operator's — from the colluders' chunks alone) it hands the cache the secret to claim its slot
+ * without serving. The reply's `paid` says whether that claim was paid.
  */
 export const CollideReplySchema = z.object({ cacheSecret: bytes(32), contentId, chunk: bytes(), paid: z.boolean().optional() })
 export const collideCodec = createCodec(z.object({
-  contentId, chunkIndex: z.number().int().min(0), claim: z.object({ requestId: bytes(), secret: bytes(32) }).optional(),
+  contentId, chunkIndex: z.number().int().min(0), requestId: bytes().optional(), claim: z.object({ requestId: bytes(), secret: bytes(32), captured: z.boolean().optional() }).optional(),
 }), { maxBytes: 1024, name: CDN_COLLUDE })
 export const collideReplyCodec = createCodec(CollideReplySchema, { maxBytes: DEFAULT_MAX_MESSAGE_BYTES, name: CDN_COLLUDE })
 

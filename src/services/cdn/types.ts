@@ -55,6 +55,13 @@ export interface CacheStats {
    */
   sybilClaims: number
   sybilClaimsPaid: number
+  /**
+   * Colluding mode, the accounting attack: claims made with the secret of a bundle its partner client solved from
+   * the honest caches' chunks and this cache's chunk handed over the collude protocol (never served), and how many
+   * were paid. Not counted in `chunksServed`.
+   */
+  unservedClaims: number
+  unservedClaimsPaid: number
 }
 
 export interface ClientStats {
@@ -84,6 +91,13 @@ export interface ClientStats {
    */
   captured: number
   capturedSlotsPaid: number
+  /**
+   * Colluding mode, the accounting attack: partner slots of bundles that also had honest slots, obtained over the
+   * collude protocol instead of being served (the honest slots downloaded and proven as anyone would), and how many
+   * of them the partner cache was then paid for.
+   */
+  unservedSlots: number
+  unservedSlotsPaid: number
   /**
    * Free-rider mode: fresh identities (transport peer ids) taken after being cut off (the first one not counted), and
    * the unpaid chunks received per identity and cache (`unpaidFrom[identity][cache]`, at most 1 each).
