@@ -72,7 +72,7 @@ export function bareHeapRate(pending: number, events: number): number {
   return best
 }
 
-const cdnScenario = (o: { name: string; caches: number; clients: number; bytes: number; chunk: number; runs?: number; chain?: 'evm' | 'model'; fetching?: number }) => parseScenario(`souk: scenario/1
+const cdnScenario = (o: { name: string; caches: number; clients: number; bytes: number; chunk: number; runs?: number; chain?: 'evm' | 'model'; arrivals?: number }) => parseScenario(`souk: scenario/1
 name: ${o.name}
 market: cdn
 seed: 1
@@ -87,7 +87,7 @@ network:
 peers:
   - { name: publisher, role: publisher }
   - { name: cache, role: cache, count: ${o.caches} }
-  - { name: client, role: client, count: ${o.clients} }
+  - { name: client, role: client, count: ${o.clients}${o.arrivals ? `, arrivalsPerSecond: ${o.arrivals}` : ''} }
 `, `${o.name}.yaml`)
 
 /** Frames of `size` bytes moved over the memory network on the engine, one stream per pair: frames per wall second. */
@@ -121,7 +121,9 @@ async function tenThousandPeers(log: Log): Promise<{ seconds: number; deliveries
   const out = mkdtempSync(join(tmpdir(), 'souk-bench-sim-'))
   try {
     // Two markets of 5,000 peers (1 publisher, 50 caches, 4,949 clients fetching 8 chunks each), one per worker.
-    const s = cdnScenario({ name: 'bench-10k', caches: 50, clients: 4949, bytes: 8 * 2048, chunk: 2048, runs: 2 })
+    // Viewers arrive as a Poisson process (200 a simulated second), as they would; all at once, most would find the
+    // publisher's 256 request streams taken.
+    const s = cdnScenario({ name: 'bench-10k', caches: 50, clients: 4949, bytes: 8 * 2048, chunk: 2048, runs: 2, arrivals: 200 })
     const t0 = performance.now()
     const r = await runSweep({ scenario: s, outDir: out, workers: 2, onProgress: (p) => log(`10k peers: ${JSON.stringify(p)}`) })
     const wall = (performance.now() - t0) / 1000
@@ -140,9 +142,9 @@ async function tenThousandPeers(log: Log): Promise<{ seconds: number; deliveries
 /** Child process: 100,000 peers wired; prints {peakRssMB, baseRssMB, peers, fetched}. */
 export async function rssChild(): Promise<void> {
   const base = process.memoryUsage().rss
-  const s = cdnScenario({ name: 'bench-100k', caches: 100, clients: 99_899, bytes: 4 * 1024, chunk: 1024 })
+  const s = cdnScenario({ name: 'bench-100k', caches: 100, clients: 99_899, bytes: 4 * 1024, chunk: 1024, arrivals: 50 })
   // Every client joins (wired, with its transport); 1,000 fetch the content, the others stay joined.
-  const groups = s.peers.map((g) => (g.role === 'client' ? [{ ...g, name: 'client', count: 1000 }, { ...g, name: 'idle', count: 98_899, idle: true }] : [g])).flat()
+  const groups = s.peers.map((g) => (g.role === 'client' ? [{ ...g, name: 'client', count: 1000 }, { ...g, name: 'idle', count: 98_899, idle: true, arrivalsPerSecond: undefined }] : [g])).flat()
   const r = await runScenarioPoint({ ...s, peers: groups } as Scenario, { point: 0, params: {}, run: 0, seed: 1 })
   process.stdout.write(JSON.stringify({ peakRssMB: process.resourceUsage().maxRSS / 1024, baseRssMB: base / 2 ** 20, peers: groups.reduce((a, g) => a + g.count, 0), error: r.error?.message, clientsOk: r.metrics.clientsOk }) + '\n')
 }

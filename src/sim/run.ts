@@ -84,6 +84,7 @@ export interface PeerGroup {
   partner?: string
   config?: Record<string, unknown>
   idle?: boolean
+  arrivalsPerSecond?: number
 }
 
 /** A peer of the run. */
@@ -259,7 +260,7 @@ export async function runScenarioPoint(scenario: RunnableScenario, job: { point:
     log.add(engine.now(), 'sim', { kind: 'run-failed', message: err.message.split('\n')[0] })
     return {
       ...base, eventLogHash: log.hash(), events: log.count, messages, virtualMs: engine.now(), wallMs: Math.round(performance.now() - wallStart), metrics: {},
-      error: { message: `${err.message.split('\n')[0]} (rerun: souk sim run FILE --seed ${job.seed})`, ...(err.code ? { code: err.code } : {}) },
+      error: { message: `${err.message.split('\n')[0]} (rerun: souk sim run FILE${job.point > 0 ? ` --point ${job.point}` : ''} --seed ${job.seed})`, ...(err.code ? { code: err.code } : {}) },
     }
   }
 }
@@ -387,7 +388,17 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
       startChurn(s, seed, engine, net, peers, record, stopAll.signal)
       let done = 0
       const deadline = engine.clock.sleep(Math.max(0, s.durationMs - engine.now()), { signal: stopAll.signal }).catch(() => {})
+      // A group with an arrival rate starts its peers as a Poisson process; the others all start now.
+      const startAt = new Map<Peer, number>()
+      for (const g of s.peers) {
+        if (!g.arrivalsPerSecond) continue
+        const rand = randStream(seed, `arrivals:${g.name}`)
+        let t = engine.now()
+        for (const p of byGroup.get(g.name) ?? []) { t += exponential(rand, g.arrivalsPerSecond / 1000); startAt.set(p, t) }
+      }
       const finites = Promise.all(finite.filter((p) => !p.group.idle).map(async (p) => {
+        const at = startAt.get(p)
+        if (at !== undefined) await engine.clock.sleep(at - engine.now())
         await p.handle!.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] }))
         onProgress?.(Math.min(0.95, (++done / Math.max(1, finite.length)) * 0.95))
       }))

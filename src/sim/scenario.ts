@@ -73,6 +73,7 @@ export const PeerGroupSchema = z.strictObject({
   attacker: z.boolean().default(false).meta({ description: 'part of the coalition whose profit the security-economics table reports' }),
   partner: GroupName.optional().meta({ description: 'a colluding peer: the group of its partner' }),
   config: z.record(z.string(), z.unknown()).optional().meta({ description: "this group's market config (over the scenario's config)" }),
+  arrivalsPerSecond: positive('arrivalsPerSecond').optional().meta({ description: 'its peers start their work one after another, a Poisson process at this rate (simulated time); absent: all at once' }),
   idle: z.boolean().default(false).meta({ description: 'its peers join and stay connected but never start their work (a client that never fetches): present, not active' }),
 })
 
