@@ -49,8 +49,9 @@ export interface PublisherComponents {
   signer: MarketSigner
   /**
    * What it learns of each cache from facts it verified itself: a claim with the right puzzle secret (delivered and
-   * proven), a claim with a wrong one (a missed proof). With it, requests go to caches by power of two choices on
-   * reputation; a disqualified cache gets none.
+   * proven), a claim with a wrong one (a missed proof). With it, requests go to caches in shares proportional to
+   * their optimistic proof rate (`reputationAssignment`: equal caches share equally, a cache not yet assigned is
+   * explored at once, one that fails proofs loses share); a disqualified cache gets none.
    */
   reputation?: Reputation
   /** Assigns hired caches to requests (default: by reputation when there is one, else a uniform draw that spreads load). */
