@@ -110,25 +110,27 @@ test('attack: Sybil caches capture every slot of a request and are paid without 
   // One operator runs k = 4 of the H = 5 caches (distinct peers and keys) and a colluding client of its own; one
   // cache and one client are honest. n = 4 slots a request: all four land on the operator's caches with probability
   // C(4,4)/C(5,4) = 1/5 (slots are distinct caches: hypergeometric; the binomial (k/H)^n is its many-cache limit).
-  // Measured over seeded runs: the publisher's reputation assignment keeps sending requests to the caches it has
-  // already seen prove (power of two choices on score; an unobserved cache keeps the prior score), so within a run
-  // the first request decides — all of the colluder's requests are captured, or none: the share per request is the
-  // same 1/5 in expectation, but it comes run by run.
+  // The publisher's reputation assignment gives equally proving caches equal shares (src/market/assign.ts), so the
+  // honest cache is in 4/5 of the requests and 1/5 are captured, request after request: no longer a run captured
+  // whole or not at all. The Sybils play it rationally: no forged claims (each made-up secret is a missed proof,
+  // which would cost them share and lower the capture rate).
   const H = 5, k = 4, n = 4, chunks = 32, runs = 20
   const expected = choose(k, n) / choose(H, n)
-  let requests = 0, captured = 0
+  let requests = 0, captured = 0, allRequests = 0, allCaptured = 0
   const shares: number[] = []
   for (let i = 0; i < runs; i++) {
     const clock = manualClock(0)
     const r = await run({
       caches: H, clients: 2, contentBytes: chunks * CHUNK, puzzle: { cachesPerRequest: n }, sequential: true, clock, rng: seededRng(`sybil-${i}`), passTime: async (ms) => clock.advance(ms),
-      cacheBehaviours: ['honest', 'colluding', 'colluding', 'colluding', 'colluding'], clientBehaviours: ['colluding', 'honest'], partnerOf: { 0: [1, 2, 3, 4] },
+      cacheBehaviours: ['honest', 'colluding', 'colluding', 'colluding', 'colluding'], clientBehaviours: ['colluding', 'honest'], partnerOf: { 0: [1, 2, 3, 4] }, forgeTries: 0,
     })
     for (const c of r.clients) assert.ok(c.ok, c.error) // captured or not, every client got the content byte-exact
     const [a, honest] = r.clients
     requests += a.bundles
     captured += a.captured
     shares.push(a.captured / a.bundles)
+    allCaptured += r.of('bundle').filter((e) => !(e.caches as string[]).includes(r.caches[0].peer)).length
+    allRequests += r.publisher.bundlesIssued
     assert.equal(honest.captured, 0)
     // The gain: every slot of a captured request is paid, none of it served (the puzzle binds only honest slots).
     assert.equal(a.capturedSlotsPaid, a.captured * n, 'n × price per captured request')
@@ -152,11 +154,13 @@ test('attack: Sybil caches capture every slot of a request and are paid without 
     assert.equal(Object.values(a.bytesFrom).reduce((s, x) => s + x, 0), (a.bundles - a.captured) * CHUNK)
     assert.equal(a.bytesFrom[r.caches[0].peer] ?? 0, (a.bundles - a.captured) * CHUNK)
   }
-  // Runs are the independent draws (see above): the mean share of runs against 1/5, within 3 standard deviations.
-  const mean = shares.reduce((s, x) => s + x, 0) / runs
-  const sd = Math.sqrt((expected * (1 - expected)) / runs)
-  assert.ok(Math.abs(mean - expected) <= 3 * sd, `mean share ${mean.toFixed(3)} over ${runs} runs, expected ${expected} ± ${(3 * sd).toFixed(3)}`)
-  console.log(`sybil: ${captured}/${requests} requests captured over ${runs} runs, shares ${shares.map((x) => x.toFixed(2)).join(' ')} (expected ${expected}); gain ${n} prices per captured request`)
+  // Every run is captured in part (no run left out, none captured whole), and over all requests of all runs (both
+  // clients' requests: the publisher cannot tell them apart) the share without the honest cache is 1/5 within a
+  // tenth of it; the colluder's own requests, the first 8 of each run, within a third (seeded: these cannot flake).
+  for (const x of shares) assert.ok(x > 0 && x < 1, `every run captured in part: ${shares.join(' ')}`)
+  assert.ok(Math.abs(allCaptured / allRequests - expected) <= 0.1 * expected, `${allCaptured}/${allRequests} requests without the honest cache, expected ${expected}`)
+  assert.ok(Math.abs(captured / requests - expected) <= expected / 3, `${captured}/${requests} of the colluder's requests captured, expected ${expected}`)
+  console.log(`sybil: ${captured}/${requests} of the colluder's requests captured over ${runs} runs (${allCaptured}/${allRequests} of all requests without the honest cache; expected ${expected}), shares ${shares.map((x) => x.toFixed(2)).join(' ')}; gain ${n} prices per captured request`)
 })
 
 test('attack: a free rider whitewashing under fresh identities gets at most one unpaid chunk per cache per identity, and nothing is paid for them', async () => {

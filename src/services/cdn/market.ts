@@ -60,6 +60,11 @@ export const CdnConfigSchema = z.object({
    * list. Several colluding caches sharing a client are Sybil caches of one operator.
    */
   partner: z.union([z.string(), z.array(z.string())]).optional(),
+  /**
+   * Colluding cache: partner slots on which it first tries forged claims (no secret, a made-up one; rejected, the
+   * made-up ones caught and counted as missed proofs). 0: it plays the accounting attack only.
+   */
+  forgeTries: z.coerce.number().int().min(0).default(2),
   /** Free-rider client: fresh identities it takes at most once cut off (each from `RoleComponents.newIdentity`). */
   identities: z.coerce.number().int().min(0).default(4),
   /**
@@ -188,7 +193,7 @@ async function wireCache(c: RoleComponents, cfg: CdnConfig): Promise<CdnCacheHan
   if (recovered && (recovered.settled > 0 || recovered.pending > 0 || (recovered.lostCount ?? 0) > 0)) c.onEvent({ kind: 'recovered', settle: recovered })
   const store = sqliteChunkStore(c.openDb('chunks'))
   const cache = await createCache({ transport: c.transport, payee, signer: keySigner(context.key), store, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent, chainProbe: () => context.chain.blockNumber() }, {
-    publisher: publisherAddr, behaviour, partner: cfg.partner, marketDomain: marketDomain(context.chain.chainId),
+    publisher: publisherAddr, behaviour, partner: cfg.partner, forgeTries: cfg.forgeTries, marketDomain: marketDomain(context.chain.chainId),
     offer: { pricePerChunk: cfg.pricePerChunk, floorPricePerChunk: cfg.pricePerChunk / 2n, capacityBytes: 1 << 30, collateral: 0n },
     lateClaimDelayMs: cfg.lateClaimDelayMs,
   })

@@ -61,6 +61,8 @@ export interface CdnScenarioOptions {
   rounds?: number
   /** Free-rider clients: fresh identities each may take (CdnConfig.identities). */
   identities?: number
+  /** Colluding caches: partner slots they try forged claims on first (CdnConfig.forgeTries, default 2). */
+  forgeTries?: number
   puzzle?: { rounds?: number; pieceSize?: number; cachesPerRequest?: number }
   logger?: Logger
   onEvent?: EventSink
@@ -101,7 +103,7 @@ export async function runCdnScenario(o: CdnScenarioOptions): Promise<CdnScenario
     content, chunkSize: o.chunkSize, pricePerChunk: o.pricePerChunk, maxCaches: o.caches, cachesPerRequest: o.puzzle?.cachesPerRequest,
     puzzle: o.puzzle ? { rounds: o.puzzle.rounds, pieceSize: o.puzzle.pieceSize } : undefined,
     expectedChunks: o.clients * Math.ceil(content.length / (o.chunkSize ?? 128 * 1024)), plan: o.plan, lateClaimDelayMs: 500,
-    rounds: o.rounds, identities: o.identities, penalty: o.penalty,
+    rounds: o.rounds, identities: o.identities, penalty: o.penalty, forgeTries: o.forgeTries,
   })
   const partnersOf = (client: number): number[] => { const p = o.partnerOf?.[client]; return p === undefined ? [] : Array.isArray(p) ? p : [p] }
   const components = async (name: string, role: CdnRole, key: Hex | undefined, bootstrap: string | undefined): Promise<RoleComponents> => {
