@@ -33,6 +33,14 @@ import type { Chain, Eip1193Provider } from '../chain/types.js'
 import { deploySouk, type SoukDeployment } from '../payments/deploy.js'
 import type { Engine } from './engine.js'
 import { ModelProvider } from './model-chain.js'
+import { SIM_MARKETS } from './markets/index.js'
+
+/** Every simulated market's own contracts (StorageMarket, WorkMarket...), deployed after Souk's. */
+async function deployMarkets(chain: Chain, key: Hex, deployment: SoukDeployment): Promise<Record<string, Record<string, unknown>>> {
+  const out: Record<string, Record<string, unknown>> = {}
+  for (const [name, m] of Object.entries(SIM_MARKETS)) if (m.deploy) out[name] = await m.deploy(chain, key, deployment)
+  return out
+}
 
 /** The genesis time of every simulated chain (2026-01-01T00:00:00Z): block hashes repeat from run to run. */
 export const SIM_GENESIS = new Date(Date.UTC(2026, 0, 1))
@@ -47,6 +55,8 @@ export interface SimChain {
   readonly keys: readonly Hex[]
   /** Mines an empty block every `ms` of simulated time until the returned function is called. */
   startBlocks(ms: number): () => void
+  /** The config entries of `market`'s contracts (its `SimMarket.deploy`), deployed with the others. */
+  marketConfig(market: string): Record<string, unknown>
   /** Chain requests made in this run, and blocks mined by the clock. */
   stats(): { requests: number; blocksMined: number }
   /** Ends the run's use of the chain (the EVM stays for the next run in this process). */
@@ -62,6 +72,7 @@ interface Base {
   busy: boolean
   /** The timestamp of the snapshot's head block. */
   headTs: bigint
+  markets: Record<string, Record<string, unknown>>
 }
 
 const bases = new Map<number, Promise<Base>>()
@@ -91,8 +102,9 @@ async function makeBase(keyCount: number): Promise<Base> {
   const p = stamping(inner, state)
   const chain = await chainFromProvider(p, { kind: 'embedded', devKeys: inner.keys, dev: true, now: () => 0 })
   const deployment = await deploySouk(chain, inner.keys[0])
+  const markets = await deployMarkets(chain, inner.keys[0], deployment)
   const snapshot = (await inner.request({ method: 'evm_snapshot' })) as Hex
-  return { inner, keys: inner.keys, deployment, snapshot, busy: false, headTs: state.lastTs }
+  return { inner, keys: inner.keys, deployment, snapshot, busy: false, headTs: state.lastTs, markets }
 }
 
 /** Keys are made in powers of two (at least 32), so runs of similar size share one EVM. */
@@ -134,6 +146,7 @@ export async function simEvm(opts: { engine: Engine; keys: number }): Promise<Si
     chain,
     deployment: base.deployment,
     keys: base.keys,
+    marketConfig: (m) => base.markets[m] ?? {},
     startBlocks(ms) {
       let cancel = () => {}
       const tick = () => {
@@ -174,9 +187,11 @@ export async function simModelChain(opts: { engine: Engine; keys: number }): Pro
   }
   const chain = await chainFromProvider(counted, { kind: 'embedded', devKeys: provider.keys, dev: true, now: () => engine.now() })
   const deployment = await deploySouk(chain, provider.keys[0])
+  const markets = await deployMarkets(chain, provider.keys[0], deployment)
   requests = 0 // the run's requests, as on the EVM (whose deployment is in its snapshot)
   return {
     chain, deployment, keys: provider.keys,
+    marketConfig: (m) => markets[m] ?? {},
     startBlocks(ms) {
       let cancel = () => {}
       const tick = () => {

@@ -35,60 +35,25 @@
  */
 import { createHash } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
-import type { Address, Hex } from 'viem'
 import { openDatabase, type Db } from '../core/db.js'
-import { memoryLogger, type Logger } from '../core/logger.js'
+import { memoryLogger } from '../core/logger.js'
 import { mulberry32, exponential, type Rand } from '../core/prng.js'
 import { bytesToHex } from '../crypto/bytes.js'
 import { forkRng, seededRng, type Rng } from '../crypto/rng.js'
 import { createMemoryNetwork } from '../net/memory.js'
 import type { Transport } from '../net/types.js'
-import type { SchemeName, SettleReport, PayeeStats } from '../payments/types.js'
+import type { SchemeName } from '../payments/types.js'
 import { marketByName } from '../services/markets.js'
 import { schemeByName } from '../payments/registry.js'
-import type { RoleComponents, RoleHandle, ServiceEvent } from '../services/market.js'
+import type { RoleComponents, ServiceEvent } from '../services/market.js'
 import type { Chain } from '../chain/types.js'
 import type { Clock } from '../core/clock.js'
-import type { SoukDeployment } from '../payments/deploy.js'
 import { createEngine, SimError, type Engine } from './engine.js'
 import { simEvm, simModelChain } from './chain.js'
-import type { Metrics, RunResult, SweepPoint } from './types.js'
+import type { Dist, Metrics, RunnableScenario, RunResult, SimPeer, SweepPoint } from './types.js'
+import { simMarket } from './markets/index.js'
+export type { Dist, PeerGroup, RunnableScenario } from './types.js'
 
-/** The parts of a scenario a run reads (src/sim/scenario.ts validates the whole file). */
-export interface RunnableScenario {
-  name: string
-  market: string
-  durationMs: number
-  scheme?: SchemeName
-  chain?: { kind?: 'evm' | 'model'; blockTimeMs?: number }
-  content?: { bytes?: number; chunkSize?: number }
-  config?: Record<string, unknown>
-  economics?: { servePerChunk?: number }
-  network?: {
-    regions?: Record<string, number>
-    latencyMs?: Record<string, Record<string, number>>
-    jitterMs?: number
-    bandwidthBytesPerSec?: number
-    lossRate?: number
-    churn?: { roles: string[]; session: Dist; downtime: Dist }
-  }
-  peers: PeerGroup[]
-}
-export interface Dist { dist: 'exponential' | 'weibull' | 'lognormal' | 'fixed'; meanMs: number; shape?: number; sigma?: number }
-export interface PeerGroup {
-  name: string
-  role: string
-  count?: number
-  behaviour?: string
-  attacker?: boolean
-  partner?: string
-  config?: Record<string, unknown>
-  idle?: boolean
-  arrivalsPerSecond?: number
-}
-
-/** A peer of the run. */
-interface Peer { name: string; group: PeerGroup; role: string; region: string; transport: Transport; key?: Hex; handle?: RoleHandle; payee?: Address }
 
 /** Milliseconds of simulated time after the finite roles are done, for late claims and claims in flight. */
 export const SIM_GRACE_MS = 5_000
@@ -165,84 +130,6 @@ export function createEventLog(opts: { keep?: boolean } = {}): EventLog {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
 
-/** Everything a finished run leaves for its metrics. */
-interface Finished {
-  peers: Peer[]
-  stops: Map<string, ServiceEvent>
-  chain: Chain
-  deployment: SoukDeployment
-  unit: bigint
-  events: ServiceEvent[]
-  scheme: SchemeName
-  servePerChunk: number
-}
-
-/** Token units as a number of price units (the unit of every money metric). */
-const units = (x: bigint | undefined, unit: bigint) => (x === undefined ? 0 : Number((x * 1_000_000n) / unit) / 1_000_000)
-
-/** The CDN run's metrics. Money is in units of the price per chunk; `attacker*` sum over peers marked `attacker`. */
-function cdnMetrics(f: Finished): Metrics {
-  const m: Metrics = {}
-  const clients = f.peers.filter((p) => p.role === 'client' && !p.group.idle)
-  const caches = f.peers.filter((p) => p.role === 'cache')
-  const stop = (p: Peer) => f.stops.get(p.name) as (ServiceEvent & { stats?: Record<string, unknown>; payments?: PayeeStats; settle?: SettleReport; rounds?: number; error?: string }) | undefined
-  const cstats = (p: Peer) => (stop(p)?.stats ?? {}) as Record<string, number>
-  m.clients = clients.length
-  m.clientsOk = clients.filter((p) => stop(p)?.rounds && !stop(p)?.error).length
-  m.clientsFailed = m.clients - m.clientsOk
-  m.roundsFetched = sum(clients.map((p) => Number(stop(p)?.rounds ?? 0)))
-  m.bytesDelivered = sum(f.events.filter((e) => e.kind === 'content').map((e) => Number(e.bytes)))
-  m.chunksServed = sum(caches.map((p) => cstats(p).chunksServed ?? 0))
-  m.claimsPaid = sum(caches.map((p) => cstats(p).claimsPaid ?? 0))
-  m.claimsRejected = sum(caches.map((p) => cstats(p).claimsRejected ?? 0))
-  m.forgedClaims = sum(caches.map((p) => cstats(p).forgedClaims ?? 0))
-  m.forgedClaimsPaid = sum(caches.map((p) => Math.max(0, (cstats(p).forgedClaimsPaid ?? 0) - (cstats(p).forgedClaimsLateValid ?? 0))))
-  m.winningTickets = sum(caches.map((p) => stop(p)?.payments?.winning ?? 0))
-  const credited = (p: Peer) => units(stop(p)?.payments?.credited, f.unit)
-  const received = (p: Peer) => units(stop(p)?.payments?.received, f.unit)
-  m.credited = sum(caches.map(credited))
-  m.received = sum(caches.map(received))
-  m.onChainTxs = sum(caches.map((p) => stop(p)?.payments?.transactions ?? 0))
-  m.gasUsed = sum(caches.map((p) => Number(stop(p)?.payments?.gasUsed ?? 0n)))
-  m.lost = sum(caches.map((p) => stop(p)?.payments?.lostCount ?? 0))
-  // A party's value: the expected value of what it was paid, less the face value of winners it lost (docs/sim.md).
-  // Lottery tickets: their expected value, as a draw would swamp a small gain; schemes that pay a fixed number of
-  // winners per round (microcash) or every voucher (channel): what was paid out, compensations included.
-  const paidValue = (p: Peer) => (f.scheme === 'lottery' ? credited(p) - (stop(p)?.payments?.lostCount ?? 0) * units(stop(p)?.payments?.faceValue, f.unit) : received(p))
-  // Less what serving cost it (the scenario's economics.servePerChunk, in price units); the sponsor owes payments only.
-  const value = (p: Peer) => paidValue(p) - f.servePerChunk * (cstats(p).chunksServed ?? 0)
-  const owed = sum(caches.map(paidValue))
-  const publisherIsAttacker = f.peers.some((p) => p.role === 'publisher' && p.group.attacker)
-  m.attackerValue = sum(caches.filter((p) => p.group.attacker).map(value)) + (publisherIsAttacker ? -owed : 0)
-  m.victimValue = sum(caches.filter((p) => !p.group.attacker).map(value)) + (publisherIsAttacker ? 0 : -owed)
-  const attackers = f.peers.filter((p) => p.group.attacker)
-  const attackerCaches = attackers.filter((p) => p.role === 'cache')
-  const honestCaches = caches.filter((p) => !p.group.attacker)
-  m.attackers = attackers.length
-  m.attackerCredited = sum(attackerCaches.map(credited))
-  m.attackerReceived = sum(attackerCaches.map(received))
-  m.honestCredited = sum(honestCaches.map(credited))
-  m.honestReceived = sum(honestCaches.map(received))
-  m.honestChunksServed = sum(honestCaches.map((p) => cstats(p).chunksServed ?? 0))
-  m.honestClaimsUnpaid = sum(honestCaches.map((p) => cstats(p).claimsUnpaid ?? 0))
-  const publisher = f.peers.find((p) => p.role === 'publisher')
-  const pstats = (publisher ? (stop(publisher)?.stats ?? {}) : {}) as Record<string, number>
-  for (const k of ['bundles', 'claimsPaid', 'claimsRejected', 'ticketsIssued'] as const) if (typeof pstats[k] === 'number') m[`publisher.${k}`] = pstats[k]
-  // An attacker is named by its peer name, its peer id, or the address it pays or is paid with.
-  const payerOf = new Map(f.events.filter((e) => e.kind === 'published').map((e) => [e.peer as string, String(e.payer).toLowerCase()]))
-  const names = new Set(attackers.flatMap((p) => [p.name, p.transport.peerId, ...(payerOf.has(p.name) ? [payerOf.get(p.name)!] : []), ...(stop(p)?.payee ? [String(stop(p)!.payee).toLowerCase()] : [])]))
-  const caught = f.events.filter((e) => (e.kind === 'caught' || e.kind === 'banned') && typeof e.who === 'string' && (names.has(e.who as string) || names.has((e.who as string).toLowerCase())))
-  m.caughtEvents = caught.length
-  m.caught = caught.length > 0 ? 1 : 0
-  m.attackEvents = f.events.filter((e) => e.kind === 'attack').length
-  return m
-}
-
-/** A role is finite (its `run` ends by itself) in these markets' roles: the run ends when all of them are done. */
-const FINITE_ROLES: Record<string, readonly string[]> = { cdn: ['client'] }
-/** The role whose first peer every other peer joins first (`RoleComponents.bootstrap`). */
-const BOOTSTRAP_ROLE: Record<string, string> = { cdn: 'publisher' }
-
 /** Runs one (scenario, point, run) with `seed`. Never throws for a crashing run: the result carries the error. */
 export async function runScenarioPoint(scenario: RunnableScenario, job: { point: number; params: SweepPoint; run: number; seed: number }, opts: { onProgress?: (fraction: number) => void; keepLog?: boolean; onLog?: (log: EventLog) => void } = {}): Promise<RunResult> {
   const wallStart = performance.now()
@@ -267,9 +154,8 @@ export async function runScenarioPoint(scenario: RunnableScenario, job: { point:
 
 async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: EventLog, onProgress?: (f: number) => void): Promise<{ metrics: Metrics; delivered: number }> {
   const market = marketByName(s.market)
-  const finiteRoles = FINITE_ROLES[s.market]
-  const bootstrapRole = BOOTSTRAP_ROLE[s.market]
-  if (!finiteRoles || !bootstrapRole) throw new SimError(`The simulator does not run the ${s.market} market yet`, { code: 'SIM_MARKET', hints: ['Simulated markets: ' + Object.keys(FINITE_ROLES).join(', ')] })
+  const sm = simMarket(s.market)
+  const finiteRoles = sm.finiteRoles
   const root: Rng = seededRng(`souk-sim:${seed}`)
   // Roles read whole milliseconds, as from Date.now (they make bigints of deadlines); the network keeps exact times.
   const clock: Clock = { now: () => Math.floor(engine.now()), sleep: engine.clock.sleep, setTimer: engine.clock.setTimer }
@@ -291,23 +177,24 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
   })
 
   // The peers, group by group, in the scenario's order.
-  const peers: Peer[] = []
-  const byGroup = new Map<string, Peer[]>()
+  const peers: SimPeer[] = []
+  const byGroup = new Map<string, SimPeer[]>()
   let keyed = 0
   for (const g of s.peers) {
-    const list: Peer[] = []
+    const list: SimPeer[] = []
     for (let i = 0; i < (g.count ?? 1); i++) {
       const name = `${g.name}-${i}`
       const region = pickRegion()
       regionOf.set(name, region)
       const transport = net.createTransport({ peerId: name })
-      const p: Peer = { name, group: g, role: g.role, region, transport }
+      const p: SimPeer = { name, group: g, role: g.role, region, transport }
       if (paid.has(g.role)) keyed++
       list.push(p)
       peers.push(p)
     }
     byGroup.set(g.name, list)
   }
+  sm.check?.(peers)
   const sim = s.chain?.kind === 'model' ? await simModelChain({ engine, keys: keyed }) : await simEvm({ engine, keys: keyed })
   let k = 1
   for (const p of peers) if (paid.has(p.role)) p.key = sim.keys[k++]
@@ -320,21 +207,16 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
   const loggers: ReturnType<typeof memoryLogger>[] = []
   const record = (peer: string, e: ServiceEvent) => { log.add(engine.now(), peer, e); events.push({ ...e, peer }) }
 
-  // The scenario's market config: content size and chunking, then the scenario's config, then the group's.
-  const contentCfg = { ...(s.content?.bytes !== undefined ? { contentBytes: s.content.bytes } : {}), ...(s.content?.chunkSize !== undefined ? { chunkSize: s.content.chunkSize } : {}) }
-  const caches = peers.filter((p) => p.role === 'cache').length
-  const clientRounds = sum(peers.filter((p) => finiteRoles.includes(p.role)).map((p) => Number(p.group.config?.rounds ?? s.config?.rounds ?? 1)))
-  const chunkSize = s.content?.chunkSize ?? 128 * 1024
-  const chunks = Math.ceil((s.content?.bytes ?? 4 << 20) / chunkSize)
-  const configFor = (p: Peer) => {
+  // A peer's market config: the market's contracts and its defaults for this run, then the scenario's config, then
+  // the group's, its behaviour and its partners.
+  const configFor = (p: SimPeer) => {
     const partner = p.group.partner ? byGroup.get(p.group.partner)?.map((q) => q.transport.peerId).join(',') : undefined
     return market.configSchema.parse({
-      lateClaimDelayMs: 500, maxCaches: Math.max(1, caches), expectedChunks: Math.max(1, clientRounds * chunks),
-      ...contentCfg, ...s.config, ...p.group.config,
+      ...sim.marketConfig(s.market), ...sm.defaults(s, peers, p), ...s.config, ...p.group.config,
       ...(p.group.behaviour ? { behaviour: p.group.behaviour } : {}), ...(partner ? { partner } : {}),
     })
   }
-  const components = (p: Peer, bootstrap: string | undefined): RoleComponents => {
+  const components = (p: SimPeer, bootstrap: string | undefined): RoleComponents => {
     const logger = memoryLogger({ now: () => engine.now() })
     loggers.push(logger)
     const c: RoleComponents = {
@@ -362,21 +244,21 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
   const driver = (async () => {
     const stopBlocks = sim.startBlocks(s.chain?.blockTimeMs ?? 2_000)
     try {
-      const boot = peers.filter((p) => p.role === bootstrapRole)
-      if (boot.length !== 1) throw new SimError(`A ${s.market} scenario needs exactly one ${bootstrapRole}, found ${boot.length}`, { code: 'SIM_TOPOLOGY' })
-      const bootAddr = boot[0].transport.addresses()[0]
-      for (const p of peers) {
-        if (p === boot[0]) { p.handle = await market.wire(p.role, components(p, undefined), configFor(p)); record('sim', { kind: 'joined', who: p.name, role: p.role, region: p.region }) }
-      }
-      // Servers join, then the finite roles start; a server that is not hired (enough servers) is recorded and left out.
-      for (const p of peers) {
-        if (p === boot[0] || finiteRoles.includes(p.role)) continue
-        try {
-          p.handle = await market.wire(p.role, components(p, bootAddr), configFor(p))
-          record('sim', { kind: 'joined', who: p.name, role: p.role, region: p.region })
-        } catch (e) {
-          record('sim', { kind: 'join-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })
+      // Servers join role by role in the market's order, each waiting for the ones before it to be ready; one that
+      // cannot join (e.g. not hired: enough servers) is recorded and left out. Then the finite roles start.
+      const order = [...sm.joinOrder, ...new Set(peers.map((p) => p.role))].filter((r, i, a) => a.indexOf(r) === i && !finiteRoles.includes(r))
+      for (const role of order) {
+        for (const p of peers) {
+          if (p.role !== role) continue
+          try {
+            p.handle = await market.wire(p.role, components(p, sm.bootstrapOf(p, peers)), configFor(p))
+            record('sim', { kind: 'joined', who: p.name, role: p.role, region: p.region })
+          } catch (e) {
+            if (role === sm.joinOrder[0]) throw e
+            record('sim', { kind: 'join-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })
+          }
         }
+        await Promise.all(peers.filter((p) => p.role === role).map((p) => p.handle?.ready.catch(() => {})))
       }
       await Promise.all(peers.map((p) => p.handle?.ready.catch((e: unknown) => record('sim', { kind: 'not-ready', who: p.name, reason: (e as Error).message.split('\n')[0] }))))
       for (const p of peers) {
@@ -384,12 +266,12 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
         runs.push(p.handle.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })))
       }
       const finite = peers.filter((p) => finiteRoles.includes(p.role))
-      for (const p of finite) p.handle = await market.wire(p.role, components(p, bootAddr), configFor(p))
+      for (const p of finite) p.handle = await market.wire(p.role, components(p, sm.bootstrapOf(p, peers)), configFor(p))
       startChurn(s, seed, engine, net, peers, record, stopAll.signal)
       let done = 0
       const deadline = engine.clock.sleep(Math.max(0, s.durationMs - engine.now()), { signal: stopAll.signal }).catch(() => {})
       // A group with an arrival rate starts its peers as a Poisson process; the others all start now.
-      const startAt = new Map<Peer, number>()
+      const startAt = new Map<SimPeer, number>()
       for (const g of s.peers) {
         if (!g.arrivalsPerSecond) continue
         const rand = randStream(seed, `arrivals:${g.name}`)
@@ -437,8 +319,8 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     }
     await driver
     if (failure) throw failure
-    const unit = BigInt(String((configFor(peers.find((p) => p.role === bootstrapRole)!) as { pricePerChunk?: bigint }).pricePerChunk ?? 1n))
-    const metrics = cdnMetrics({ peers, stops, chain, deployment, unit, events, scheme, servePerChunk: s.economics?.servePerChunk ?? 0 })
+    const unit = sm.unit(configFor(peers.find((p) => p.role === sm.joinOrder[0]) ?? peers[0]))
+    const metrics = sm.metrics({ peers, stops, chain, deployment, unit, events, scheme, servePerChunk: s.economics?.servePerChunk ?? 0 })
     metrics.warnings = sum(loggers.map((l) => l.entries.filter((e) => e.level === 'warn').length))
     metrics.errors = sum(loggers.map((l) => l.entries.filter((e) => e.level === 'error').length))
     metrics.chainRequests = sim.stats().requests
@@ -456,7 +338,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
 }
 
 /** Churn: peers of the listed roles leave after a session drawn from its distribution and come back after a downtime. */
-function startChurn(s: RunnableScenario, seed: number, engine: Engine, net: ReturnType<typeof createMemoryNetwork>, peers: Peer[], record: (peer: string, e: ServiceEvent) => void, stopped: AbortSignal) {
+function startChurn(s: RunnableScenario, seed: number, engine: Engine, net: ReturnType<typeof createMemoryNetwork>, peers: SimPeer[], record: (peer: string, e: ServiceEvent) => void, stopped: AbortSignal) {
   const churn = s.network?.churn
   if (!churn) return
   for (const p of peers) {

@@ -1,0 +1,15 @@
+/**
+ * The markets the simulator runs, by name (a market of src/services/markets.ts with a `SimMarket` here). Adding one:
+ * its file in this folder and one line below.
+ */
+import { SimError } from '../engine.js'
+import type { SimMarket } from '../types.js'
+import { cdnSim } from './cdn.js'
+
+export const SIM_MARKETS: Readonly<Record<string, SimMarket>> = { cdn: cdnSim }
+
+export function simMarket(name: string): SimMarket {
+  const m = SIM_MARKETS[name]
+  if (!m) throw new SimError(`The simulator does not run the ${name} market yet`, { code: 'SIM_MARKET', hints: [`simulated markets: ${Object.keys(SIM_MARKETS).join(', ')}`] })
+  return m
+}
