@@ -64,7 +64,7 @@ export interface MemoryNetwork {
 }
 
 interface Delivery { at: number; done: boolean; run: () => void }
-interface Link { key: string; busyUntil: number; queue: Delivery[]; gone?: boolean; lastAt: number }
+interface Link { from: PeerId; to: PeerId; busyUntil: number; queue: Delivery[]; gone?: boolean; lastAt: number }
 
 /** One side of a memory stream: its inbound queue and the transport that owns it. */
 class End {
@@ -171,7 +171,10 @@ class Net implements MemoryNetwork {
   private readonly bw: number
   private readonly lossRate: number
   private readonly random: () => number
-  private readonly links = new Map<string, Link>()
+  /** Links by sender, then receiver (no key strings on the per-frame path), and every link a peer is an end of. */
+  private readonly links = new Map<PeerId, Map<PeerId, Link>>()
+  private readonly linksOf = new Map<PeerId, Set<Link>>()
+  private linkTotal = 0
   /** Open streams by their remote peer (the other ends of each peer's streams). */
   readonly towards = new Map<PeerId, Set<FramedStream>>()
   private readonly down = new Set<PeerId>()
@@ -258,23 +261,43 @@ class Net implements MemoryNetwork {
 
   /** Drops the links of a stopped peer once their queues have drained: a long run with churn keeps nothing per departed peer. */
   forget(peer: PeerId): void {
-    for (const [k, l] of this.links) {
-      const [a, b] = k.split('\n')
-      if (a !== peer && b !== peer) continue
-      if (l.queue.length === 0) this.links.delete(k)
+    for (const l of [...(this.linksOf.get(peer) ?? [])]) {
+      if (l.queue.length === 0) this.dropLink(l)
       else l.gone = true
     }
   }
 
+  private dropLink(l: Link): void {
+    const out = this.links.get(l.from)
+    if (!out?.delete(l.to)) return
+    if (out.size === 0) this.links.delete(l.from)
+    this.linkTotal--
+    for (const end of [l.from, l.to]) {
+      const set = this.linksOf.get(end)
+      set?.delete(l)
+      if (set?.size === 0) this.linksOf.delete(end)
+    }
+  }
+
   /** Links held (for tests of bounded state). */
-  linkCount(): number { return this.links.size }
+  linkCount(): number { return this.linkTotal }
   peers(): PeerId[] { return [...this.nodes.keys()] }
   stats(): MemoryNetworkStats { return { ...this.st } }
 
   private link(from: PeerId, to: PeerId): Link {
-    const k = `${from}\n${to}`
-    let l = this.links.get(k)
-    if (!l) { l = { key: k, busyUntil: 0, queue: [], lastAt: 0 }; this.links.set(k, l) }
+    let out = this.links.get(from)
+    if (!out) { out = new Map(); this.links.set(from, out) }
+    let l = out.get(to)
+    if (!l) {
+      l = { from, to, busyUntil: 0, queue: [], lastAt: 0 }
+      out.set(to, l)
+      this.linkTotal++
+      for (const end of [from, to]) {
+        let set = this.linksOf.get(end)
+        if (!set) { set = new Set(); this.linksOf.set(end, set) }
+        set.add(l)
+      }
+    }
     return l
   }
 
@@ -292,7 +315,7 @@ class Net implements MemoryNetwork {
         if (!head.done) { head.done = true; head.run() }
         if (head === d) break
       }
-      if (l.gone && l.queue.length === 0) this.links.delete(l.key)
+      if (l.gone && l.queue.length === 0) this.dropLink(l)
     }
     const delay = at - this.clock.now()
     if (delay <= 0) queueMicrotask(fire)

@@ -237,7 +237,15 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
   }
 
   const stopAll = new AbortController()
-  setMaxListeners(0, stopAll.signal) // every role's reads and sleeps listen to it
+  setMaxListeners(0, stopAll.signal) // one listener per role
+  // Each role gets its own signal, aborted with the run's: a role's reads and sleeps listen to its own signal, so no
+  // signal holds thousands of listeners (adding and removing one is linear in their number).
+  const roleSignal = (): AbortSignal => {
+    const ac = new AbortController()
+    setMaxListeners(0, ac.signal)
+    stopAll.signal.addEventListener('abort', () => ac.abort(stopAll.signal.reason), { once: true })
+    return ac.signal
+  }
   const runs: Promise<void>[] = []
   let finished = false
   let failure: unknown
@@ -263,7 +271,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
       await Promise.all(peers.map((p) => p.handle?.ready.catch((e: unknown) => record('sim', { kind: 'not-ready', who: p.name, reason: (e as Error).message.split('\n')[0] }))))
       for (const p of peers) {
         if (!p.handle || finiteRoles.includes(p.role)) continue
-        runs.push(p.handle.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })))
+        runs.push(p.handle.run({ signal: roleSignal() }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] })))
       }
       const finite = peers.filter((p) => finiteRoles.includes(p.role))
       for (const p of finite) p.handle = await market.wire(p.role, components(p, sm.bootstrapOf(p, peers)), configFor(p))
@@ -281,7 +289,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
       const finites = Promise.all(finite.filter((p) => !p.group.idle).map(async (p) => {
         const at = startAt.get(p)
         if (at !== undefined) await engine.clock.sleep(at - engine.now())
-        await p.handle!.run({ signal: stopAll.signal }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] }))
+        await p.handle!.run({ signal: roleSignal() }).catch((e: unknown) => record('sim', { kind: 'role-failed', who: p.name, reason: (e as Error).message.split('\n')[0] }))
         onProgress?.(Math.min(0.95, (++done / Math.max(1, finite.length)) * 0.95))
       }))
       await Promise.race([finites, deadline])
