@@ -79,3 +79,13 @@ export function manualClock(start = 0): ManualClock {
     pending: () => timers.length,
   }
 }
+
+/**
+ * `clock` read `offsetMs` later: the same timers, `now()` shifted. A role whose clock counts from another origin than
+ * its chain's block times (the simulator's counts from the run's start, its chain from a genesis date) is given the
+ * difference, so deal times it signs and checks agree with the chain's.
+ */
+export function offsetClock(clock: Clock, offsetMs: number): Clock {
+  if (!offsetMs) return clock
+  return { now: () => clock.now() + offsetMs, sleep: (ms, o) => clock.sleep(ms, o), setTimer: (ms, fn) => clock.setTimer(ms, fn) }
+}

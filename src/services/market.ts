@@ -56,6 +56,13 @@ export interface RoleComponents {
    * stops them with the first one; honest roles never call it.
    */
   newIdentity?: () => Promise<Transport>
+  /**
+   * Runs `work`, a computation outside the role's clock and network (the compute market's sharp transcoding, on
+   * libuv's threads), and returns its result. The simulator holds simulated time still until it settles and resumes
+   * the roles in the order their works began, so a run stays a function of its seed; absent (a node, a test), the
+   * work is simply awaited. Only the compute worker and verifier ask for it.
+   */
+  external?: <T>(work: () => Promise<T>) => Promise<T>
 }
 
 /** A wired role. */

@@ -166,7 +166,7 @@ function withRangeHints(issues: SourceIssue[]): SourceIssue[] {
 const TOPOLOGY: Record<string, { single?: string; needs: Record<string, string[]> }> = {
   cdn: { single: 'publisher', needs: { cache: ['publisher'], client: ['publisher', 'cache'] } },
   storage: { needs: { client: ['provider'] } },
-  compute: { needs: { client: ['worker'] } },
+  compute: { needs: { client: ['worker', 'verifier'] } },
 }
 
 /** Market config keys the scenario sets elsewhere. */
@@ -176,7 +176,13 @@ const RESERVED_CONFIG: Record<string, string> = {
   content: '`content.bytes` (the publisher makes the content)',
   contentBytes: '`content.bytes`',
   chunkSize: '`content.chunkSize`',
+  storageMarket: "the run's own deployment (it deploys StorageMarket and gives every peer its address)",
+  workMarket: "the run's own deployment (it deploys WorkMarket and gives every peer its address)",
+  checkers: "a peer group of role verifier (the run names every verifier as the jobs' checkers)",
 }
+
+/** Market config keys the run itself supplies (its contracts' addresses): left out of the scenario's config check. */
+const RUN_CONFIG = new Set(['storageMarket', 'workMarket'])
 
 const shapeOf = (schema: unknown): Record<string, unknown> | undefined => {
   let s = schema as { shape?: Record<string, unknown>; unwrap?: () => unknown; def?: { innerType?: unknown } } | undefined
@@ -206,6 +212,7 @@ function checkConfig(s: Scenario, issues: SourceIssue[]): void {
     if (r.success) return
     for (const zi of r.error.issues) {
       const k = zi.path[0]
+      if (typeof k === 'string' && RUN_CONFIG.has(k) && !Object.hasOwn(merged, k)) continue
       const inGroup = g.config && typeof k === 'string' && Object.hasOwn(g.config, k)
       const path = [...(inGroup ? ['peers', i, 'config'] : ['config']), ...zi.path.filter((p): p is string | number => typeof p !== 'symbol')]
       issues.push({ path, message: `${zi.message} (the ${s.market} market's config${inGroup ? ` of group "${g.name}"` : ''})`, hint: `see the ${s.market} market's config (src/services/${s.market}/market.ts)` })

@@ -88,6 +88,7 @@ export function computeContract(chain: Chain, key: Hex, at: { address: Address; 
   const account = privateKeyToAddress(key).toLowerCase() as Address
   const m = at.address
   const approve = async (amount: bigint) => { if (amount > 0n) await write(chain, chain.wallet(key), { address: at.token, abi: SoukTokenAbi, functionName: 'approve', args: [m, amount] }) }
+  let staking: Promise<void> = Promise.resolve()
   const slashOf = async (jobId: Hex, before: bigint) => before - (await readJob(chain, m, jobId)).stakeLeft
   return {
     address: m, account,
@@ -97,7 +98,15 @@ export function computeContract(chain: Chain, key: Hex, at: { address: Address; 
       const r = await openComputeJob(chain, key, m, { deal: d, serverSig: d.serverSig, buyerSig: d.buyerSig, terms: t })
       return { jobId: r.jobId, tx: r.receipt.transactionHash }
     },
-    approveStake: (amount) => approve(amount),
+    // Adds to what is approved (a job not yet opened keeps its stake's allowance), one approval at a time.
+    approveStake(amount) {
+      const next = staking.then(async () => {
+        const left = (await chain.public.readContract({ address: at.token, abi: SoukTokenAbi, functionName: 'allowance', args: [account, m] })) as bigint
+        await approve(left + amount)
+      })
+      staking = next.catch(() => {})
+      return next
+    },
     async claimWork(jobId, first, count, root) {
       const r = await claimWork(chain, key, m, { jobId, first, count, root })
       return { batch: r.batch, tx: r.receipt.transactionHash, gasUsed: r.receipt.gasUsed }

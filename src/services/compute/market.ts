@@ -15,6 +15,7 @@
 import { z } from 'zod'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
+import { offsetClock } from '../../core/clock.js'
 import { SoukError } from '../../core/errors.js'
 import { faucet } from '../../chain/deploy.js'
 import { keySigner, marketDomain } from '../../market/sign.js'
@@ -92,6 +93,8 @@ export const ComputeConfigSchema = z.object({
   checkers: z.union([checkersList, z.array(z.object({ address, peer: z.string().min(1) }))]).default([]),
   quorum: z.coerce.number().int().min(1).max(16).default(1),
   pollMs: z.coerce.number().int().min(1).default(200),
+  /** Added to the clock's `now()`: when the clock counts from another origin than the chain's block times (the simulator). */
+  clockOffsetMs: z.coerce.number().int().default(0),
   dealMs: z.coerce.number().int().min(1).default(7 * 86_400_000),
 })
 export type ComputeConfig = z.output<typeof ComputeConfigSchema>
@@ -124,7 +127,7 @@ async function wireWorker(c: RoleComponents, cfg: ComputeConfig): Promise<Comput
   const me = privateKeyToAddress(context.key).toLowerCase() as Address
   // Dev chains: fake coins for the stakes it may lock.
   if (context.chain.dev) await faucet(context.chain, context.key, context.deployment.token, me, cfg.maxStake)
-  const worker = await createComputeWorker({ transport: c.transport, chain, signer: keySigner(context.key), store: sqliteWorkerStore(c.openDb('compute')), clock: c.clock, logger: c.logger, onEvent: c.onEvent }, {
+  const worker = await createComputeWorker({ transport: c.transport, chain, signer: keySigner(context.key), store: sqliteWorkerStore(c.openDb('compute')), clock: offsetClock(c.clock, cfg.clockOffsetMs), logger: c.logger, onEvent: c.onEvent, external: c.external }, {
     marketDomain: marketDomain(context.chain.chainId, cfg.workMarket), pricePerUnit: cfg.pricePerUnit, maxStake: cfg.maxStake, maxBatch: cfg.maxBatch,
     minResponseWindow: cfg.minResponseWindow, behaviour: behaviourFor('worker', cfg.behaviour) as WorkerBehaviour, parallel: cfg.parallel,
   })
@@ -153,7 +156,7 @@ async function wireVerifier(c: RoleComponents, cfg: ComputeConfig): Promise<Comp
   const chain = computeContract(context.chain, context.key, { address: cfg.workMarket, token: context.deployment.token })
   const me = privateKeyToAddress(context.key).toLowerCase() as Address
   const verifier = await createComputeVerifier({
-    transport: c.transport, chain, key: context.key, chainId: context.chain.chainId, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent
+    transport: c.transport, chain, key: context.key, chainId: context.chain.chainId, clock: offsetClock(c.clock, cfg.clockOffsetMs), rng: c.rng, logger: c.logger, onEvent: c.onEvent, external: c.external,
   }, { behaviour: behaviourFor('verifier', cfg.behaviour) as (typeof VERIFIER_BEHAVIOURS)[number], minPsnrDb: cfg.minPsnrDb })
   c.onEvent({ kind: 'checking', verifier: me, peer: c.transport.peerId, behaviour: cfg.behaviour })
   return {
@@ -179,7 +182,7 @@ async function wireClient(c: RoleComponents, cfg: ComputeConfig): Promise<Comput
   try { profile = profileByName(cfg.profile) } catch (e) { throw new ComputeWiringError(firstLine(e), { code: 'COMPUTE_PROFILE', hints: ['pass --opt profile=720p-jpeg-q80 or 640x360:webp:75'] }) }
   if (context.chain.dev) await faucet(context.chain, context.key, context.deployment.token, me, cfg.maxPricePerUnit * BigInt(cfg.units))
   const client = await createComputeClient({
-    transport: c.transport, chain, signer: keySigner(context.key), key: context.key, chainId: context.chain.chainId, token: context.deployment.token, clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
+    transport: c.transport, chain, signer: keySigner(context.key), key: context.key, chainId: context.chain.chainId, token: context.deployment.token, clock: offsetClock(c.clock, cfg.clockOffsetMs), rng: c.rng, logger: c.logger, onEvent: c.onEvent,
   }, {
     marketDomain: marketDomain(context.chain.chainId, cfg.workMarket), worker: workerAddr, checkers: cfg.checkers, quorum: cfg.quorum, profile, units: cfg.units,
     input: (unit) => cfg.segments?.[unit] ?? unitInput({ width: cfg.width, height: cfg.height, framesPerUnit: cfg.framesPerUnit, unit, seed: cfg.contentSeed }),

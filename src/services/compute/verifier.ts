@@ -38,6 +38,8 @@ export interface VerifierComponents {
   rng: Rng
   logger: Logger
   onEvent?: ServiceEventSink
+  /** Runs the re-execution (sharp, off the event loop's clock): `RoleComponents.external`; absent, it is awaited. */
+  external?: <T>(work: () => Promise<T>) => Promise<T>
 }
 
 export interface VerifierOptions {
@@ -97,7 +99,8 @@ export async function createComputeVerifier(c: VerifierComponents, o: VerifierOp
     if (o.behaviour === 'colluding') { ok = true; reason = 'approved unseen' }
     else if (o.behaviour === 'accuse') { ok = false; reason = 'accused' }
     else {
-      const v = await checkOutput(input, output, h.profile as TranscodeProfile, { minPsnrDb: o.minPsnrDb })
+      const check = () => checkOutput(input, output, h.profile as TranscodeProfile, { minPsnrDb: o.minPsnrDb })
+      const v = await (c.external ? c.external(check) : check())
       ok = v.ok
       reason = v.ok ? 'ok' : `${v.reason}: ${v.detail}`.slice(0, 300)
     }

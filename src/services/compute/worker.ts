@@ -39,6 +39,8 @@ export interface WorkerComponents {
   clock: Clock
   logger: Logger
   onEvent?: ServiceEventSink
+  /** Runs the transcoding (sharp, off the event loop's clock): `RoleComponents.external`; absent, it is awaited. */
+  external?: <T>(work: () => Promise<T>) => Promise<T>
 }
 
 export interface WorkerOptions {
@@ -180,7 +182,7 @@ export async function createComputeWorker(c: WorkerComponents, o: WorkerOptions)
         if (!input) return refuse('protocol: the parts of a unit came out of order')
         const t0 = clock.now()
         let output: Uint8Array
-        try { output = await render(input, l.job.profile, h.unit) } catch (e) { return refuse(`bad-input: ${(e as Error).message.split('\n')[0]}`) }
+        try { output = await (c.external ? c.external(() => render(input, l.job.profile, h.unit)) : render(input, l.job.profile, h.unit)) } catch (e) { return refuse(`bad-input: ${(e as Error).message.split('\n')[0]}`) }
         st.workMs += clock.now() - t0
         const inputHash = bytesToHex(keccak256(input)), outputHash = bytesToHex(keccak256(output))
         store.putLeaf(jobId, h.unit, inputHash, outputHash)

@@ -14,6 +14,7 @@
 import { z } from 'zod'
 import type { Address } from 'viem'
 import { privateKeyToAddress } from 'viem/accounts'
+import { offsetClock } from '../../core/clock.js'
 import { SoukError } from '../../core/errors.js'
 import { faucet } from '../../chain/deploy.js'
 import { keySigner, marketDomain } from '../../market/sign.js'
@@ -52,6 +53,8 @@ export const StorageConfigSchema = z.object({
   /** Provider `drop`: the fraction of leaves it loses. */
   dropFraction: z.coerce.number().min(0).max(1).default(0.25),
   pollMs: z.coerce.number().int().min(1).default(200),
+  /** Added to the clock's `now()`: when the clock counts from another origin than the chain's block times (the simulator). */
+  clockOffsetMs: z.coerce.number().int().default(0),
   /** Client: the file (its size and seed: `makeContent`, so every process can check it), and the deal it asks for. */
   contentBytes: z.coerce.number().int().min(1).default(64 * 1024),
   contentSeed: z.string().default('souk-storage'),
@@ -93,13 +96,13 @@ async function wireProvider(c: RoleComponents, cfg: StorageConfig): Promise<Stor
   if (context.chain.dev) await faucet(context.chain, context.key, context.deployment.token, me, 10n ** 21n)
   const payee = await createPayee(scheme, context)
   const provider = await createStorageProvider({
-    transport: c.transport, chain, payee, signer: keySigner(context.key), store: sqliteProviderStore(c.openDb('storage')), clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent,
+    transport: c.transport, chain, payee, signer: keySigner(context.key), store: sqliteProviderStore(c.openDb('storage')), clock: offsetClock(c.clock, cfg.clockOffsetMs), rng: c.rng, logger: c.logger, onEvent: c.onEvent,
   }, {
     marketDomain: marketDomain(context.chain.chainId, cfg.storageMarket), unitPrice: cfg.unitPrice, collateralMultiple: cfg.collateralMultiple, capacityBytes: cfg.capacityBytes,
     ingestPricePerChunk: cfg.ingestPricePerChunk, retrievalPricePerChunk: cfg.retrievalPricePerChunk, chunkSize: cfg.chunkSize, minPeriodBlocks: cfg.minPeriodBlocks,
     minWindowBlocks: cfg.minWindowBlocks, maxReplicas: cfg.maxReplicas, behaviour: cfg.behaviour === 'stingy' ? 'honest' : cfg.behaviour, dropFraction: cfg.dropFraction, pollMs: cfg.pollMs,
   })
-  c.onEvent({ kind: 'offering', provider: me, unitPrice: cfg.unitPrice, capacityBytes: cfg.capacityBytes, behaviour: cfg.behaviour })
+  c.onEvent({ kind: 'offering', provider: me, unitPrice: cfg.unitPrice, capacityBytes: cfg.capacityBytes, behaviour: cfg.behaviour, ...(cfg.behaviour === 'drop' ? { dropFraction: cfg.dropFraction } : {}) })
   return {
     role: 'provider', provider, payee, chain, ready: Promise.resolve(),
     run: async ({ signal }) => { await provider.run(signal); await untilAborted(signal) },
@@ -129,7 +132,7 @@ async function wireClient(c: RoleComponents, cfg: StorageConfig): Promise<Storag
   const payer = await createPayer(scheme, { ...context, options: plan.payerOptions })
   const reserve = plan.fundsEachPayee ? (payee: Address) => fundPayer(scheme, context, { deposit: 0n, reserves: [{ payee, amount: 10n ** 20n }] }) : undefined
   const client = await createStorageClient({
-    transport: c.transport, chain, payer, signer: keySigner(context.key), clock: c.clock, rng: c.rng, logger: c.logger, onEvent: c.onEvent, fundProvider: reserve,
+    transport: c.transport, chain, payer, signer: keySigner(context.key), clock: offsetClock(c.clock, cfg.clockOffsetMs), rng: c.rng, logger: c.logger, onEvent: c.onEvent, fundProvider: reserve,
   }, {
     marketDomain: marketDomain(context.chain.chainId, cfg.storageMarket), provider: providerAddr, data, replicas: cfg.replicas, periods: cfg.periods,
     periodBlocks: cfg.periodBlocks, windowBlocks: cfg.windowBlocks, challenges: cfg.challenges, activateWithinBlocks: cfg.activateWithinBlocks,

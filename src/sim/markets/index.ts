@@ -5,8 +5,10 @@
 import { SimError } from '../engine.js'
 import type { SimMarket } from '../types.js'
 import { cdnSim } from './cdn.js'
+import { computeSim } from './compute.js'
+import { storageSim } from './storage.js'
 
-export const SIM_MARKETS: Readonly<Record<string, SimMarket>> = { cdn: cdnSim }
+export const SIM_MARKETS: Readonly<Record<string, SimMarket>> = { cdn: cdnSim, storage: storageSim, compute: computeSim }
 
 export function simMarket(name: string): SimMarket {
   const m = SIM_MARKETS[name]
