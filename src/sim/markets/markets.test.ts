@@ -53,6 +53,14 @@ test('compute-lazy: the lazy worker is slashed on every batch its clients check,
   assert.ok(m.attackerValue - t.attackerValue < 0, `attacker profit ${m.attackerValue - t.attackerValue}`)
 })
 
+// Sharp transcodes on libuv's threads, which the engine cannot see: until run.ts hands roles
+// `external: externalWork(engine)` (src/sim/external.ts), simulated time runs on while a unit is transcoded.
+test('compute-lazy: a rerun gives the same event log', { todo: 'run.ts does not pass RoleComponents.external yet' }, async () => {
+  const s = loadScenario('scenarios/compute-lazy.yaml')
+  const [a, b] = [await run(s), await run(s)]
+  assert.equal(a.eventLogHash, b.eventLogHash)
+})
+
 test('compute-honest: every batch checked and settled, nothing faulted', async () => {
   const m = ok(await run(loadScenario('scenarios/compute-honest.yaml')))
   assert.equal(m.clientsOk, 4)
