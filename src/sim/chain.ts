@@ -9,7 +9,7 @@
  *   time (at least one second after the last block), and an empty block is mined every `blockTimeMs` of simulated
  *   time, so draws from future blocks and expiries move with the run. The genesis date is fixed, so block hashes
  *   are a function of the run alone.
- * - The EVM, the contracts and the funded keys are made once per process (per number of keys) and deployed once;
+ * - The EVM, the contracts and the funded keys are made once per thread (per number of keys and market) and deployed once;
  *   each run starts from a snapshot taken after the deployment, so a run on a fresh chain and a run after a
  *   hundred others see the same blocks and give the same event log.
  *
@@ -35,11 +35,13 @@ import type { Engine } from './engine.js'
 import { ModelProvider } from './model-chain.js'
 import { SIM_MARKETS } from './markets/index.js'
 
-/** Every simulated market's own contracts (StorageMarket, WorkMarket...), deployed after Souk's. */
-async function deployMarkets(chain: Chain, key: Hex, deployment: SoukDeployment): Promise<Record<string, Record<string, unknown>>> {
-  const out: Record<string, Record<string, unknown>> = {}
-  for (const [name, m] of Object.entries(SIM_MARKETS)) if (m.deploy) out[name] = await m.deploy(chain, key, deployment)
-  return out
+/**
+ * The run's market's own contracts (StorageMarket, WorkMarket...), deployed after Souk's. Only that market's: a CDN
+ * run's chain holds exactly what a CDN deployment holds, so its blocks and event log do not depend on other markets.
+ */
+async function deployMarkets(chain: Chain, key: Hex, deployment: SoukDeployment, market: string): Promise<Record<string, Record<string, unknown>>> {
+  const m = SIM_MARKETS[market]
+  return m?.deploy ? { [market]: await m.deploy(chain, key, deployment) } : {}
 }
 
 /** The genesis time of every simulated chain (2026-01-01T00:00:00Z): block hashes repeat from run to run. */
@@ -75,7 +77,7 @@ interface Base {
   markets: Record<string, Record<string, unknown>>
 }
 
-const bases = new Map<number, Promise<Base>>()
+const bases = new Map<string, Promise<Base>>()
 
 /** A provider that stamps every mined block with `nowSeconds()` (at least 1 s after the last). */
 function stamping(inner: Eip1193Provider, state: { lastTs: bigint; nowMs: () => number }): Eip1193Provider {
@@ -96,13 +98,13 @@ function stamping(inner: Eip1193Provider, state: { lastTs: bigint; nowMs: () => 
   }
 }
 
-async function makeBase(keyCount: number): Promise<Base> {
+async function makeBase(keyCount: number, market: string): Promise<Base> {
   const inner = await createEmbeddedProvider({ accounts: keyCount, seed: 'souk-sim', initialDate: SIM_GENESIS })
   const state = { lastTs: GENESIS_SECONDS, nowMs: () => 0 }
   const p = stamping(inner, state)
   const chain = await chainFromProvider(p, { kind: 'embedded', devKeys: inner.keys, dev: true, now: () => 0 })
   const deployment = await deploySouk(chain, inner.keys[0])
-  const markets = await deployMarkets(chain, inner.keys[0], deployment)
+  const markets = await deployMarkets(chain, inner.keys[0], deployment, market)
   const snapshot = (await inner.request({ method: 'evm_snapshot' })) as Hex
   return { inner, keys: inner.keys, deployment, snapshot, busy: false, headTs: state.lastTs, markets }
 }
@@ -114,10 +116,12 @@ const keyBucket = (n: number) => Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(
  * The real EVM for one run on `engine`, with at least `keys` funded keys besides the deployer's. Runs in one process
  * take turns on the EVM of their size: a second concurrent run waits for `release`.
  */
-export async function simEvm(opts: { engine: Engine; keys: number }): Promise<SimChain> {
+export async function simEvm(opts: { engine: Engine; keys: number; market?: string }): Promise<SimChain> {
   const n = keyBucket(opts.keys + 1)
-  let baseP = bases.get(n)
-  if (!baseP) { baseP = makeBase(n); bases.set(n, baseP); baseP.catch(() => bases.delete(n)) }
+  const market = opts.market ?? 'cdn'
+  const id = `${n}:${market}`
+  let baseP = bases.get(id)
+  if (!baseP) { baseP = makeBase(n, market); bases.set(id, baseP); baseP.catch(() => bases.delete(id)) }
   const base = await baseP
   while (base.busy) await new Promise((r) => setImmediate(r))
   base.busy = true
@@ -172,7 +176,7 @@ export async function simEvm(opts: { engine: Engine; keys: number }): Promise<Si
  * gas as the EVM meters it): no EVM process and no thread, for runs too large for the real one. Made and deployed
  * fresh for each run; its blocks follow the clock as the EVM's do.
  */
-export async function simModelChain(opts: { engine: Engine; keys: number }): Promise<SimChain> {
+export async function simModelChain(opts: { engine: Engine; keys: number; market?: string }): Promise<SimChain> {
   const { engine } = opts
   const provider = new ModelProvider({ accounts: keyBucket(opts.keys + 1), seed: 'souk-sim', now: () => engine.now() })
   let requests = 0
@@ -187,7 +191,7 @@ export async function simModelChain(opts: { engine: Engine; keys: number }): Pro
   }
   const chain = await chainFromProvider(counted, { kind: 'embedded', devKeys: provider.keys, dev: true, now: () => engine.now() })
   const deployment = await deploySouk(chain, provider.keys[0])
-  const markets = await deployMarkets(chain, provider.keys[0], deployment)
+  const markets = await deployMarkets(chain, provider.keys[0], deployment, opts.market ?? 'cdn')
   requests = 0 // the run's requests, as on the EVM (whose deployment is in its snapshot)
   return {
     chain, deployment, keys: provider.keys,

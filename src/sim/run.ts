@@ -47,11 +47,14 @@ import { marketByName } from '../services/markets.js'
 import { schemeByName } from '../payments/registry.js'
 import type { RoleComponents, ServiceEvent } from '../services/market.js'
 import type { Chain } from '../chain/types.js'
+import type { SoukDeployment } from '../payments/deploy.js'
+import { ConcurrentLotteryAbi } from '../../artifacts/contracts.js'
 import type { Clock } from '../core/clock.js'
 import { createEngine, SimError, type Engine } from './engine.js'
 import { simEvm, simModelChain } from './chain.js'
 import type { Dist, Metrics, RunnableScenario, RunResult, SimPeer, SweepPoint } from './types.js'
 import { simMarket } from './markets/index.js'
+import { externalWork } from './external.js'
 export type { Dist, PeerGroup, RunnableScenario } from './types.js'
 
 
@@ -195,7 +198,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     byGroup.set(g.name, list)
   }
   sm.check?.(peers)
-  const sim = s.chain?.kind === 'model' ? await simModelChain({ engine, keys: keyed }) : await simEvm({ engine, keys: keyed })
+  const sim = s.chain?.kind === 'model' ? await simModelChain({ engine, keys: keyed, market: s.market }) : await simEvm({ engine, keys: keyed, market: s.market })
   let k = 1
   for (const p of peers) if (paid.has(p.role)) p.key = sim.keys[k++]
   const { chain, deployment } = sim
@@ -221,6 +224,8 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     const c: RoleComponents = {
       transport: p.transport, clock, rng: forkRng(root, p.name), logger: logger.child(p.name), bootstrap,
       onEvent: (e) => record(p.name, e),
+      // Work outside the queue (sharp's transcoding on libuv's threads): simulated time waits for it.
+      external: externalWork(engine),
       openDb: () => { const db = openDatabase(':memory:'); dbs.push(db); return db },
       // A fresh identity on the same network and in the same region (a free-riding client whitewashes with it).
       newIdentity: async () => {
@@ -327,7 +332,7 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     await driver
     if (failure) throw failure
     const unit = sm.unit(configFor(peers.find((p) => p.role === sm.joinOrder[0]) ?? peers[0]))
-    const metrics = sm.metrics({ peers, stops, chain, deployment, unit, events, scheme, servePerChunk: s.economics?.servePerChunk ?? 0 })
+    const metrics = sm.metrics({ peers, stops, chain, deployment, unit, events, scheme, servePerChunk: s.economics?.servePerChunk ?? 0, penaltyBurned: await penaltyBurned(chain, deployment, scheme) })
     metrics.warnings = logs.warnings
     metrics.errors = logs.errors
     metrics.chainRequests = sim.stats().requests
@@ -342,6 +347,19 @@ async function simulate(s: RunnableScenario, seed: number, engine: Engine, log: 
     for (const db of dbs) if (db.open) db.close()
     await sim.release()
   }
+}
+
+/**
+ * Tokens a microcash sponsor lost to burns in this run, read from the chain: every PenaltyBurned event (the half
+ * burned when it is caught, and a pool left at withdrawal; EscrowCaught repeats the first, so it is not counted).
+ */
+async function penaltyBurned(chain: Chain, deployment: SoukDeployment, scheme: SchemeName): Promise<bigint> {
+  const address = deployment.contracts?.microcash?.concurrentLottery
+  if (scheme !== 'microcash' || !address) return 0n
+  const logs = await chain.public.getContractEvents({ address, abi: ConcurrentLotteryAbi, fromBlock: 0n, toBlock: 'latest' })
+  let burned = 0n
+  for (const l of logs as { eventName: string; args: { amount?: bigint } }[]) if (l.eventName === 'PenaltyBurned') burned += l.args.amount ?? 0n
+  return burned
 }
 
 /**

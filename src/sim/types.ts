@@ -108,6 +108,8 @@ export interface FinishedRun {
   /** Money unit of the metrics (the price per chunk), in token units. */
   unit: bigint
   servePerChunk: number
+  /** Tokens burned from the sponsors' penalty deposits in the run (microcash: a caught sponsor loses half at once). */
+  penaltyBurned: bigint
 }
 
 /**

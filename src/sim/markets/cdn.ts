@@ -46,8 +46,11 @@ export function cdnMetrics(f: FinishedRun): Metrics {
   const value = (p: SimPeer) => paidValue(p) - f.servePerChunk * (cstats(p).chunksServed ?? 0)
   const owed = sum(caches.map(paidValue))
   const publisherIsAttacker = f.peers.some((p) => p.role === 'publisher' && p.group.attacker)
-  m.attackerValue = sum(caches.filter((p) => p.group.attacker).map(value)) + (publisherIsAttacker ? -owed : 0)
-  m.victimValue = sum(caches.filter((p) => !p.group.attacker).map(value)) + (publisherIsAttacker ? 0 : -owed)
+  // The sponsor's value: minus what it owes the servers and minus what it lost to penalty burns.
+  m.penaltyBurned = units(f.penaltyBurned, f.unit)
+  const sponsor = -owed - m.penaltyBurned
+  m.attackerValue = sum(caches.filter((p) => p.group.attacker).map(value)) + (publisherIsAttacker ? sponsor : 0)
+  m.victimValue = sum(caches.filter((p) => !p.group.attacker).map(value)) + (publisherIsAttacker ? 0 : sponsor)
   const attackers = f.peers.filter((p) => p.group.attacker)
   const attackerCaches = attackers.filter((p) => p.role === 'cache')
   const honestCaches = caches.filter((p) => !p.group.attacker)

@@ -55,7 +55,7 @@ test('compute-lazy: the lazy worker is slashed on every batch its clients check,
 
 // Sharp transcodes on libuv's threads, which the engine cannot see: until run.ts hands roles
 // `external: externalWork(engine)` (src/sim/external.ts), simulated time runs on while a unit is transcoded.
-test('compute-lazy: a rerun gives the same event log', { todo: 'run.ts does not pass RoleComponents.external yet' }, async () => {
+test('compute-lazy: a rerun gives the same event log', async () => {
   const s = loadScenario('scenarios/compute-lazy.yaml')
   const [a, b] = [await run(s), await run(s)]
   assert.equal(a.eventLogHash, b.eventLogHash)
