@@ -120,7 +120,7 @@ export function economicsMarkdown(rows: CaseEconomics[], title = 'Security econo
   const lines = [
     `## ${title}`,
     '',
-    'Attacker profit and victims\' loss per run in units of the price per chunk (expected values of accepted lottery payments, payouts otherwise, less serving costs), mean [95% CI] over paired runs of the attack and its honest twin (same seeds, attackers honest). A mitigated case whose attack pays (the interval above zero) is open.',
+    'Attacker profit and victims\' loss per run in units of the market\'s price (per chunk for the CDN, per unit of work for compute, per MiB-replica-period for storage; expected values of accepted lottery payments, payouts otherwise, less serving costs), mean [95% CI] over paired runs of the attack and its honest twin (same seeds, attackers honest). A mitigated case whose attack pays (the interval above zero) is open.',
     '',
     '| scenario | cases | runs | attacker profit | caught | victims\' loss | verdict |',
     '| --- | --- | --- | --- | --- | --- | --- |',
