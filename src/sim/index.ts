@@ -17,6 +17,7 @@ export { runScenarioPoint, createEventLog, canonicalJson, randStream, drawDurati
 export { simEvm, simModelChain, SIM_GENESIS, type SimChain } from './chain.js'
 export { createModelChain, ModelProvider, ModelChainUnsupportedError, ModelChainRequestError, MODEL_GAS, type ModelChainOptions, type GasTable } from './model-chain.js'
 export { SIM_MARKETS, simMarket } from './markets/index.js'
+export { externalWork } from './external.js'
 export { parseScenario, loadScenario, expandSweep, checkScenario, scenarioJsonSchema, ScenarioError, ScenarioSchema, SCENARIO_VERSION, type Scenario, type ScenarioInput, type PeerGroup, type SweepPointScenario } from './scenario.js'
 export { runSweep, readResults, SweepError, SWEEP_FILES, type SweepOptions, type SweepOutcome, type SweepProgress } from './sweep.js'
 export { describe, summarize, summarizeResults, tQuantile975, type Description, type MetricSummary, type PointSummary, type SweepSummary } from './stats.js'
