@@ -109,6 +109,14 @@ async function makeBase(keyCount: number, market: string): Promise<Base> {
   return { inner, keys: inner.keys, deployment, snapshot, busy: false, headTs: state.lastTs, markets }
 }
 
+/** Calls `mine` every `ms` of simulated time until the returned function is called. */
+function everyBlock(engine: Engine, ms: number, mine: () => void): () => void {
+  let cancel = () => {}
+  const tick = () => { mine(); cancel = engine.after(ms, tick) }
+  cancel = engine.after(ms, tick)
+  return () => cancel()
+}
+
 /** Keys are made in powers of two (at least 32), so runs of similar size share one EVM. */
 const keyBucket = (n: number) => Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, n))))
 
@@ -151,16 +159,7 @@ export async function simEvm(opts: { engine: Engine; keys: number; market?: stri
     deployment: base.deployment,
     keys: base.keys,
     marketConfig: (m) => base.markets[m] ?? {},
-    startBlocks(ms) {
-      let cancel = () => {}
-      const tick = () => {
-        blocksMined++
-        void provider.request({ method: 'evm_mine' }).catch(() => {})
-        cancel = engine.after(ms, tick)
-      }
-      cancel = engine.after(ms, tick)
-      return () => cancel()
-    },
+    startBlocks: (ms) => everyBlock(engine, ms, () => { blocksMined++; void provider.request({ method: 'evm_mine' }).catch(() => {}) }),
     stats: () => ({ requests, blocksMined }),
     async release() {
       if (released) return
@@ -196,16 +195,7 @@ export async function simModelChain(opts: { engine: Engine; keys: number; market
   return {
     chain, deployment, keys: provider.keys,
     marketConfig: (m) => markets[m] ?? {},
-    startBlocks(ms) {
-      let cancel = () => {}
-      const tick = () => {
-        blocksMined++
-        void counted.request({ method: 'evm_mine' }).catch(() => {})
-        cancel = engine.after(ms, tick)
-      }
-      cancel = engine.after(ms, tick)
-      return () => cancel()
-    },
+    startBlocks: (ms) => everyBlock(engine, ms, () => { blocksMined++; void counted.request({ method: 'evm_mine' }).catch(() => {}) }),
     stats: () => ({ requests, blocksMined }),
     async release() { released = true },
   }
