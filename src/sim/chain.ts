@@ -109,12 +109,34 @@ async function makeBase(keyCount: number, market: string): Promise<Base> {
   return { inner, keys: inner.keys, deployment, snapshot, busy: false, headTs: state.lastTs, markets }
 }
 
-/** Calls `mine` every `ms` of simulated time until the returned function is called. */
-function everyBlock(engine: Engine, ms: number, mine: () => void): () => void {
-  let cancel = () => {}
-  const tick = () => { mine(); cancel = engine.after(ms, tick) }
-  cancel = engine.after(ms, tick)
-  return () => cancel()
+/**
+ * A run's view of its chain: `send` behind a provider that counts requests and refuses them once the run released
+ * the chain, and an empty block mined every `ms` of simulated time (`startBlocks`) until its stop function is called.
+ */
+function runView(engine: Engine, send: (a: Parameters<Eip1193Provider['request']>[0]) => Promise<unknown>) {
+  let requests = 0
+  let blocksMined = 0
+  let released = false
+  const provider: Eip1193Provider = {
+    request(a) {
+      if (released) return Promise.reject(new Error(`the simulated chain was released (a ${a.method} after the run ended)`))
+      requests++
+      return send(a)
+    },
+  }
+  return {
+    provider,
+    startBlocks(ms: number): () => void {
+      let cancel = () => {}
+      const tick = () => { blocksMined++; void provider.request({ method: 'evm_mine' }).catch(() => {}); cancel = engine.after(ms, tick) }
+      cancel = engine.after(ms, tick)
+      return () => cancel()
+    },
+    stats: () => ({ requests, blocksMined }),
+    resetRequests: () => { requests = 0 },
+    released: () => released,
+    release: () => { released = true },
+  }
 }
 
 /** Keys are made in powers of two (at least 32), so runs of similar size share one EVM. */
@@ -141,30 +163,24 @@ export async function simEvm(opts: { engine: Engine; keys: number; market?: stri
   const state = { lastTs: base.headTs, nowMs: () => engine.now() }
   const stamped = stamping(base.inner, state)
   let queue: Promise<unknown> = Promise.resolve()
-  let requests = 0
-  let blocksMined = 0
-  let released = false
-  const provider: Eip1193Provider = {
-    request(a) {
-      if (released) return Promise.reject(new Error(`the simulated chain was released (a ${a.method} after the run ended)`))
-      requests++
-      const p = queue.then(() => stamped.request(a))
-      queue = p.catch(() => {})
-      return engine.external(p)
-    },
-  }
+  const view = runView(engine, (a) => {
+    const p = queue.then(() => stamped.request(a))
+    queue = p.catch(() => {})
+    return engine.external(p)
+  })
+  const provider = view.provider
   const chain = await chainFromProvider(provider, { kind: 'embedded', devKeys: base.keys, dev: true, now: () => engine.now() })
   return {
     chain,
     deployment: base.deployment,
     keys: base.keys,
     marketConfig: (m) => base.markets[m] ?? {},
-    startBlocks: (ms) => everyBlock(engine, ms, () => { blocksMined++; void provider.request({ method: 'evm_mine' }).catch(() => {}) }),
-    stats: () => ({ requests, blocksMined }),
+    startBlocks: view.startBlocks,
+    stats: view.stats,
     async release() {
-      if (released) return
+      if (view.released()) return
       await queue
-      released = true
+      view.release()
       base.busy = false
     },
   }
@@ -178,25 +194,17 @@ export async function simEvm(opts: { engine: Engine; keys: number; market?: stri
 export async function simModelChain(opts: { engine: Engine; keys: number; market?: string }): Promise<SimChain> {
   const { engine } = opts
   const provider = new ModelProvider({ accounts: keyBucket(opts.keys + 1), seed: 'souk-sim', now: () => engine.now() })
-  let requests = 0
-  let blocksMined = 0
-  let released = false
-  const counted: Eip1193Provider = {
-    request(a) {
-      if (released) return Promise.reject(new Error(`the simulated chain was released (a ${a.method} after the run ended)`))
-      requests++
-      return provider.request(a)
-    },
-  }
+  const view = runView(engine, (a) => provider.request(a))
+  const counted = view.provider
   const chain = await chainFromProvider(counted, { kind: 'embedded', devKeys: provider.keys, dev: true, now: () => engine.now() })
   const deployment = await deploySouk(chain, provider.keys[0])
   const markets = await deployMarkets(chain, provider.keys[0], deployment, opts.market ?? 'cdn')
-  requests = 0 // the run's requests, as on the EVM (whose deployment is in its snapshot)
+  view.resetRequests() // the run's requests, as on the EVM (whose deployment is in its snapshot)
   return {
     chain, deployment, keys: provider.keys,
     marketConfig: (m) => markets[m] ?? {},
-    startBlocks: (ms) => everyBlock(engine, ms, () => { blocksMined++; void counted.request({ method: 'evm_mine' }).catch(() => {}) }),
-    stats: () => ({ requests, blocksMined }),
-    async release() { released = true },
+    startBlocks: view.startBlocks,
+    stats: view.stats,
+    async release() { view.release() },
   }
 }

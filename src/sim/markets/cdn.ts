@@ -8,10 +8,8 @@ import type { ServiceEvent } from '../../services/market.js'
 import { SimError } from '../engine.js'
 import type { FinishedRun, Metrics, SimMarket, SimPeer } from '../types.js'
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+import { sum, units } from './common.js'
 
-/** Token units as a number of price units (the unit of every money metric). */
-const units = (x: bigint | undefined, unit: bigint) => (x === undefined ? 0 : Number((x * 1_000_000n) / unit) / 1_000_000)
 
 /** The CDN run's metrics. Money is in units of the price per chunk; `attacker*` sum over peers marked `attacker`. */
 export function cdnMetrics(f: FinishedRun): Metrics {

@@ -20,12 +20,7 @@ import type { WorkerStats } from '../../services/compute/worker.js'
 import { SIM_GENESIS } from '../chain.js'
 import { SimError } from '../engine.js'
 import type { FinishedRun, Metrics, SimMarket, SimPeer } from '../types.js'
-import { refuseModelChain } from './storage.js'
-
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
-const units = (x: bigint | undefined, unit: bigint) => (x === undefined ? 0 : Number((x * 1_000_000n) / unit) / 1_000_000)
-const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : typeof v === 'number' || typeof v === 'string' ? BigInt(v) : 0n)
-const indexIn = (p: SimPeer, peers: readonly SimPeer[], role: string) => peers.filter((q) => q.role === role).indexOf(p)
+import { big, refuseModelChain, roundRobin, sum, units } from './common.js'
 
 type Stop = ServiceEvent & { stats?: unknown; error?: string }
 
@@ -98,11 +93,7 @@ export const computeSim: SimMarket = {
     if (!peers.some((p) => p.role === 'worker')) throw new SimError('A compute scenario needs a worker', { code: 'SIM_TOPOLOGY', hints: ['add a group `{ role: worker }`'] })
     if (peers.some((p) => p.role === 'client') && !peers.some((p) => p.role === 'verifier')) throw new SimError('A compute scenario with clients needs a verifier (the jobs\' checkers)', { code: 'SIM_TOPOLOGY', hints: ['add a group `{ role: verifier }`'] })
   },
-  bootstrapOf(p, peers) {
-    if (p.role !== 'client') return undefined
-    const workers = peers.filter((q) => q.role === 'worker')
-    return workers[indexIn(p, peers, 'client') % workers.length]!.transport.addresses()[0]
-  },
+  bootstrapOf: roundRobin('client', 'worker'),
   async deploy(chain, key, deployment) {
     return { workMarket: (await deployWorkMarketContract(chain, key, deployment.token)).toLowerCase() as Address }
   },

@@ -20,24 +20,10 @@ import type { ProviderStats } from '../../services/storage/provider.js'
 import { dealUnits } from '../../services/storage/terms.js'
 import { SIM_GENESIS } from '../chain.js'
 import { SimError } from '../engine.js'
-import type { FinishedRun, Metrics, RunnableScenario, SimMarket, SimPeer } from '../types.js'
+import type { FinishedRun, Metrics, SimMarket, SimPeer } from '../types.js'
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
-/** Token units as a number of price units. */
-const units = (x: bigint | undefined, unit: bigint) => (x === undefined ? 0 : Number((x * 1_000_000n) / unit) / 1_000_000)
-const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : typeof v === 'number' || typeof v === 'string' ? BigInt(v) : 0n)
+import { big, refuseModelChain, roundRobin, sum, units } from './common.js'
 
-/** The model-backed chain does not model StorageMarket or WorkMarket: such a run fails at once, saying so. */
-export function refuseModelChain(s: RunnableScenario): void {
-  if (s.chain?.kind === 'model') {
-    throw new SimError(`The ${s.market} market does not run on the model-backed chain (it does not model the ${s.market === 'storage' ? 'StorageMarket' : 'WorkMarket'} contract)`, {
-      code: 'SIM_CHAIN', hints: ['set `chain: { kind: evm }` in the scenario'],
-    })
-  }
-}
-
-/** The peers of `role` in the run's order, and `p`'s index among them. */
-const indexIn = (p: SimPeer, peers: readonly SimPeer[], role: string) => peers.filter((q) => q.role === role).indexOf(p)
 
 type Stop = ServiceEvent & { stats?: unknown; payments?: PayeeStats; error?: string }
 
@@ -132,11 +118,7 @@ export const storageSim: SimMarket = {
   check(peers) {
     if (!peers.some((p) => p.role === 'provider')) throw new SimError('A storage scenario needs a provider', { code: 'SIM_TOPOLOGY', hints: ['add a group `{ role: provider }`'] })
   },
-  bootstrapOf(p, peers) {
-    if (p.role !== 'client') return undefined
-    const providers = peers.filter((q) => q.role === 'provider')
-    return providers[indexIn(p, peers, 'client') % providers.length]!.transport.addresses()[0]
-  },
+  bootstrapOf: roundRobin('client', 'provider'),
   async deploy(chain, key, deployment) {
     return { storageMarket: (await deployStorageMarketContract(chain, key, deployment.token)).toLowerCase() as Address }
   },
